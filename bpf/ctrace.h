@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * ctrace kernel <-> user ABI. The one definition of every record, map value and
+ * setting shared by bpf/ctrace.bpf.c, native/ and (mirrored) src/abi.ts.
+ *
+ * Rules: only __u8..__u64 and fixed arrays; padding written out; every struct's
+ * size pinned by _Static_assert here and checked again by test/abi.test.ts.
+ * Event numbers are explicit and never reused.
+ */
+#ifndef CTRACE_H
+#define CTRACE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define CTRACE_ABI_VERSION 1
+
+/* ---- limits ---------------------------------------------------------- */
+#define CTRACE_COMM_LEN 16
+/* cgroup path components captured leaf-first from kernfs; enough for
+ * kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid>.slice/cri-containerd-<id>.scope
+ * plus two levels of nesting above it. */
+#define CTRACE_CG_LEVELS 6
+#define CTRACE_CG_NAME_LEN 128
+#define CTRACE_FILENAME_LEN 256
+/* argv is one block of NUL-separated strings read from the new mm; bounded
+ * by bytes (20 args x 256 bytes) and cut to CTRACE_MAX_ARGS by userland. */
+#define CTRACE_ARGV_LEN 5120
+#define CTRACE_MAX_ARGS 20
+#define CTRACE_MAX_ARG_LEN 256
+#define CTRACE_PATH_LEN 256
+#define CTRACE_FSTYPE_LEN 32
+
+/* ---- event numbers (never reuse) ------------------------------------- */
+enum ctrace_event_type {
+	CTRACE_EV_EXEC = 1,
+	CTRACE_EV_EXIT = 2,
+	CTRACE_EV_MOUNT = 3,
+};
+
+/* ctrace_hdr.flags */
+enum ctrace_hdr_flags {
+	CTRACE_F_ARGV_TRUNC = 1 << 0,	 /* argv block or count was cut */
+	CTRACE_F_CG_TRUNC = 1 << 1,	 /* cgroup has more ancestors than captured */
+	CTRACE_F_CG_V1 = 1 << 2,	 /* cgroup key/path are from a v1 hierarchy */
+	CTRACE_F_FILENAME_TRUNC = 1 << 3,
+	CTRACE_F_HOST_PIDNS = 1 << 4,	 /* task is in the host PID namespace */
+};
+
+/* Verdicts written by userland, read by the hooks. */
+enum ctrace_verdict {
+	CTRACE_VERDICT_UNKNOWN = 0,
+	CTRACE_VERDICT_HOST = 1,	 /* drop in kernel */
+	CTRACE_VERDICT_CONTAINER = 2,	 /* emit */
+	CTRACE_VERDICT_UNCLASSIFIED = 3, /* emit; userland could not prove host or container */
+};
+
+/* Which mount-family syscall a mount record reports. */
+enum ctrace_mount_op {
+	CTRACE_MOUNT_OP_MOUNT = 1,	/* mount(2) */
+	CTRACE_MOUNT_OP_MOVE_MOUNT = 2, /* move_mount(2), the new mount API's attach step */
+};
+
+/* Set on a cgroup key that names a v1 hierarchy's kernfs node, so it never
+ * collides with a v2 cgroup id (each kernfs root numbers its own nodes). */
+#define CTRACE_CGKEY_V1 (1ULL << 63)
+
+/* ---- records ---------------------------------------------------------- */
+struct ctrace_hdr {
+	__u16 type;	/* enum ctrace_event_type */
+	__u16 flags;	/* enum ctrace_hdr_flags */
+	__u32 size;	/* bytes of the whole record, header included */
+	__u64 ktime_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+};
+
+/* Who did it: everything userland needs to attribute the event without /proc. */
+struct ctrace_task {
+	__u32 pid;	 /* thread id (host) */
+	__u32 tgid;	 /* process id (host) */
+	__u32 ppid;	 /* real parent's tgid (host) */
+	__u32 nspid;	 /* tgid as seen in the task's own PID namespace */
+	__u32 uid;
+	__u32 gid;
+	__u32 pidns_ino;
+	__u32 mntns_ino;
+	__u64 cgroup_key; /* v2 cgroup id, or v1 kernfs id | CTRACE_CGKEY_V1 */
+	__u8 verdict;	  /* what the kernel knew when it emitted (enum ctrace_verdict) */
+	__u8 cg_depth;	  /* how many cgroup_names are filled, leaf first */
+	__u8 _pad[6];
+	char comm[CTRACE_COMM_LEN];
+	char cgroup_names[CTRACE_CG_LEVELS][CTRACE_CG_NAME_LEN];
+};
+
+struct ctrace_exec {
+	struct ctrace_hdr hdr;
+	struct ctrace_task task;
+	__u32 argc;	 /* the real argument count (bprm->argc) */
+	__u32 argv_len;	 /* bytes of argv[] that are filled */
+	char filename[CTRACE_FILENAME_LEN];
+	char argv[CTRACE_ARGV_LEN]; /* only argv_len bytes are sent */
+};
+
+struct ctrace_exit {
+	struct ctrace_hdr hdr;
+	struct ctrace_task task;
+	__u32 exit_code; /* raw wait status: code << 8 | signal (| 0x80 core) */
+	__u32 _pad;
+	__u64 start_ns;	 /* process start, CLOCK_MONOTONIC */
+};
+
+struct ctrace_mount {
+	struct ctrace_hdr hdr;
+	struct ctrace_task task;
+	__s64 ret;	/* syscall return value */
+	__u64 flags;	/* mount(2) flags, or move_mount(2) flags */
+	__u32 op;	/* enum ctrace_mount_op */
+	__u32 _pad;
+	char source[CTRACE_PATH_LEN];
+	char target[CTRACE_PATH_LEN];
+	char fstype[CTRACE_FSTYPE_LEN];
+};
+
+/* ---- maps ------------------------------------------------------------- */
+/* pid_verdicts: LRU hash, key __u32 tgid. A verdict whose cgroup_key differs
+ * from the task's current key is stale and counts as unknown. */
+struct ctrace_pid_verdict {
+	__u64 cgroup_key;
+	__u8 verdict;
+	__u8 _pad[7];
+};
+
+/* cgroup_verdicts: LRU hash, key __u64 cgroup key, value __u8 verdict
+ * (kept in a __u32 for alignment). */
+struct ctrace_cgroup_verdict {
+	__u32 verdict;
+};
+
+/* stats: per-CPU array of __u64, one slot per counter. */
+enum ctrace_stat {
+	CTRACE_STAT_EMITTED = 0,	   /* records written to the ring */
+	CTRACE_STAT_LOST = 1,		   /* ring buffer full: record dropped */
+	CTRACE_STAT_MAP_ERR = 2,	   /* a map update/delete failed */
+	CTRACE_STAT_DROPPED_HOST = 3,	   /* screened out in kernel */
+	CTRACE_STAT_MOUNT_UNPAIRED = 4,	   /* sys_exit without its sys_enter */
+	CTRACE_STAT_READ_ERR = 5,	   /* a probe read failed; field left empty */
+	CTRACE_STAT_MAX = 8,
+};
+
+#define CTRACE_SIZE_ASSERT(t, n) _Static_assert(sizeof(t) == (n), #t " size changed: update src/abi.ts")
+CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
+CTRACE_SIZE_ASSERT(struct ctrace_task, 48 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 832 + 8 + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 832 + 16);
+CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 832 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_pid_verdict, 16);
+
+#endif /* CTRACE_H */

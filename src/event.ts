@@ -1,0 +1,115 @@
+/**
+ * The event schema as userland sees it: the JSON form of DESIGN.md, typed.
+ * proto/ctrace.proto mirrors these names; src/format/json.ts writes them.
+ */
+
+export type EventType = 'exec' | 'exit' | 'mount';
+
+export const RUNTIMES = ['docker', 'containerd', 'cri-o', 'cri', 'podman', 'lxc', 'systemd-nspawn'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+export type QosClass = 'guaranteed' | 'burstable' | 'besteffort';
+
+/** Where an event came from: a container, a provable host process, or neither provable. */
+export type Scope = 'container' | 'host' | 'unknown';
+
+export interface ContainerInfo {
+  id: string;
+  runtime: Runtime;
+  podUid: string | null;
+  qos: QosClass | null;
+  /** Enrichment from runtime state (OCI annotations); null when not known. */
+  name?: string | null;
+  image?: string | null;
+  podName?: string | null;
+  podNamespace?: string | null;
+}
+
+export interface ExecDetail {
+  filename: string;
+  argv: string[];
+  /** true when argv was cut (too many or too long arguments). */
+  argvTruncated: boolean;
+}
+
+export interface ExitDetail {
+  /** exit status (0-255) when the process exited, else 0 */
+  code: number;
+  /** terminating signal number, 0 when it exited normally */
+  signal: number;
+  coreDumped: boolean;
+  durationNs: number;
+}
+
+export type MountOp = 'mount' | 'move_mount';
+
+export interface MountDetail {
+  op: MountOp;
+  source: string | null;
+  target: string | null;
+  fstype: string | null;
+  flags: number;
+  ret: number;
+}
+
+interface EventBase {
+  /** wall-clock time of the event, ISO-8601 with nanoseconds, UTC */
+  time: string;
+  /** CLOCK_MONOTONIC nanoseconds as captured in kernel */
+  ktimeNs: bigint;
+  /** host tgid */
+  pid: number;
+  /** host thread id */
+  tid: number;
+  ppid: number;
+  /** the pid as seen inside its own PID namespace */
+  nspid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+  /** the kernfs id of the cgroup the event was attributed by (v2 id, or v1 hierarchy's node id) */
+  cgroupId: number;
+  /** the cgroup path the classification used (from kernel-captured kernfs names) */
+  cgroupPath: string;
+  cgroupV1: boolean;
+  pidNs: number;
+  mntNs: number;
+  scope: Scope;
+  container: ContainerInfo | null;
+}
+
+export interface ExecEvent extends EventBase {
+  type: 'exec';
+  exec: ExecDetail;
+}
+export interface ExitEvent extends EventBase {
+  type: 'exit';
+  exit: ExitDetail;
+}
+export interface MountEvent extends EventBase {
+  type: 'mount';
+  mount: MountDetail;
+}
+
+export type TraceEvent = ExecEvent | ExitEvent | MountEvent;
+
+/** Counters the tracer keeps; `lost` is what the kernel could not deliver. */
+export interface TraceStats {
+  events: Record<EventType, number>;
+  /** records the kernel wrote to the ring buffer */
+  emitted: number;
+  /** records dropped because the ring buffer was full */
+  lost: number;
+  /** map updates/deletes that failed in kernel */
+  mapErrors: number;
+  /** tasks screened out in kernel (host) */
+  droppedInKernel: number;
+  /** events userland decoded but did not pass on (host or filtered) */
+  filtered: number;
+}
+
+/** Every output (stdout, JSONL log, protobuf, socket) is one of these. */
+export interface Sink {
+  write(event: TraceEvent): void;
+  close(): Promise<void>;
+}
