@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Build everything: BPF object + skeleton + addon (CMake via cmake-js), then TypeScript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build-native.sh
+npx tsc -p tsconfig.json
