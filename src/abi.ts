@@ -1,0 +1,254 @@
+/**
+ * The TypeScript mirror of bpf/ctrace.h: offsets, sizes and the one decoder
+ * that turns the addon's raw record batches into JavaScript values.
+ * test/abi.test.ts compiles the header and checks these numbers against it.
+ */
+import { decodeBytes, decodeCString } from './bytes.js';
+
+export const ABI_VERSION = 1;
+
+export const COMM_LEN = 16;
+export const CG_LEVELS = 6;
+export const CG_NAME_LEN = 128;
+export const FILENAME_LEN = 256;
+export const ARGV_LEN = 5120;
+export const MAX_ARGS = 20;
+export const MAX_ARG_LEN = 256;
+export const PATH_LEN = 256;
+export const FSTYPE_LEN = 32;
+
+export const EV_EXEC = 1;
+export const EV_EXIT = 2;
+export const EV_MOUNT = 3;
+
+export const F_ARGV_TRUNC = 1 << 0;
+export const F_CG_TRUNC = 1 << 1;
+export const F_CG_V1 = 1 << 2;
+export const F_FILENAME_TRUNC = 1 << 3;
+export const F_HOST_PIDNS = 1 << 4;
+
+export const VERDICT_UNKNOWN = 0;
+export const VERDICT_HOST = 1;
+export const VERDICT_CONTAINER = 2;
+export const VERDICT_UNCLASSIFIED = 3;
+
+export const MOUNT_OP_MOUNT = 1;
+export const MOUNT_OP_MOVE_MOUNT = 2;
+
+export const CGKEY_V1 = 1n << 63n;
+
+/** enum ctrace_stat */
+export const STAT = {
+  EMITTED: 0,
+  LOST: 1,
+  MAP_ERR: 2,
+  DROPPED_HOST: 3,
+  MOUNT_UNPAIRED: 4,
+  READ_ERR: 5,
+  MAX: 8,
+} as const;
+
+/** Field offsets, bytes from the start of a record. */
+export const OFF = {
+  hdr: { type: 0, flags: 2, size: 4, ktime: 8 },
+  task: {
+    pid: 16,
+    tgid: 20,
+    ppid: 24,
+    nspid: 28,
+    uid: 32,
+    gid: 36,
+    pidnsIno: 40,
+    mntnsIno: 44,
+    cgroupKey: 48,
+    verdict: 56,
+    cgDepth: 57,
+    comm: 64,
+    cgroupNames: 80,
+  },
+  exec: { argc: 848, argvLen: 852, filename: 856, argv: 1112 },
+  exit: { exitCode: 848, startNs: 856 },
+  mount: { ret: 848, flags: 856, op: 864, source: 872, target: 1128, fstype: 1384 },
+} as const;
+
+export const SIZE = {
+  hdr: 16,
+  task: 48 + COMM_LEN + CG_LEVELS * CG_NAME_LEN,
+  exec: 16 + 832 + 8 + FILENAME_LEN + ARGV_LEN,
+  exit: 16 + 832 + 16,
+  mount: 16 + 832 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
+  pidVerdict: 16,
+} as const;
+
+export interface RawTask {
+  tid: number;
+  tgid: number;
+  ppid: number;
+  nspid: number;
+  uid: number;
+  gid: number;
+  pidnsIno: number;
+  mntnsIno: number;
+  cgroupKey: bigint;
+  /** the kernfs id without the v1 marker bit */
+  cgroupId: number;
+  cgroupV1: boolean;
+  verdict: number;
+  /** "/a/b/c" when complete, "…/d/e/f" when the kernel captured only the last levels */
+  cgroupPath: string;
+  comm: string;
+}
+
+interface RawBase {
+  flags: number;
+  ktimeNs: bigint;
+  task: RawTask;
+}
+export interface RawExec extends RawBase {
+  type: 'exec';
+  argc: number;
+  filename: string;
+  argv: string[];
+  argvTruncated: boolean;
+}
+export interface RawExit extends RawBase {
+  type: 'exit';
+  /** raw wait status */
+  status: number;
+  startNs: bigint;
+}
+export interface RawMount extends RawBase {
+  type: 'mount';
+  op: 'mount' | 'move_mount';
+  ret: number;
+  flags64: number;
+  source: string;
+  target: string;
+  fstype: string;
+}
+export type RawRecord = RawExec | RawExit | RawMount;
+
+/** Reconstructs cgroup paths from kernfs names, remembering them by cgroup key: most events come from a cgroup seen before. */
+export class CgroupPathCache {
+  private readonly paths = new Map<bigint, string>();
+  constructor(private readonly max = 8192) {}
+
+  get(buf: Buffer, off: number, key: bigint, flags: number): string {
+    const hit = this.paths.get(key);
+    if (hit !== undefined) return hit;
+    const path = readCgroupPath(buf, off, flags);
+    if (this.paths.size >= this.max) this.paths.clear();
+    this.paths.set(key, path);
+    return path;
+  }
+}
+
+export function readCgroupPath(buf: Buffer, recOff: number, flags: number): string {
+  const depth = Math.min(buf[recOff + OFF.task.cgDepth]!, CG_LEVELS);
+  const names: string[] = new Array(depth);
+  for (let i = 0; i < depth; i++) {
+    names[depth - 1 - i] = decodeCString(buf, recOff + OFF.task.cgroupNames + i * CG_NAME_LEN, CG_NAME_LEN);
+  }
+  const prefix = flags & F_CG_TRUNC ? '…/' : '/';
+  return prefix + names.join('/');
+}
+
+function readTask(buf: Buffer, o: number, flags: number, paths: CgroupPathCache): RawTask {
+  const key = buf.readBigUInt64LE(o + OFF.task.cgroupKey);
+  return {
+    tid: buf.readUInt32LE(o + OFF.task.pid),
+    tgid: buf.readUInt32LE(o + OFF.task.tgid),
+    ppid: buf.readUInt32LE(o + OFF.task.ppid),
+    nspid: buf.readUInt32LE(o + OFF.task.nspid),
+    uid: buf.readUInt32LE(o + OFF.task.uid),
+    gid: buf.readUInt32LE(o + OFF.task.gid),
+    pidnsIno: buf.readUInt32LE(o + OFF.task.pidnsIno),
+    mntnsIno: buf.readUInt32LE(o + OFF.task.mntnsIno),
+    cgroupKey: key,
+    cgroupId: Number(key & ~CGKEY_V1),
+    cgroupV1: (flags & F_CG_V1) !== 0,
+    verdict: buf[o + OFF.task.verdict]!,
+    cgroupPath: paths.get(buf, o, key, flags),
+    comm: decodeCString(buf, o + OFF.task.comm, COMM_LEN),
+  };
+}
+
+/** argv block: NUL-separated strings, cut to MAX_ARGS args of MAX_ARG_LEN bytes. */
+export function splitArgv(buf: Buffer, off: number, len: number): { argv: string[]; truncated: boolean } {
+  const argv: string[] = [];
+  let truncated = false;
+  let p = off;
+  const end = off + len;
+  while (p < end) {
+    let z = buf.indexOf(0, p);
+    if (z < 0 || z > end) z = end;
+    if (argv.length === MAX_ARGS) {
+      truncated = true;
+      break;
+    }
+    let stop = z;
+    if (stop - p > MAX_ARG_LEN) {
+      stop = p + MAX_ARG_LEN;
+      truncated = true;
+    }
+    argv.push(decodeBytes(buf, p, stop));
+    p = z + 1;
+  }
+  return { argv, truncated };
+}
+
+/**
+ * Decode one batch: concatenated records, each `hdr.size` bytes. A record of an
+ * unknown type is skipped by its size (newer kernel side, older userland); a
+ * malformed size ends the batch with an error rather than misreading memory.
+ */
+export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[] = []): RawRecord[] {
+  let o = 0;
+  while (o + SIZE.hdr <= buf.length) {
+    const type = buf.readUInt16LE(o + OFF.hdr.type);
+    const flags = buf.readUInt16LE(o + OFF.hdr.flags);
+    const size = buf.readUInt32LE(o + OFF.hdr.size);
+    if (size < SIZE.hdr || o + size > buf.length) {
+      throw new Error(`corrupt record batch: record at ${o} claims ${size} bytes of ${buf.length - o}`);
+    }
+    const ktimeNs = buf.readBigUInt64LE(o + OFF.hdr.ktime);
+    if (type === EV_EXEC && size >= OFF.exec.argv) {
+      const argvLen = Math.min(buf.readUInt32LE(o + OFF.exec.argvLen), size - OFF.exec.argv);
+      const { argv, truncated } = splitArgv(buf, o + OFF.exec.argv, argvLen);
+      out.push({
+        type: 'exec',
+        flags,
+        ktimeNs,
+        task: readTask(buf, o, flags, paths),
+        argc: buf.readUInt32LE(o + OFF.exec.argc),
+        filename: decodeCString(buf, o + OFF.exec.filename, FILENAME_LEN),
+        argv,
+        argvTruncated: truncated || (flags & F_ARGV_TRUNC) !== 0,
+      });
+    } else if (type === EV_EXIT && size >= SIZE.exit) {
+      out.push({
+        type: 'exit',
+        flags,
+        ktimeNs,
+        task: readTask(buf, o, flags, paths),
+        status: buf.readUInt32LE(o + OFF.exit.exitCode),
+        startNs: buf.readBigUInt64LE(o + OFF.exit.startNs),
+      });
+    } else if (type === EV_MOUNT && size >= SIZE.mount) {
+      out.push({
+        type: 'mount',
+        flags,
+        ktimeNs,
+        task: readTask(buf, o, flags, paths),
+        op: buf.readUInt32LE(o + OFF.mount.op) === MOUNT_OP_MOVE_MOUNT ? 'move_mount' : 'mount',
+        ret: Number(buf.readBigInt64LE(o + OFF.mount.ret)),
+        flags64: Number(buf.readBigUInt64LE(o + OFF.mount.flags)),
+        source: decodeCString(buf, o + OFF.mount.source, PATH_LEN),
+        target: decodeCString(buf, o + OFF.mount.target, PATH_LEN),
+        fstype: decodeCString(buf, o + OFF.mount.fstype, FSTYPE_LEN),
+      });
+    }
+    o += size;
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+/**
+ * `ctrace` command line: a thin layer over the library. One error handler
+ * prints one line and sets the exit code: 2 for bad usage, 1 for failures.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { RUNTIMES, type EventType, type Runtime } from './event.js';
+import { runCommand } from './commands/run.js';
+import { classifyCommand } from './commands/classify.js';
+
+export class UsageError extends Error {}
+
+const EVENT_TYPES: EventType[] = ['exec', 'exit', 'mount'];
+
+function parseEvents(value: string): EventType[] {
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const e of list) {
+    if (!EVENT_TYPES.includes(e as EventType)) {
+      throw new InvalidArgumentError(`unknown event type '${e}' (expected ${EVENT_TYPES.join(', ')})`);
+    }
+  }
+  if (list.length === 0) throw new InvalidArgumentError('no event types given');
+  return list as EventType[];
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`not a number of seconds: '${value}'`);
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ctrace')
+    .description('Trace exec, exit and mount events of the processes inside containers, live and for the record.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} }) // printed once by main()
+    .showHelpAfterError(false);
+
+  program
+    .command('run')
+    .description('trace container processes (the main job): events to stdout until SIGINT/SIGTERM')
+    .addOption(
+      new Option('-o, --output <format>', 'stdout format (default: table on a terminal, json otherwise)').choices([
+        'table',
+        'json',
+      ]),
+    )
+    .option('-e, --events <list>', 'event types, comma-separated: exec,exit,mount', parseEvents)
+    .option('-a, --all', 'also show host processes')
+    .option('--pidns-only', 'strict screen: ignore tasks in the host PID namespace (misses --pid=host containers)')
+    .option('-c, --container <id-prefix>', 'only this container')
+    .addOption(new Option('-r, --runtime <name>', 'only containers of this runtime').choices([...RUNTIMES]))
+    .option('-p, --pod <uid>', 'only containers of this Kubernetes pod (UID or prefix)')
+    .option('--stats <seconds>', 'print a stats line to stderr every N seconds', parseSeconds)
+    .action(async (opts) => {
+      process.exitCode = await runCommand({
+        output: opts.output,
+        events: opts.events,
+        all: !!opts.all,
+        pidnsOnly: !!opts.pidnsOnly,
+        filter: {
+          container: opts.container,
+          runtime: opts.runtime as Runtime | undefined,
+          pod: opts.pod,
+        },
+        statsSeconds: opts.stats ?? 0,
+      });
+    });
+
+  program
+    .command('classify')
+    .description('classify cgroup paths (as in /proc/PID/cgroup) and print the result as JSON lines')
+    .argument('<cgroup-path...>', 'cgroup paths')
+    .action((paths: string[]) => {
+      process.exitCode = classifyCommand(paths, process.stdout);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return 0;
+      if (err.code === 'commander.help') return 0;
+      process.stderr.write(`ctrace: ${err.message.replace(/^error: /, '')}\n`);
+      return 2;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`ctrace: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`ctrace: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Kernel timestamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns); events
+ * carry wall-clock time. The offset between the two clocks is taken once, at
+ * start, by the addon (clock_gettime on both clocks, ns precision).
+ */
+export class WallClock {
+  constructor(private readonly offsetNs: bigint) {}
+
+  /** Wall-clock ns since the epoch for a monotonic timestamp. */
+  wallNs(ktimeNs: bigint): bigint {
+    return ktimeNs + this.offsetNs;
+  }
+
+  /** ISO-8601 UTC with nanoseconds: 2026-11-22T11:02:59.123456789Z */
+  iso(ktimeNs: bigint): string {
+    return isoNs(this.wallNs(ktimeNs));
+  }
+}
+
+export function isoNs(wallNs: bigint): string {
+  const sec = wallNs / 1_000_000_000n;
+  const frac = Number(wallNs - sec * 1_000_000_000n);
+  const base = new Date(Number(sec) * 1000).toISOString(); // ...T11:02:59.000Z
+  return base.slice(0, 19) + '.' + String(frac).padStart(9, '0') + 'Z';
+}

@@ -1,0 +1,65 @@
+/**
+ * The human form: one aligned line per event, for a terminal. Everything that
+ * came from the traced process is escaped so it cannot drive the terminal.
+ */
+import { escapeControl } from '../bytes.js';
+import type { TraceEvent } from '../event.js';
+
+const COLS: Array<[string, number]> = [
+  ['TIME', 12],
+  ['EVENT', 5],
+  ['CONTAINER', 12],
+  ['RUNTIME', 10],
+  ['PID', 7],
+  ['NSPID', 6],
+  ['PPID', 7],
+  ['UID', 5],
+  ['COMM', 16],
+];
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+export function tableHeader(): string {
+  return COLS.map(([name, w]) => pad(name, w)).join(' ') + ' DETAILS';
+}
+
+function fmtDuration(ns: number): string {
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(0)}µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(1)}ms`;
+  return `${(ns / 1e9).toFixed(2)}s`;
+}
+
+export function details(ev: TraceEvent): string {
+  switch (ev.type) {
+    case 'exec':
+      return `${ev.exec.filename} ${ev.exec.argv.map((a) => (/[\s"']/.test(a) || a === '' ? JSON.stringify(a) : a)).join(' ')}${ev.exec.argvTruncated ? ' …' : ''}`;
+    case 'exit':
+      return (
+        (ev.exit.signal ? `signal=${ev.exit.signal}${ev.exit.coreDumped ? ' (core)' : ''}` : `code=${ev.exit.code}`) +
+        ` after ${fmtDuration(ev.exit.durationNs)}`
+      );
+    case 'mount':
+      return (
+        `${ev.mount.op === 'move_mount' ? 'move_mount ' : ''}${ev.mount.source ?? '-'} on ${ev.mount.target ?? '-'} ` +
+        `type ${ev.mount.fstype || '-'} flags=0x${ev.mount.flags.toString(16)} ret=${ev.mount.ret}`
+      );
+  }
+}
+
+export function toTableLine(ev: TraceEvent): string {
+  const c = ev.container;
+  const cells = [
+    ev.time.slice(11, 23),
+    ev.type,
+    c ? c.id.slice(0, 12) : ev.scope === 'host' ? '(host)' : '(unknown)',
+    c ? c.runtime : '-',
+    String(ev.pid),
+    String(ev.nspid),
+    String(ev.ppid),
+    String(ev.uid),
+    ev.comm,
+  ];
+  return escapeControl(cells.map((v, i) => pad(v, COLS[i]![1])).join(' ') + ' ' + details(ev));
+}

@@ -1,0 +1,8 @@
+/** Public API: `import { Tracer } from 'ctrace'`. */
+export { Tracer } from './tracer.js';
+export type { TracerOptions, TracerFilter, LostReport } from './tracer.js';
+export type * from './event.js';
+export { RUNTIMES } from './event.js';
+export { classifyCgroupPath } from './classify.js';
+export type { Classification } from './classify.js';
+export { toJsonObject, toJsonLine } from './format/json.js';

@@ -1,0 +1,332 @@
+/**
+ * The library API: `new Tracer(options)` loads the BPF program, classifies what
+ * it reports, writes verdicts back into the kernel maps and hands out typed
+ * events, by callback (`onEvent`) or as an async iterable.
+ */
+import {
+  CgroupPathCache,
+  decodeBatch,
+  VERDICT_CONTAINER,
+  VERDICT_HOST,
+  VERDICT_UNCLASSIFIED,
+  EV_EXEC,
+  EV_EXIT,
+  EV_MOUNT,
+  type RawRecord,
+} from './abi.js';
+import { classifyCgroupPath, type Classification } from './classify.js';
+import { WallClock } from './clock.js';
+import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
+import { hostPidnsIno, v1SubsysId } from './host.js';
+import { loadNative, type NativeTracer } from './native.js';
+
+export interface TracerFilter {
+  /** container id prefix */
+  container?: string;
+  runtime?: Runtime;
+  /** pod UID (prefix) */
+  pod?: string;
+}
+
+export interface TracerOptions {
+  /** event types to trace (default: all) */
+  events?: EventType[];
+  /** also report host processes */
+  all?: boolean;
+  /** strict PID-namespace screen: tasks in the host PID namespace are never reported */
+  pidnsOnly?: boolean;
+  filter?: TracerFilter;
+  /** ring buffer bytes (power of two) */
+  ringBytes?: number;
+  /** bytes queued before the kernel wakes the reader; 0 wakes per event */
+  wakeupBytes?: number;
+  /** the reader drains the ring at least this often (ms) */
+  pollMs?: number;
+  /** how often kernel counters are read for loss reports (ms) */
+  statsIntervalMs?: number;
+}
+
+export interface LostReport {
+  /** records the kernel dropped since the previous report */
+  lost: number;
+  /** total since start */
+  total: number;
+}
+
+type EventListener = (ev: TraceEvent) => void;
+type LostListener = (r: LostReport) => void;
+type ErrorListener = (err: Error) => void;
+
+const VERDICT_OF: Record<Classification['scope'], number> = {
+  host: VERDICT_HOST,
+  container: VERDICT_CONTAINER,
+  unknown: VERDICT_UNCLASSIFIED,
+};
+
+const EVENT_BIT: Record<EventType, number> = { exec: 1 << EV_EXEC, exit: 1 << EV_EXIT, mount: 1 << EV_MOUNT };
+
+export class Tracer implements AsyncIterable<TraceEvent> {
+  private readonly native: NativeTracer;
+  private readonly clock: WallClock;
+  private readonly paths = new CgroupPathCache();
+  private readonly classes = new Map<bigint, Classification>();
+  private readonly eventListeners: EventListener[] = [];
+  private readonly lostListeners: LostListener[] = [];
+  private readonly errorListeners: ErrorListener[] = [];
+  private readonly counts: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
+  private filtered = 0;
+  private lostSeen = 0;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly hookList: string[];
+  private readonly iterators = new Set<EventQueue>();
+  readonly options: Readonly<TracerOptions>;
+
+  constructor(options: TracerOptions = {}) {
+    this.options = { ...options };
+    const events = options.events ?? ['exec', 'exit', 'mount'];
+    const native = loadNative();
+    this.native = new native.Tracer({
+      hostPidnsIno: hostPidnsIno(),
+      pidnsOnly: options.pidnsOnly ?? false,
+      emitHost: options.all ?? false,
+      eventMask: events.reduce((m, e) => m | EVENT_BIT[e], 0),
+      wakeupBytes: options.wakeupBytes ?? 256 * 1024,
+      v1SubsysId: v1SubsysId().id,
+      ringBytes: options.ringBytes ?? 16 * 1024 * 1024,
+      pollMs: options.pollMs ?? 5,
+    });
+    try {
+      this.clock = new WallClock(this.native.clockOffsetNs());
+      this.hookList = this.native.attach();
+      this.native.start((err, batch) => this.onBatch(err, batch));
+    } catch (err) {
+      this.native.close();
+      throw err;
+    }
+    this.statsTimer = setInterval(() => this.checkLost(), options.statsIntervalMs ?? 1000);
+    this.statsTimer.unref();
+  }
+
+  /** Names of the BPF programs that attached. */
+  hooks(): string[] {
+    return [...this.hookList];
+  }
+
+  onEvent(fn: EventListener): this {
+    this.eventListeners.push(fn);
+    return this;
+  }
+  onLost(fn: LostListener): this {
+    this.lostListeners.push(fn);
+    return this;
+  }
+  onError(fn: ErrorListener): this {
+    this.errorListeners.push(fn);
+    return this;
+  }
+
+  stats(): TraceStats {
+    const k = this.closed ? this.lastKernelStats : this.native.stats();
+    return {
+      events: { ...this.counts },
+      emitted: k.emitted,
+      lost: k.lost,
+      mapErrors: k.mapErrors,
+      droppedInKernel: k.droppedHost,
+      filtered: this.filtered,
+    };
+  }
+  private lastKernelStats = { emitted: 0, lost: 0, mapErrors: 0, droppedHost: 0, mountUnpaired: 0, readErrors: 0 };
+
+  /** Detaches, delivers what was already read, and ends every iterator. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.checkLost();
+    this.lastKernelStats = this.native.stats();
+    this.closed = true;
+    clearInterval(this.statsTimer);
+    this.native.close();
+    // batches already queued by the poll thread run before this resolves
+    await new Promise((r) => setImmediate(r));
+    for (const q of this.iterators) q.end();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<TraceEvent> {
+    const q = new EventQueue(() => this.iterators.delete(q));
+    this.iterators.add(q);
+    if (this.closed) q.end();
+    return q;
+  }
+
+  private checkLost(): void {
+    if (this.closed) return;
+    const { lost } = this.native.stats();
+    if (lost > this.lostSeen) {
+      const report = { lost: lost - this.lostSeen, total: lost };
+      this.lostSeen = lost;
+      for (const fn of this.lostListeners) fn(report);
+    }
+  }
+
+  private onBatch(err: Error | null, batch: Buffer | null): void {
+    if (err) {
+      for (const fn of this.errorListeners) fn(err);
+      return;
+    }
+    if (!batch) return;
+    let records: RawRecord[];
+    try {
+      records = decodeBatch(batch, this.paths);
+    } catch (e) {
+      for (const fn of this.errorListeners) fn(e as Error);
+      return;
+    }
+    const pids: number[] = [];
+    const verdicts: number[] = [];
+    const keys: bigint[] = [];
+    for (const rec of records) {
+      const cls = this.classify(rec);
+      if (rec.type === 'exec' && !this.closed) {
+        pids.push(rec.task.tgid);
+        verdicts.push(VERDICT_OF[cls.scope]);
+        keys.push(rec.task.cgroupKey);
+      }
+      const ev = this.toEvent(rec, cls);
+      if (!this.passes(ev)) {
+        this.filtered++;
+        continue;
+      }
+      this.counts[ev.type]++;
+      for (const fn of this.eventListeners) fn(ev);
+      for (const q of this.iterators) q.push(ev);
+    }
+    if (pids.length && !this.closed) {
+      this.native.setVerdicts(Uint32Array.from(pids), Uint8Array.from(verdicts), BigUint64Array.from(keys));
+    }
+  }
+
+  /** Classification by cgroup key; a new cgroup's verdict goes back to the kernel at once. */
+  private classify(rec: RawRecord): Classification {
+    const key = rec.task.cgroupKey;
+    let cls = this.classes.get(key);
+    if (!cls) {
+      cls = classifyCgroupPath(rec.task.cgroupPath);
+      if (this.classes.size >= 16384) this.classes.clear();
+      this.classes.set(key, cls);
+      if (!this.closed) this.native.setCgroupVerdict(key, VERDICT_OF[cls.scope]);
+    }
+    return cls;
+  }
+
+  private passes(ev: TraceEvent): boolean {
+    if (ev.scope === 'host' && !this.options.all) return false;
+    const f = this.options.filter;
+    if (!f) return true;
+    const c = ev.container;
+    if (f.container && !c?.id.startsWith(f.container)) return false;
+    if (f.runtime && c?.runtime !== f.runtime) return false;
+    if (f.pod && !c?.podUid?.startsWith(f.pod)) return false;
+    return true;
+  }
+
+  private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
+    const t = rec.task;
+    const base = {
+      time: this.clock.iso(rec.ktimeNs),
+      ktimeNs: rec.ktimeNs,
+      pid: t.tgid,
+      tid: t.tid,
+      ppid: t.ppid,
+      nspid: t.nspid,
+      uid: t.uid,
+      gid: t.gid,
+      comm: t.comm,
+      cgroupId: t.cgroupId,
+      cgroupPath: t.cgroupPath,
+      cgroupV1: t.cgroupV1,
+      pidNs: t.pidnsIno,
+      mntNs: t.mntnsIno,
+      scope: cls.scope,
+      container: cls.container,
+    };
+    switch (rec.type) {
+      case 'exec':
+        return {
+          ...base,
+          type: 'exec',
+          exec: { filename: rec.filename, argv: rec.argv, argvTruncated: rec.argvTruncated },
+        };
+      case 'exit': {
+        const signal = rec.status & 0x7f;
+        return {
+          ...base,
+          type: 'exit',
+          exit: {
+            code: signal ? 0 : (rec.status >> 8) & 0xff,
+            signal,
+            coreDumped: (rec.status & 0x80) !== 0,
+            durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? Number(rec.ktimeNs - rec.startNs) : 0,
+          },
+        };
+      }
+      case 'mount':
+        return {
+          ...base,
+          type: 'mount',
+          mount: {
+            op: rec.op,
+            source: rec.source || null,
+            target: rec.target || null,
+            fstype: rec.fstype || null,
+            flags: rec.flags64,
+            ret: rec.ret,
+          },
+        };
+    }
+  }
+}
+
+/** An unbounded-by-design async queue per iterator; a consumer that stops reading should `return()`. */
+class EventQueue implements AsyncIterator<TraceEvent> {
+  private buf: TraceEvent[] = [];
+  private waiting: ((r: IteratorResult<TraceEvent>) => void) | null = null;
+  private done = false;
+
+  constructor(private readonly onDone: () => void) {}
+
+  push(ev: TraceEvent): void {
+    if (this.done) return;
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      w({ value: ev, done: false });
+    } else this.buf.push(ev);
+  }
+
+  end(): void {
+    this.done = true;
+    if (this.waiting && this.buf.length === 0) {
+      const w = this.waiting;
+      this.waiting = null;
+      w({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<TraceEvent>> {
+    const ev = this.buf.shift();
+    if (ev) return Promise.resolve({ value: ev, done: false });
+    if (this.done) {
+      this.onDone();
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((r) => (this.waiting = r));
+  }
+
+  return(): Promise<IteratorResult<TraceEvent>> {
+    this.done = true;
+    this.buf = [];
+    this.onDone();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The kernel<->user ABI is defined once, in bpf/ctrace.h; src/abi.ts mirrors it.
+ * Compile the header with the host C compiler and check every offset and size
+ * the decoder relies on, then decode records laid out by that compiler.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as abi from '../src/abi.js';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+
+const FIELDS: Array<[string, string, number]> = [
+  ['struct ctrace_hdr', 'type', abi.OFF.hdr.type],
+  ['struct ctrace_hdr', 'flags', abi.OFF.hdr.flags],
+  ['struct ctrace_hdr', 'size', abi.OFF.hdr.size],
+  ['struct ctrace_hdr', 'ktime_ns', abi.OFF.hdr.ktime],
+  ...(
+    [
+      ['pid', abi.OFF.task.pid],
+      ['tgid', abi.OFF.task.tgid],
+      ['ppid', abi.OFF.task.ppid],
+      ['nspid', abi.OFF.task.nspid],
+      ['uid', abi.OFF.task.uid],
+      ['gid', abi.OFF.task.gid],
+      ['pidns_ino', abi.OFF.task.pidnsIno],
+      ['mntns_ino', abi.OFF.task.mntnsIno],
+      ['cgroup_key', abi.OFF.task.cgroupKey],
+      ['verdict', abi.OFF.task.verdict],
+      ['cg_depth', abi.OFF.task.cgDepth],
+      ['comm', abi.OFF.task.comm],
+      ['cgroup_names', abi.OFF.task.cgroupNames],
+    ] as Array<[string, number]>
+  ).map(([f, off]): [string, string, number] => ['struct ctrace_exec', `task.${f}`, off]),
+  ['struct ctrace_exec', 'argc', abi.OFF.exec.argc],
+  ['struct ctrace_exec', 'argv_len', abi.OFF.exec.argvLen],
+  ['struct ctrace_exec', 'filename', abi.OFF.exec.filename],
+  ['struct ctrace_exec', 'argv', abi.OFF.exec.argv],
+  ['struct ctrace_exit', 'exit_code', abi.OFF.exit.exitCode],
+  ['struct ctrace_exit', 'start_ns', abi.OFF.exit.startNs],
+  ['struct ctrace_mount', 'ret', abi.OFF.mount.ret],
+  ['struct ctrace_mount', 'flags', abi.OFF.mount.flags],
+  ['struct ctrace_mount', 'op', abi.OFF.mount.op],
+  ['struct ctrace_mount', 'source', abi.OFF.mount.source],
+  ['struct ctrace_mount', 'target', abi.OFF.mount.target],
+  ['struct ctrace_mount', 'fstype', abi.OFF.mount.fstype],
+];
+
+const SIZES: Array<[string, number]> = [
+  ['struct ctrace_hdr', abi.SIZE.hdr],
+  ['struct ctrace_task', abi.SIZE.task],
+  ['struct ctrace_exec', abi.SIZE.exec],
+  ['struct ctrace_exit', abi.SIZE.exit],
+  ['struct ctrace_mount', abi.SIZE.mount],
+  ['struct ctrace_pid_verdict', abi.SIZE.pidVerdict],
+];
+
+const CONSTANTS: Array<[string, number]> = [
+  ['CTRACE_ABI_VERSION', abi.ABI_VERSION],
+  ['CTRACE_COMM_LEN', abi.COMM_LEN],
+  ['CTRACE_CG_LEVELS', abi.CG_LEVELS],
+  ['CTRACE_CG_NAME_LEN', abi.CG_NAME_LEN],
+  ['CTRACE_FILENAME_LEN', abi.FILENAME_LEN],
+  ['CTRACE_ARGV_LEN', abi.ARGV_LEN],
+  ['CTRACE_MAX_ARGS', abi.MAX_ARGS],
+  ['CTRACE_MAX_ARG_LEN', abi.MAX_ARG_LEN],
+  ['CTRACE_PATH_LEN', abi.PATH_LEN],
+  ['CTRACE_FSTYPE_LEN', abi.FSTYPE_LEN],
+  ['CTRACE_EV_EXEC', abi.EV_EXEC],
+  ['CTRACE_EV_EXIT', abi.EV_EXIT],
+  ['CTRACE_EV_MOUNT', abi.EV_MOUNT],
+  ['CTRACE_F_ARGV_TRUNC', abi.F_ARGV_TRUNC],
+  ['CTRACE_F_CG_TRUNC', abi.F_CG_TRUNC],
+  ['CTRACE_F_CG_V1', abi.F_CG_V1],
+  ['CTRACE_F_HOST_PIDNS', abi.F_HOST_PIDNS],
+  ['CTRACE_VERDICT_HOST', abi.VERDICT_HOST],
+  ['CTRACE_VERDICT_CONTAINER', abi.VERDICT_CONTAINER],
+  ['CTRACE_VERDICT_UNCLASSIFIED', abi.VERDICT_UNCLASSIFIED],
+  ['CTRACE_MOUNT_OP_MOVE_MOUNT', abi.MOUNT_OP_MOVE_MOUNT],
+  ['CTRACE_STAT_LOST', abi.STAT.LOST],
+  ['CTRACE_STAT_MAX', abi.STAT.MAX],
+];
+
+/** Compile a C program against bpf/ctrace.h and return what it prints. */
+function runC(body: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ctrace-abi-'));
+  const src = join(dir, 'probe.c');
+  writeFileSync(
+    src,
+    `#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n#include "ctrace.h"\nint main(void) {\n${body}\nreturn 0; }\n`,
+  );
+  execFileSync('cc', ['-Wall', '-I', join(root, 'bpf'), '-o', join(dir, 'probe'), src]);
+  return execFileSync(join(dir, 'probe')).toString();
+}
+
+describe('ABI mirror of bpf/ctrace.h', () => {
+  it('has the same offsets, sizes and constants as the C compiler sees', () => {
+    const lines = [
+      ...FIELDS.map(([t, f]) => `printf("%zu\\n", offsetof(${t}, ${f}));`),
+      ...SIZES.map(([t]) => `printf("%zu\\n", sizeof(${t}));`),
+      ...CONSTANTS.map(([c]) => `printf("%llu\\n", (unsigned long long)(${c}));`),
+    ];
+    const got = runC(lines.join('\n')).trim().split('\n').map(Number);
+    const want = [...FIELDS.map((f) => f[2]), ...SIZES.map((s) => s[1]), ...CONSTANTS.map((c) => c[1])];
+    const names = [...FIELDS.map((f) => `${f[0]}.${f[1]}`), ...SIZES.map((s) => `sizeof ${s[0]}`), ...CONSTANTS.map((c) => c[0])];
+    expect(Object.fromEntries(names.map((n, i) => [n, got[i]]))).toEqual(
+      Object.fromEntries(names.map((n, i) => [n, want[i]])),
+    );
+  });
+
+  it('decodes records laid out by the C compiler', () => {
+    // An exec record (argv cut to its used length) followed by an exit and a mount record.
+    const hex = runC(`
+      static unsigned char buf[sizeof(struct ctrace_exec) + sizeof(struct ctrace_exit) + sizeof(struct ctrace_mount)];
+      size_t n = 0;
+      struct ctrace_exec e; memset(&e, 0, sizeof e);
+      const char args[] = "sh\\0-c\\0echo \\xff\\xfe ok";
+      e.hdr.type = CTRACE_EV_EXEC; e.hdr.flags = CTRACE_F_CG_V1; e.hdr.ktime_ns = 123456789ULL;
+      e.task.pid = 4243; e.task.tgid = 4242; e.task.ppid = 4200; e.task.nspid = 1; e.task.uid = 1000; e.task.gid = 100;
+      e.task.pidns_ino = 4026532178U; e.task.mntns_ino = 4026532177U; e.task.cgroup_key = 5120ULL | CTRACE_CGKEY_V1;
+      e.task.verdict = CTRACE_VERDICT_CONTAINER; e.task.cg_depth = 2;
+      strcpy(e.task.comm, "sh");
+      strcpy(e.task.cgroup_names[0], "a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1");
+      strcpy(e.task.cgroup_names[1], "docker");
+      strcpy(e.filename, "/bin/sh"); e.argc = 3; memcpy(e.argv, args, sizeof args); e.argv_len = sizeof args;
+      e.hdr.size = sizeof e - CTRACE_ARGV_LEN + e.argv_len;
+      memcpy(buf + n, &e, e.hdr.size); n += e.hdr.size;
+      struct ctrace_exit x; memset(&x, 0, sizeof x);
+      x.hdr.type = CTRACE_EV_EXIT; x.hdr.size = sizeof x; x.hdr.ktime_ns = 2000000000ULL; x.task = e.task;
+      x.exit_code = (7 << 8); x.start_ns = 1000000000ULL;
+      memcpy(buf + n, &x, sizeof x); n += sizeof x;
+      struct ctrace_mount m; memset(&m, 0, sizeof m);
+      m.hdr.type = CTRACE_EV_MOUNT; m.hdr.size = sizeof m; m.task = e.task; m.ret = -1; m.flags = 0x1000; m.op = CTRACE_MOUNT_OP_MOUNT;
+      strcpy(m.source, "none"); strcpy(m.target, "/tmp"); strcpy(m.fstype, "tmpfs");
+      memcpy(buf + n, &m, sizeof m); n += sizeof m;
+      for (size_t i = 0; i < n; i++) printf("%02x", buf[i]);
+    `);
+    const recs = abi.decodeBatch(Buffer.from(hex, 'hex'), new abi.CgroupPathCache());
+    expect(recs.map((r) => r.type)).toEqual(['exec', 'exit', 'mount']);
+    const [e, x, m] = recs;
+    if (e?.type !== 'exec' || x?.type !== 'exit' || m?.type !== 'mount') throw new Error('wrong types');
+    expect(e.task).toMatchObject({
+      tid: 4243,
+      tgid: 4242,
+      ppid: 4200,
+      nspid: 1,
+      uid: 1000,
+      gid: 100,
+      pidnsIno: 4026532178,
+      mntnsIno: 4026532177,
+      cgroupId: 5120,
+      cgroupV1: true,
+      verdict: abi.VERDICT_CONTAINER,
+      comm: 'sh',
+      cgroupPath: '/docker/a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1',
+    });
+    expect(e.task.cgroupKey).toBe(5120n | abi.CGKEY_V1);
+    expect(e.ktimeNs).toBe(123456789n);
+    expect(e.filename).toBe('/bin/sh');
+    expect(e.argc).toBe(3);
+    expect(e.argv).toEqual(['sh', '-c', 'echo \\xff\\xfe ok']);
+    expect(e.argvTruncated).toBe(false);
+    expect(x.status).toBe(7 << 8);
+    expect(x.startNs).toBe(1000000000n);
+    expect(m).toMatchObject({ op: 'mount', ret: -1, flags64: 0x1000, source: 'none', target: '/tmp', fstype: 'tmpfs' });
+  });
+
+  it('rejects a record whose size runs past the batch', () => {
+    const b = Buffer.alloc(32);
+    b.writeUInt16LE(abi.EV_EXEC, 0);
+    b.writeUInt32LE(4096, 4);
+    expect(() => abi.decodeBatch(b, new abi.CgroupPathCache())).toThrow(/corrupt record batch/);
+  });
+
+  it('cuts argv to MAX_ARGS arguments of MAX_ARG_LEN bytes and says so', () => {
+    const parts = Array.from({ length: 25 }, (_, i) => (i === 1 ? 'x'.repeat(300) : `a${i}`));
+    const block = Buffer.from(parts.join('\0') + '\0');
+    const { argv, truncated } = abi.splitArgv(block, 0, block.length);
+    expect(argv).toHaveLength(abi.MAX_ARGS);
+    expect(argv[1]).toHaveLength(abi.MAX_ARG_LEN);
+    expect(argv[19]).toBe('a19');
+    expect(truncated).toBe(true);
+  });
+});
