@@ -1,0 +1,193 @@
+/**
+ * `ctrace run` end to end: the real BPF program in this kernel, real runc
+ * containers, the real CLI's JSON output.
+ */
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
+import { runUnsharePidns } from './helpers/hostproc.js';
+import { privileged } from './helpers/privileges.js';
+import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainerToExit } from './helpers/runc.js';
+
+const of = (events: JsonEvent[], id: string, type?: string) =>
+  events.filter((e) => e.container?.id === id && (!type || e.type === type));
+
+describe.runIf(privileged())('ctrace run with real containers', () => {
+  let ct: CtraceRun;
+
+  beforeAll(async () => {
+    ct = await startCtrace();
+  });
+  afterAll(async () => {
+    await ct?.stop('SIGTERM');
+    await cleanupAllContainers();
+  });
+
+  it('reports a docker container: init exec with argv and nspid 1, its tmpfs mount, its exact exit code', async () => {
+    const id = dockerId();
+    const script = 'mount -t tmpfs none /mnt && exit 7';
+    const run = await runContainerToExit({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: ['/bin/sh', '-c', script],
+      capAdd: ['CAP_SYS_ADMIN'],
+    });
+    expect(run.code).toBe(7);
+    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+
+    const execs = of(ct.events, id, 'exec');
+    const init = execs.find((e) => e.exec.filename === '/bin/sh');
+    expect(init).toBeDefined();
+    expect(init!.exec.argv).toEqual(['/bin/sh', '-c', script]);
+    expect(init!.nspid).toBe(1);
+    expect(init!.pid).toBe(run.pid);
+    expect(init!.container).toMatchObject({ id, runtime: 'docker', podUid: null, qos: null });
+    expect(init!.pidNs).not.toBe(0);
+    expect(typeof init!.time).toBe('string');
+    expect(init!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+
+    const mounts = of(ct.events, id, 'mount').filter((e) => e.mount.target === '/mnt');
+    expect(mounts).toHaveLength(1);
+    expect(mounts[0]!.mount).toMatchObject({ source: 'none', fstype: 'tmpfs', ret: 0, op: 'mount' });
+    expect(mounts[0]!.comm).toBe('mount');
+
+    const exits = of(ct.events, id, 'exit').filter((e) => e.pid === run.pid);
+    expect(exits).toHaveLength(1);
+    expect(exits[0]!.exit).toMatchObject({ code: 7, signal: 0 });
+    expect(exits[0]!.exit.durationNs).toBeGreaterThan(0);
+    expect(exits[0]!.nspid).toBe(1);
+  });
+
+  it('reports a Kubernetes pod container under the systemd cgroup layout', async () => {
+    const id = dockerId();
+    const uid = podUid();
+    const cgroupsPath = k8sSystemdPath({ qos: 'burstable', podUid: uid, scope: `cri-containerd-${id}.scope` });
+    const run = await runContainerToExit({ id, cgroupsPath, args: ['/bin/sh', '-c', 'exit 3'] });
+    expect(run.code).toBe(3);
+    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    const exec = of(ct.events, id, 'exec')[0]!;
+    expect(exec.container).toMatchObject({ id, runtime: 'containerd', podUid: uid, qos: 'burstable' });
+    expect(exec.nspid).toBe(1);
+    expect(of(ct.events, id, 'exit')[0]!.exit.code).toBe(3);
+  });
+
+  it('attributes a process that execs and exits within a millisecond', async () => {
+    const id = dockerId();
+    // the container's only process: exec of a static true, gone before userland could read /proc
+    const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/true'] });
+    expect(run.code).toBe(0);
+    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    const exec = of(ct.events, id, 'exec').find((e) => e.exec.filename === '/bin/true');
+    const exit = of(ct.events, id, 'exit').find((e) => e.pid === run.pid);
+    expect(exec?.container.runtime).toBe('docker');
+    expect(exit?.exit.code).toBe(0);
+    expect(exit?.exit.durationNs).toBeLessThan(1e9);
+  });
+
+  it('reports nothing for a host process in a new PID namespace (unshare -p -f)', async () => {
+    const marker = `ctrace-unshare-${process.pid}-${Date.now()}`;
+    const r = await runUnsharePidns(['/bin/sh', '-c', `/bin/echo ${marker}; /bin/true ${marker}`]);
+    expect(r.stdout).toContain(marker);
+    // barrier: a container started afterwards; its events arrive after anything the unshare produced
+    const id = dockerId();
+    await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/true'] });
+    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    const leaked = ct.events.filter((e) => JSON.stringify(e).includes(marker));
+    expect(leaked).toEqual([]);
+  });
+
+  it('attributes a container that shares the host PID namespace', async () => {
+    const id = dockerId();
+    const run = await runContainerToExit({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: ['/bin/sh', '-c', 'exit 5'],
+      pidNamespace: false,
+    });
+    expect(run.code).toBe(5);
+    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    const exec = of(ct.events, id, 'exec')[0]!;
+    expect(exec.container.id).toBe(id);
+    expect(exec.nspid).toBe(exec.pid); // same namespace as the host
+    expect(of(ct.events, id, 'exit')[0]!.exit.code).toBe(5);
+  });
+
+  it('delivers all 500 execs of a 500-exec loop in one container', async () => {
+    const id = dockerId();
+    const loop = 'i=0; while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done; exit 0';
+    const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', loop] }, 60_000);
+    expect(run.code).toBe(0);
+    await ct.waitFor((ev) => of(ev, id, 'exit').some((e) => e.pid === run.pid), 20_000, `exit of ${id}`);
+    const trues = of(ct.events, id, 'exec').filter((e) => e.exec.filename === '/bin/true');
+    expect(trues).toHaveLength(500);
+    expect(new Set(trues.map((e) => e.pid)).size).toBe(500);
+    expect(of(ct.events, id, 'exit').filter((e) => e.comm === 'true')).toHaveLength(500);
+  });
+
+  it('stops on SIGTERM with a summary of events by type and losses', async () => {
+    const own = await startCtrace();
+    const id = dockerId();
+    await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'exit 0'] });
+    await own.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    const { code, stderr } = await own.stop('SIGTERM');
+    expect(code).toBe(0);
+    const summary = stderr.split('\n').find((l) => l.includes('stopped (SIGTERM)'));
+    expect(summary).toBeDefined();
+    const m = /(\d+) events \(exec (\d+), exit (\d+), mount (\d+)\), (\d+) lost/.exec(summary!);
+    expect(m).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThanOrEqual(1);
+    expect(Number(m![3])).toBeGreaterThanOrEqual(1);
+    expect(Number(m![5])).toBe(0);
+    expect(Number(m![1])).toBe(own.events.length);
+  });
+});
+
+describe.runIf(privileged())('ctrace run options', () => {
+  afterAll(async () => {
+    await cleanupAllContainers();
+  });
+
+  it('--all also reports host processes, with container null', async () => {
+    const ct = await startCtrace(['--all', '--events', 'exec']);
+    try {
+      const marker = `ctrace-host-${process.pid}-${Date.now()}`;
+      spawnSync('/bin/sh', ['-c', `/bin/echo ${marker} > /dev/null`]);
+      await ct.waitFor((ev) => ev.some((e) => e.exec?.argv?.includes(marker)), 10_000, 'host exec');
+      const ev = ct.events.find((e) => e.exec?.argv?.includes(marker))!;
+      expect(ev.container).toBeNull();
+      expect(ev.scope).toBe('host');
+      expect(ev.exec.filename).toBe('/bin/echo');
+      expect(ct.events.every((e) => e.type === 'exec')).toBe(true);
+    } finally {
+      await ct.stop();
+    }
+  });
+
+  it('--pidns-only drops a container in the host PID namespace and keeps one in its own', async () => {
+    const ct = await startCtrace(['--pidns-only']);
+    try {
+      const shared = dockerId();
+      const own = dockerId();
+      await runContainerToExit({ id: shared, cgroupsPath: `/docker/${shared}`, args: ['/bin/true'], pidNamespace: false });
+      await runContainerToExit({ id: own, cgroupsPath: `/docker/${own}`, args: ['/bin/true'] });
+      await ct.waitFor((ev) => of(ev, own, 'exit').length > 0, 10_000, `exit of ${own}`);
+      expect(of(ct.events, shared)).toEqual([]);
+      expect(of(ct.events, own, 'exec').length).toBeGreaterThan(0);
+    } finally {
+      await ct.stop();
+    }
+  });
+
+  it('exits cleanly with a summary when stdout is closed (ctrace run | head)', async () => {
+    const ct = await startCtrace(['--all', '--events', 'exec']);
+    ct.child.stdout!.destroy();
+    // make events until ctrace notices its stdout is gone
+    for (let i = 0; i < 50 && ct.child.exitCode === null; i++) {
+      spawnSync('/bin/true');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { code, stderr } = await ct.stop();
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/stopped \(stdout closed\)/);
+  });
+});
