@@ -20,9 +20,10 @@
 #define CTRACE_COMM_LEN 16
 /* cgroup path components captured leaf-first from kernfs; enough for
  * kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid>.slice/cri-containerd-<id>.scope
- * plus two levels of nesting above it. */
+ * plus two levels of nesting above it; 160 bytes hold containerd's colon form
+ * kubepods-besteffort-pod<uid>.slice:cri-containerd:<64 hex>. */
 #define CTRACE_CG_LEVELS 6
-#define CTRACE_CG_NAME_LEN 128
+#define CTRACE_CG_NAME_LEN 160
 #define CTRACE_FILENAME_LEN 256
 /* argv is one block of NUL-separated strings read from the new mm; bounded
  * by bytes (20 args x 256 bytes) and cut to CTRACE_MAX_ARGS by userland. */
@@ -150,9 +151,9 @@ enum ctrace_stat {
 #define CTRACE_SIZE_ASSERT(t, n) _Static_assert(sizeof(t) == (n), #t " size changed: update src/abi.ts")
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
 CTRACE_SIZE_ASSERT(struct ctrace_task, 48 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
-CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 832 + 8 + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
-CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 832 + 16);
-CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 832 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1024 + 8 + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 1024 + 16);
+CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 1024 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_pid_verdict, 16);
 
 #endif /* CTRACE_H */

@@ -9,7 +9,7 @@ export const ABI_VERSION = 1;
 
 export const COMM_LEN = 16;
 export const CG_LEVELS = 6;
-export const CG_NAME_LEN = 128;
+export const CG_NAME_LEN = 160;
 export const FILENAME_LEN = 256;
 export const ARGV_LEN = 5120;
 export const MAX_ARGS = 20;
@@ -66,17 +66,17 @@ export const OFF = {
     comm: 64,
     cgroupNames: 80,
   },
-  exec: { argc: 848, argvLen: 852, filename: 856, argv: 1112 },
-  exit: { exitCode: 848, startNs: 856 },
-  mount: { ret: 848, flags: 856, op: 864, source: 872, target: 1128, fstype: 1384 },
+  exec: { argc: 1040, argvLen: 1044, filename: 1048, argv: 1304 },
+  exit: { exitCode: 1040, startNs: 1048 },
+  mount: { ret: 1040, flags: 1048, op: 1056, source: 1064, target: 1320, fstype: 1576 },
 } as const;
 
 export const SIZE = {
   hdr: 16,
   task: 48 + COMM_LEN + CG_LEVELS * CG_NAME_LEN,
-  exec: 16 + 832 + 8 + FILENAME_LEN + ARGV_LEN,
-  exit: 16 + 832 + 16,
-  mount: 16 + 832 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
+  exec: 16 + 1024 + 8 + FILENAME_LEN + ARGV_LEN,
+  exit: 16 + 1024 + 16,
+  mount: 16 + 1024 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
   pidVerdict: 16,
 } as const;
 
