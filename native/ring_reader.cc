@@ -1,0 +1,246 @@
+#include "ring_reader.h"
+
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "abi.h"
+#include "errors.h"
+
+namespace ctrace {
+
+namespace {
+
+void CallJs(Napi::Env env, Napi::Function on_batch, std::nullptr_t* /*context*/, RingReader::Batch* raw);
+
+using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, RingReader::Batch, CallJs>;
+
+constexpr size_t kReserveBytes = 64 * 1024;  // initial capacity of a fresh batch
+
+// JS thread. env is null when the TSFN is torn down with batches still queued: free them only.
+void CallJs(Napi::Env env, Napi::Function on_batch, std::nullptr_t* /*context*/, RingReader::Batch* raw) {
+  std::unique_ptr<RingReader::Batch> batch(raw);
+  if (static_cast<napi_env>(env) == nullptr || on_batch.IsEmpty() || batch == nullptr) return;
+  if (batch->err != 0) {
+    on_batch.Call({NativeError::Make(env, batch->step, batch->err).Value(), env.Null()});
+    return;
+  }
+  // Zero-copy when the runtime allows external buffers; the finalizer frees the bytes.
+  auto bytes = std::make_unique<std::vector<uint8_t>>(std::move(batch->bytes));
+  batch.reset();
+  std::vector<uint8_t>* owned = bytes.get();
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
+      env, owned->data(), owned->size(),
+      [](Napi::Env /*env*/, uint8_t* /*data*/, std::vector<uint8_t>* v) { delete v; }, owned);
+  bytes.release();
+  on_batch.Call({env.Null(), buffer});
+}
+
+}  // namespace
+
+struct RingReader::Shared {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> malformed{0};
+  int poll_ms = 5;
+  int wake_fd = -1;
+  int epoll_fd = -1;
+  struct ring_buffer* rb = nullptr;
+
+  // Poll thread only.
+  std::vector<uint8_t> batch;
+  bool full = false;
+
+  // Set once before the thread starts; the handle is used from both threads (napi is thread-safe).
+  Tsfn tsfn;
+  // JS thread only.
+  bool tsfn_live = false;     // the TSFN exists (its finalizer has not run)
+  bool tsfn_aborted = false;  // our one reference was given back
+  std::thread thread;
+
+  ~Shared() {
+    // Shutdown() has run by now (Stop() or the TSFN finalizer); this only guards misuse.
+    StopAndJoin();
+    Free();
+  }
+
+  // The ring buffer's sample callback: append the record as-is (hdr.size bytes).
+  static int OnSample(void* ctx, void* data, size_t len) {
+    auto* self = static_cast<Shared*>(ctx);
+    struct ctrace_hdr hdr;
+    if (len < sizeof(hdr)) {
+      self->malformed++;
+      return 0;
+    }
+    memcpy(&hdr, data, sizeof(hdr));
+    if (hdr.size < sizeof(hdr) || hdr.size > len) {
+      self->malformed++;
+      return 0;
+    }
+    const auto* p = static_cast<const uint8_t*>(data);
+    self->batch.insert(self->batch.end(), p, p + hdr.size);
+    if (self->batch.size() >= kFlushBytes) {
+      // The sample is already consumed; a negative return only stops this drain so we flush.
+      self->full = true;
+      return -ECANCELED;
+    }
+    return 0;
+  }
+
+  void Run() {
+    batch.reserve(kReserveBytes);
+    struct epoll_event events[2];
+    while (!stop.load(std::memory_order_acquire)) {
+      // The ring fd wakes us for records submitted with wakeup; the timeout drains the ones
+      // submitted with BPF_RB_NO_WAKEUP, which never make the fd readable by themselves.
+      const int n = epoll_wait(epoll_fd, events, 2, poll_ms);
+      if (n < 0 && errno != EINTR) {
+        Fail("poll", errno);
+        return;
+      }
+      if (stop.load(std::memory_order_acquire)) return;
+      if (!Drain()) return;
+    }
+  }
+
+  // Consume everything queued, flushing every kFlushBytes. False when the thread must end.
+  bool Drain() {
+    for (;;) {
+      full = false;
+      const int r = ring_buffer__consume(rb);
+      const bool was_full = full;
+      if (r < 0 && !was_full) {
+        if (!Flush()) return false;
+        Fail("consume", -r);
+        return false;
+      }
+      if (!Flush()) return false;
+      if (!was_full || stop.load(std::memory_order_acquire)) return true;
+    }
+  }
+
+  bool Flush() {
+    if (batch.empty()) return true;
+    auto* out = new Batch();
+    out->bytes.swap(batch);
+    batch.reserve(kReserveBytes);
+    return Deliver(out);
+  }
+
+  void Fail(const char* step, int err) {
+    auto* out = new Batch();
+    out->err = err;
+    out->step = step;
+    Deliver(out);
+  }
+
+  // Blocks while kQueueBatches are waiting for JS: a slow consumer back-pressures into the
+  // kernel ring, where drops are counted. Fails once the TSFN is closing.
+  bool Deliver(Batch* out) {
+    const napi_status status = tsfn.BlockingCall(out);
+    if (status != napi_ok) {
+      delete out;
+      return false;
+    }
+    return true;
+  }
+
+  void Wake() {
+    if (wake_fd >= 0) {
+      const uint64_t one = 1;
+      ssize_t ignored = write(wake_fd, &one, sizeof(one));
+      (void)ignored;
+    }
+  }
+
+  void StopAndJoin() {
+    stop.store(true, std::memory_order_release);
+    Wake();
+    if (thread.joinable()) thread.join();
+  }
+
+  void Free() {
+    if (rb != nullptr) ring_buffer__free(rb);
+    rb = nullptr;
+    if (epoll_fd >= 0) close(epoll_fd);
+    epoll_fd = -1;
+    if (wake_fd >= 0) close(wake_fd);
+    wake_fd = -1;
+  }
+
+  // JS thread; idempotent.
+  void Shutdown() {
+    stop.store(true, std::memory_order_release);
+    Wake();
+    // Abort before joining: a BlockingCall parked on a full queue only returns once the TSFN
+    // is closing, and the queue cannot drain while this (JS) thread waits in join().
+    // The TSFN itself stays valid until its finalizer runs on a later loop turn.
+    if (tsfn_live && !tsfn_aborted) {
+      tsfn_aborted = true;
+      tsfn.Abort();
+    }
+    StopAndJoin();
+    Free();
+  }
+
+  // The TSFN finalizer: runs on the JS thread after our Abort(), or at environment teardown
+  // when the tracer was never closed. Either way the thread must be gone before the TSFN is.
+  static void OnTsfnFinalize(Napi::Env /*env*/, std::shared_ptr<Shared>* holder, std::nullptr_t* /*ctx*/) {
+    std::shared_ptr<Shared> self = std::move(*holder);
+    delete holder;
+    self->tsfn_live = false;
+    self->Shutdown();
+  }
+};
+
+RingReader::RingReader(Napi::Env env, int ring_map_fd, Napi::Function on_batch, int poll_ms)
+    : shared_(std::make_shared<Shared>()) {
+  Shared& s = *shared_;
+  s.poll_ms = poll_ms;
+
+  s.rb = ring_buffer__new(ring_map_fd, Shared::OnSample, &s, nullptr);
+  if (s.rb == nullptr) NativeError::Throw(env, "ringbuf", errno);
+
+  s.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s.wake_fd < 0) NativeError::Throw(env, "ringbuf", errno, "eventfd");
+  s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (s.epoll_fd < 0) NativeError::Throw(env, "ringbuf", errno, "epoll_create1");
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.fd = ring_map_fd;
+  if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, ring_map_fd, &ev) != 0)
+    NativeError::Throw(env, "ringbuf", errno, "epoll_ctl on the ring buffer map");
+  ev.data.fd = s.wake_fd;
+  if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &ev) != 0)
+    NativeError::Throw(env, "ringbuf", errno, "epoll_ctl on the wake eventfd");
+
+  auto* holder = new std::shared_ptr<Shared>(shared_);
+  try {
+    s.tsfn = Tsfn::New(env, on_batch, "ctrace.ring", kQueueBatches, 1, nullptr, Shared::OnTsfnFinalize, holder);
+  } catch (...) {
+    delete holder;
+    throw;
+  }
+  s.tsfn_live = true;
+  try {
+    s.thread = std::thread([&s] { s.Run(); });
+  } catch (const std::system_error& e) {
+    s.Shutdown();
+    NativeError::Throw(env, "ringbuf", e.code().value(), "could not start the poll thread");
+  }
+}
+
+RingReader::~RingReader() { Stop(); }
+
+void RingReader::Stop() {
+  if (shared_ != nullptr) shared_->Shutdown();
+}
+
+uint64_t RingReader::Malformed() const { return shared_->malformed.load(); }
+
+}  // namespace ctrace

@@ -1,0 +1,50 @@
+// The poll thread: drains the kernel ring buffer on a timer and hands JS one batch of raw
+// records per poll cycle through a bounded, typed ThreadSafeFunction.
+#ifndef CTRACE_NATIVE_RING_READER_H
+#define CTRACE_NATIVE_RING_READER_H
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ctrace {
+
+class RingReader {
+ public:
+  // What crosses from the poll thread to JS: concatenated raw records, or a poll error.
+  struct Batch {
+    std::vector<uint8_t> bytes;
+    int err = 0;  // positive errno when this is an error report
+    const char* step = nullptr;
+  };
+
+  // A batch is flushed early once it holds this many bytes.
+  static constexpr size_t kFlushBytes = 1 << 20;
+  // Batches queued towards JS before the poll thread blocks (and the kernel ring fills).
+  static constexpr size_t kQueueBatches = 4;
+
+  // Starts the thread. on_batch(err, buffer) runs on the JS thread. Throws NativeError
+  // (step 'ringbuf') when the ring buffer cannot be set up.
+  RingReader(Napi::Env env, int ring_map_fd, Napi::Function on_batch, int poll_ms);
+  ~RingReader();
+  RingReader(const RingReader&) = delete;
+  RingReader& operator=(const RingReader&) = delete;
+
+  // Idempotent; JS thread only. Sets the stop flag and wakes the thread, aborts the TSFN so a
+  // call blocked on a full queue returns, joins the thread, frees the ring buffer. Batches
+  // still queued are freed without reaching JS.
+  void Stop();
+  // Records whose header was inconsistent with their ring-buffer length (dropped).
+  uint64_t Malformed() const;
+
+ private:
+  struct Shared;  // state shared with the TSFN finalizer, which may outlive this object
+  std::shared_ptr<Shared> shared_;
+};
+
+}  // namespace ctrace
+
+#endif  // CTRACE_NATIVE_RING_READER_H

@@ -1,0 +1,422 @@
+#include "tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <limits>
+
+#include "ctrace.skel.h"
+#include "errors.h"
+#include "kernel_features.h"
+#include "libbpf_log.h"
+
+namespace ctrace {
+
+namespace {
+
+constexpr size_t kHintLogLines = 20;    // libbpf lines quoted in an error message
+constexpr size_t kErrorLogLines = 200;  // libbpf lines attached as error.libbpfLog
+
+// ---- argument checks: wrong type -> TypeError, out of range -> RangeError ----
+
+[[noreturn]] void ThrowType(Napi::Env env, const std::string& what, const char* expected) {
+  throw Napi::TypeError::New(env, what + " must be " + expected);
+}
+
+[[noreturn]] void ThrowRange(Napi::Env env, const std::string& what, const std::string& range) {
+  throw Napi::RangeError::New(env, what + " must be " + range);
+}
+
+double Integer(Napi::Env env, const Napi::Value& v, const std::string& what, double min, double max) {
+  if (!v.IsNumber()) ThrowType(env, what, "a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d) ThrowRange(env, what, "an integer");
+  if (d < min || d > max) {
+    ThrowRange(env, what, "an integer in [" + std::to_string(static_cast<int64_t>(min)) + ", " +
+                              std::to_string(static_cast<int64_t>(max)) + "]");
+  }
+  return d;
+}
+
+uint64_t BigU64(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  if (!v.IsBigInt()) ThrowType(env, what, "a bigint");
+  bool lossless = false;
+  const uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) ThrowRange(env, what, "a bigint in [0, 2^64)");
+  return x;
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> Typed(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const std::string& what,
+                            const char* expected) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) ThrowType(env, what, expected);
+  return v.As<Napi::TypedArrayOf<T>>();
+}
+
+Napi::Value Field(const Napi::Object& o, const char* name) { return o.Get(name); }
+
+std::string LogHint(const std::vector<std::string>& lines) {
+  std::string hint;
+  const size_t from = lines.size() > kHintLogLines ? lines.size() - kHintLogLines : 0;
+  for (size_t i = from; i < lines.size(); i++) hint += "\n  " + lines[i];
+  return hint;
+}
+
+std::string ErrnoText(int err) { return std::string(strerror(err)) + " (" + NativeError::Code(err) + ")"; }
+
+}  // namespace
+
+void Tracer::SkelDeleter::operator()(struct ctrace_bpf* skel) const { ctrace_bpf__destroy(skel); }
+
+Napi::Function Tracer::Define(Napi::Env env) {
+  return DefineClass(env, "Tracer",
+                     {
+                         InstanceMethod<&Tracer::Attach>("attach"),
+                         InstanceMethod<&Tracer::Start>("start"),
+                         InstanceMethod<&Tracer::SetVerdict>("setVerdict"),
+                         InstanceMethod<&Tracer::SetVerdicts>("setVerdicts"),
+                         InstanceMethod<&Tracer::DeleteVerdict>("deleteVerdict"),
+                         InstanceMethod<&Tracer::SetCgroupVerdict>("setCgroupVerdict"),
+                         InstanceMethod<&Tracer::Stats>("stats"),
+                         InstanceMethod<&Tracer::Hooks>("hooks"),
+                         InstanceMethod<&Tracer::ClockOffsetNs>("clockOffsetNs"),
+                         InstanceMethod<&Tracer::Close>("close"),
+                         StaticMethod<&Tracer::CgroupSubsysId>("cgroupSubsysId"),
+                     });
+}
+
+bool Tracer::IsRequired(const std::string& program) {
+  return program == "sched_process_exec" || program == "sched_process_exit" || program == "sys_enter_mount" ||
+         program == "sys_exit_mount";
+}
+
+Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsFunction())
+    ThrowType(env, "Tracer options", "an object");
+  const Napi::Object o = info[0].As<Napi::Object>();
+  auto boolean = [&](const char* name) {
+    const Napi::Value v = Field(o, name);
+    if (!v.IsBoolean()) ThrowType(env, std::string("options.") + name, "a boolean");
+    return v.As<Napi::Boolean>().Value();
+  };
+  auto integer = [&](const char* name, double min, double max) {
+    return Integer(env, Field(o, name), std::string("options.") + name, min, max);
+  };
+  constexpr double kU32 = 4294967295.0;
+  constexpr double kSafe = 9007199254740991.0;
+
+  Options opts;
+  opts.host_pidns_ino = static_cast<uint32_t>(integer("hostPidnsIno", 0, kU32));
+  opts.pidns_only = boolean("pidnsOnly");
+  opts.emit_host = boolean("emitHost");
+  opts.event_mask = static_cast<uint32_t>(integer("eventMask", 0, kU32));
+  opts.wakeup_bytes = static_cast<uint64_t>(integer("wakeupBytes", 0, kSafe));
+  opts.v1_subsys_id = static_cast<int32_t>(integer("v1SubsysId", -1, 2147483647.0));
+  if (!Field(o, "ringBytes").IsUndefined()) {
+    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    const auto ring = static_cast<uint32_t>(integer("ringBytes", page, 1u << 30));
+    if ((ring & (ring - 1)) != 0) ThrowRange(env, "options.ringBytes", "a power of 2");
+    opts.ring_bytes = ring;
+  }
+  if (!Field(o, "pollMs").IsUndefined()) opts.poll_ms = static_cast<int>(integer("pollMs", 1, 60000));
+  return opts;
+}
+
+Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) {
+  Napi::Env env = info.Env();
+  if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "Tracer must be called with new");
+  opts_ = ParseOptions(info);
+  LibbpfLog::Install();
+
+  if (!KernelFeatures::HasVmlinuxBtf())
+    NativeError::Throw(env, "open", ENOENT, "kernel has no BTF (needs CONFIG_DEBUG_INFO_BTF=y, kernel >= 5.8)");
+  if (const int err = KernelFeatures::EnsureTracefs(); err != 0) {
+    NativeError::Throw(env, "tracefs", err,
+                       "tracefs is not mounted and mounting it at " + KernelFeatures::TracefsRoot() +
+                           " failed; tracepoint programs cannot attach without it" +
+                           (err == EPERM ? " (needs root or CAP_SYS_ADMIN)" : ""));
+  }
+
+  uint64_t mark = LibbpfLog::Mark();
+  skel_.reset(ctrace_bpf__open());
+  if (!skel_) {
+    const int err = errno;
+    const auto log = LibbpfLog::Since(mark, kErrorLogLines);
+    NativeError::Throw(env, "open", err, log.empty() ? "" : "libbpf:" + LogHint(log), log);
+  }
+
+  skel_->rodata->cfg_host_pidns_ino = opts_.host_pidns_ino;
+  skel_->rodata->cfg_pidns_only = opts_.pidns_only ? 1 : 0;
+  skel_->rodata->cfg_emit_host = opts_.emit_host ? 1 : 0;
+  skel_->rodata->cfg_event_mask = opts_.event_mask;
+  skel_->rodata->cfg_wakeup_bytes = opts_.wakeup_bytes;
+  skel_->rodata->cfg_v1_subsys_id = opts_.v1_subsys_id;
+
+  if (const int err = bpf_map__set_max_entries(skel_->maps.events, opts_.ring_bytes); err != 0)
+    NativeError::Throw(env, "ringbuf", -err, "cannot size the ring buffer to options.ringBytes");
+
+  // Degrade, don't die: an optional hook whose tracepoint this kernel lacks is not loaded.
+  KernelFeatures features;
+  struct bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    Hook hook;
+    hook.name = bpf_program__name(prog);
+    hook.section = bpf_program__section_name(prog);
+    hook.prog = prog;
+    hook.required = IsRequired(hook.name);
+    std::string reason;
+    if (!features.HookExists(hook.section, &reason)) {
+      if (hook.required) NativeError::Throw(env, "load", ENOENT, "required hook " + hook.name + ": " + reason);
+      bpf_program__set_autoload(prog, false);
+      hook.loaded = false;
+      hook.reason = reason;
+    }
+    hooks_.push_back(std::move(hook));
+  }
+
+  mark = LibbpfLog::Mark();
+  if (const int err = ctrace_bpf__load(skel_.get()); err != 0) {
+    const int e = -err;
+    const auto log = LibbpfLog::Since(mark, kErrorLogLines);
+    std::string hint;
+    if ((e == EPERM || e == EACCES) && geteuid() != 0) hint = NativeError::DefaultHint(e);
+    if (!log.empty()) hint += (hint.empty() ? "" : "; ") + std::string("the kernel rejected the program; libbpf:") + LogHint(log);
+    NativeError::Throw(env, "load", e, hint, log);
+  }
+}
+
+Tracer::~Tracer() {
+  // Only reachable at environment teardown while started (self_ holds us otherwise):
+  // the reference is torn down with the environment, do not touch it here.
+  if (!self_.IsEmpty()) self_.SuppressDestruct();
+  CloseNow();
+}
+
+void Tracer::RequireOpen(Napi::Env env, const char* step) const {
+  if (closed_ || !skel_) NativeError::Throw(env, step, EBADF, "the tracer is closed");
+}
+
+Napi::Value Tracer::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireOpen(env, "attach");
+  for (Hook& hook : hooks_) {
+    if (!hook.loaded || hook.link != nullptr) continue;
+    const uint64_t mark = LibbpfLog::Mark();
+    struct bpf_link* link = bpf_program__attach(hook.prog);
+    if (link == nullptr) {
+      const int err = errno;
+      hook.reason = "attach failed: " + ErrnoText(err);
+      if (hook.required) {
+        const auto log = LibbpfLog::Since(mark, kErrorLogLines);
+        std::string hint = "required hook " + hook.name + " (" + hook.section + ")";
+        if ((err == EPERM || err == EACCES) && geteuid() != 0) hint += ": " + NativeError::DefaultHint(err);
+        if (!log.empty()) hint += "; libbpf:" + LogHint(log);
+        NativeError::Throw(env, "attach", err, hint, log);
+      }
+      continue;
+    }
+    hook.link = link;
+    hook.reason.clear();
+  }
+  Napi::Array names = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const Hook& hook : hooks_) {
+    if (hook.link != nullptr) names.Set(i++, hook.name);
+  }
+  return names;
+}
+
+Napi::Value Tracer::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) ThrowType(env, "start(onBatch): onBatch", "a function");
+  RequireOpen(env, "start");
+  if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
+  reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), info[0].As<Napi::Function>(),
+                                         opts_.poll_ms);
+  self_ = Napi::Persistent(Value());
+  return env.Undefined();
+}
+
+Napi::Value Tracer::SetVerdict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto pid = static_cast<uint32_t>(Integer(env, info[0], "setVerdict: pid", 0, 4294967295.0));
+  const auto verdict = static_cast<uint8_t>(Integer(env, info[1], "setVerdict: verdict", 0, 255));
+  const uint64_t key = BigU64(env, info[2], "setVerdict: cgroupKey");
+  RequireOpen(env, "map");
+  struct ctrace_pid_verdict value = {};
+  value.cgroup_key = key;
+  value.verdict = verdict;
+  const int err = bpf_map__update_elem(skel_->maps.pid_verdicts, &pid, sizeof(pid), &value, sizeof(value), BPF_ANY);
+  if (err != 0) NativeError::Throw(env, "map", -err, "pid_verdicts update");
+  return env.Undefined();
+}
+
+Napi::Value Tracer::SetVerdicts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto pids = Typed<uint32_t>(env, info[0], napi_uint32_array, "setVerdicts: pids", "a Uint32Array");
+  const auto verdicts = Typed<uint8_t>(env, info[1], napi_uint8_array, "setVerdicts: verdicts", "a Uint8Array");
+  const auto keys = Typed<uint64_t>(env, info[2], napi_biguint64_array, "setVerdicts: cgroupKeys", "a BigUint64Array");
+  const size_t n = pids.ElementLength();
+  if (verdicts.ElementLength() != n || keys.ElementLength() != n)
+    ThrowRange(env, "setVerdicts: pids, verdicts and cgroupKeys", "of the same length");
+  RequireOpen(env, "map");
+  if (n == 0) return env.Undefined();
+
+  std::vector<uint32_t> k(pids.Data(), pids.Data() + n);
+  std::vector<struct ctrace_pid_verdict> v(n);
+  for (size_t i = 0; i < n; i++) {
+    v[i].cgroup_key = keys[i];
+    v[i].verdict = verdicts[i];
+  }
+  const int fd = bpf_map__fd(skel_->maps.pid_verdicts);
+  struct bpf_map_batch_opts opts;
+  memset(&opts, 0, sizeof(opts));
+  opts.sz = sizeof(opts);
+  opts.elem_flags = BPF_ANY;
+  __u32 count = static_cast<__u32>(n);
+  int err = bpf_map_update_batch(fd, k.data(), v.data(), &count, &opts);
+  if (err == 0) return env.Undefined();
+  err = -err;
+  // Kernels without batch ops on this map type: one update per element.
+  if (err != EINVAL && err != ENOTSUP && err != EOPNOTSUPP && err != 524 /* ENOTSUPP */)
+    NativeError::Throw(env, "map", err, "pid_verdicts batch update");
+  for (size_t i = 0; i < n; i++) {
+    if (bpf_map_update_elem(fd, &k[i], &v[i], BPF_ANY) != 0) NativeError::Throw(env, "map", errno, "pid_verdicts update");
+  }
+  return env.Undefined();
+}
+
+Napi::Value Tracer::DeleteVerdict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto pid = static_cast<uint32_t>(Integer(env, info[0], "deleteVerdict: pid", 0, 4294967295.0));
+  RequireOpen(env, "map");
+  const int err = bpf_map__delete_elem(skel_->maps.pid_verdicts, &pid, sizeof(pid), 0);
+  if (err != 0 && err != -ENOENT) NativeError::Throw(env, "map", -err, "pid_verdicts delete");
+  return env.Undefined();
+}
+
+Napi::Value Tracer::SetCgroupVerdict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint64_t key = BigU64(env, info[0], "setCgroupVerdict: key");
+  const auto verdict = static_cast<uint32_t>(Integer(env, info[1], "setCgroupVerdict: verdict", 0, 255));
+  RequireOpen(env, "map");
+  struct ctrace_cgroup_verdict value = {};
+  value.verdict = verdict;
+  const int err =
+      bpf_map__update_elem(skel_->maps.cgroup_verdicts, &key, sizeof(key), &value, sizeof(value), BPF_ANY);
+  if (err != 0) NativeError::Throw(env, "map", -err, "cgroup_verdicts update");
+  return env.Undefined();
+}
+
+int Tracer::ReadCounters(Counters* out) const {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return ncpu < 0 ? -ncpu : EINVAL;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+  for (uint32_t i = 0; i < out->size(); i++) {
+    const int err = bpf_map__lookup_elem(skel_->maps.stats, &i, sizeof(i), per_cpu.data(),
+                                         per_cpu.size() * sizeof(uint64_t), 0);
+    if (err != 0) return -err;
+    uint64_t sum = 0;
+    for (uint64_t x : per_cpu) sum += x;
+    (*out)[i] = sum;
+  }
+  return 0;
+}
+
+Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Counters c = final_counters_;
+  uint64_t malformed = malformed_;
+  if (!closed_) {
+    if (const int err = ReadCounters(&c); err != 0) NativeError::Throw(env, "map", err, "stats lookup");
+    if (reader_) malformed += reader_->Malformed();
+  }
+  auto num = [&](uint64_t x) { return Napi::Number::New(env, static_cast<double>(x)); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("emitted", num(c[CTRACE_STAT_EMITTED]));
+  o.Set("lost", num(c[CTRACE_STAT_LOST]));
+  o.Set("mapErrors", num(c[CTRACE_STAT_MAP_ERR]));
+  o.Set("droppedHost", num(c[CTRACE_STAT_DROPPED_HOST]));
+  o.Set("mountUnpaired", num(c[CTRACE_STAT_MOUNT_UNPAIRED]));
+  o.Set("readErrors", num(c[CTRACE_STAT_READ_ERR]));
+  o.Set("malformed", num(malformed));
+  return o;
+}
+
+Napi::Value Tracer::Hooks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, hooks_.size());
+  for (size_t i = 0; i < hooks_.size(); i++) {
+    const Hook& hook = hooks_[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", hook.name);
+    o.Set("attached", Napi::Boolean::New(env, hook.link != nullptr));
+    o.Set("required", Napi::Boolean::New(env, hook.required));
+    if (!hook.reason.empty()) o.Set("reason", hook.reason);
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+Napi::Value Tracer::ClockOffsetNs(const Napi::CallbackInfo& info) {
+  // CLOCK_REALTIME - CLOCK_MONOTONIC, from the tightest of a few bracketed samples.
+  auto ns = [](const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+  int64_t best_window = std::numeric_limits<int64_t>::max();
+  int64_t offset = 0;
+  for (int i = 0; i < 5; i++) {
+    struct timespec m1, r, m2;
+    clock_gettime(CLOCK_MONOTONIC, &m1);
+    clock_gettime(CLOCK_REALTIME, &r);
+    clock_gettime(CLOCK_MONOTONIC, &m2);
+    const int64_t window = ns(m2) - ns(m1);
+    if (window < best_window) {
+      best_window = window;
+      offset = ns(r) - (ns(m1) + window / 2);
+    }
+  }
+  return Napi::BigInt::New(info.Env(), offset);
+}
+
+Napi::Value Tracer::Close(const Napi::CallbackInfo& info) {
+  CloseNow();
+  self_.Reset();
+  return info.Env().Undefined();
+}
+
+void Tracer::CloseNow() {
+  if (closed_) return;
+  closed_ = true;
+  if (reader_) {
+    reader_->Stop();  // joins the poll thread before anything it reads is destroyed
+    malformed_ += reader_->Malformed();
+    reader_.reset();
+  }
+  if (skel_) {
+    Counters c{};
+    if (ReadCounters(&c) == 0) final_counters_ = c;
+  }
+  for (Hook& hook : hooks_) {
+    if (hook.link != nullptr) {
+      bpf_link__destroy(hook.link);
+      hook.link = nullptr;
+      hook.reason = "closed";
+    }
+    hook.prog = nullptr;
+  }
+  skel_.reset();
+}
+
+Napi::Value Tracer::CgroupSubsysId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "cgroupSubsysId(controller): controller", "a string");
+  KernelFeatures features;
+  return Napi::Number::New(env, features.CgroupSubsysId(info[0].As<Napi::String>().Utf8Value()));
+}
+
+}  // namespace ctrace

@@ -1,0 +1,151 @@
+/**
+ * The native addon (native/, built by scripts/build-native.sh into build/Release/ctrace.node):
+ * where it is, how it is loaded, and the types of what it exports. The addon is loaded on first
+ * use, so modules that only need these types never require a build.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeTracerOptions {
+  /** inode of the host PID namespace (/proc/self/ns/pid of ctrace) */
+  hostPidnsIno: number;
+  /** strict screen: tasks in the host PID namespace are never emitted */
+  pidnsOnly: boolean;
+  /** emit host tasks too (--all) */
+  emitHost: boolean;
+  /** bit (1 << CTRACE_EV_EXEC) etc. */
+  eventMask: number;
+  /** the kernel submits without waking the reader until this many bytes are queued; 0 wakes per record */
+  wakeupBytes: number;
+  /** cgroup_subsys_id of the v1 controller that names a task's cgroup when its v2 cgroup is the root; -1 none */
+  v1SubsysId: number;
+  /** ring buffer bytes, a power of 2 (default 8 MiB) */
+  ringBytes?: number;
+  /** the poll thread drains the ring at least this often (default 5 ms) */
+  pollMs?: number;
+}
+
+export interface NativeStats {
+  /** records written to the ring */
+  emitted: number;
+  /** records dropped because the ring was full */
+  lost: number;
+  mapErrors: number;
+  /** events screened out in kernel */
+  droppedHost: number;
+  mountUnpaired: number;
+  readErrors: number;
+  /** ring records the reader dropped because their header contradicted their length */
+  malformed: number;
+}
+
+export interface NativeHook {
+  /** program name (mirrors its SEC()) */
+  name: string;
+  attached: boolean;
+  /** true for exec, exit and mount enter/exit: the tracer fails without them */
+  required: boolean;
+  /** why it is not attached, when known (tracepoint missing, attach error, closed) */
+  reason?: string;
+}
+
+/**
+ * A batch is the raw records of one poll cycle, concatenated: each starts with struct ctrace_hdr
+ * (type u16 @0, flags u16 @2, size u32 @4, ktime u64 @8) and is `size` bytes long, unpadded.
+ */
+export type BatchCallback = (err: Error | null, batch: Buffer | null) => void;
+
+export interface NativeTracer {
+  /** Attaches every loaded program; returns the names attached. Throws if a required one fails. */
+  attach(): string[];
+  /** Starts the poll thread. Poll errors arrive as onBatch(err, null). Keeps the tracer (and the loop) alive until close(). */
+  start(onBatch: BatchCallback): void;
+  setVerdict(pid: number, verdict: number, cgroupKey: bigint): void;
+  /** Many verdicts in one map batch update; the three arrays have one entry per pid. */
+  setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
+  /** A missing entry is not an error. */
+  deleteVerdict(pid: number): void;
+  setCgroupVerdict(key: bigint, verdict: number): void;
+  /** Kernel counters summed over CPUs; after close(), the values read at close. */
+  stats(): NativeStats;
+  hooks(): NativeHook[];
+  /** CLOCK_REALTIME - CLOCK_MONOTONIC in ns: add to a record's ktime for wall time. */
+  clockOffsetNs(): bigint;
+  /** Idempotent: stops and joins the poll thread, drops undelivered batches, detaches, unloads. */
+  close(): void;
+}
+
+export interface NativeTracerConstructor {
+  new (opts: NativeTracerOptions): NativeTracer;
+  /** enum cgroup_subsys_id value of a controller (v1 names: blkio is io) from vmlinux BTF, or -1. */
+  cgroupSubsysId(controller: string): number;
+}
+
+/** The ABI the addon was compiled against (bpf/ctrace.h as the C++ compiler saw it). */
+export interface NativeAbi {
+  version: number;
+  sizes: { hdr: number; task: number; exec: number; exit: number; mount: number; pidVerdict: number; cgroupVerdict: number };
+  statMax: number;
+}
+
+export interface NativeAddon {
+  Tracer: NativeTracerConstructor;
+  abi: NativeAbi;
+}
+
+/**
+ * What a native failure carries: message "<step> failed: <strerror> (<code>): <hint>".
+ * Wrong argument types throw a plain TypeError, out-of-range values a RangeError.
+ */
+export interface NativeError extends Error {
+  /** errno name, e.g. 'EPERM' */
+  code: string;
+  /** positive errno */
+  errno: number;
+  /** 'open' | 'tracefs' | 'load' | 'ringbuf' | 'attach' | 'start' | 'map' | 'poll' | 'consume' */
+  step: string;
+  hint?: string;
+  /** libbpf's warnings around the failure (the verifier log's tail on a load failure) */
+  libbpfLog?: string[];
+}
+
+export function isNativeError(e: unknown): e is NativeError {
+  return e instanceof Error && typeof (e as NativeError).step === 'string' && typeof (e as NativeError).errno === 'number';
+}
+
+/** The package root: the nearest directory above this module with ctrace's package.json (src/ or dist/ alike). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ctrace') return dir;
+      } catch {
+        // not ours: keep climbing
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`ctrace: no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+export function addonPath(): string {
+  return join(packageRoot(), 'build', 'Release', 'ctrace.node');
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads build/Release/ctrace.node once. */
+export function loadNative(): NativeAddon {
+  if (addon) return addon;
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new Error(`ctrace: native addon not built (${path} is missing): run \`npm run setup\` or \`bash scripts/build-native.sh\``);
+  }
+  addon = createRequire(import.meta.url)(path) as NativeAddon;
+  return addon;
+}

@@ -1,0 +1,350 @@
+/**
+ * The addon against the real kernel: load the real BPF program, attach it, read
+ * raw ring-buffer batches, write verdicts back, close under load.
+ * Records are decoded here with Buffer readers only (no src/abi.ts), so this
+ * suite checks the addon's framing, not the userland decoder.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SIZE } from '../src/abi.js';
+import { v1SubsysId } from '../src/host.js';
+import { isNativeError, loadNative, type NativeTracer, type NativeTracerOptions } from '../src/native.js';
+import { privileged } from './helpers/privileges.js';
+
+const run = promisify(execFile);
+
+const EV_EXEC = 1;
+const EV_EXIT = 2;
+const EV_MOUNT = 3;
+const VERDICT_HOST = 1;
+const VERDICT_CONTAINER = 2;
+const REQUIRED = ['sched_process_exec', 'sched_process_exit', 'sys_enter_mount', 'sys_exit_mount'];
+// struct ctrace_hdr then struct ctrace_task
+const HDR_SIZE = 16;
+const TGID = 16 + 4;
+const CGROUP_KEY = 16 + 32;
+const VERDICT = 16 + 40;
+// struct ctrace_exec: hdr, task, argc, argv_len, filename
+const FILENAME = (taskSize: number) => 16 + taskSize + 8;
+
+interface Rec {
+  type: number;
+  tgid: number;
+  cgroupKey: bigint;
+  verdict: number;
+  bytes: Buffer;
+}
+
+/** Splits a batch into records by hdr.size; every byte must belong to a record. */
+function split(batch: Buffer): Rec[] {
+  const out: Rec[] = [];
+  let off = 0;
+  while (off < batch.length) {
+    expect(batch.length - off).toBeGreaterThanOrEqual(HDR_SIZE);
+    const size = batch.readUInt32LE(off + 4);
+    expect(size).toBeGreaterThanOrEqual(HDR_SIZE);
+    expect(off + size).toBeLessThanOrEqual(batch.length);
+    // copy: the batch's memory belongs to the addon's buffer
+    const bytes = Buffer.from(batch.subarray(off, off + size));
+    out.push({
+      type: bytes.readUInt16LE(0),
+      tgid: size >= TGID + 4 ? bytes.readUInt32LE(TGID) : 0,
+      cgroupKey: size >= CGROUP_KEY + 8 ? bytes.readBigUInt64LE(CGROUP_KEY) : 0n,
+      verdict: size > VERDICT ? bytes.readUInt8(VERDICT) : 0,
+      bytes,
+    });
+    off += size;
+  }
+  return out;
+}
+
+function options(over: Partial<NativeTracerOptions> = {}): NativeTracerOptions {
+  return {
+    hostPidnsIno: statSync('/proc/self/ns/pid').ino,
+    pidnsOnly: false,
+    emitHost: true,
+    eventMask: (1 << EV_EXEC) | (1 << EV_EXIT) | (1 << EV_MOUNT),
+    // records queue silently up to here: delivery then relies on the poll thread's timer drain
+    wakeupBytes: 256 * 1024,
+    v1SubsysId: v1SubsysId().id,
+    ringBytes: 4 << 20,
+    pollMs: 5,
+    ...over,
+  };
+}
+
+/** A started tracer and everything it delivered. */
+class Capture {
+  readonly records: Rec[] = [];
+  readonly errors: Error[] = [];
+  batches = 0;
+  constructor(readonly tracer: NativeTracer) {
+    tracer.start((err, batch) => {
+      if (err) this.errors.push(err);
+      if (batch) {
+        this.batches++;
+        this.records.push(...split(batch));
+      }
+    });
+  }
+  execWith(marker: string): Rec[] {
+    return this.records.filter((r) => r.type === EV_EXEC && r.bytes.includes(marker));
+  }
+  async waitFor(what: string, pred: () => boolean, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await sleep(10);
+    }
+  }
+}
+
+const marker = (tag: string) => `ctrace-native-${tag}-${process.pid}-${randomBytes(4).toString('hex')}`;
+
+/** Runs sh -c 'read x; exec /bin/true <mark>': its pid is known before it execs. */
+function parkedTrue(mark: string) {
+  const child = spawn('/bin/sh', ['-c', `read x; exec /bin/true ${mark}`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    pid: child.pid!,
+    go: async () => {
+      child.stdin.end('\n');
+      await exited;
+    },
+  };
+}
+
+describe.runIf(privileged())('native addon against the kernel', () => {
+  const { Tracer, abi } = loadNative();
+  const filename = (r: Rec) => {
+    const at = FILENAME(abi.sizes.task);
+    return r.bytes.toString('latin1', at, r.bytes.indexOf(0, at));
+  };
+  const open: NativeTracer[] = [];
+  const tracer = (over: Partial<NativeTracerOptions> = {}) => {
+    const t = new Tracer(options(over));
+    open.push(t);
+    return t;
+  };
+  afterEach(() => {
+    for (const t of open.splice(0)) t.close();
+  });
+
+  it('was compiled against the ABI that TypeScript decodes', () => {
+    const { cgroupVerdict: _, ...sizes } = abi.sizes;
+    expect(sizes).toEqual(SIZE);
+    expect(abi.version).toBe(1);
+  });
+
+  it('loads, attaches every required hook and reports hooks', () => {
+    const t = tracer();
+    const attached = t.attach();
+    expect(attached).toEqual(expect.arrayContaining(REQUIRED));
+    const hooks = t.hooks();
+    for (const name of REQUIRED) expect(hooks.find((h) => h.name === name)).toMatchObject({ attached: true, required: true });
+    for (const h of hooks) {
+      expect(h.attached).toBe(attached.includes(h.name));
+      if (!h.attached) expect(h.reason).toBeTruthy();
+    }
+    // attach() again is a no-op
+    expect(t.attach()).toEqual(attached);
+  });
+
+  it('delivers exec records with argv and exit records for /bin/true runs, and counts them', async () => {
+    const t = tracer();
+    t.attach();
+    const cap = new Capture(t);
+    const runs: { mark: string; pid: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const mark = marker(`run${i}`);
+      const child = execFile('/bin/true', [mark]);
+      runs.push({ mark, pid: child.pid! });
+      await new Promise((r) => child.on('exit', r));
+    }
+    await cap.waitFor('exec and exit records of every run', () =>
+      runs.every(
+        ({ mark, pid }) =>
+          cap.execWith(mark).length > 0 && cap.records.some((r) => r.type === EV_EXIT && r.tgid === pid),
+      ),
+    );
+    for (const { mark, pid } of runs) {
+      const [exec] = cap.execWith(mark);
+      expect(exec!.tgid).toBe(pid);
+      expect(exec!.bytes.length).toBeLessThanOrEqual(abi.sizes.exec);
+      expect(filename(exec!)).toBe('/bin/true');
+    }
+    expect(cap.errors).toEqual([]);
+    const stats = t.stats();
+    expect(stats.emitted).toBeGreaterThan(0);
+    expect(stats.emitted).toBeGreaterThanOrEqual(cap.records.length);
+    expect(stats.malformed).toBe(0);
+    expect(typeof t.clockOffsetNs()).toBe('bigint');
+    // realtime - monotonic is "boot time" on the wall clock: after 2020, before now
+    const bootWall = Number(t.clockOffsetNs() / 1_000_000n);
+    expect(bootWall).toBeGreaterThan(Date.UTC(2020, 0, 1));
+    expect(bootWall).toBeLessThan(Date.now());
+  });
+
+  it('hides our execs once our cgroup has a HOST verdict (emitHost false)', async () => {
+    const t = tracer({ emitHost: false });
+    t.attach();
+    const cap = new Capture(t);
+
+    const first = marker('before');
+    await run('/bin/true', [first]);
+    await cap.waitFor('exec before the verdict', () => cap.execWith(first).length > 0);
+    const key = cap.execWith(first)[0]!.cgroupKey;
+    expect(key).toBeGreaterThan(0n);
+
+    t.setCgroupVerdict(key, VERDICT_HOST);
+    const dropped = t.stats().droppedHost;
+    const second = marker('after');
+    await run('/bin/true', [second]);
+    await cap.waitFor('the kernel to drop the exec', () => t.stats().droppedHost > dropped);
+    await sleep(100); // well past pollMs: anything emitted would have been delivered
+    expect(cap.execWith(second)).toEqual([]);
+  });
+
+  it('applies PID verdicts: HOST hides an exec, CONTAINER marks it', async () => {
+    const t = tracer({ emitHost: false });
+    t.attach();
+    const cap = new Capture(t);
+
+    // the cgroup key the kernel computes for our children
+    const probe = marker('probe');
+    await run('/bin/true', [probe]);
+    await cap.waitFor('probe exec', () => cap.execWith(probe).length > 0);
+    const key = cap.execWith(probe)[0]!.cgroupKey;
+
+    const hidden = parkedTrue(marker('hidden'));
+    const shown = parkedTrue(marker('shown'));
+    t.setVerdicts(Uint32Array.of(hidden.pid), Uint8Array.of(VERDICT_HOST), BigUint64Array.of(key));
+    t.setVerdict(shown.pid, VERDICT_CONTAINER, key);
+    // a verdict for another cgroup is stale and must not hide anything
+    t.setVerdict(process.pid, VERDICT_HOST, key + 1n);
+    t.deleteVerdict(process.pid);
+    t.deleteVerdict(process.pid); // ENOENT is not an error
+
+    const dropped = t.stats().droppedHost;
+    await hidden.go();
+    await shown.go();
+    await cap.waitFor('exec of the CONTAINER pid', () =>
+      cap.records.some((r) => r.type === EV_EXEC && r.tgid === shown.pid && filename(r) === '/bin/true'),
+    );
+    await cap.waitFor('the kernel to drop the HOST pid exec', () => t.stats().droppedHost > dropped);
+    await sleep(100);
+    const execOf = (pid: number) => cap.records.filter((r) => r.type === EV_EXEC && r.tgid === pid && filename(r) === '/bin/true');
+    expect(execOf(hidden.pid)).toEqual([]);
+    expect(execOf(shown.pid)[0]!.verdict).toBe(VERDICT_CONTAINER);
+  });
+
+  it('validates arguments with TypeError/RangeError before touching the kernel', () => {
+    expect(() => new Tracer(null as never)).toThrow(TypeError);
+    expect(() => new Tracer({ ...options(), pollMs: '5' } as never)).toThrow(TypeError);
+    expect(() => new Tracer({ ...options(), emitHost: 1 } as never)).toThrow(/options\.emitHost must be a boolean/);
+    expect(() => new Tracer({ ...options(), hostPidnsIno: undefined } as never)).toThrow(TypeError);
+    expect(() => new Tracer(options({ ringBytes: 3 * 4096 }))).toThrow(RangeError);
+    expect(() => new Tracer(options({ pollMs: 0 }))).toThrow(RangeError);
+
+    const t = tracer();
+    expect(() => t.setVerdict(1, 1, 5 as never)).toThrow(TypeError);
+    expect(() => t.setVerdict(-1, 1, 5n)).toThrow(RangeError);
+    expect(() => t.setCgroupVerdict(-1n, 1)).toThrow(RangeError);
+    expect(() => t.setVerdicts([1] as never, Uint8Array.of(1), BigUint64Array.of(1n))).toThrow(TypeError);
+    expect(() => t.setVerdicts(Uint32Array.of(1, 2), Uint8Array.of(1), BigUint64Array.of(1n))).toThrow(RangeError);
+    expect(() => t.start('x' as never)).toThrow(TypeError);
+  });
+
+  it('close() is idempotent, keeps the last stats, and later calls fail with EBADF', async () => {
+    const t = tracer();
+    t.attach();
+    const cap = new Capture(t);
+    await run('/bin/true', [marker('close')]);
+    await cap.waitFor('a batch', () => cap.batches > 0);
+    t.close();
+    t.close();
+    expect(t.stats().emitted).toBeGreaterThan(0);
+    expect(t.hooks().every((h) => !h.attached)).toBe(true);
+    let err: unknown;
+    try {
+      t.setCgroupVerdict(1n, VERDICT_HOST);
+    } catch (e) {
+      err = e;
+    }
+    expect(isNativeError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'EBADF', errno: 9, step: 'map' });
+    expect((err as Error).message).toMatch(/^map failed: Bad file descriptor \(EBADF\): /);
+    expect(() => t.start(() => {})).toThrow(/EBADF/);
+  });
+
+  it('start() twice fails with EALREADY', () => {
+    const t = tracer();
+    t.start(() => {});
+    expect(() => t.start(() => {})).toThrow(expect.objectContaining({ code: 'EALREADY', step: 'start' }));
+  });
+
+  it('survives close() during an exec storm, from outside and from inside onBatch', async () => {
+    const storm = () =>
+      spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 3000 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
+    const sh1 = storm();
+    const sh2 = storm();
+    try {
+      // closed from the test while batches are queued behind a slow consumer
+      const a = tracer({ wakeupBytes: 0 });
+      a.attach();
+      let closed = false;
+      let late = 0;
+      let batches = 0;
+      a.start((_err, batch) => {
+        if (closed) late++;
+        if (batch) batches++;
+        const until = Date.now() + 20;
+        while (Date.now() < until); // slow consumer: the TSFN queue fills
+      });
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => batches >= 3 && (clearInterval(poll), resolve()), 5);
+      });
+      a.close();
+      closed = true;
+      await sleep(50);
+      expect(late).toBe(0);
+
+      // closed from inside its own callback
+      const b = tracer({ wakeupBytes: 0 });
+      b.attach();
+      let calls = 0;
+      const done = new Promise<void>((resolve) => {
+        b.start(() => {
+          calls++;
+          b.close();
+          resolve();
+        });
+      });
+      await done;
+      await sleep(50);
+      expect(calls).toBe(1);
+    } finally {
+      sh1.kill();
+      sh2.kill();
+    }
+  });
+
+  it('a slow consumer back-pressures into the kernel ring, where loss is counted', async () => {
+    const t = tracer({ wakeupBytes: 0, ringBytes: 64 * 1024 });
+    t.attach();
+    let received = 0;
+    t.start((_err, batch) => {
+      if (batch) received += split(batch).length;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    });
+    const sh = spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
+    await new Promise((r) => sh.on('exit', r));
+    const { lost, emitted } = t.stats();
+    expect(lost).toBeGreaterThan(0);
+    expect(received).toBeLessThanOrEqual(emitted);
+  });
+});
