@@ -2,24 +2,60 @@
  * Reading a process from /proc. Best effort by nature: a process can exit
  * between any two reads, so every reader returns null instead of throwing.
  */
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { decodeBytes } from './bytes.js';
 
-export function listPids(): number[] {
+/** Where procfs is mounted. */
+export const PROC = '/proc';
+
+export function listPids(proc = PROC): number[] {
   const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
+  for (const name of readdirSync(proc)) {
     const c = name.charCodeAt(0);
     if (c >= 48 && c <= 57) pids.push(Number(name));
   }
   return pids;
 }
 
-function read(path: string): string | null {
+/**
+ * One buffer shared by every /proc read. /proc files report size 0, so readFileSync
+ * fstat()s, allocates and reads in steps; open + one read into a reused buffer + close is
+ * three syscalls and no garbage, which is what keeps a walk over every process cheap
+ * (see test/inventory.bench.test.ts).
+ */
+let shared = Buffer.allocUnsafe(16 * 1024);
+
+/** The bytes of a /proc file, valid until the next call; null when it cannot be read. */
+export function readProcBytes(path: string): Buffer | null {
+  let fd: number;
   try {
-    return readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch {
     return null;
   }
+  try {
+    let len = 0;
+    for (;;) {
+      if (len === shared.length) {
+        const bigger = Buffer.allocUnsafe(shared.length * 2);
+        shared.copy(bigger, 0, 0, len);
+        shared = bigger;
+      }
+      const n = readSync(fd, shared, len, shared.length - len, null);
+      if (n === 0) break;
+      len += n;
+    }
+    return shared.subarray(0, len);
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function read(path: string): string | null {
+  const b = readProcBytes(path);
+  return b === null ? null : b.toString('utf8');
 }
 
 export interface ProcStatus {
@@ -33,86 +69,114 @@ export interface ProcStatus {
 }
 
 export function parseStatus(text: string): ProcStatus {
-  const get = (key: string) => {
-    const m = new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text);
-    return m ? m[1]! : '';
-  };
+  const out: ProcStatus = { name: '', tgid: 0, ppid: 0, uid: 0, gid: 0, nspid: [] };
   const nums = (s: string) => s.split(/\s+/).filter(Boolean).map(Number);
-  return {
-    name: get('Name'),
-    tgid: Number(get('Tgid')),
-    ppid: Number(get('PPid')),
-    uid: nums(get('Uid'))[0] ?? 0,
-    gid: nums(get('Gid'))[0] ?? 0,
-    nspid: nums(get('NSpid')),
-  };
+  // one pass over the lines: this runs for every container process at start
+  for (let at = 0; at < text.length; ) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const colon = text.indexOf(':', at);
+    if (colon > at && colon < end) {
+      const key = text.slice(at, colon);
+      const value = text.slice(colon + 1, end).trim();
+      if (key === 'Name') out.name = value;
+      else if (key === 'Tgid') out.tgid = Number(value);
+      else if (key === 'PPid') out.ppid = Number(value);
+      else if (key === 'Uid') out.uid = nums(value)[0] ?? 0;
+      else if (key === 'Gid') out.gid = nums(value)[0] ?? 0;
+      else if (key === 'NSpid') out.nspid = nums(value);
+    }
+    at = end + 1;
+  }
+  return out;
 }
 
 export function readStatus(pid: number): ProcStatus | null {
-  const t = read(`/proc/${pid}/status`);
+  const t = read(`${PROC}/${pid}/status`);
   return t === null ? null : parseStatus(t);
 }
 
 export function readCgroupText(pid: number): string | null {
-  return read(`/proc/${pid}/cgroup`);
+  return read(`${PROC}/${pid}/cgroup`);
 }
 
 export function readCmdline(pid: number): string[] | null {
-  try {
-    const b = readFileSync(`/proc/${pid}/cmdline`);
-    const parts: string[] = [];
-    let start = 0;
-    for (let i = 0; i < b.length; i++) {
-      if (b[i] === 0) {
-        parts.push(decodeBytes(b, start, i));
-        start = i + 1;
-      }
+  const b = readProcBytes(`${PROC}/${pid}/cmdline`);
+  return b === null ? null : splitNul(b);
+}
+
+/** NUL-separated strings (a trailing NUL ends the last one, it does not start an empty one). */
+export function splitNul(b: Buffer): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] === 0) {
+      parts.push(decodeBytes(b, start, i));
+      start = i + 1;
     }
-    if (start < b.length) parts.push(decodeBytes(b, start, b.length));
-    return parts;
-  } catch {
-    return null;
   }
+  if (start < b.length) parts.push(decodeBytes(b, start, b.length));
+  return parts;
 }
 
-export function nsInode(pid: number, ns: 'pid' | 'mnt' | 'cgroup' | 'net'): number | null {
+/** USER_HZ: the unit of /proc/PID/stat times. 100 on every Linux architecture node runs on. */
+export const CLK_TCK = 100;
+
+export interface ProcStat {
+  comm: string;
+  state: string;
+  ppid: number;
+  /** start time after boot in clock ticks (CLK_TCK): with the pid, what names one process for good */
+  startTicks: number;
+}
+
+/** Parse /proc/PID/stat. comm is between the first "(" and the last ")": it may hold spaces and parentheses. */
+export function parseStat(text: string): ProcStat | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  // after ") ": state(3) ppid(4) pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+  // utime stime cutime cstime priority nice num_threads itrealvalue starttime(22)
+  const f = text.slice(close + 2).split(' ');
+  const ppid = Number(f[1]);
+  const startTicks = Number(f[19]);
+  if (!Number.isFinite(ppid) || !Number.isFinite(startTicks)) return null;
+  return { comm: text.slice(open + 1, close), state: f[0] ?? '', ppid, startTicks };
+}
+
+export function readStat(pid: number): ProcStat | null {
+  const t = read(`${PROC}/${pid}/stat`);
+  return t === null ? null : parseStat(t);
+}
+
+export type NsKind = 'pid' | 'mnt' | 'cgroup' | 'net' | 'uts' | 'ipc' | 'user';
+
+export function nsInode(pid: number, ns: NsKind): number | null {
   try {
-    return statSync(`/proc/${pid}/ns/${ns}`).ino;
+    return statSync(`${PROC}/${pid}/ns/${ns}`).ino;
   } catch {
     return null;
   }
 }
 
-/** Path of the executable as the process sees it (inside its mount namespace). */
+export interface Namespaces {
+  pid: number | null;
+  mnt: number | null;
+  net: number | null;
+  cgroup: number | null;
+}
+
+export function readNamespaces(pid: number): Namespaces {
+  return { pid: nsInode(pid, 'pid'), mnt: nsInode(pid, 'mnt'), net: nsInode(pid, 'net'), cgroup: nsInode(pid, 'cgroup') };
+}
+
+/** Path of the executable as the process sees it (inside its mount namespace); " (deleted)" is kept. */
 export function readExe(pid: number): string | null {
   try {
-    return readlinkSync(`/proc/${pid}/exe`);
+    return readlinkSync(`${PROC}/${pid}/exe`);
   } catch {
     return null;
   }
 }
 
-/**
- * The host path of a process's binary. /proc/PID/exe names a path inside the
- * container; /proc/PID/map_files/<range> of the executable's mapping is a link
- * whose target resolves through the process's root, and /proc/PID/root/<exe>
- * names the same file from the host.
- */
-export function hostBinaryPath(pid: number): string | null {
-  const exe = readExe(pid);
-  if (!exe) return null;
-  const clean = exe.replace(/ \(deleted\)$/, '');
-  try {
-    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
-    const line = maps.split('\n').find((l) => l.endsWith(' ' + clean));
-    if (line) {
-      const range = line.slice(0, line.indexOf(' '));
-      // readable from the host as long as the process lives, even if the path is gone from its root
-      statSync(`/proc/${pid}/map_files/${range}`);
-      return `/proc/${pid}/root${clean}`;
-    }
-  } catch {
-    // fall through
-  }
-  return `/proc/${pid}/root${clean}`;
-}
+/** The host path of a process's binary is resolved in src/enrich/binary.ts (map_files + OCI rootfs). */

@@ -1,0 +1,114 @@
+/**
+ * The container processes ctrace knows of: filled from /proc at start (src/inventory.ts)
+ * and kept current by the events themselves (exec adds or updates, exit removes). An
+ * event of a process the table holds can be completed from it: a process that existed
+ * before ctrace started is known with its command line when it later mounts or exits.
+ *
+ * Bounded: at `max` entries the oldest ones go first (a Map iterates in insertion order,
+ * and an update re-inserts).
+ */
+import type { ContainerInfo, TraceEvent } from './event.js';
+import type { ProcInfo } from './inventory.js';
+
+export interface ProcEntry {
+  pid: number;
+  ppid: number;
+  nspid: number;
+  uid: number;
+  comm: string;
+  /** the command line of its last exec (from /proc for a process found at start) */
+  argv: string[];
+  /** the binary of its last exec, as the process names it; null when found at start */
+  filename: string | null;
+  /** start time after boot in clock ticks, when read from /proc; null when learnt from an exec event */
+  startTicks: number | null;
+  /** wall-clock time of its last exec, when seen by the tracer */
+  execTime: string | null;
+  cgroupKey: bigint | null;
+  container: ContainerInfo;
+}
+
+export class ProcessTable {
+  private readonly byPid = new Map<number, ProcEntry>();
+
+  constructor(private readonly max = 65536) {}
+
+  get size(): number {
+    return this.byPid.size;
+  }
+
+  get(pid: number): ProcEntry | undefined {
+    return this.byPid.get(pid);
+  }
+
+  /** Every entry, or the entries of one container. */
+  list(containerId?: string): ProcEntry[] {
+    const all = [...this.byPid.values()];
+    return containerId === undefined ? all : all.filter((e) => e.container.id === containerId);
+  }
+
+  private put(e: ProcEntry): void {
+    this.byPid.delete(e.pid);
+    this.byPid.set(e.pid, e);
+    if (this.byPid.size > this.max) {
+      const oldest = this.byPid.keys().next().value;
+      if (oldest !== undefined) this.byPid.delete(oldest);
+    }
+  }
+
+  /** Container processes found in /proc (others are ignored). */
+  load(procs: Iterable<ProcInfo>): void {
+    for (const p of procs) {
+      if (!p.container) continue;
+      this.put({
+        pid: p.pid,
+        ppid: p.ppid,
+        nspid: p.nspid,
+        uid: p.uid,
+        comm: p.comm,
+        argv: p.argv,
+        filename: null,
+        startTicks: p.startTicks,
+        execTime: null,
+        cgroupKey: p.cgroup.key,
+        container: p.container,
+      });
+    }
+  }
+
+  /**
+   * Keep the table current from one event: an exec in a container adds or replaces the
+   * process (a PID that execs outside any container is forgotten); an exit of a
+   * thread-group leader removes it. Mounts change nothing.
+   */
+  update(ev: TraceEvent, cgroupKey: bigint | null = null): void {
+    if (ev.type === 'exec') {
+      if (!ev.container) {
+        this.byPid.delete(ev.pid);
+        return;
+      }
+      const prev = this.byPid.get(ev.pid);
+      this.put({
+        pid: ev.pid,
+        ppid: ev.ppid,
+        nspid: ev.nspid,
+        uid: ev.uid,
+        comm: ev.comm,
+        argv: ev.exec.argv,
+        filename: ev.exec.filename,
+        // same process (exec keeps the pid and the start time), new program
+        startTicks: prev && prev.container.id === ev.container.id ? prev.startTicks : null,
+        execTime: ev.time,
+        cgroupKey,
+        container: ev.container,
+      });
+    } else if (ev.type === 'exit') {
+      this.byPid.delete(ev.pid);
+    }
+  }
+
+  /** Forget a PID (its exit was seen by other means). */
+  delete(pid: number): void {
+    this.byPid.delete(pid);
+  }
+}
