@@ -6,6 +6,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { RUNTIMES, type EventType, type Runtime } from './event.js';
 import { runCommand } from './commands/run.js';
 import { classifyCommand } from './commands/classify.js';
+import { inspectCommand } from './commands/inspect.js';
+import { psCommand } from './commands/ps.js';
 
 export class UsageError extends Error {}
 
@@ -23,6 +25,12 @@ function parseEvents(value: string): EventType[] {
   }
   if (list.length === 0) throw new InvalidArgumentError('no event types given');
   return list as EventType[];
+}
+
+function parsePid(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`not a PID: '${value}'`);
+  return n;
 }
 
 function parseSeconds(value: string): number {
@@ -76,6 +84,24 @@ export function buildProgram(): Command {
     .argument('<cgroup-path...>', 'cgroup paths')
     .action((paths: string[]) => {
       process.exitCode = classifyCommand(paths, process.stdout);
+    });
+
+  program
+    .command('ps')
+    .description('list every container on the host with its processes (from /proc; no BPF needed)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('-c, --container <id-prefix>', 'only this container (id prefix or name)')
+    .action((opts) => {
+      process.exitCode = psCommand({ output: opts.output, container: opts.container }, process.stdout);
+    });
+
+  program
+    .command('inspect')
+    .description('show which container a host PID belongs to and why: cgroup, rule, PID inside, binary, namespaces')
+    .argument('<pid>', 'host PID', parsePid)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action((pid: number, opts) => {
+      process.exitCode = inspectCommand(pid, { output: opts.output }, process.stdout);
     });
 
   return program;
