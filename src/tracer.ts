@@ -17,8 +17,11 @@ import {
 import { classifyCgroupPath, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
 import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
+import { ContainerCatalog } from './enrich/containers.js';
 import { hostPidnsIno, v1SubsysId } from './host.js';
+import { preloadVerdicts, scanProcesses } from './inventory.js';
 import { loadNative, type NativeTracer } from './native.js';
+import { ProcessTable, type ProcEntry } from './proctable.js';
 
 export interface TracerFilter {
   /** container id prefix */
@@ -44,6 +47,22 @@ export interface TracerOptions {
   pollMs?: number;
   /** how often kernel counters are read for loss reports (ms) */
   statsIntervalMs?: number;
+  /** walk /proc at start: pre-load verdicts, remember container processes (default true) */
+  preload?: boolean;
+  /** container names from runtime state: looked up on first sight ('sync', default), in the background ('async'), or not */
+  enrich?: 'sync' | 'async' | false;
+}
+
+/** What the start-up walk over /proc found and cost. */
+export interface StartupReport {
+  /** processes in /proc */
+  processes: number;
+  /** of which in containers */
+  containerProcesses: number;
+  /** distinct cgroups whose verdict was pre-loaded */
+  cgroups: number;
+  /** the walk, the classification and the map updates, ms */
+  elapsedMs: number;
 }
 
 export interface LostReport {
@@ -80,7 +99,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private closed = false;
   private readonly hookList: string[];
   private readonly iterators = new Set<EventQueue>();
+  private readonly table = new ProcessTable();
+  private readonly catalog: ContainerCatalog | null;
   readonly options: Readonly<TracerOptions>;
+  /** null when preload is off */
+  readonly startup: StartupReport | null = null;
 
   constructor(options: TracerOptions = {}) {
     this.options = { ...options };
@@ -99,6 +122,8 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     try {
       this.clock = new WallClock(this.native.clockOffsetNs());
       this.hookList = this.native.attach();
+      this.catalog = options.enrich === false ? null : new ContainerCatalog({ lookup: options.enrich ?? 'sync' }).start();
+      if (options.preload ?? true) this.startup = this.preload();
       this.native.start((err, batch) => this.onBatch(err, batch));
     } catch (err) {
       this.native.close();
@@ -106,6 +131,37 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     }
     this.statsTimer = setInterval(() => this.checkLost(), options.statsIntervalMs ?? 1000);
     this.statsTimer.unref();
+  }
+
+  /**
+   * Processes that exist before tracing: hooks are attached, so anything that starts from
+   * here on is seen; what already runs is classified from /proc, its verdicts go to the
+   * kernel maps, and container processes are remembered (their later mount and exit
+   * events are then known from the start). Names of their containers are looked up now.
+   */
+  private preload(): StartupReport {
+    const t0 = performance.now();
+    const inv = scanProcesses({ details: 'containers' });
+    preloadVerdicts(this.native, inv);
+    for (const [key, cls] of inv.cgroups) this.classes.set(key, cls);
+    this.table.load(inv.processes);
+    for (const p of inv.processes) if (p.container) this.catalog?.enrich(p.container);
+    return {
+      processes: inv.scanned,
+      containerProcesses: inv.processes.length,
+      cgroups: inv.cgroups.size,
+      elapsedMs: performance.now() - t0,
+    };
+  }
+
+  /** A container process ctrace knows of (found at start or seen exec), by host PID. */
+  process(pid: number): ProcEntry | undefined {
+    return this.table.get(pid);
+  }
+
+  /** The container processes ctrace knows of, all or one container's. */
+  processes(containerId?: string): ProcEntry[] {
+    return this.table.list(containerId);
   }
 
   /** Names of the BPF programs that attached. */
@@ -146,6 +202,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     this.lastKernelStats = this.native.stats();
     this.closed = true;
     clearInterval(this.statsTimer);
+    this.catalog?.stop();
     this.native.close();
     // batches already queued by the poll thread run before this resolves
     await new Promise((r) => setImmediate(r));
@@ -193,6 +250,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         keys.push(rec.task.cgroupKey);
       }
       const ev = this.toEvent(rec, cls);
+      if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
       if (!this.passes(ev)) {
         this.filtered++;
         continue;
@@ -232,13 +290,16 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
     const t = rec.task;
+    // a known container process whose cgroup the path alone could not name (cut path, cache cleared)
+    const known = cls.scope !== 'container' && rec.type !== 'exec' ? this.table.get(t.tgid) : undefined;
+    if (known && known.cgroupKey === t.cgroupKey) cls = { scope: 'container', container: known.container, rule: cls.rule };
     const base = {
       time: this.clock.iso(rec.ktimeNs),
       ktimeNs: rec.ktimeNs,
       pid: t.tgid,
       tid: t.tid,
       ppid: t.ppid,
-      nspid: t.nspid,
+      nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
       uid: t.uid,
       gid: t.gid,
       comm: t.comm,
@@ -248,7 +309,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       pidNs: t.pidnsIno,
       mntNs: t.mntnsIno,
       scope: cls.scope,
-      container: cls.container,
+      container: cls.container && this.catalog ? this.catalog.enrich(cls.container) : cls.container,
     };
     switch (rec.type) {
       case 'exec':
