@@ -5,7 +5,7 @@
  * process does there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -31,7 +31,19 @@ export interface TestCgroup {
 }
 
 export function makeCgroup(path: string, hierarchies: string[]): TestCgroup {
-  for (const h of hierarchies) mkdirSync(join(CGROUP_ROOT, h, path), { recursive: true });
+  for (const h of hierarchies) {
+    const parts = path.split('/').filter(Boolean);
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const d = join(CGROUP_ROOT, h, ...parts.slice(0, depth));
+      mkdirSync(d, { recursive: true });
+      // a new v1 cpuset cgroup has no CPUs and no memory nodes: it takes no task until given its parent's
+      if (h === 'cpuset') {
+        for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+          if (readFileSync(join(d, f), 'utf8').trim() === '') writeFileSync(join(d, f), readFileSync(join(d, '..', f)));
+        }
+      }
+    }
+  }
   const dir = (h: string) => join(CGROUP_ROOT, h, path);
   return {
     path,
