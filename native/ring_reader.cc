@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <thread>
 
@@ -17,34 +20,101 @@ namespace ctrace {
 
 namespace {
 
-void CallJs(Napi::Env env, Napi::Function on_batch, std::nullptr_t* /*context*/, RingReader::Batch* raw);
-
-using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, RingReader::Batch, CallJs>;
-
 constexpr size_t kReserveBytes = 64 * 1024;  // initial capacity of a fresh batch
 
-// JS thread. env is null when the TSFN is torn down with batches still queued: free them only.
-void CallJs(Napi::Env env, Napi::Function on_batch, std::nullptr_t* /*context*/, RingReader::Batch* raw) {
-  std::unique_ptr<RingReader::Batch> batch(raw);
-  if (static_cast<napi_env>(env) == nullptr || on_batch.IsEmpty() || batch == nullptr) return;
-  if (batch->err != 0) {
-    on_batch.Call({NativeError::Make(env, batch->step, batch->err).Value(), env.Null()});
-    return;
+// One batch in flight at a time, handed back only after the event loop has had a turn.
+// Node's TSFN dispatch runs up to 1000 queued calls back to back while a producer keeps
+// refilling the queue, starving timers and I/O (stdout, sinks) for seconds under load; with
+// this credit the loop always gets a turn between two batches, and a consumer slower than the
+// kernel leaves the excess in the kernel ring, where loss is counted.
+class Credit {
+ public:
+  // Poll thread: false when stopping.
+  bool Take() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return available_ || stopped_; });
+    if (stopped_) return false;
+    available_ = false;
+    return true;
   }
-  // Zero-copy when the runtime allows external buffers; the finalizer frees the bytes.
-  auto bytes = std::make_unique<std::vector<uint8_t>>(std::move(batch->bytes));
-  batch.reset();
-  std::vector<uint8_t>* owned = bytes.get();
-  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
-      env, owned->data(), owned->size(),
-      [](Napi::Env /*env*/, uint8_t* /*data*/, std::vector<uint8_t>* v) { delete v; }, owned);
-  bytes.release();
-  on_batch.Call({env.Null(), buffer});
-}
+  void Grant() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      available_ = true;
+    }
+    cv_.notify_all();
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  // JS thread: Grant() from a setImmediate callback, i.e. after the loop's I/O phase.
+  static void GrantAfterLoopTurn(Napi::Env env, const std::shared_ptr<Credit>& credit) {
+    Napi::Value set_immediate = env.Global().Get("setImmediate");
+    if (!set_immediate.IsFunction()) {
+      credit->Grant();
+      return;
+    }
+    auto* holder = new std::shared_ptr<Credit>(credit);
+    Napi::Function grant;
+    try {
+      grant = Napi::Function::New(
+          env, [](const Napi::CallbackInfo& info) { (*static_cast<std::shared_ptr<Credit>*>(info.Data()))->Grant(); },
+          "ctraceRingCredit", holder);
+      grant.AddFinalizer([](Napi::Env /*env*/, std::shared_ptr<Credit>* h) { delete h; }, holder);
+    } catch (...) {
+      delete holder;
+      credit->Grant();
+      throw;
+    }
+    set_immediate.As<Napi::Function>().Call({grant});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool available_ = true;
+  bool stopped_ = false;
+};
 
 }  // namespace
 
 struct RingReader::Shared {
+  // JS thread. env is null when the TSFN is torn down with batches still queued: free them only.
+  static void CallJs(Napi::Env env, Napi::Function on_batch, Shared* self, Batch* raw) {
+    std::unique_ptr<Batch> batch(raw);
+    if (static_cast<napi_env>(env) == nullptr || on_batch.IsEmpty() || batch == nullptr) return;
+    try {
+      if (batch->err != 0) {
+        on_batch.Call({NativeError::Make(env, batch->step, batch->err).Value(), env.Null()});
+        return;
+      }
+      // Before the callback, so a throwing onBatch still returns the credit.
+      Credit::GrantAfterLoopTurn(env, self->credit);
+      // Zero-copy when the runtime allows external buffers; the finalizer frees the bytes.
+      auto bytes = std::make_unique<std::vector<uint8_t>>(std::move(batch->bytes));
+      batch.reset();
+      std::vector<uint8_t>* owned = bytes.get();
+      Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
+          env, owned->data(), owned->size(),
+          [](Napi::Env /*env*/, uint8_t* /*data*/, std::vector<uint8_t>* v) { delete v; }, owned);
+      bytes.release();
+      on_batch.Call({env.Null(), buffer});
+    } catch (const Napi::Error& e) {
+      // What onBatch threw belongs to the application: make it an 'uncaughtException' (for a
+      // Node-API 8 module Node would only print DEP0168 and drop it). When the environment is
+      // shutting down (a terminating worker) no JS can run and this is a no-op.
+      Napi::Value error = e.Value();
+      if (!error.IsEmpty()) napi_fatal_exception(env, error);
+    }
+  }
+
+  using Tsfn = Napi::TypedThreadSafeFunction<Shared, Batch, &Shared::CallJs>;
+
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> malformed{0};
   int poll_ms = 5;
@@ -54,10 +124,12 @@ struct RingReader::Shared {
 
   // Poll thread only.
   std::vector<uint8_t> batch;
-  bool full = false;
+  bool cut = false;  // OnSample ended the drain early
+  uint64_t cycle_deadline_ns = 0;
 
   // Set once before the thread starts; the handle is used from both threads (napi is thread-safe).
   Tsfn tsfn;
+  std::shared_ptr<Credit> credit = std::make_shared<Credit>();
   // JS thread only.
   bool tsfn_live = false;     // the TSFN exists (its finalizer has not run)
   bool tsfn_aborted = false;  // our one reference was given back
@@ -69,7 +141,10 @@ struct RingReader::Shared {
     Free();
   }
 
-  // The ring buffer's sample callback: append the record as-is (hdr.size bytes).
+  // The ring buffer's sample callback: append the record as-is (hdr.size bytes). Ends the
+  // cycle early (the sample itself is already consumed; a negative return only stops this
+  // drain) once the batch reaches kFlushBytes, the cycle has run for poll_ms, or we are
+  // stopping: under a steady stream ring_buffer__consume would otherwise never return.
   static int OnSample(void* ctx, void* data, size_t len) {
     auto* self = static_cast<Shared*>(ctx);
     struct ctrace_hdr hdr;
@@ -84,12 +159,18 @@ struct RingReader::Shared {
     }
     const auto* p = static_cast<const uint8_t*>(data);
     self->batch.insert(self->batch.end(), p, p + hdr.size);
-    if (self->batch.size() >= kFlushBytes) {
-      // The sample is already consumed; a negative return only stops this drain so we flush.
-      self->full = true;
+    if (self->batch.size() >= kFlushBytes || MonotonicNs() >= self->cycle_deadline_ns ||
+        self->stop.load(std::memory_order_relaxed)) {
+      self->cut = true;
       return -ECANCELED;
     }
     return 0;
+  }
+
+  static uint64_t MonotonicNs() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
   }
 
   void Run() {
@@ -108,24 +189,27 @@ struct RingReader::Shared {
     }
   }
 
-  // Consume everything queued, flushing every kFlushBytes. False when the thread must end.
+  // Consume what is queued, one batch per cycle of at most poll_ms or kFlushBytes.
+  // False when the thread must end.
   bool Drain() {
     for (;;) {
-      full = false;
+      cut = false;
+      cycle_deadline_ns = MonotonicNs() + static_cast<uint64_t>(poll_ms) * 1000000u;
       const int r = ring_buffer__consume(rb);
-      const bool was_full = full;
-      if (r < 0 && !was_full) {
+      const bool was_cut = cut;
+      if (r < 0 && !was_cut) {
         if (!Flush()) return false;
         Fail("consume", -r);
         return false;
       }
       if (!Flush()) return false;
-      if (!was_full || stop.load(std::memory_order_acquire)) return true;
+      if (!was_cut || stop.load(std::memory_order_acquire)) return true;
     }
   }
 
   bool Flush() {
     if (batch.empty()) return true;
+    if (!credit->Take()) return false;
     auto* out = new Batch();
     out->bytes.swap(batch);
     batch.reserve(kReserveBytes);
@@ -161,6 +245,7 @@ struct RingReader::Shared {
   void StopAndJoin() {
     stop.store(true, std::memory_order_release);
     Wake();
+    credit->Stop();
     if (thread.joinable()) thread.join();
   }
 
@@ -177,6 +262,7 @@ struct RingReader::Shared {
   void Shutdown() {
     stop.store(true, std::memory_order_release);
     Wake();
+    credit->Stop();
     // Abort before joining: a BlockingCall parked on a full queue only returns once the TSFN
     // is closing, and the queue cannot drain while this (JS) thread waits in join().
     // The TSFN itself stays valid until its finalizer runs on a later loop turn.
@@ -190,7 +276,7 @@ struct RingReader::Shared {
 
   // The TSFN finalizer: runs on the JS thread after our Abort(), or at environment teardown
   // when the tracer was never closed. Either way the thread must be gone before the TSFN is.
-  static void OnTsfnFinalize(Napi::Env /*env*/, std::shared_ptr<Shared>* holder, std::nullptr_t* /*ctx*/) {
+  static void OnTsfnFinalize(Napi::Env /*env*/, std::shared_ptr<Shared>* holder, Shared* /*ctx*/) {
     std::shared_ptr<Shared> self = std::move(*holder);
     delete holder;
     self->tsfn_live = false;
@@ -221,7 +307,7 @@ RingReader::RingReader(Napi::Env env, int ring_map_fd, Napi::Function on_batch, 
 
   auto* holder = new std::shared_ptr<Shared>(shared_);
   try {
-    s.tsfn = Tsfn::New(env, on_batch, "ctrace.ring", kQueueBatches, 1, nullptr, Shared::OnTsfnFinalize, holder);
+    s.tsfn = Shared::Tsfn::New(env, on_batch, "ctrace.ring", kQueueBatches, 1, &s, Shared::OnTsfnFinalize, holder);
   } catch (...) {
     delete holder;
     throw;

@@ -23,8 +23,10 @@ class RingReader {
 
   // A batch is flushed early once it holds this many bytes.
   static constexpr size_t kFlushBytes = 1 << 20;
-  // Batches queued towards JS before the poll thread blocks (and the kernel ring fills).
-  static constexpr size_t kQueueBatches = 4;
+  // TSFN queue bound. Data batches are further limited to one in flight by a credit that JS
+  // returns after an event-loop turn (see ring_reader.cc), so this only leaves room for an
+  // error report; the poll thread blocks, and the kernel ring fills, when JS is behind.
+  static constexpr size_t kQueueBatches = 2;
 
   // Starts the thread. on_batch(err, buffer) runs on the JS thread. Throws NativeError
   // (step 'ringbuf') when the ring buffer cannot be set up.

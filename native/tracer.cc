@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <limits>
+#include <system_error>
+#include <thread>
 
 #include "ctrace.skel.h"
 #include "errors.h"
@@ -401,14 +403,23 @@ void Tracer::CloseNow() {
     Counters c{};
     if (ReadCounters(&c) == 0) final_counters_ = c;
   }
+  // Detaching a tp/ link waits for an RCU grace period (~70 ms each here): detach them side
+  // by side rather than one after another.
+  std::vector<std::thread> detachers;
   for (Hook& hook : hooks_) {
     if (hook.link != nullptr) {
-      bpf_link__destroy(hook.link);
+      struct bpf_link* link = hook.link;
+      try {
+        detachers.emplace_back([link] { bpf_link__destroy(link); });
+      } catch (const std::system_error&) {
+        bpf_link__destroy(link);
+      }
       hook.link = nullptr;
       hook.reason = "closed";
     }
     hook.prog = nullptr;
   }
+  for (std::thread& t : detachers) t.join();
   skel_.reset();
 }
 

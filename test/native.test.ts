@@ -333,6 +333,32 @@ describe.runIf(privileged())('native addon against the kernel', () => {
     }
   });
 
+  it('gives the event loop a turn between batches when the consumer is slower than the kernel', async () => {
+    const t = tracer({ wakeupBytes: 0 });
+    t.attach();
+    let batches = 0;
+    t.start(() => {
+      batches++;
+      const until = Date.now() + 10;
+      while (Date.now() < until); // 10 ms per batch: slower than a storm of execs
+    });
+    const sh = spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 5000 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
+    try {
+      const ticks = [Date.now()];
+      const timer = setInterval(() => ticks.push(Date.now()), 5);
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => batches >= 40 && (clearInterval(poll), resolve()), 5);
+      });
+      clearInterval(timer);
+      const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!);
+      // Node's TSFN alone runs up to 1000 queued calls back to back (10 s here) before a timer
+      expect(Math.max(...gaps)).toBeLessThan(250);
+      expect(gaps.length).toBeGreaterThan(10);
+    } finally {
+      sh.kill();
+    }
+  });
+
   it('a slow consumer back-pressures into the kernel ring, where loss is counted', async () => {
     const t = tracer({ wakeupBytes: 0, ringBytes: 64 * 1024 });
     t.attach();
