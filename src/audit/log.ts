@@ -1,0 +1,600 @@
+/**
+ * The audit log: every event and record, hash-chained (src/audit/chain.ts),
+ * appended to a file that is only ever appended to.
+ *
+ * Durability, chosen on purpose (like pino's sonic-boom):
+ *  - records are queued in memory and written with one write() per batch (all
+ *    records that arrived in one tick, or while the previous write was in flight);
+ *  - fsync every `fsync.intervalMs` (default 1 s) when something was written,
+ *    after every batch with 'always', only at rotation and close with 'never';
+ *  - close() writes the stop record, everything queued, then fsyncs.
+ * A failed or short write (ENOSPC, EIO, ...) truncates the file back to the end of
+ * the last complete record it wrote, so the log never ends in half a record;
+ * the log then stops (onError) and close() rejects with the error.
+ *
+ * Files: created 0600 (the directory 0700 if ctrace creates it), opened
+ * O_APPEND|O_NOFOLLOW, never truncated except to drop its own half-written batch.
+ * Rotation when the file reaches `maxSize`: the file ends with a `rotate` record,
+ * is renamed `<path>.<UTC time>`, and a new file begins with a `continuation`
+ * record linked to it; only the newest `keep` rotated files are kept. reopen()
+ * (SIGHUP) does the same for a file an external tool renamed. Starting on an
+ * existing log continues its chain (the start record links to its last record);
+ * an existing log that ends in an incomplete record (a crash) is moved aside
+ * untouched, and a new chain begins.
+ */
+import { closeSync, constants as C, createReadStream, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { EventType, Sink, TraceEvent } from '../event.js';
+import type { LostReport } from '../tracer.js';
+import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
+import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
+import { isRotatedName, rotatedPath } from './files.js';
+import { detectFormat, rawRecords } from './reader.js';
+import { nowIso, startRecord, type Entry, type StartOptions } from './records.js';
+
+export type FsyncPolicy = 'always' | 'never' | { intervalMs: number };
+
+export interface AuditLogOptions {
+  path: string;
+  /** default jsonl */
+  format?: LogFormat;
+  /** rotate when the file reaches this many bytes; 0 = never (default 100 MiB) */
+  maxSize?: number;
+  /** rotated files to keep; 0 = all (default 10) */
+  keep?: number;
+  /** default { intervalMs: 1000 } */
+  fsync?: FsyncPolicy;
+  /** the options recorded in the start record */
+  start: StartOptions;
+  /** A write failed: the log is closed at its last complete record. Called once. */
+  onError?: (err: Error) => void;
+  /** Something worth telling the operator (a file moved aside, loose permissions). */
+  onWarning?: (message: string) => void;
+}
+
+/** What close(reason) writes in the stop record. */
+export type StopReason = string;
+
+export interface AuditLogStats {
+  records: number;
+  events: Record<EventType, number>;
+  lost: number;
+  dropped: number;
+  rotations: number;
+  writes: number;
+  syncs: number;
+}
+
+interface DataOp {
+  kind: 'data';
+  parts: Array<string | Buffer>;
+  /** byte length of each record, to truncate back to a record boundary */
+  sizes: number[];
+  bytes: number;
+}
+interface SwitchOp {
+  kind: 'switch';
+  /** rename the current file to this before opening a new one (ctrace's own rotation) */
+  renameTo: string | null;
+}
+type Op = DataOp | SwitchOp;
+
+export class AuditLogError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * "no space left on device (ENOSPC)" from a Node fs or net error
+ * (`ENOSPC: no space left on device, write`, `listen EACCES: permission denied /x`).
+ */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const msg = e?.message ?? String(err);
+  const m = /(?:^|\s)([A-Z][A-Z0-9]+): (.+?)(?:, [a-z_]+(?: '.*')?| \/.*)?$/.exec(msg);
+  if (m) return `${m[2]} (${m[1]})`;
+  return e?.code && !msg.includes(e.code) ? `${msg} (${e.code})` : msg;
+}
+
+const DEFAULT_MAX_SIZE = 100 * 1024 * 1024;
+
+export class AuditLog implements Sink {
+  readonly path: string;
+  readonly format: LogFormat;
+  private readonly codec: ChainCodec;
+  private readonly maxSize: number;
+  private readonly keep: number;
+  private readonly fsync: FsyncPolicy;
+  private readonly onError: (err: Error) => void;
+  private readonly onWarning: (message: string) => void;
+
+  private fh!: FileHandle;
+  private ino = 0;
+  private dev = 0;
+  /** bytes of the current file on disk after the last complete write */
+  private durableSize = 0;
+  /** bytes of the current file once everything queued is written */
+  private fileSize = 0;
+  private recordsInFile = 0;
+  private rotateDue = false;
+  private switchPending = 0;
+  private readonly reserved = new Set<string>();
+
+  private chain!: Chain;
+  private ops: Op[] = [];
+  private pumping = false;
+  private scheduled = false;
+  private syncWanted = false;
+  private unsynced = false;
+  private waiters: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  private readonly counts: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
+  private lostTotal = 0;
+  private records = 0;
+  private dropped = 0;
+  private rotations = 0;
+  private writes = 0;
+  private syncs = 0;
+  private failure: Error | null = null;
+  private closing: Promise<void> | null = null;
+
+  private constructor(opts: AuditLogOptions) {
+    this.path = resolve(opts.path);
+    this.format = opts.format ?? 'jsonl';
+    this.codec = this.format === 'protobuf' ? protobufCodec : jsonlCodec;
+    this.maxSize = opts.maxSize ?? DEFAULT_MAX_SIZE;
+    this.keep = opts.keep ?? 10;
+    this.fsync = opts.fsync ?? { intervalMs: 1000 };
+    this.onError = opts.onError ?? (() => {});
+    this.onWarning = opts.onWarning ?? (() => {});
+  }
+
+  /**
+   * Opens (or creates) the log and writes its start record to disk; rejects with
+   * a one-line reason when the path cannot be written.
+   */
+  static async open(opts: AuditLogOptions): Promise<AuditLog> {
+    const log = new AuditLog(opts);
+    try {
+      await log.init(opts.start);
+    } catch (err) {
+      if (err instanceof AuditLogError) throw err;
+      throw new AuditLogError(`cannot open audit log ${log.path}: ${describeFsError(err)}`, code(err));
+    }
+    return log;
+  }
+
+  private async init(start: StartOptions): Promise<void> {
+    const what = `audit log ${this.path}`;
+    try {
+      await ensureDir(dirname(this.path));
+    } catch (err) {
+      throw new AuditLogError(`cannot create the directory of ${what}: ${describeFsError(err)}`, code(err));
+    }
+    let link: { seq: number; hash: string } | null = null;
+    let existing: Awaited<ReturnType<typeof lstat>> | null = null;
+    try {
+      existing = await lstat(this.path);
+    } catch (err) {
+      if (code(err) !== 'ENOENT') throw new AuditLogError(`cannot open ${what}: ${describeFsError(err)}`, code(err));
+    }
+    if (existing) {
+      if (existing.isSymbolicLink()) throw new AuditLogError(`${what} is a symbolic link; refusing to follow it`, 'ELOOP');
+      if (!existing.isFile()) throw new AuditLogError(`${what} is not a regular file`, 'EINVAL');
+      if (existing.size > 0) {
+        const tail = await scanTail(this.path, this.format);
+        if (tail.state === 'foreign') {
+          throw new AuditLogError(`${what} exists and is not a ctrace ${this.format} log (${tail.why}); choose another path`, 'EINVAL');
+        }
+        if (tail.state === 'damaged') {
+          const aside = rotatedPath(this.path, new Date(), this.reserved);
+          await rename(this.path, aside);
+          this.onWarning(`${what} ends in an incomplete record (${tail.why}); moved it aside, untouched, to ${aside}; a new chain begins`);
+        } else {
+          link = { seq: tail.seq, hash: tail.hash };
+          if (this.maxSize > 0 && existing.size >= this.maxSize) {
+            await rename(this.path, rotatedPath(this.path, new Date(), this.reserved));
+            await this.prune();
+          }
+        }
+      }
+    }
+    try {
+      await this.openFile();
+    } catch (err) {
+      throw new AuditLogError(`cannot open ${what}: ${describeFsError(err)}`, code(err));
+    }
+    this.chain = link ? new Chain(link.seq + 1, link.hash) : new Chain(0, newSeed());
+    this.append(startRecord(start));
+    try {
+      await this.flush();
+    } catch (err) {
+      await this.fh.close().catch(() => {});
+      throw err;
+    }
+    if (typeof this.fsync === 'object') {
+      this.timer = setInterval(() => {
+        if (this.unsynced) {
+          this.syncWanted = true;
+          this.schedule();
+        }
+      }, this.fsync.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Opens `path` for append, creating it 0600; records what rotation and truncation need. */
+  private async openFile(): Promise<void> {
+    let fh: FileHandle;
+    let created = true;
+    try {
+      fh = await open(this.path, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      if (code(err) !== 'EEXIST') throw err;
+      created = false;
+      fh = await open(this.path, C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW);
+    }
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      throw Object.assign(new Error(`EINVAL: not a regular file, open '${this.path}'`), { code: 'EINVAL' });
+    }
+    if (created) await fh.chmod(0o600); // whatever the umask
+    else if (st.mode & 0o077) {
+      this.onWarning(`audit log ${this.path} is accessible to group/others (mode ${(st.mode & 0o777).toString(8)})`);
+    }
+    this.fh = fh;
+    this.ino = st.ino;
+    this.dev = st.dev;
+    this.durableSize = st.size;
+    this.fileSize = st.size;
+    this.recordsInFile = 0;
+  }
+
+  /* ---------- the Sink side (synchronous, never blocks the tracer) ---------- */
+
+  write(event: TraceEvent): void {
+    if (!this.accepting()) return;
+    this.counts[event.type]++;
+    this.append(event);
+  }
+
+  /** The kernel dropped events: a `lost` record. */
+  noteLost(report: LostReport): void {
+    if (!this.accepting()) return;
+    this.lostTotal = Math.max(this.lostTotal + report.lost, report.total);
+    this.append({ type: 'lost', time: nowIso(), count: report.lost, total: report.total, source: 'kernel' });
+  }
+
+  /**
+   * SIGHUP: if the file at `path` is no longer the one being written (an external
+   * tool renamed it), end the old file with a rotate record and continue in a
+   * new file at `path`. Does nothing when the file is still in place.
+   */
+  reopen(): void {
+    if (this.failure || this.closing || this.switchPending > 0) return;
+    let same = false;
+    try {
+      const st = statSync(this.path);
+      same = st.ino === this.ino && st.dev === this.dev;
+    } catch {
+      same = false;
+    }
+    if (same) return;
+    this.rotate('SIGHUP', null);
+  }
+
+  /** Everything appended so far is written and fsynced when this resolves. */
+  async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.syncWanted = true;
+    await new Promise<void>((r) => {
+      this.waiters.push(r);
+      this.schedule();
+    });
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Writes the stop record (with `reason`), everything queued, fsyncs and closes.
+   * Rejects with the write error if the log failed. Idempotent.
+   */
+  close(reason: StopReason = 'closed'): Promise<void> {
+    this.closing ??= this.doClose(reason);
+    return this.closing;
+  }
+
+  private async doClose(reason: string): Promise<void> {
+    clearInterval(this.timer);
+    if (!this.failure) {
+      this.append({ type: 'stop', time: nowIso(), reason, events: { ...this.counts }, lost: this.lostTotal });
+      try {
+        await this.flush();
+      } catch {
+        /* reported below */
+      }
+    } else {
+      await this.idle();
+    }
+    await this.fh.close().catch(() => {});
+    if (this.failure) throw this.failure;
+  }
+
+  /** The chain head: seq of the next record and hash of the last one (hex). */
+  head(): { seq: number; hash: string } {
+    return { seq: this.chain.seq, hash: this.chain.head };
+  }
+
+  /** Counters: records appended, events by type, kernel losses noted, records dropped after a failure, rotations, write and fsync calls. */
+  stats(): AuditLogStats {
+    return {
+      records: this.records,
+      events: { ...this.counts },
+      lost: this.lostTotal,
+      dropped: this.dropped,
+      rotations: this.rotations,
+      writes: this.writes,
+      syncs: this.syncs,
+    };
+  }
+
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  private accepting(): boolean {
+    if (this.failure || this.closing) {
+      this.dropped++;
+      return false;
+    }
+    return true;
+  }
+
+  /** Chains and queues one record; rotates first when the file is full. */
+  private append(entry: Entry): void {
+    if (this.rotateDue && entry.type !== 'stop') this.rotate('size', rotatedPath(this.path, new Date(), this.reserved));
+    this.queue(entry);
+    if (this.maxSize > 0 && this.fileSize >= this.maxSize && this.recordsInFile > 1) this.rotateDue = true;
+  }
+
+  private queue(entry: Entry): void {
+    const bytes = this.chain.append(this.codec, entry);
+    const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+    let last = this.ops[this.ops.length - 1];
+    if (!last || last.kind !== 'data') {
+      last = { kind: 'data', parts: [], sizes: [], bytes: 0 };
+      this.ops.push(last);
+    }
+    last.parts.push(bytes);
+    last.sizes.push(size);
+    last.bytes += size;
+    this.fileSize += size;
+    this.recordsInFile++;
+    this.records++;
+    this.schedule();
+  }
+
+  private rotate(reason: 'size' | 'SIGHUP', renameTo: string | null): void {
+    this.rotateDue = false;
+    this.queue({ type: 'rotate', time: nowIso(), reason });
+    if (renameTo) this.reserved.add(renameTo);
+    this.ops.push({ kind: 'switch', renameTo });
+    this.switchPending++;
+    this.fileSize = 0;
+    this.recordsInFile = 0;
+    this.rotations++;
+    this.queue({ type: 'continuation', time: nowIso(), previousFile: renameTo ? basename(renameTo) : null });
+  }
+
+  /* ---------- the writing side (async, one operation at a time) ---------- */
+
+  private schedule(): void {
+    if (this.scheduled || this.pumping) return;
+    this.scheduled = true;
+    setImmediate(() => void this.pump());
+  }
+
+  private async pump(): Promise<void> {
+    this.scheduled = false;
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.failure) {
+        const op = this.ops.shift();
+        if (op) {
+          if (op.kind === 'data') await this.writeData(op);
+          else await this.switchFile(op);
+          continue;
+        }
+        if (this.syncWanted) {
+          this.syncWanted = false;
+          if (this.unsynced) {
+            this.unsynced = false;
+            this.syncs++;
+            await this.fh.sync();
+          }
+          continue;
+        }
+        break;
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.pumping = false;
+    }
+    if (this.ops.length && !this.failure) this.schedule();
+    else this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+
+  private idle(): Promise<void> {
+    if (!this.pumping && !this.scheduled) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  private async writeData(op: DataOp): Promise<void> {
+    const buf =
+      typeof op.parts[0] === 'string' ? Buffer.from((op.parts as string[]).join('')) : Buffer.concat(op.parts as Buffer[]);
+    let off = 0;
+    try {
+      while (off < buf.length) {
+        this.writes++;
+        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+        if (bytesWritten <= 0) throw Object.assign(new Error('EIO: write wrote nothing, write'), { code: 'EIO' });
+        off += bytesWritten;
+      }
+    } catch (err) {
+      // keep the complete records this batch got onto disk, drop the partial one
+      let keep = 0;
+      for (const s of op.sizes) {
+        if (keep + s > off) break;
+        keep += s;
+      }
+      if (keep < off) {
+        try {
+          await this.fh.truncate(this.durableSize + keep);
+        } catch (terr) {
+          throw new AuditLogError(
+            `writing audit log ${this.path} failed: ${describeFsError(err)}, and truncating its partial record failed: ${describeFsError(terr)}`,
+            code(err),
+          );
+        }
+      }
+      this.durableSize += keep;
+      throw err;
+    }
+    this.durableSize += buf.length;
+    this.unsynced = true;
+    if (this.fsync === 'always') {
+      this.unsynced = false;
+      this.syncs++;
+      await this.fh.sync();
+    }
+  }
+
+  private async switchFile(op: SwitchOp): Promise<void> {
+    this.switchPending--;
+    this.syncs++;
+    await this.fh.sync();
+    this.unsynced = false;
+    await this.fh.close();
+    if (op.renameTo) {
+      await rename(this.path, op.renameTo);
+      this.reserved.delete(op.renameTo);
+    }
+    await this.openFile();
+    if (op.renameTo) await this.prune();
+  }
+
+  /** Deletes the oldest rotated files beyond `keep`. */
+  private async prune(): Promise<void> {
+    if (this.keep <= 0) return;
+    const dir = dirname(this.path);
+    const base = basename(this.path);
+    const names = (await readdir(dir)).filter((n) => isRotatedName(base, n)).sort();
+    for (const n of names.slice(0, Math.max(0, names.length - this.keep))) {
+      await unlink(join(dir, n)).catch(() => {});
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure) return;
+    const e =
+      err instanceof AuditLogError
+        ? err
+        : new AuditLogError(
+            `writing audit log ${this.path} failed: ${describeFsError(err)}; the log ends at its last complete record`,
+            code(err),
+          );
+    this.failure = e;
+    this.ops = [];
+    clearInterval(this.timer);
+    this.onError(e);
+  }
+}
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+/** mkdir -p; directories it creates get 0700 whatever the umask. */
+export async function ensureDir(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (!first) return;
+  // chmod every directory created, from the first one down to `dir`
+  let d = resolve(dir);
+  const created: string[] = [];
+  while (d.length >= first.length) {
+    created.push(d);
+    if (d === first) break;
+    d = dirname(d);
+  }
+  for (const c of created) await chmod(c, 0o700);
+}
+
+type Tail =
+  | { state: 'ok'; seq: number; hash: string }
+  | { state: 'damaged'; why: string }
+  | { state: 'foreign'; why: string };
+
+/** The last record of an existing log: where a new run's chain links to. */
+export async function scanTail(path: string, format: LogFormat): Promise<Tail> {
+  const fd = openSync(path, 'r');
+  let first: Buffer;
+  let tail: Buffer;
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+    first = Buffer.alloc(Math.min(size, 2));
+    readSync(fd, first, 0, first.length, 0);
+    const n = Math.min(size, 1024 * 1024);
+    tail = Buffer.alloc(n);
+    readSync(fd, tail, 0, n, size - n);
+  } finally {
+    closeSync(fd);
+  }
+  const found = detectFormat(first);
+  if (found !== format) return { state: 'foreign', why: `it looks like ${found}` };
+  if (format === 'jsonl') {
+    if (tail[tail.length - 1] !== 0x0a) return { state: 'damaged', why: 'no newline at the end' };
+    const prevNl = tail.lastIndexOf(0x0a, tail.length - 2);
+    if (prevNl < 0 && tail.length < size) return { state: 'foreign', why: 'its last line is longer than 1 MiB' };
+    try {
+      const r = parseJsonlRecord(tail.subarray(prevNl + 1, tail.length - 1));
+      if (r.hash && r.seq !== null) return { state: 'ok', seq: r.seq, hash: r.hash };
+      return { state: 'foreign', why: 'its last line carries no chain hash' };
+    } catch {
+      return { state: 'foreign', why: 'its last line is not JSON' };
+    }
+  }
+  // protobuf: frames can only be found from the start
+  let last: Buffer | null = null;
+  let incomplete = false;
+  try {
+    for await (const r of rawRecords(createReadStream(path), 'protobuf')) {
+      if (r.complete) last = r.bytes;
+      else incomplete = true;
+    }
+  } catch (err) {
+    return { state: 'foreign', why: (err as Error).message };
+  }
+  if (incomplete) return { state: 'damaged', why: 'its last record is cut short' };
+  try {
+    const r = last ? parseProtobufRecord(last) : null;
+    if (r?.hash) return { state: 'ok', seq: r.seq ?? 0, hash: r.hash };
+    return { state: 'foreign', why: 'its last record carries no chain hash' };
+  } catch (err) {
+    return { state: 'foreign', why: `its last record does not decode: ${(err as Error).message}` };
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * `ctrace read <file>`: what ctrace wrote (a JSONL or protobuf log, a saved
+ * `--output json|protobuf` stream, `-` for stdin, or the `--socket` of a running
+ * ctrace) back in the human (table) or JSON form. The format is detected from
+ * the first bytes. Chain fields (seq, prev, hash) are left out: `ctrace verify`
+ * checks them.
+ */
+import { createReadStream, statSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { escapeControl } from '../bytes.js';
+import type { LogFormat } from '../audit/chain.js';
+import { describeFsError } from '../audit/log.js';
+import { rawRecords } from '../audit/reader.js';
+import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
+import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
+import { tableHeader, toTableLine } from '../format/table.js';
+
+export type ReadOutput = 'table' | 'json';
+
+export interface ReadOptions {
+  output?: ReadOutput;
+  /** default: detected */
+  format?: LogFormat | 'auto';
+}
+
+/** One human line for a start/stop/lost/rotate/continuation record. */
+export function metaTableLine(r: MetaRecord): string {
+  const t = r.time.slice(11, 23);
+  switch (r.type) {
+    case 'start':
+      return escapeControl(
+        `${t} -- start: ctrace ${r.version} on ${r.host} (kernel ${r.kernel}), pid ${r.pid}, events ${r.options.events.join(',')}`,
+      );
+    case 'stop': {
+      const e = r.events;
+      return escapeControl(
+        `${t} -- stop (${r.reason}): ${e.exec + e.exit + e.mount} events (exec ${e.exec}, exit ${e.exit}, mount ${e.mount}), ${r.lost} lost`,
+      );
+    }
+    case 'lost':
+      return `${t} -- LOST ${r.count} events: ring buffer full (${r.total} since start)`;
+    case 'rotate':
+      return `${t} -- log rotated (${r.reason}); continues in the next file`;
+    case 'continuation':
+      return escapeControl(`${t} -- log continues${r.previousFile ? ` from ${r.previousFile}` : ''}`);
+  }
+}
+
+function openSource(path: string): Readable {
+  if (path === '-') return process.stdin;
+  let isSocket = false;
+  try {
+    isSocket = statSync(path).isSocket();
+  } catch {
+    /* createReadStream reports it */
+  }
+  return isSocket ? createConnection(path) : createReadStream(path);
+}
+
+export async function readCommand(path: string, opts: ReadOptions, out: Writable, err: Writable): Promise<number> {
+  const output = opts.output ?? 'table';
+  const name = path === '-' ? 'stdin' : path;
+  let outClosed = false;
+  out.on('error', () => (outClosed = true));
+  let buf: string[] = [];
+  let headerDone = false;
+  let bad = 0;
+  const complain = (msg: string) => {
+    bad++;
+    if (bad <= 10) err.write(`ctrace: ${msg}\n`);
+    if (bad === 11) err.write('ctrace: (more problems not shown)\n');
+  };
+  const flush = async () => {
+    if (!buf.length || outClosed) return;
+    const chunk = buf.join('\n') + '\n';
+    buf = [];
+    if (!out.write(chunk)) {
+      await new Promise<void>((r) => {
+        out.once('drain', r);
+        out.once('error', r);
+        out.once('close', r);
+      });
+    }
+  };
+  const emit = (e: Entry) => {
+    if (output === 'json') {
+      buf.push(JSON.stringify(entryToJsonObject(e)));
+    } else if (isEvent(e)) {
+      if (!headerDone) {
+        headerDone = true;
+        buf.push(tableHeader());
+      }
+      buf.push(toTableLine(e));
+    } else {
+      buf.push(metaTableLine(e));
+    }
+  };
+
+  let format: LogFormat | null = null;
+  const source = openSource(path);
+  try {
+    for await (const raw of rawRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
+      const where = format === 'protobuf' ? `${name}: record ${raw.index}` : `${name}:${raw.index}`;
+      if (!raw.complete) {
+        complain(`${where}: incomplete last ${format === 'protobuf' ? 'record' : 'line'} (cut short), skipped`);
+        continue;
+      }
+      try {
+        if (format === 'jsonl') {
+          if (raw.bytes.length === 0) continue;
+          emit(entryFromJsonObject(JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>));
+        } else {
+          emit(entryFromProto(decodeRecordObject(raw.bytes)));
+        }
+      } catch (e) {
+        complain(`${where}: not a ctrace record: ${(e as Error).message}`);
+      }
+      if (buf.length >= 512) await flush();
+      if (outClosed) break;
+    }
+    await flush();
+  } catch (e) {
+    await flush().catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    err.write(`ctrace: cannot read ${name}: ${code ? describeFsError(e) : (e as Error).message}\n`);
+    return 1;
+  } finally {
+    if (path !== '-') source.destroy();
+  }
+  return bad > 0 ? 1 : 0;
+}
