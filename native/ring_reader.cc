@@ -118,21 +118,23 @@ struct RingReader::Shared {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> malformed{0};
   int poll_ms = 5;
+  size_t max_final_batches = 0;  // the final drain never needs more than the ring holds
   int wake_fd = -1;
   int epoll_fd = -1;
   struct ring_buffer* rb = nullptr;
 
   // Poll thread only.
   std::vector<uint8_t> batch;
-  bool cut = false;  // OnSample ended the drain early
+  bool cut = false;    // OnSample ended the drain early
+  bool final = false;  // draining what is left after stop: no deadline, no credit
   uint64_t cycle_deadline_ns = 0;
 
   // Set once before the thread starts; the handle is used from both threads (napi is thread-safe).
   Tsfn tsfn;
   std::shared_ptr<Credit> credit = std::make_shared<Credit>();
   // JS thread only.
-  bool tsfn_live = false;     // the TSFN exists (its finalizer has not run)
-  bool tsfn_aborted = false;  // our one reference was given back
+  bool tsfn_live = false;      // the TSFN exists (its finalizer has not run)
+  bool tsfn_released = false;  // our one reference was given back
   std::thread thread;
 
   ~Shared() {
@@ -140,6 +142,11 @@ struct RingReader::Shared {
     StopAndJoin();
     Free();
   }
+
+  // The TSFN queue bound: one data batch in flight (the credit), the final drain (at most the
+  // ring's size in kFlushBytes batches), an error report. BlockingCall therefore never waits,
+  // which is what makes joining the thread before releasing the TSFN safe.
+  static size_t QueueBound(uint32_t ring_bytes) { return ring_bytes / kFlushBytes + 4; }
 
   // The ring buffer's sample callback: append the record as-is (hdr.size bytes). Ends the
   // cycle early (the sample itself is already consumed; a negative return only stops this
@@ -159,8 +166,8 @@ struct RingReader::Shared {
     }
     const auto* p = static_cast<const uint8_t*>(data);
     self->batch.insert(self->batch.end(), p, p + hdr.size);
-    if (self->batch.size() >= kFlushBytes || MonotonicNs() >= self->cycle_deadline_ns ||
-        self->stop.load(std::memory_order_relaxed)) {
+    if (self->batch.size() >= kFlushBytes ||
+        (!self->final && (MonotonicNs() >= self->cycle_deadline_ns || self->stop.load(std::memory_order_relaxed)))) {
       self->cut = true;
       return -ECANCELED;
     }
@@ -184,14 +191,18 @@ struct RingReader::Shared {
         Fail("poll", errno);
         return;
       }
-      if (stop.load(std::memory_order_acquire)) return;
+      if (stop.load(std::memory_order_acquire)) break;
       if (!Drain()) return;
     }
+    // Stopping: hand over what the ring still holds (the hooks are detached by now).
+    final = true;
+    Drain();
   }
 
   // Consume what is queued, one batch per cycle of at most poll_ms or kFlushBytes.
   // False when the thread must end.
   bool Drain() {
+    size_t batches = 0;
     for (;;) {
       cut = false;
       cycle_deadline_ns = MonotonicNs() + static_cast<uint64_t>(poll_ms) * 1000000u;
@@ -203,16 +214,18 @@ struct RingReader::Shared {
         return false;
       }
       if (!Flush()) return false;
-      if (!was_cut || stop.load(std::memory_order_acquire)) return true;
+      if (!was_cut) return true;
+      if (final ? ++batches >= max_final_batches : stop.load(std::memory_order_acquire)) return true;
     }
   }
 
   bool Flush() {
     if (batch.empty()) return true;
-    if (!credit->Take()) return false;
+    // Wait for JS to take the previous batch and have a loop turn; when stopping, go ahead.
+    if (!final) credit->Take();
     auto* out = new Batch();
     out->bytes.swap(batch);
-    batch.reserve(kReserveBytes);
+    if (!final) batch.reserve(kReserveBytes);
     return Deliver(out);
   }
 
@@ -223,8 +236,7 @@ struct RingReader::Shared {
     Deliver(out);
   }
 
-  // Blocks while kQueueBatches are waiting for JS: a slow consumer back-pressures into the
-  // kernel ring, where drops are counted. Fails once the TSFN is closing.
+  // Fails once the TSFN is closing (environment teardown).
   bool Deliver(Batch* out) {
     const napi_status status = tsfn.BlockingCall(out);
     if (status != napi_ok) {
@@ -258,24 +270,21 @@ struct RingReader::Shared {
     wake_fd = -1;
   }
 
-  // JS thread; idempotent.
+  // JS thread; idempotent. Stop flag, wake, join, free; the TSFN is released last, so what
+  // the thread queued is still delivered. (The thread cannot be parked in BlockingCall:
+  // QueueBound() leaves room for everything it can send.)
   void Shutdown() {
-    stop.store(true, std::memory_order_release);
-    Wake();
-    credit->Stop();
-    // Abort before joining: a BlockingCall parked on a full queue only returns once the TSFN
-    // is closing, and the queue cannot drain while this (JS) thread waits in join().
-    // The TSFN itself stays valid until its finalizer runs on a later loop turn.
-    if (tsfn_live && !tsfn_aborted) {
-      tsfn_aborted = true;
-      tsfn.Abort();
-    }
     StopAndJoin();
     Free();
+    if (tsfn_live && !tsfn_released) {
+      tsfn_released = true;
+      tsfn.Release();
+    }
   }
 
-  // The TSFN finalizer: runs on the JS thread after our Abort(), or at environment teardown
-  // when the tracer was never closed. Either way the thread must be gone before the TSFN is.
+  // The TSFN finalizer: runs on the JS thread after our Release() once the queue is empty, or
+  // at environment teardown when the tracer was never closed (the thread may still be running
+  // then). Either way the thread must be gone before the TSFN is.
   static void OnTsfnFinalize(Napi::Env /*env*/, std::shared_ptr<Shared>* holder, Shared* /*ctx*/) {
     std::shared_ptr<Shared> self = std::move(*holder);
     delete holder;
@@ -284,10 +293,11 @@ struct RingReader::Shared {
   }
 };
 
-RingReader::RingReader(Napi::Env env, int ring_map_fd, Napi::Function on_batch, int poll_ms)
+RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms)
     : shared_(std::make_shared<Shared>()) {
   Shared& s = *shared_;
   s.poll_ms = poll_ms;
+  s.max_final_batches = ring_bytes / kFlushBytes + 1;
 
   s.rb = ring_buffer__new(ring_map_fd, Shared::OnSample, &s, nullptr);
   if (s.rb == nullptr) NativeError::Throw(env, "ringbuf", errno);
@@ -307,7 +317,8 @@ RingReader::RingReader(Napi::Env env, int ring_map_fd, Napi::Function on_batch, 
 
   auto* holder = new std::shared_ptr<Shared>(shared_);
   try {
-    s.tsfn = Shared::Tsfn::New(env, on_batch, "ctrace.ring", kQueueBatches, 1, &s, Shared::OnTsfnFinalize, holder);
+    s.tsfn = Shared::Tsfn::New(env, on_batch, "ctrace.ring", Shared::QueueBound(ring_bytes), 1, &s,
+                               Shared::OnTsfnFinalize, holder);
   } catch (...) {
     delete holder;
     throw;

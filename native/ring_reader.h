@@ -23,21 +23,18 @@ class RingReader {
 
   // A batch is flushed early once it holds this many bytes.
   static constexpr size_t kFlushBytes = 1 << 20;
-  // TSFN queue bound. Data batches are further limited to one in flight by a credit that JS
-  // returns after an event-loop turn (see ring_reader.cc), so this only leaves room for an
-  // error report; the poll thread blocks, and the kernel ring fills, when JS is behind.
-  static constexpr size_t kQueueBatches = 2;
 
-  // Starts the thread. on_batch(err, buffer) runs on the JS thread. Throws NativeError
-  // (step 'ringbuf') when the ring buffer cannot be set up.
-  RingReader(Napi::Env env, int ring_map_fd, Napi::Function on_batch, int poll_ms);
+  // Starts the thread; ring_bytes is the ring's size (it bounds the final drain). on_batch(err,
+  // buffer) runs on the JS thread. Throws NativeError (step 'ringbuf') when the ring buffer
+  // cannot be set up.
+  RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
 
-  // Idempotent; JS thread only. Sets the stop flag and wakes the thread, aborts the TSFN so a
-  // call blocked on a full queue returns, joins the thread, frees the ring buffer. Batches
-  // still queued are freed without reaching JS.
+  // Idempotent; JS thread only. Wakes the thread, which drains what is left in the ring (call
+  // it after detaching, so that is everything), joins it, frees the ring buffer and releases
+  // the TSFN: batches already read are still delivered, on later event-loop turns.
   void Stop();
   // Records whose header was inconsistent with their ring-buffer length (dropped).
   uint64_t Malformed() const;

@@ -239,8 +239,8 @@ Napi::Value Tracer::Start(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowType(env, "start(onBatch): onBatch", "a function");
   RequireOpen(env, "start");
   if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
-  reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), info[0].As<Napi::Function>(),
-                                         opts_.poll_ms);
+  reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), opts_.ring_bytes,
+                                         info[0].As<Napi::Function>(), opts_.poll_ms);
   self_ = Napi::Persistent(Value());
   return env.Undefined();
 }
@@ -394,17 +394,8 @@ Napi::Value Tracer::Close(const Napi::CallbackInfo& info) {
 void Tracer::CloseNow() {
   if (closed_) return;
   closed_ = true;
-  if (reader_) {
-    reader_->Stop();  // joins the poll thread before anything it reads is destroyed
-    malformed_ += reader_->Malformed();
-    reader_.reset();
-  }
-  if (skel_) {
-    Counters c{};
-    if (ReadCounters(&c) == 0) final_counters_ = c;
-  }
-  // Detaching a tp/ link waits for an RCU grace period (~70 ms each here): detach them side
-  // by side rather than one after another.
+  // Detach first, so the reader's final drain sees every record the hooks will ever write.
+  // Detaching a tp/ link waits for an RCU grace period (~70 ms each here): side by side.
   std::vector<std::thread> detachers;
   for (Hook& hook : hooks_) {
     if (hook.link != nullptr) {
@@ -420,6 +411,15 @@ void Tracer::CloseNow() {
     hook.prog = nullptr;
   }
   for (std::thread& t : detachers) t.join();
+  if (reader_) {
+    reader_->Stop();  // drains the ring, joins the poll thread; queued batches still reach JS
+    malformed_ += reader_->Malformed();
+    reader_.reset();
+  }
+  if (skel_) {
+    Counters c{};
+    if (ReadCounters(&c) == 0) final_counters_ = c;
+  }
   skel_.reset();
 }
 

@@ -73,7 +73,11 @@ export interface NativeTracer {
   hooks(): NativeHook[];
   /** CLOCK_REALTIME - CLOCK_MONOTONIC in ns: add to a record's ktime for wall time. */
   clockOffsetNs(): bigint;
-  /** Idempotent: stops and joins the poll thread, drops undelivered batches, detaches, unloads. */
+  /**
+   * Idempotent: detaches the hooks, drains what the ring still holds, joins the poll thread and
+   * unloads. Batches read before close() are still delivered to onBatch on later event-loop
+   * turns (await a setImmediate or two); nothing after that.
+   */
   close(): void;
 }
 
