@@ -148,7 +148,11 @@ enum ctrace_stat {
 	CTRACE_STAT_MAX = 8,
 };
 
+#ifdef __cplusplus
+#define CTRACE_SIZE_ASSERT(t, n) static_assert(sizeof(t) == (n), #t " size changed: update src/abi.ts")
+#else
 #define CTRACE_SIZE_ASSERT(t, n) _Static_assert(sizeof(t) == (n), #t " size changed: update src/abi.ts")
+#endif
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
 CTRACE_SIZE_ASSERT(struct ctrace_task, 48 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1024 + 8 + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);

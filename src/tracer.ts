@@ -109,13 +109,15 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     this.options = { ...options };
     const events = options.events ?? ['exec', 'exit', 'mount'];
     const native = loadNative();
+    // the controller is chosen from /proc/cgroups; its enum value comes from the kernel's BTF
+    const v1 = v1SubsysId();
     this.native = new native.Tracer({
       hostPidnsIno: hostPidnsIno(),
       pidnsOnly: options.pidnsOnly ?? false,
       emitHost: options.all ?? false,
       eventMask: events.reduce((m, e) => m | EVENT_BIT[e], 0),
       wakeupBytes: options.wakeupBytes ?? 256 * 1024,
-      v1SubsysId: v1SubsysId().id,
+      v1SubsysId: v1.name ? native.Tracer.cgroupSubsysId(v1.name) : -1,
       ringBytes: options.ringBytes ?? 16 * 1024 * 1024,
       pollMs: options.pollMs ?? 5,
     });
