@@ -19,7 +19,7 @@ import { WallClock } from './clock.js';
 import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
 import { hostPidnsIno, v1SubsysId } from './host.js';
-import { preloadVerdicts, scanProcesses } from './inventory.js';
+import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
 import { loadNative, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
 
@@ -111,13 +111,14 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     const native = loadNative();
     // the controller is chosen from /proc/cgroups; its enum value comes from the kernel's BTF
     const v1 = v1SubsysId();
+    const v1Id = v1.name ? native.Tracer.cgroupSubsysId(v1.name) : -1;
     this.native = new native.Tracer({
       hostPidnsIno: hostPidnsIno(),
       pidnsOnly: options.pidnsOnly ?? false,
       emitHost: options.all ?? false,
       eventMask: events.reduce((m, e) => m | EVENT_BIT[e], 0),
       wakeupBytes: options.wakeupBytes ?? 256 * 1024,
-      v1SubsysId: v1.name ? native.Tracer.cgroupSubsysId(v1.name) : -1,
+      v1SubsysId: v1Id,
       ringBytes: options.ringBytes ?? 16 * 1024 * 1024,
       pollMs: options.pollMs ?? 5,
     });
@@ -125,7 +126,8 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       this.clock = new WallClock(this.native.clockOffsetNs());
       this.hookList = this.native.attach();
       this.catalog = options.enrich === false ? null : new ContainerCatalog({ lookup: options.enrich ?? 'sync' }).start();
-      if (options.preload ?? true) this.startup = this.preload();
+      // the pre-load keys processes by the same hierarchy as the kernel: none when BTF has no id for it
+      if (options.preload ?? true) this.startup = this.preload(v1Id >= 0 ? v1.name : null);
       this.native.start((err, batch) => this.onBatch(err, batch));
     } catch (err) {
       this.native.close();
@@ -141,9 +143,9 @@ export class Tracer implements AsyncIterable<TraceEvent> {
    * kernel maps, and container processes are remembered (their later mount and exit
    * events are then known from the start). Names of their containers are looked up now.
    */
-  private preload(): StartupReport {
+  private preload(v1Controller: string | null): StartupReport {
     const t0 = performance.now();
-    const inv = scanProcesses({ details: 'containers' });
+    const inv = scanProcesses({ details: 'containers', resolver: new CgroupResolver(undefined, v1Controller) });
     preloadVerdicts(this.native, inv);
     for (const [key, cls] of inv.cgroups) this.classes.set(key, cls);
     this.table.load(inv.processes);
