@@ -1,0 +1,192 @@
+/**
+ * The outputs of `ctrace run` behind one RecordSink: stdout (table, JSON lines
+ * or the protobuf stream; none with --quiet), the audit log (--log) and the Unix
+ * socket (--socket). The log and the socket are opened before the tracer, so an
+ * unwritable path fails before BPF is loaded.
+ *
+ * How `--output` and `--log` combine: `--output` is what stdout gets,
+ * `--log-format` (jsonl by default, or protobuf) what the log gets; they are
+ * independent. `--output protobuf --quiet` is not a thing: with --quiet nothing
+ * goes to stdout.
+ */
+import { InvalidArgumentError } from 'commander';
+import type { Sink, TraceEvent } from '../event.js';
+import type { LostReport } from '../tracer.js';
+import { AuditLog, type FsyncPolicy } from '../audit/log.js';
+import type { LogFormat } from '../audit/chain.js';
+import type { RecordSink, StartOptions } from '../audit/records.js';
+import { ProtobufStreamSink } from './protobuf.js';
+import { SocketSink } from './socket.js';
+import { StdoutSink } from './stdout.js';
+
+export type OutputFormat = 'table' | 'json' | 'protobuf';
+
+/** The record-keeping options of `ctrace run`, as parsed from the command line. */
+export interface RecordOptions {
+  /** nothing on stdout */
+  quiet?: boolean;
+  log?: string;
+  logFormat?: LogFormat;
+  /** bytes; 0 = never rotate */
+  logMaxSize?: number;
+  logKeep?: number;
+  /** as given: always | never | 1s | 500ms */
+  logFsync?: string;
+  socket?: string;
+}
+
+export const LOG_DEFAULTS = { format: 'jsonl' as LogFormat, maxSize: 100 * 1024 * 1024, keep: 10, fsync: '1s' };
+
+/* ---------- option parsing (commander argParsers: bad values are usage errors) ---------- */
+
+/** 100M, 512K, 1G, 1048576 (bytes; K/M/G are powers of 1024); 0 = never rotate. */
+export function parseSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 100M, 512K, 1G)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const n = Math.floor(Number(m[1]) * mult);
+  if (n !== 0 && n < 4096) throw new InvalidArgumentError(`log size too small: '${value}' (at least 4K, or 0 for no rotation)`);
+  return n;
+}
+
+export function parseCount(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`not a count: '${value}'`);
+  return Number(value);
+}
+
+/** always | never | <n>s | <n>ms (a bare number is seconds). */
+export function parseFsync(value: string): string {
+  fsyncPolicy(value);
+  return value;
+}
+
+export function fsyncPolicy(value: string): FsyncPolicy {
+  if (value === 'always' || value === 'never') return value;
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value);
+  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : 1000) : NaN;
+  if (!m || !(ms >= 1)) throw new InvalidArgumentError(`not an fsync policy: '${value}' (always, never, or an interval: 1s, 200ms)`);
+  return { intervalMs: ms };
+}
+
+/** A usage problem in how the options combine, or null. */
+export function recordOptionsProblem(o: RecordOptions & { output?: string }, stdoutIsTTY: boolean): string | null {
+  if (!o.log) {
+    for (const [flag, v] of [
+      ['--log-format', o.logFormat],
+      ['--log-max-size', o.logMaxSize],
+      ['--log-keep', o.logKeep],
+      ['--log-fsync', o.logFsync],
+    ] as const) {
+      if (v !== undefined) return `${flag} needs --log <path>`;
+    }
+  }
+  if (o.quiet && !o.log && !o.socket) return '--quiet needs --log or --socket (events would go nowhere)';
+  if (o.quiet && o.output) return '--quiet and --output exclude each other (--quiet: nothing on stdout)';
+  if (o.output === 'protobuf' && stdoutIsTTY) return 'refusing to write the protobuf stream to a terminal: redirect stdout, or use ctrace read';
+  return null;
+}
+
+/* ---------- the composite sink ---------- */
+
+export interface OutputsOptions extends RecordOptions {
+  /** stdout format; null: nothing on stdout */
+  stdout: OutputFormat | null;
+  start: StartOptions;
+  /** stdout was closed (ctrace run | head) */
+  onStdoutClosed(err: Error): void;
+  /** an output failed for good (the log could not be written): stop with exit 1 */
+  onFatal(message: string): void;
+  /** something to tell the operator on stderr */
+  onNote(message: string): void;
+}
+
+export class Outputs implements RecordSink {
+  private constructor(
+    private readonly stdout: (Sink & { noteLost?: (r: LostReport) => void; close(reason?: string): Promise<void> }) | null,
+    readonly log: AuditLog | null,
+    readonly socket: SocketSink | null,
+  ) {}
+
+  static async open(o: OutputsOptions): Promise<Outputs> {
+    let log: AuditLog | null = null;
+    let socket: SocketSink | null = null;
+    if (o.log) {
+      log = await AuditLog.open({
+        path: o.log,
+        format: o.logFormat ?? LOG_DEFAULTS.format,
+        maxSize: o.logMaxSize ?? LOG_DEFAULTS.maxSize,
+        keep: o.logKeep ?? LOG_DEFAULTS.keep,
+        fsync: fsyncPolicy(o.logFsync ?? LOG_DEFAULTS.fsync),
+        start: o.start,
+        onError: (err) => o.onFatal(err.message),
+        onWarning: (m) => o.onNote(m),
+      });
+    }
+    if (o.socket) {
+      try {
+        socket = await SocketSink.listen({
+          path: o.socket,
+          start: o.start,
+          onClientDropped: (d) =>
+            o.onNote(
+              `socket client #${d.id} too slow: dropped with ${d.undelivered} records not delivered (${Math.round(d.backlog / 1024)} KiB queued)`,
+            ),
+        });
+      } catch (err) {
+        await log?.close(`error: ${(err as Error).message}`).catch(() => {});
+        throw err;
+      }
+    }
+    let stdout = null;
+    if (o.stdout === 'protobuf') stdout = new ProtobufStreamSink(process.stdout, o.start, o.onStdoutClosed);
+    else if (o.stdout) stdout = new StdoutSink(process.stdout, o.stdout, o.onStdoutClosed);
+    return new Outputs(stdout, log, socket);
+  }
+
+  write(event: TraceEvent): void {
+    this.stdout?.write(event);
+    this.log?.write(event);
+    this.socket?.write(event);
+  }
+
+  noteLost(report: LostReport): void {
+    this.stdout?.noteLost?.(report);
+    this.log?.noteLost(report);
+    this.socket?.noteLost(report);
+  }
+
+  /** SIGHUP: reopen the log if it was moved away. */
+  reopen(): void {
+    this.log?.reopen();
+  }
+
+  /**
+   * Stop records with `reason`, everything flushed (the log fsynced). A log
+   * that failed was reported through onFatal already; close() does not throw for it.
+   */
+  async close(reason = 'closed'): Promise<void> {
+    await Promise.all([
+      this.stdout?.close(reason),
+      this.log?.close(reason).catch(() => {}),
+      this.socket?.close(reason),
+    ]);
+  }
+
+  /** Lines for the stderr summary at exit. */
+  summary(): string[] {
+    const out: string[] = [];
+    if (this.log && !this.log.failed) {
+      const h = this.log.head();
+      const s = this.log.stats();
+      out.push(`audit log ${this.log.path}: ${s.records} records written, chain head seq ${h.seq - 1} hash ${h.hash}`);
+    }
+    if (this.socket) {
+      const s = this.socket.stats();
+      out.push(
+        `socket ${this.socket.path}: ${s.served} clients served, ${s.dropped} dropped for being slow` +
+          (s.dropped ? ` (${s.undelivered} records not delivered to them)` : ''),
+      );
+    }
+    return out;
+  }
+}
