@@ -8,6 +8,9 @@ import { runCommand } from './commands/run.js';
 import { classifyCommand } from './commands/classify.js';
 import { inspectCommand } from './commands/inspect.js';
 import { psCommand } from './commands/ps.js';
+import { readCommand } from './commands/read.js';
+import { verifyCommand } from './commands/verify.js';
+import { parseCount, parseFsync, parseSize, recordOptionsProblem } from './sinks/outputs.js';
 
 export class UsageError extends Error {}
 
@@ -54,6 +57,7 @@ export function buildProgram(): Command {
       new Option('-o, --output <format>', 'stdout format (default: table on a terminal, json otherwise)').choices([
         'table',
         'json',
+        'protobuf',
       ]),
     )
     .option('-e, --events <list>', 'event types, comma-separated: exec,exit,mount', parseEvents)
@@ -63,9 +67,28 @@ export function buildProgram(): Command {
     .addOption(new Option('-r, --runtime <name>', 'only containers of this runtime').choices([...RUNTIMES]))
     .option('-p, --pod <uid>', 'only containers of this Kubernetes pod (UID or prefix)')
     .option('--stats <seconds>', 'print a stats line to stderr every N seconds', parseSeconds)
+    .option('-q, --quiet', 'nothing on stdout (with --log or --socket)')
+    .option('--log <path>', 'append every event to this audit log (0600, hash-chained; see ctrace verify)')
+    .addOption(new Option('--log-format <format>', 'audit log format (default: jsonl)').choices(['jsonl', 'protobuf']))
+    .option('--log-max-size <size>', 'rotate the log at this size, e.g. 100M, 1G; 0: never (default: 100M)', parseSize)
+    .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
+    .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)
+    .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)')
     .action(async (opts) => {
+      const record = {
+        quiet: !!opts.quiet,
+        log: opts.log,
+        logFormat: opts.logFormat,
+        logMaxSize: opts.logMaxSize,
+        logKeep: opts.logKeep,
+        logFsync: opts.logFsync,
+        socket: opts.socket,
+      };
+      const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
+      if (problem) throw new UsageError(problem);
       process.exitCode = await runCommand({
         output: opts.output,
+        record,
         events: opts.events,
         all: !!opts.all,
         pidnsOnly: !!opts.pidnsOnly,
@@ -84,6 +107,42 @@ export function buildProgram(): Command {
     .argument('<cgroup-path...>', 'cgroup paths')
     .action((paths: string[]) => {
       process.exitCode = classifyCommand(paths, process.stdout);
+    });
+
+  program
+    .command('verify')
+    .description('check the hash chain of audit logs; exit 1 at the first altered, removed or inserted record')
+    .argument('<log...>', 'log files, oldest first; a log with rotated files beside it (<log>.<time>) stands for them all')
+    .option('--open', 'accept a log still being written (its last run has no stop record yet)')
+    .option('--head <hash>', 'a chain head kept elsewhere (printed when ctrace stops): the chain must contain it')
+    .option('--no-expand', 'check only the files given, not the rotated files beside them')
+    .action(async (paths: string[], opts) => {
+      process.exitCode = await verifyCommand(
+        paths,
+        { open: !!opts.open, head: opts.head, expand: opts.expand },
+        process.stdout,
+        process.stderr,
+      );
+    });
+
+  program
+    .command('read')
+    .description('print a JSONL or protobuf log or stream (a file, - for stdin, or a --socket) in the table or JSON form')
+    .argument('<file>', 'what ctrace wrote: --log file, saved --output json|protobuf, -, or a socket path')
+    .addOption(
+      new Option('-o, --output <format>', 'output format (default: table on a terminal, json otherwise)').choices([
+        'table',
+        'json',
+      ]),
+    )
+    .addOption(new Option('-f, --format <format>', 'input format (default: detected)').choices(['jsonl', 'protobuf']))
+    .action(async (file: string, opts) => {
+      process.exitCode = await readCommand(
+        file,
+        { output: opts.output ?? (process.stdout.isTTY ? 'table' : 'json'), format: opts.format },
+        process.stdout,
+        process.stderr,
+      );
     });
 
   program

@@ -3,11 +3,14 @@
  * detach, flush, and print a summary to stderr.
  */
 import type { EventType } from '../event.js';
-import { StdoutSink, type StdoutFormat } from '../sinks/stdout.js';
+import { startOptions } from '../audit/records.js';
+import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
 import { Tracer, type TracerFilter } from '../tracer.js';
 
 export interface RunOptions {
-  output?: StdoutFormat;
+  output?: OutputFormat;
+  /** --quiet, --log..., --socket */
+  record?: RecordOptions;
   events?: EventType[];
   all: boolean;
   pidnsOnly: boolean;
@@ -20,21 +23,56 @@ function log(line: string): void {
 }
 
 export async function runCommand(opts: RunOptions): Promise<number> {
-  const format: StdoutFormat = opts.output ?? (process.stdout.isTTY ? 'table' : 'json');
-  const tracer = new Tracer({
-    events: opts.events,
-    all: opts.all,
-    pidnsOnly: opts.pidnsOnly,
-    filter: opts.filter,
-  });
-
+  const rec = opts.record ?? {};
+  const format: OutputFormat | null = rec.quiet ? null : (opts.output ?? (process.stdout.isTTY ? 'table' : 'json'));
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => (stop = resolve));
-  const sink = new StdoutSink(process.stdout, format, () => stop('stdout closed'));
   let exitCode = 0;
+  // the log and the socket first: an unwritable path fails before BPF is loaded
+  const sink = await Outputs.open({
+    ...rec,
+    stdout: format,
+    start: startOptions({
+      events: opts.events ?? ['exec', 'exit', 'mount'],
+      all: opts.all,
+      pidnsOnly: opts.pidnsOnly,
+      container: opts.filter.container ?? null,
+      runtime: opts.filter.runtime ?? null,
+      pod: opts.filter.pod ?? null,
+      output: format,
+      log: rec.log ?? null,
+      logFormat: rec.log ? (rec.logFormat ?? 'jsonl') : null,
+      logMaxSize: rec.log ? (rec.logMaxSize ?? 100 * 1024 * 1024) : 0,
+      logKeep: rec.log ? (rec.logKeep ?? 10) : 0,
+      logFsync: rec.log ? (rec.logFsync ?? '1s') : null,
+      socket: rec.socket ?? null,
+    }),
+    onStdoutClosed: () => stop('stdout closed'),
+    onFatal: (message) => {
+      log(message);
+      exitCode = 1;
+      stop('error: audit log failed');
+    },
+    onNote: (message) => log(message),
+  });
+  let tracer: Tracer;
+  try {
+    tracer = new Tracer({
+      events: opts.events,
+      all: opts.all,
+      pidnsOnly: opts.pidnsOnly,
+      filter: opts.filter,
+    });
+  } catch (err) {
+    await sink.close(`error: ${(err as Error).message}`);
+    throw err;
+  }
 
   tracer.onEvent((ev) => sink.write(ev));
-  tracer.onLost((r) => log(`${r.lost} events lost: ring buffer full (${r.total} since start)`));
+  tracer.onLost((r) => {
+    log(`${r.lost} events lost: ring buffer full (${r.total} since start)`);
+    sink.noteLost(r);
+  });
   tracer.onError((err) => {
     log(`reader failed: ${err.message}`);
     exitCode = 1;
@@ -44,6 +82,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => stop(sig);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const onHup = () => sink.reopen(); // external log rotation
+  if (rec.log) process.on('SIGHUP', onHup);
   const statsTimer =
     opts.statsSeconds > 0 ? setInterval(() => log(statsLine(tracer)), opts.statsSeconds * 1000) : undefined;
 
@@ -53,10 +93,16 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   clearInterval(statsTimer);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  process.off('SIGHUP', onHup);
 
   await tracer.close();
-  await sink.close();
+  // Batches the addon queued while closing can arrive one loop turn after tracer.close()
+  // resolves (it waits one setImmediate; from a signal handler that is the same turn): give
+  // them that turn, so every event received reaches the log before it is closed.
+  await new Promise((r) => setImmediate(r));
+  await sink.close(reason);
   log(`stopped (${reason}): ${statsLine(tracer)}`);
+  for (const line of sink.summary()) log(line);
   return exitCode;
 }
 
