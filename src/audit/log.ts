@@ -142,6 +142,8 @@ export class AuditLog implements Sink {
   private writes = 0;
   private syncs = 0;
   private failure: Error | null = null;
+  /** open() has resolved: failures from now on go to onError (before, open() rejects) */
+  private opened = false;
   private closing: Promise<void> | null = null;
 
   private constructor(opts: AuditLogOptions) {
@@ -218,6 +220,7 @@ export class AuditLog implements Sink {
       await this.fh.close().catch(() => {});
       throw err;
     }
+    this.opened = true;
     if (typeof this.fsync === 'object') {
       this.timer = setInterval(() => {
         if (this.unsynced) {
@@ -520,7 +523,7 @@ export class AuditLog implements Sink {
     this.failure = e;
     this.ops = [];
     clearInterval(this.timer);
-    this.onError(e);
+    if (this.opened) this.onError(e);
   }
 }
 
