@@ -93,6 +93,10 @@ struct RingReader::Shared {
         on_batch.Call({NativeError::Make(env, batch->step, batch->err).Value(), env.Null()});
         return;
       }
+      if (batch->end) {
+        on_batch.Call({env.Null(), env.Null()});
+        return;
+      }
       // Before the callback, so a throwing onBatch still returns the credit.
       Credit::GrantAfterLoopTurn(env, self->credit);
       // Zero-copy when the runtime allows external buffers; the finalizer frees the bytes.
@@ -180,7 +184,16 @@ struct RingReader::Shared {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
   }
 
+  // The thread body: read until stopped or failed, then say so with an end marker, which JS
+  // receives after every batch before it (the TSFN is FIFO), so close() can wait for it.
   void Run() {
+    RunLoop();
+    auto* end = new Batch();
+    end->end = true;
+    Deliver(end);
+  }
+
+  void RunLoop() {
     batch.reserve(kReserveBytes);
     struct epoll_event events[2];
     while (!stop.load(std::memory_order_acquire)) {

@@ -19,6 +19,7 @@ class RingReader {
     std::vector<uint8_t> bytes;
     int err = 0;  // positive errno when this is an error report
     const char* step = nullptr;
+    bool end = false;  // the thread's last word: every batch before it has been delivered
   };
 
   // A batch is flushed early once it holds this many bytes.

@@ -60,7 +60,10 @@ export type BatchCallback = (err: Error | null, batch: Buffer | null) => void;
 export interface NativeTracer {
   /** Attaches every loaded program; returns the names attached. Throws if a required one fails. */
   attach(): string[];
-  /** Starts the poll thread. Poll errors arrive as onBatch(err, null). Keeps the tracer (and the loop) alive until close(). */
+  /**
+   * Starts the poll thread. Poll errors arrive as onBatch(err, null); the thread's last call is
+   * onBatch(null, null), after every batch it read. Keeps the tracer (and the loop) alive until close().
+   */
   start(onBatch: BatchCallback): void;
   setVerdict(pid: number, verdict: number, cgroupKey: bigint): void;
   /** Many verdicts in one map batch update; the three arrays have one entry per pid. */

@@ -187,7 +187,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   }
 
   stats(): TraceStats {
-    const k = this.closed ? this.lastKernelStats : this.native.stats();
+    const k = this.native.stats(); // after close(): the counters read at close
     return {
       events: { ...this.counts },
       emitted: k.emitted,
@@ -197,21 +197,29 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       filtered: this.filtered,
     };
   }
-  private lastKernelStats = { emitted: 0, lost: 0, mapErrors: 0, droppedHost: 0, mountUnpaired: 0, readErrors: 0 };
-
-  /** Detaches, delivers what was already read, and ends every iterator. Idempotent. */
+  /**
+   * Detaches, delivers every record already read (the poll thread's end marker
+   * comes after its last batch), reports a final loss count, and ends every
+   * iterator. Idempotent.
+   */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.checkLost();
-    this.lastKernelStats = this.native.stats();
+    if (this.closed) return this.closing;
     this.closed = true;
     clearInterval(this.statsTimer);
     this.catalog?.stop();
     this.native.close();
-    // batches already queued by the poll thread run before this resolves
-    await new Promise((r) => setImmediate(r));
-    for (const q of this.iterators) q.end();
+    this.closing = (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.drained, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+      this.reportLost(this.native.stats().lost);
+      for (const q of this.iterators) q.end();
+    })();
+    return this.closing;
   }
+  private closing: Promise<void> = Promise.resolve();
+  private markDrained!: () => void;
+  private readonly drained = new Promise<void>((r) => (this.markDrained = r));
 
   [Symbol.asyncIterator](): AsyncIterator<TraceEvent> {
     const q = new EventQueue(() => this.iterators.delete(q));
@@ -222,7 +230,10 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private checkLost(): void {
     if (this.closed) return;
-    const { lost } = this.native.stats();
+    this.reportLost(this.native.stats().lost);
+  }
+
+  private reportLost(lost: number): void {
     if (lost > this.lostSeen) {
       const report = { lost: lost - this.lostSeen, total: lost };
       this.lostSeen = lost;
@@ -235,7 +246,10 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       for (const fn of this.errorListeners) fn(err);
       return;
     }
-    if (!batch) return;
+    if (!batch) {
+      this.markDrained(); // the poll thread's end marker
+      return;
+    }
     let records: RawRecord[];
     try {
       records = decodeBatch(batch, this.paths);

@@ -87,19 +87,15 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const statsTimer =
     opts.statsSeconds > 0 ? setInterval(() => log(statsLine(tracer)), opts.statsSeconds * 1000) : undefined;
 
+  // the ready line: scripts (and our tests) wait for it before starting a workload
   log(`tracing ${(opts.events ?? ['exec', 'exit', 'mount']).join(',')} (hooks: ${tracer.hooks().join(', ')})`);
-  // ready line for scripts that wait for attachment
   const reason = await stopped;
   clearInterval(statsTimer);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGHUP', onHup);
 
-  await tracer.close();
-  // Batches the addon queued while closing can arrive one loop turn after tracer.close()
-  // resolves (it waits one setImmediate; from a signal handler that is the same turn): give
-  // them that turn, so every event received reaches the log before it is closed.
-  await new Promise((r) => setImmediate(r));
+  await tracer.close(); // resolves after the last record read has been delivered
   await sink.close(reason);
   log(`stopped (${reason}): ${statsLine(tracer)}`);
   for (const line of sink.summary()) log(line);
