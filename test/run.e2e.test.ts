@@ -11,6 +11,8 @@ import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainerToE
 
 const of = (events: JsonEvent[], id: string, type?: string) =>
   events.filter((e) => e.container?.id === id && (!type || e.type === type));
+/** The exit of the container's own process (runc's helpers exit in its cgroup before it runs). */
+const exitOf = (events: JsonEvent[], id: string, pid: number) => of(events, id, 'exit').find((e) => e.pid === pid);
 
 describe.runIf(privileged())('ctrace run with real containers', () => {
   let ct: CtraceRun;
@@ -25,7 +27,7 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
 
   it('reports a docker container: init exec with argv and nspid 1, its tmpfs mount, its exact exit code', async () => {
     const id = dockerId();
-    const script = 'mount -t tmpfs none /mnt && exit 7';
+    const script = '/bin/mount -t tmpfs none /mnt && exit 7';
     const run = await runContainerToExit({
       id,
       cgroupsPath: `/docker/${id}`,
@@ -33,7 +35,7 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
       capAdd: ['CAP_SYS_ADMIN'],
     });
     expect(run.code).toBe(7);
-    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
 
     const execs = of(ct.events, id, 'exec');
     const init = execs.find((e) => e.exec.filename === '/bin/sh');
@@ -64,11 +66,11 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     const cgroupsPath = k8sSystemdPath({ qos: 'burstable', podUid: uid, scope: `cri-containerd-${id}.scope` });
     const run = await runContainerToExit({ id, cgroupsPath, args: ['/bin/sh', '-c', 'exit 3'] });
     expect(run.code).toBe(3);
-    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
-    const exec = of(ct.events, id, 'exec')[0]!;
+    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
+    const exec = of(ct.events, id, 'exec').find((e) => e.pid === run.pid)!;
     expect(exec.container).toMatchObject({ id, runtime: 'containerd', podUid: uid, qos: 'burstable' });
     expect(exec.nspid).toBe(1);
-    expect(of(ct.events, id, 'exit')[0]!.exit.code).toBe(3);
+    expect(exitOf(ct.events, id, run.pid)!.exit.code).toBe(3);
   });
 
   it('attributes a process that execs and exits within a millisecond', async () => {
@@ -76,7 +78,7 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     // the container's only process: exec of a static true, gone before userland could read /proc
     const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/true'] });
     expect(run.code).toBe(0);
-    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
     const exec = of(ct.events, id, 'exec').find((e) => e.exec.filename === '/bin/true');
     const exit = of(ct.events, id, 'exit').find((e) => e.pid === run.pid);
     expect(exec?.container.runtime).toBe('docker');
@@ -90,8 +92,8 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     expect(r.stdout).toContain(marker);
     // barrier: a container started afterwards; its events arrive after anything the unshare produced
     const id = dockerId();
-    await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/true'] });
-    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/true'] });
+    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
     const leaked = ct.events.filter((e) => JSON.stringify(e).includes(marker));
     expect(leaked).toEqual([]);
   });
@@ -105,11 +107,11 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
       pidNamespace: false,
     });
     expect(run.code).toBe(5);
-    await ct.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
-    const exec = of(ct.events, id, 'exec')[0]!;
+    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
+    const exec = of(ct.events, id, 'exec').find((e) => e.pid === run.pid)!;
     expect(exec.container.id).toBe(id);
     expect(exec.nspid).toBe(exec.pid); // same namespace as the host
-    expect(of(ct.events, id, 'exit')[0]!.exit.code).toBe(5);
+    expect(exitOf(ct.events, id, run.pid)!.exit.code).toBe(5);
   });
 
   it('delivers all 500 execs of a 500-exec loop in one container', async () => {
@@ -127,8 +129,8 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
   it('stops on SIGTERM with a summary of events by type and losses', async () => {
     const own = await startCtrace();
     const id = dockerId();
-    await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'exit 0'] });
-    await own.waitFor((ev) => of(ev, id, 'exit').length > 0, 10_000, `exit of ${id}`);
+    const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'exit 0'] });
+    await own.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
     const { code, stderr } = await own.stop('SIGTERM');
     expect(code).toBe(0);
     const summary = stderr.split('\n').find((l) => l.includes('stopped (SIGTERM)'));
@@ -169,8 +171,8 @@ describe.runIf(privileged())('ctrace run options', () => {
       const shared = dockerId();
       const own = dockerId();
       await runContainerToExit({ id: shared, cgroupsPath: `/docker/${shared}`, args: ['/bin/true'], pidNamespace: false });
-      await runContainerToExit({ id: own, cgroupsPath: `/docker/${own}`, args: ['/bin/true'] });
-      await ct.waitFor((ev) => of(ev, own, 'exit').length > 0, 10_000, `exit of ${own}`);
+      const run = await runContainerToExit({ id: own, cgroupsPath: `/docker/${own}`, args: ['/bin/true'] });
+      await ct.waitFor((ev) => !!exitOf(ev, own, run.pid), 10_000, `exit of ${own}`);
       expect(of(ct.events, shared)).toEqual([]);
       expect(of(ct.events, own, 'exec').length).toBeGreaterThan(0);
     } finally {
