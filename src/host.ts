@@ -39,3 +39,49 @@ export function v1SubsysId(): { id: number; name: string | null } {
     return { id: -1, name: null };
   }
 }
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+/** Effective capabilities from the text of /proc/self/status. */
+export function effectiveCaps(status: string): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return m ? BigInt('0x' + m[1]) : 0n;
+}
+
+export class PreflightError extends Error {
+  readonly step = 'preflight';
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What must hold before loading BPF, checked first so the user gets the real
+ * reason in one line rather than whichever libbpf step happens to fail.
+ */
+export function preflight(paths = { btf: '/sys/kernel/btf/vmlinux', status: '/proc/self/status' }): void {
+  let caps = 0n;
+  try {
+    caps = effectiveCaps(readFileSync(paths.status, 'utf8'));
+  } catch {
+    // unknown: let the load itself say what is wrong
+    caps = -1n;
+  }
+  const has = (c: bigint) => caps === -1n || (caps & (1n << c)) !== 0n;
+  if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
+    throw new PreflightError('tracing needs root (or CAP_BPF and CAP_PERFMON): run ctrace with sudo', 'EPERM');
+  }
+  try {
+    statSync(paths.btf);
+  } catch {
+    throw new PreflightError(
+      `kernel has no BTF (${paths.btf} is missing): ctrace needs Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y`,
+      'ENOENT',
+    );
+  }
+}

@@ -18,7 +18,7 @@ import { classifyCgroupPath, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
 import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
-import { hostPidnsIno, v1SubsysId } from './host.js';
+import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
 import { loadNative, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
@@ -108,6 +108,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   constructor(options: TracerOptions = {}) {
     this.options = { ...options };
     const events = options.events ?? ['exec', 'exit', 'mount'];
+    preflight();
     const native = loadNative();
     // the controller is chosen from /proc/cgroups; its enum value comes from the kernel's BTF
     const v1 = v1SubsysId();
