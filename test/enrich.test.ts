@@ -49,11 +49,22 @@ describe('OCI state parsing (fixtures captured from runc 1.1.5 on this machine)'
     expect(resolveRootfs(null, 'rootfs')).toBeNull();
   });
 
-  it("crun's status: rootfs resolved against the bundle, no annotations of its own", () => {
+  it("crun's status (captured from crun 1.8.1): pid, bundle, rootfs, cgroup path; no annotations of its own", () => {
     const s = parseCrunStatus(fixture('crun-status.json'), 'abc');
-    expect(s).toMatchObject({ id: 'abc', kind: 'crun', pid: 139179, annotations: null });
-    expect(s.rootfs).toBe(`${s.bundle}/rootfs`);
-    expect(s.cgroupsPath).toMatch(/^\/machine\.slice\/libpod-/);
+    expect(s).toMatchObject({
+      id: 'abc',
+      kind: 'crun',
+      pid: 26732,
+      bundle: '/tmp/ctrace-bundle-26717-72fNpn',
+      rootfs: '/tmp/ctrace-rootfs-26717-mnJtdh',
+      annotations: null,
+      created: '2026-11-23T03:44:07.959739Z',
+    });
+    expect(s.cgroupsPath).toMatch(/^\/machine\.slice\/libpod-[0-9a-f]{64}\.scope\/container$/);
+    // a relative rootfs (crun writes the spec's root.path as given) is the bundle's
+    const rel = parseCrunStatus(JSON.stringify({ ...JSON.parse(fixture('crun-status.json')), rootfs: 'rootfs' }), 'abc');
+    expect(rel.rootfs).toBe('/tmp/ctrace-bundle-26717-72fNpn/rootfs');
+    expect(parseOciConfig(fixture('crun-config.json')).annotations).toEqual({ 'io.kubernetes.pod.name': 'p1' });
   });
 
   it("dockerd's config.v2.json: name without the slash, the image asked for", () => {
@@ -132,7 +143,7 @@ describe('finding a container\'s state', () => {
 
   it('crun: status + the spec copy beside it', () => {
     const m = lookupContainerSync(crunId, 'podman', roots)!;
-    expect(m).toMatchObject({ kind: 'crun', name: 'from-crun', pid: 139179, rootfs: join(dir, 'bundles', crunId, 'rootfs') });
+    expect(m).toMatchObject({ kind: 'crun', name: 'from-crun', pid: 26732, rootfs: '/tmp/ctrace-rootfs-26717-mnJtdh' });
   });
 
   it("docker: names from dockerd's config.v2.json when the spec has none", () => {
