@@ -2,11 +2,13 @@
  * `ctrace run` end to end: the real BPF program in this kernel, real runc
  * containers, the real CLI's JSON output.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
+import { repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
 import { runUnsharePidns } from './helpers/hostproc.js';
 import { privileged } from './helpers/privileges.js';
+import { buildRootfs } from './helpers/rootfs.js';
 import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainerToExit } from './helpers/runc.js';
 
 const of = (events: JsonEvent[], id: string, type?: string) =>
@@ -71,6 +73,24 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     expect(exec.container).toMatchObject({ id, runtime: 'containerd', podUid: uid, qos: 'burstable' });
     expect(exec.nspid).toBe(1);
     expect(exitOf(ct.events, id, run.pid)!.exit.code).toBe(3);
+  });
+
+  it('reports a mount made with the new mount API as move_mount, with fstype and source', async () => {
+    const rootfs = await buildRootfs();
+    execFileSync('cc', ['-static', '-O2', '-o', join(rootfs, 'bin/newmount'), join(repoRoot, 'test/fixtures/newmount.c')]);
+    const id = dockerId();
+    const run = await runContainerToExit({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: ['/bin/newmount', '/mnt', 'ctrace-newapi-src'],
+      capAdd: ['CAP_SYS_ADMIN'],
+    });
+    expect(run.code).toBe(0);
+    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
+    const moves = of(ct.events, id, 'mount').filter((e) => e.mount.op === 'move_mount');
+    expect(moves).toHaveLength(1);
+    expect(moves[0]!.mount).toMatchObject({ target: '/mnt', fstype: 'tmpfs', source: 'ctrace-newapi-src', ret: 0 });
+    expect(moves[0]!.pid).toBe(run.pid);
   });
 
   it('attributes a process that execs and exits within a millisecond', async () => {
