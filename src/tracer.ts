@@ -16,6 +16,7 @@ import {
 } from './abi.js';
 import { classifyCgroupPath, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
+import { buildEvent } from './event-build.js';
 import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
@@ -312,58 +313,12 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     // a known container process whose cgroup the path alone could not name (cut path, cache cleared)
     const known = cls.scope !== 'container' && rec.type !== 'exec' ? this.table.get(t.tgid) : undefined;
     if (known && known.cgroupKey === t.cgroupKey) cls = { scope: 'container', container: known.container, rule: cls.rule };
-    const base = {
+    return buildEvent(rec, {
       time: this.clock.iso(rec.ktimeNs),
-      ktimeNs: rec.ktimeNs,
-      pid: t.tgid,
-      tid: t.tid,
-      ppid: t.ppid,
-      nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
-      uid: t.uid,
-      gid: t.gid,
-      comm: t.comm,
-      cgroupId: t.cgroupId,
-      cgroupPath: t.cgroupPath,
-      cgroupV1: t.cgroupV1,
-      pidNs: t.pidnsIno,
-      mntNs: t.mntnsIno,
       scope: cls.scope,
       container: cls.container && this.catalog ? this.catalog.enrich(cls.container) : cls.container,
-    };
-    switch (rec.type) {
-      case 'exec':
-        return {
-          ...base,
-          type: 'exec',
-          exec: { filename: rec.filename, argv: rec.argv, argvTruncated: rec.argvTruncated },
-        };
-      case 'exit': {
-        const signal = rec.status & 0x7f;
-        return {
-          ...base,
-          type: 'exit',
-          exit: {
-            code: signal ? 0 : (rec.status >> 8) & 0xff,
-            signal,
-            coreDumped: (rec.status & 0x80) !== 0,
-            durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? Number(rec.ktimeNs - rec.startNs) : 0,
-          },
-        };
-      }
-      case 'mount':
-        return {
-          ...base,
-          type: 'mount',
-          mount: {
-            op: rec.op,
-            source: rec.source || null,
-            target: rec.target || null,
-            fstype: rec.fstype || null,
-            flags: rec.flags64,
-            ret: rec.ret,
-          },
-        };
-    }
+      nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
+    });
   }
 }
 

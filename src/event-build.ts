@@ -1,0 +1,73 @@
+/**
+ * A decoded kernel record plus what userland decided about it (time,
+ * attribution) becomes a TraceEvent here, and only here: the tracer and the
+ * userland benchmark share it.
+ */
+import type { RawRecord } from './abi.js';
+import type { ContainerInfo, Scope, TraceEvent } from './event.js';
+
+export interface Attribution {
+  /** ISO wall-clock time (see src/clock.ts) */
+  time: string;
+  scope: Scope;
+  container: ContainerInfo | null;
+  /** the pid inside its namespace: the kernel's value, or a fallback from /proc */
+  nspid: number;
+}
+
+export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
+  const t = rec.task;
+  const base = {
+    time: a.time,
+    ktimeNs: rec.ktimeNs,
+    pid: t.tgid,
+    tid: t.tid,
+    ppid: t.ppid,
+    nspid: a.nspid,
+    uid: t.uid,
+    gid: t.gid,
+    comm: t.comm,
+    cgroupId: t.cgroupId,
+    cgroupPath: t.cgroupPath,
+    cgroupV1: t.cgroupV1,
+    pidNs: t.pidnsIno,
+    mntNs: t.mntnsIno,
+    scope: a.scope,
+    container: a.container,
+  };
+  switch (rec.type) {
+    case 'exec':
+      return {
+        ...base,
+        type: 'exec',
+        exec: { filename: rec.filename, argv: rec.argv, argvTruncated: rec.argvTruncated },
+      };
+    case 'exit': {
+      // a wait status: exit code in bits 8-15, or the signal in 0-6 and a core flag in 7
+      const signal = rec.status & 0x7f;
+      return {
+        ...base,
+        type: 'exit',
+        exit: {
+          code: signal ? 0 : (rec.status >> 8) & 0xff,
+          signal,
+          coreDumped: (rec.status & 0x80) !== 0,
+          durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? Number(rec.ktimeNs - rec.startNs) : 0,
+        },
+      };
+    }
+    case 'mount':
+      return {
+        ...base,
+        type: 'mount',
+        mount: {
+          op: rec.op,
+          source: rec.source || null,
+          target: rec.target || null,
+          fstype: rec.fstype || null,
+          flags: rec.flags64,
+          ret: rec.ret,
+        },
+      };
+  }
+}
