@@ -9,7 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readlinkSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctraceBin, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
+import { ctraceBin, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
 import { makeCgroup, type TestCgroup } from './helpers/cgroups.js';
 import { runInCgroup, runUnsharePidns } from './helpers/hostproc.js';
 import { privileged } from './helpers/privileges.js';
