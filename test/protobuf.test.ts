@@ -90,6 +90,7 @@ function eventToJsonForm(e: Json): Json {
       : null,
     scope: e.scope,
     cgroupPath: e.cgroupPath ?? '',
+    cgroupV1: e.cgroupV1 ?? false,
   };
   if (e.detail === 'exec') {
     out.exec = { filename: e.exec.filename ?? '', argv: e.exec.argv ?? [], argvTruncated: e.exec.argvTruncated ?? false };

@@ -253,7 +253,7 @@ export function entryFromJsonObject(o: Obj): Entry {
         comm: str(o, 'comm'),
         cgroupId: num(o, 'cgroupId'),
         cgroupPath: strOrNull(o, 'cgroupPath') ?? '',
-        cgroupV1: false,
+        cgroupV1: o.cgroupV1 === true,
         pidNs: num(o, 'pidNs'),
         mntNs: num(o, 'mntNs'),
         scope: (strOrNull(o, 'scope') ?? (c ? 'container' : 'unknown')) as TraceEvent['scope'],

@@ -87,6 +87,13 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const statsTimer =
     opts.statsSeconds > 0 ? setInterval(() => log(statsLine(tracer)), opts.statsSeconds * 1000) : undefined;
 
+  const st = tracer.startup;
+  if (st) {
+    log(
+      `${st.processes} running processes classified (${st.containerProcesses} in containers, ` +
+        `${st.cgroups} cgroups pre-loaded) in ${st.elapsedMs.toFixed(0)} ms`,
+    );
+  }
   // the ready line: scripts (and our tests) wait for it before starting a workload
   log(`tracing ${(opts.events ?? ['exec', 'exit', 'mount']).join(',')} (hooks: ${tracer.hooks().join(', ')})`);
   const reason = await stopped;

@@ -33,6 +33,7 @@ export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
       : null,
     scope: ev.scope,
     cgroupPath: ev.cgroupPath,
+    cgroupV1: ev.cgroupV1,
   };
   switch (ev.type) {
     case 'exec':
