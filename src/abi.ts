@@ -153,17 +153,17 @@ export function readCgroupPath(buf: Buffer, recOff: number, flags: number): stri
   return prefix + names.join('/');
 }
 
-function readTask(buf: Buffer, o: number, flags: number, paths: CgroupPathCache): RawTask {
-  const key = buf.readBigUInt64LE(o + OFF.task.cgroupKey);
+function readTask(buf: Buffer, dv: DataView, o: number, flags: number, paths: CgroupPathCache): RawTask {
+  const key = dv.getBigUint64(o + OFF.task.cgroupKey, true);
   return {
-    tid: buf.readUInt32LE(o + OFF.task.pid),
-    tgid: buf.readUInt32LE(o + OFF.task.tgid),
-    ppid: buf.readUInt32LE(o + OFF.task.ppid),
-    nspid: buf.readUInt32LE(o + OFF.task.nspid),
-    uid: buf.readUInt32LE(o + OFF.task.uid),
-    gid: buf.readUInt32LE(o + OFF.task.gid),
-    pidnsIno: buf.readUInt32LE(o + OFF.task.pidnsIno),
-    mntnsIno: buf.readUInt32LE(o + OFF.task.mntnsIno),
+    tid: dv.getUint32(o + OFF.task.pid, true),
+    tgid: dv.getUint32(o + OFF.task.tgid, true),
+    ppid: dv.getUint32(o + OFF.task.ppid, true),
+    nspid: dv.getUint32(o + OFF.task.nspid, true),
+    uid: dv.getUint32(o + OFF.task.uid, true),
+    gid: dv.getUint32(o + OFF.task.gid, true),
+    pidnsIno: dv.getUint32(o + OFF.task.pidnsIno, true),
+    mntnsIno: dv.getUint32(o + OFF.task.mntnsIno, true),
     cgroupKey: key,
     cgroupId: Number(key & ~CGKEY_V1),
     cgroupV1: (flags & F_CG_V1) !== 0,
@@ -203,24 +203,26 @@ export function splitArgv(buf: Buffer, off: number, len: number): { argv: string
  * malformed size ends the batch with an error rather than misreading memory.
  */
 export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[] = []): RawRecord[] {
+  // DataView reads are the cheapest way to little-endian integers here (no per-call checks)
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let o = 0;
   while (o + SIZE.hdr <= buf.length) {
-    const type = buf.readUInt16LE(o + OFF.hdr.type);
-    const flags = buf.readUInt16LE(o + OFF.hdr.flags);
-    const size = buf.readUInt32LE(o + OFF.hdr.size);
+    const type = dv.getUint16(o + OFF.hdr.type, true);
+    const flags = dv.getUint16(o + OFF.hdr.flags, true);
+    const size = dv.getUint32(o + OFF.hdr.size, true);
     if (size < SIZE.hdr || o + size > buf.length) {
       throw new Error(`corrupt record batch: record at ${o} claims ${size} bytes of ${buf.length - o}`);
     }
-    const ktimeNs = buf.readBigUInt64LE(o + OFF.hdr.ktime);
+    const ktimeNs = dv.getBigUint64(o + OFF.hdr.ktime, true);
     if (type === EV_EXEC && size >= OFF.exec.argv) {
-      const argvLen = Math.min(buf.readUInt32LE(o + OFF.exec.argvLen), size - OFF.exec.argv);
+      const argvLen = Math.min(dv.getUint32(o + OFF.exec.argvLen, true), size - OFF.exec.argv);
       const { argv, truncated } = splitArgv(buf, o + OFF.exec.argv, argvLen);
       out.push({
         type: 'exec',
         flags,
         ktimeNs,
-        task: readTask(buf, o, flags, paths),
-        argc: buf.readUInt32LE(o + OFF.exec.argc),
+        task: readTask(buf, dv, o, flags, paths),
+        argc: dv.getUint32(o + OFF.exec.argc, true),
         filename: decodeCString(buf, o + OFF.exec.filename, FILENAME_LEN),
         argv,
         argvTruncated: truncated || (flags & F_ARGV_TRUNC) !== 0,
@@ -230,19 +232,19 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
         type: 'exit',
         flags,
         ktimeNs,
-        task: readTask(buf, o, flags, paths),
-        status: buf.readUInt32LE(o + OFF.exit.exitCode),
-        startNs: buf.readBigUInt64LE(o + OFF.exit.startNs),
+        task: readTask(buf, dv, o, flags, paths),
+        status: dv.getUint32(o + OFF.exit.exitCode, true),
+        startNs: dv.getBigUint64(o + OFF.exit.startNs, true),
       });
     } else if (type === EV_MOUNT && size >= SIZE.mount) {
       out.push({
         type: 'mount',
         flags,
         ktimeNs,
-        task: readTask(buf, o, flags, paths),
-        op: buf.readUInt32LE(o + OFF.mount.op) === MOUNT_OP_MOVE_MOUNT ? 'move_mount' : 'mount',
-        ret: Number(buf.readBigInt64LE(o + OFF.mount.ret)),
-        flags64: Number(buf.readBigUInt64LE(o + OFF.mount.flags)),
+        task: readTask(buf, dv, o, flags, paths),
+        op: dv.getUint32(o + OFF.mount.op, true) === MOUNT_OP_MOVE_MOUNT ? 'move_mount' : 'mount',
+        ret: Number(dv.getBigInt64(o + OFF.mount.ret, true)),
+        flags64: Number(dv.getBigUint64(o + OFF.mount.flags, true)),
         source: decodeCString(buf, o + OFF.mount.source, PATH_LEN),
         target: decodeCString(buf, o + OFF.mount.target, PATH_LEN),
         fstype: decodeCString(buf, o + OFF.mount.fstype, FSTYPE_LEN),

@@ -17,9 +17,16 @@ export class WallClock {
   }
 }
 
+let cachedSec = -1n;
+let cachedPrefix = '';
+
 export function isoNs(wallNs: bigint): string {
   const sec = wallNs / 1_000_000_000n;
   const frac = Number(wallNs - sec * 1_000_000_000n);
-  const base = new Date(Number(sec) * 1000).toISOString(); // ...T11:02:59.000Z
-  return base.slice(0, 19) + '.' + String(frac).padStart(9, '0') + 'Z';
+  // events come in bursts within the same second: format the date part once per second
+  if (sec !== cachedSec) {
+    cachedSec = sec;
+    cachedPrefix = new Date(Number(sec) * 1000).toISOString().slice(0, 19) + '.'; // 2026-11-22T11:02:59.
+  }
+  return cachedPrefix + String(frac).padStart(9, '0') + 'Z';
 }

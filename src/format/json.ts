@@ -2,7 +2,7 @@
  * The JSON form of DESIGN.md: one object per event, camelCase, absent data is null.
  * Used by stdout (`--output json`) and the JSONL audit log.
  */
-import type { TraceEvent } from '../event.js';
+import type { ContainerInfo, TraceEvent } from '../event.js';
 
 /** The plain object for one event, in the documented key order. */
 export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
@@ -61,7 +61,53 @@ export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
   return base;
 }
 
-/** One JSON line (no trailing newline). Strings are already valid UTF-8 (see src/bytes.ts). */
+const q = JSON.stringify;
+
+/** A string field: JSON.stringify escapes it exactly as the generic path would. */
+function str(s: string | null | undefined): string {
+  return s == null ? 'null' : q(s);
+}
+
+/** Containers are shared by all events of a container: serialise each once. */
+const containerJsonCache = new WeakMap<ContainerInfo, string>();
+function containerJson(c: ContainerInfo): string {
+  let j = containerJsonCache.get(c);
+  if (j === undefined) {
+    j =
+      '{"id":' + q(c.id) + ',"runtime":' + q(c.runtime) + ',"podUid":' + str(c.podUid) + ',"qos":' + str(c.qos) +
+      ',"name":' + str(c.name) + ',"image":' + str(c.image) + ',"podName":' + str(c.podName) +
+      ',"podNamespace":' + str(c.podNamespace) + '}';
+    containerJsonCache.set(c, j);
+  }
+  return j;
+}
+
+/**
+ * One JSON line (no trailing newline): byte for byte `JSON.stringify(toJsonObject(ev))`
+ * (test/json.test.ts holds it to that), built directly because this runs for every event
+ * and the generic path costs about three times as much.
+ */
 export function toJsonLine(ev: TraceEvent): string {
-  return JSON.stringify(toJsonObject(ev));
+  let s =
+    '{"type":"' + ev.type + '","time":"' + ev.time + '","pid":' + ev.pid + ',"tid":' + ev.tid + ',"ppid":' + ev.ppid +
+    ',"nspid":' + ev.nspid + ',"uid":' + ev.uid + ',"gid":' + ev.gid + ',"comm":' + q(ev.comm) +
+    ',"cgroupId":' + ev.cgroupId + ',"pidNs":' + ev.pidNs + ',"mntNs":' + ev.mntNs +
+    ',"container":' + (ev.container ? containerJson(ev.container) : 'null') + ',"scope":"' + ev.scope +
+    '","cgroupPath":' + q(ev.cgroupPath) + ',"cgroupV1":' + ev.cgroupV1;
+  switch (ev.type) {
+    case 'exec':
+      s += ',"exec":{"filename":' + q(ev.exec.filename) + ',"argv":' + q(ev.exec.argv) + ',"argvTruncated":' +
+        ev.exec.argvTruncated + '}}';
+      break;
+    case 'exit':
+      s += ',"exit":{"code":' + ev.exit.code + ',"signal":' + ev.exit.signal + ',"coreDumped":' + ev.exit.coreDumped +
+        ',"durationNs":' + ev.exit.durationNs + '}}';
+      break;
+    case 'mount':
+      s += ',"mount":{"op":"' + ev.mount.op + '","source":' + str(ev.mount.source) + ',"target":' +
+        str(ev.mount.target) + ',"fstype":' + str(ev.mount.fstype) + ',"flags":' + ev.mount.flags + ',"ret":' +
+        ev.mount.ret + '}}';
+      break;
+  }
+  return s;
 }
