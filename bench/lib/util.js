@@ -1,0 +1,156 @@
+/**
+ * Small shared pieces of the bench harness: running commands, reading /proc,
+ * BPF program counters, and the statistics the report uses.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Wall-clock now in ns, sub-ms precision (performance.now() on the epoch origin). */
+export function wallNowNs() {
+  return (performance.timeOrigin + performance.now()) * 1e6;
+}
+
+/** Runs a command to completion; resolves {code, signal, stdout, stderr}. Never rejects on a non-zero exit. */
+export function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, pid: child.pid }));
+  });
+}
+
+export function runSync(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
+  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
+}
+
+export function which(name) {
+  const r = runSync('sh', ['-c', `command -v ${name}`]);
+  return r.code === 0 ? r.stdout.trim() : null;
+}
+
+/** utime+stime of a process in ns (clock ticks from /proc/PID/stat), or null when it is gone. */
+export function cpuNs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields after comm: state(3) ... utime(14) stime(15) => index 11, 12 here
+    const ticks = Number(f[11]) + Number(f[12]);
+    return (ticks * 1e9) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+const CLK_TCK = Number(runSync('getconf', ['CLK_TCK']).stdout.trim()) || 100;
+
+/** A field of /proc/PID/status in kB (VmHWM, VmRSS), or null. */
+export function statusKb(pid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The BPF programs a process holds open, from /proc/PID/fdinfo: prog_id,
+ * run_time_ns and run_cnt (non-zero only while kernel.bpf_stats_enabled=1).
+ * Attributes programs to their owner without bpftool's pid iterator.
+ */
+export function bpfProgCounters(pid) {
+  const out = new Map();
+  let fds;
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    let link;
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (link !== 'anon_inode:bpf-prog') continue;
+    try {
+      const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+      const get = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+      const id = get('prog_id');
+      out.set(id, { id, runTimeNs: get('run_time_ns'), runCnt: get('run_cnt') });
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** Program names by id, from `bpftool prog show -j` (empty when bpftool is missing). */
+export function bpfProgNames() {
+  const r = runSync('bpftool', ['prog', 'show', '-j']);
+  const names = new Map();
+  if (r.code !== 0) return names;
+  try {
+    for (const p of JSON.parse(r.stdout)) names.set(p.id, p.name);
+  } catch {
+    // leave empty
+  }
+  return names;
+}
+
+/** Ids of every loaded BPF program (for "has this peer loaded its programs yet"). */
+export function bpfProgIds() {
+  return new Set(bpfProgNames().keys());
+}
+
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+/** Turns kernel.bpf_stats_enabled on; returns a function that restores the previous value. */
+export function enableBpfStats() {
+  const before = readFileSync(STATS_SYSCTL, 'utf8').trim();
+  writeFileSync(STATS_SYSCTL, '1');
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    writeFileSync(STATS_SYSCTL, before);
+  };
+  return restore;
+}
+
+// ---- statistics -------------------------------------------------------------------------
+
+export function median(xs) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Nearest-rank percentile (p in 0..100) of an array of numbers. */
+export function percentile(xs, p) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const rank = Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1));
+  return v[rank];
+}
+
+export function range(xs) {
+  const v = xs.filter((x) => Number.isFinite(x));
+  if (!v.length) return null;
+  return [Math.min(...v), Math.max(...v)];
+}
+
+/** The order of the configurations in round r: rotated by r, reversed every other round. */
+export function roundOrder(configs, r) {
+  const n = configs.length;
+  const rotated = configs.map((_, i) => configs[(i + r) % n]);
+  return r % 2 ? rotated.reverse() : rotated;
+}

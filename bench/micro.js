@@ -1,0 +1,329 @@
+#!/usr/bin/env node
+/**
+ * Userland micro-benchmark: raw record batches, as the addon hands them to JavaScript,
+ * pushed through decode → classify → JSON serialisation on one core (run it under
+ * `taskset -c <cpu>`; bench/run.js does). Imports the built library from dist/.
+ *
+ *   node bench/micro.js [--batches FILE] [--seconds S] [--json]
+ *
+ * FILE holds real batches captured from the kernel by bench/run.js (u32 little-endian
+ * length, then the batch, repeated). Without it, batches are synthesised with the exact
+ * layout of src/abi.ts (OFF/SIZE): a container exec storm's mix of exec and exit records
+ * plus some mounts, over a few docker containers.
+ *
+ * Stages, each timed on its own over the same batches (warm; the first, cold pass is
+ * reported apart: the pipeline runs first, so its first pass is a cold start):
+ *  - decode:   decodeBatch with a CgroupPathCache
+ *  - classify: decode + classifyCgroupPath for every record (no per-key cache)
+ *  - pipeline: decode + classify cached per cgroup key (as the Tracer does) + the event
+ *              object + toJsonLine, lines joined per batch as the stdout sink does
+ *  - tracer:   the real Tracer's batch handler (decode, classify, verdict write-back to a
+ *              no-op kernel, process table, event) with a JSON-line listener; best effort:
+ *              it reaches into Tracer internals, so it reports n/a if those changed
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
+const dist = (m) => import(pathToFileURL(join(REPO, 'dist', m)).href);
+
+const abi = await dist('abi.js');
+const { classifyCgroupPath } = await dist('classify.js');
+const { toJsonLine } = await dist('format/json.js');
+const { WallClock } = await dist('clock.js');
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : def;
+};
+const seconds = Number(opt('--seconds', process.env.BENCH_MICRO_SECONDS ?? '3'));
+const batchFile = opt('--batches', null);
+const asJson = args.includes('--json');
+
+// ---- input ---------------------------------------------------------------------------------
+
+function readBatches(file) {
+  const buf = readFileSync(file);
+  const out = [];
+  for (let o = 0; o + 4 <= buf.length; ) {
+    const len = buf.readUInt32LE(o);
+    out.push(Buffer.from(buf.subarray(o + 4, o + 4 + len)));
+    o += 4 + len;
+  }
+  return out;
+}
+
+/** One record with the exact layout of src/abi.ts. */
+function synthRecord(type, i, c) {
+  const { OFF, SIZE } = abi;
+  const argv = Buffer.from(`/bin/true\0${1763860000000000000n + BigInt(i) * 1000n}\0bsynth\0`);
+  const size = type === abi.EV_EXEC ? OFF.exec.argv + argv.length : type === abi.EV_EXIT ? SIZE.exit : SIZE.mount;
+  const b = Buffer.alloc(size);
+  b.writeUInt16LE(type, OFF.hdr.type);
+  b.writeUInt16LE(0, OFF.hdr.flags);
+  b.writeUInt32LE(size, OFF.hdr.size);
+  b.writeBigUInt64LE(1000000000n + BigInt(i) * 10000n, OFF.hdr.ktime);
+  const pid = 100000 + (i % 30000);
+  b.writeUInt32LE(pid, OFF.task.pid);
+  b.writeUInt32LE(pid, OFF.task.tgid);
+  b.writeUInt32LE(99000 + c.n, OFF.task.ppid);
+  b.writeUInt32LE(2 + (i % 5000), OFF.task.nspid);
+  b.writeUInt32LE(4026532200 + c.n, OFF.task.pidnsIno);
+  b.writeUInt32LE(4026532300 + c.n, OFF.task.mntnsIno);
+  b.writeBigUInt64LE(BigInt(c.key), OFF.task.cgroupKey);
+  b[OFF.task.verdict] = abi.VERDICT_CONTAINER;
+  b[OFF.task.cgDepth] = 2;
+  b.write(type === abi.EV_MOUNT ? 'mountstorm' : 'true', OFF.task.comm, 'latin1');
+  b.write(c.id, OFF.task.cgroupNames, 'latin1'); // leaf first
+  b.write('docker', OFF.task.cgroupNames + abi.CG_NAME_LEN, 'latin1');
+  if (type === abi.EV_EXEC) {
+    b.writeUInt32LE(3, OFF.exec.argc);
+    b.writeUInt32LE(argv.length, OFF.exec.argvLen);
+    b.write('/bin/true', OFF.exec.filename, 'latin1');
+    argv.copy(b, OFF.exec.argv);
+  } else if (type === abi.EV_EXIT) {
+    b.writeUInt32LE(0, OFF.exit.exitCode);
+    b.writeBigUInt64LE(999000000n + BigInt(i) * 10000n, OFF.exit.startNs);
+  } else {
+    b.writeBigInt64LE(0n, OFF.mount.ret);
+    b.writeUInt32LE(abi.MOUNT_OP_MOUNT, OFF.mount.op);
+    b.write('ctrace-bench', OFF.mount.source, 'latin1');
+    b.write('/mnt/b-synth', OFF.mount.target, 'latin1');
+    b.write('tmpfs', OFF.mount.fstype, 'latin1');
+  }
+  return b;
+}
+
+function synthBatches(nBatches = 200, perBatch = 128) {
+  const containers = Array.from({ length: 8 }, (_, n) => ({
+    n,
+    key: 5000 + n,
+    id: Buffer.from(Array.from({ length: 32 }, (_, k) => (n * 37 + k * 11) & 0xff)).toString('hex'),
+  }));
+  const out = [];
+  let i = 0;
+  for (let b = 0; b < nBatches; b++) {
+    const recs = [];
+    for (let r = 0; r < perBatch; r++, i++) {
+      const c = containers[(i >> 6) % containers.length];
+      const type = i % 10 === 9 ? abi.EV_MOUNT : i % 2 ? abi.EV_EXIT : abi.EV_EXEC;
+      recs.push(synthRecord(type, i, c));
+    }
+    out.push(Buffer.concat(recs));
+  }
+  return out;
+}
+
+let batches;
+let source;
+if (batchFile && existsSync(batchFile)) {
+  batches = readBatches(batchFile);
+  source = `captured (${batchFile.replace(REPO + '/', '')})`;
+} else {
+  batches = synthBatches();
+  source = 'synthesised (src/abi.ts layout)';
+}
+const recordsPerPass = batches.reduce((s, b) => s + abi.decodeBatch(b, new abi.CgroupPathCache()).length, 0);
+const bytesPerPass = batches.reduce((s, b) => s + b.length, 0);
+
+// ---- stages ----------------------------------------------------------------------------------
+
+const clock = new WallClock(1763000000000000000n);
+// the tracer's own record → event mapping (src/event-build.ts) when this build has it
+const buildEvent = await dist('event-build.js').then((m) => m.buildEvent).catch(() => null);
+const VERDICT_OF = { host: abi.VERDICT_HOST, container: abi.VERDICT_CONTAINER, unknown: abi.VERDICT_UNCLASSIFIED };
+
+/** The event object as src/tracer.ts builds it (without the process table and enrichment). */
+function toEvent(rec, cls) {
+  const t = rec.task;
+  if (buildEvent) return buildEvent(rec, { time: clock.iso(rec.ktimeNs), scope: cls.scope, container: cls.container, nspid: t.nspid });
+  const base = {
+    time: clock.iso(rec.ktimeNs),
+    ktimeNs: rec.ktimeNs,
+    pid: t.tgid,
+    tid: t.tid,
+    ppid: t.ppid,
+    nspid: t.nspid,
+    uid: t.uid,
+    gid: t.gid,
+    comm: t.comm,
+    cgroupId: t.cgroupId,
+    cgroupPath: t.cgroupPath,
+    cgroupV1: t.cgroupV1,
+    pidNs: t.pidnsIno,
+    mntNs: t.mntnsIno,
+    scope: cls.scope,
+    container: cls.container,
+  };
+  switch (rec.type) {
+    case 'exec':
+      return { ...base, type: 'exec', exec: { filename: rec.filename, argv: rec.argv, argvTruncated: rec.argvTruncated } };
+    case 'exit': {
+      const signal = rec.status & 0x7f;
+      return {
+        ...base,
+        type: 'exit',
+        exit: {
+          code: signal ? 0 : (rec.status >> 8) & 0xff,
+          signal,
+          coreDumped: (rec.status & 0x80) !== 0,
+          durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? Number(rec.ktimeNs - rec.startNs) : 0,
+        },
+      };
+    }
+    default:
+      return {
+        ...base,
+        type: 'mount',
+        mount: { op: rec.op, source: rec.source || null, target: rec.target || null, fstype: rec.fstype || null, flags: rec.flags64, ret: rec.ret },
+      };
+  }
+}
+
+function stageDecode() {
+  const paths = new abi.CgroupPathCache();
+  let n = 0;
+  return () => {
+    for (const b of batches) n += abi.decodeBatch(b, paths).length;
+    return n;
+  };
+}
+
+function stageClassify() {
+  const paths = new abi.CgroupPathCache();
+  let n = 0;
+  return () => {
+    for (const b of batches) {
+      for (const rec of abi.decodeBatch(b, paths)) if (classifyCgroupPath(rec.task.cgroupPath).scope) n++;
+    }
+    return n;
+  };
+}
+
+function stagePipeline() {
+  const paths = new abi.CgroupPathCache();
+  const classes = new Map();
+  let bytes = 0;
+  return () => {
+    for (const b of batches) {
+      const lines = [];
+      for (const rec of abi.decodeBatch(b, paths)) {
+        let cls = classes.get(rec.task.cgroupKey);
+        if (!cls) classes.set(rec.task.cgroupKey, (cls = classifyCgroupPath(rec.task.cgroupPath)));
+        lines.push(toJsonLine(toEvent(rec, cls)));
+      }
+      bytes += (lines.join('\n') + '\n').length;
+    }
+    return bytes;
+  };
+}
+
+/** The real Tracer's onBatch over a kernel stand-in; null (with a reason) when its internals moved. */
+async function stageTracer() {
+  try {
+    const { Tracer } = await dist('tracer.js');
+    const { ProcessTable } = await dist('proctable.js');
+    const fake = {
+      setVerdicts() {},
+      setVerdict() {},
+      setCgroupVerdict() {},
+      deleteVerdict() {},
+      stats: () => ({ emitted: 0, lost: 0, mapErrors: 0, droppedHost: 0, mountUnpaired: 0, readErrors: 0, malformed: 0 }),
+    };
+    const t = Object.create(Tracer.prototype);
+    Object.assign(t, {
+      options: { all: false, enrich: false },
+      native: fake,
+      clock,
+      paths: new abi.CgroupPathCache(),
+      classes: new Map(),
+      eventListeners: [],
+      lostListeners: [],
+      errorListeners: [],
+      counts: { exec: 0, exit: 0, mount: 0 },
+      filtered: 0,
+      lostSeen: 0,
+      closed: false,
+      markDrained: () => {},
+      hookList: [],
+      iterators: new Set(),
+      table: new ProcessTable(),
+      catalog: null,
+    });
+    let pending = [];
+    let bytes = 0;
+    let errors = 0;
+    t.onEvent((ev) => pending.push(toJsonLine(ev)));
+    t.onError(() => errors++);
+    const run = () => {
+      for (const b of batches) {
+        t.onBatch(null, b);
+        bytes += (pending.join('\n') + '\n').length;
+        pending = [];
+      }
+      if (errors) throw new Error(`${errors} batch errors`);
+      return bytes;
+    };
+    run(); // proves it works before it is timed
+    const total = t.counts.exec + t.counts.exit + t.counts.mount;
+    if (total !== recordsPerPass) throw new Error(`tracer delivered ${total} of ${recordsPerPass} records`);
+    return { run };
+  } catch (e) {
+    return { error: e.message.split('\n')[0] };
+  }
+}
+
+function time(fn, secs) {
+  // the first pass runs cold (interpreter, then baseline code): what ctrace pays at the start of a storm
+  const c0 = performance.now();
+  fn();
+  const firstPassNsPerEvent = ((performance.now() - c0) * 1e6) / recordsPerPass;
+  // warm-up: a third of the time
+  const warm = performance.now() + (secs * 1000) / 3;
+  while (performance.now() < warm) fn();
+  let passes = 0;
+  const t0 = performance.now();
+  const end = t0 + secs * 1000;
+  do {
+    fn();
+    passes++;
+  } while (performance.now() < end);
+  const ms = performance.now() - t0;
+  return { passes, ms, eventsPerSec: (passes * recordsPerPass) / (ms / 1000), nsPerEvent: (ms * 1e6) / (passes * recordsPerPass), firstPassNsPerEvent };
+}
+
+const results = {
+  source,
+  batches: batches.length,
+  records: recordsPerPass,
+  bytes: bytesPerPass,
+  cpu: readFileSync('/proc/self/status', 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)?.[1] ?? null,
+  stages: {},
+};
+results.eventBuilder = buildEvent ? 'dist/event-build.js' : 'bench replica of src/tracer.ts';
+// --stage NAME runs one stage only (to profile it: node --cpu-prof bench/micro.js --stage pipeline)
+const only = opt('--stage', null);
+const want = (name) => !only || only === name;
+// pipeline first, so that its first pass is a cold start (later stages share its code, warm)
+if (want('pipeline')) results.stages.pipeline = time(stagePipeline(), seconds);
+if (want('tracer')) {
+  const tr = await stageTracer();
+  results.stages.tracer = tr.run ? time(tr.run, seconds) : { error: tr.error };
+}
+if (want('decode')) results.stages.decode = time(stageDecode(), seconds);
+if (want('classify')) results.stages.classify = time(stageClassify(), seconds);
+
+if (asJson) {
+  process.stdout.write(JSON.stringify(results) + '\n');
+} else {
+  console.log(`${results.records} records in ${results.batches} batches, ${source}, cpus ${results.cpu}`);
+  for (const [k, v] of Object.entries(results.stages)) {
+    console.log(
+      v.error
+        ? `${k.padEnd(9)} n/a: ${v.error}`
+        : `${k.padEnd(9)} ${Math.round(v.eventsPerSec).toLocaleString('en')} events/s  (${v.nsPerEvent.toFixed(0)} ns/event; first pass ${v.firstPassNsPerEvent.toFixed(0)} ns/event)`,
+    );
+  }
+}

@@ -1,0 +1,739 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: ctrace against no tracer and against the peer tracers, in one run.
+ * See bench/README.md. Root only (BPF, runc, mounts).
+ *
+ *   node bench/run.js [--quick] [--rounds R] [--n N] [--w W] [--m M]
+ *                     [--workloads a,b] [--configs a,b] [--no-peers] [--no-install]
+ *                     [--no-detail] [--no-micro] [--out FILE]
+ *
+ * Environment overrides: BENCH_N, BENCH_W, BENCH_M, BENCH_ROUNDS, BENCH_MICRO_SECONDS,
+ * BENCH_WORKLOADS, BENCH_CONFIGS.
+ *
+ * Phases:
+ *  1. overhead rounds: every workload under every configuration that covers it, the
+ *     order of configurations rotated and reversed from round to round; each round's
+ *     tracer time is divided by that round's no-tracer time.
+ *  2. detail: ctrace with stdout to a pipe the harness reads and kernel.bpf_stats_enabled=1:
+ *     exact delivered counts, exec → JSON line latency, BPF time per event, CPU, RSS.
+ *  3. micro: real raw batches (captured from the kernel here) through decode → classify →
+ *     JSON on one core.
+ */
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_DIR, BUILD_DIR, REPO_ROOT, buildRootfs, buildWorkloads, cleanBundles, ensurePeers } from './lib/build.js';
+import { captureBatches } from './lib/capture.js';
+import { cleanupContainers, dockerId, runContainer } from './lib/container.js';
+import { OUT_DIR, ctraceHasOption, probePeer, startCtrace, startPeer } from './lib/tracers.js';
+import { WORKLOAD_NAMES, defineWorkloads } from './lib/workloads.js';
+import {
+  bpfProgCounters,
+  bpfProgNames,
+  enableBpfStats,
+  median,
+  percentile,
+  range,
+  roundOrder,
+  run,
+  runSync,
+  sleep,
+  which,
+} from './lib/util.js';
+
+// ---- options ---------------------------------------------------------------------------------
+
+function parseOptions(argv, env) {
+  const o = {
+    quick: argv.includes('--quick'),
+    peers: !argv.includes('--no-peers'),
+    install: !argv.includes('--no-install'),
+    detail: !argv.includes('--no-detail'),
+    micro: !argv.includes('--no-micro'),
+  };
+  const val = (flag, envName, def) => {
+    const i = argv.indexOf(flag);
+    if (i >= 0 && argv[i + 1] !== undefined) return argv[i + 1];
+    return env[envName] ?? def;
+  };
+  o.n = Number(val('--n', 'BENCH_N', o.quick ? 1000 : 5000));
+  o.w = Number(val('--w', 'BENCH_W', 2));
+  o.m = Number(val('--m', 'BENCH_M', o.quick ? 3000 : 20000));
+  o.rounds = Number(val('--rounds', 'BENCH_ROUNDS', o.quick ? 2 : 7));
+  o.microSeconds = Number(val('--micro-seconds', 'BENCH_MICRO_SECONDS', o.quick ? 1 : 3));
+  o.workloads = String(val('--workloads', 'BENCH_WORKLOADS', WORKLOAD_NAMES.join(','))).split(',').filter(Boolean);
+  o.configs = val('--configs', 'BENCH_CONFIGS', null)?.split(',').filter(Boolean) ?? null;
+  o.out = val('--out', 'BENCH_OUT', join(BENCH_DIR, 'results.json'));
+  for (const k of ['n', 'w', 'm', 'rounds']) {
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`bad --${k}: ${o[k]}`);
+  }
+  for (const w of o.workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unknown workload ${w} (${WORKLOAD_NAMES.join(', ')})`);
+  return o;
+}
+
+const log = (s) => process.stderr.write(`bench: ${s}\n`);
+
+// ---- clean-up on interruption ------------------------------------------------------------------
+
+const cleanups = new Set();
+let interrupted = false;
+async function cleanupAll() {
+  for (const fn of [...cleanups].reverse()) {
+    try {
+      await fn();
+    } catch {
+      // best effort
+    }
+  }
+  cleanups.clear();
+  cleanupContainers();
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log(`${sig}: cleaning up`);
+    void cleanupAll().then(() => process.exit(130));
+  });
+}
+
+// ---- configurations ------------------------------------------------------------------------------
+
+/**
+ * Each configuration: which workload kinds it covers, how to start it, and how to count
+ * what it delivered of one workload run.
+ */
+function defineConfigs(bins, hasLog) {
+  const peer = (name, kinds, count) => ({
+    name,
+    kinds,
+    peer: true,
+    start: () => startPeer(name, bins),
+    count,
+  });
+  return [
+    { name: 'none', kinds: ['exec', 'mount'] },
+    { name: 'ctrace', kinds: ['exec', 'mount'], ctrace: 'null', start: () => startCtrace({ mode: 'null' }) },
+    {
+      name: 'ctrace --log',
+      kinds: ['exec', 'mount'],
+      ctrace: 'log',
+      start: () => startCtrace({ mode: 'log' }),
+      unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
+    },
+    peer('execsnoop', ['exec'], (out, w, run) => ({ got: countLines(out, (l) => l.includes(run.tag)), expected: w.ops })),
+    peer('exitsnoop', ['exec'], (out, w) => ({ got: countLines(out, (l) => /^true\s/.test(l)), expected: w.ops, approx: true })),
+    peer('mountsnoop', ['mount'], (out, w, run) => ({ got: countLines(out, (l) => l.includes(`"${run.target}"`)), expected: 2 * w.ops })),
+    peer('bpftrace', ['exec'], (out, w) => ({ got: countLines(out, (l) => l.endsWith(' /bin/true')), expected: w.ops, approx: true })),
+  ];
+}
+
+function countLines(text, pred) {
+  let n = 0;
+  for (const l of text.split('\n')) if (l && pred(l)) n++;
+  return n;
+}
+
+/** What ctrace should report of one workload run: [type, count] pairs (at least; runc adds its own). */
+function ctraceExpected(w) {
+  if (!w.container) return { exec: 0, exit: 0, mount: 0 };
+  if (w.kind === 'exec') return { exec: w.ops + 1, exit: w.ops + w.workers + 1 };
+  return { mount: w.ops + 1 };
+}
+
+/** ctrace --log: the log's event lines of this run (its container, its tag or target). */
+function countLog(file, w, runInfo) {
+  let text = '';
+  for (const f of [file, ...listRotated(file)]) if (existsSync(f)) text += readFileSync(f, 'utf8');
+  const id = runInfo.containerId;
+  return countOwnLines(text.split('\n'), w, runInfo, id);
+}
+
+function listRotated(file) {
+  const dir = join(file, '..');
+  const base = file.slice(dir.length + 1);
+  try {
+    return runSync('ls', [dir]).stdout.split('\n').filter((f) => f.startsWith(base + '.')).map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
+/** argv of one storm child: ["/bin/true","<realtime ns>","<tag>"] */
+const execArgvRe = (tag) => new RegExp(`"argv":\\["/bin/true","\\d+","${tag}"\\]`);
+
+/** Our own events among JSON lines: execs carrying the tag, exits of `true`, mounts on the target. */
+function countOwnLines(lines, w, runInfo, id) {
+  const c = { exec: 0, exit: 0, mount: 0, lostRecords: 0 };
+  for (const l of lines) {
+    if (l.includes('"type":"lost"')) c.lostRecords++;
+    if (w.kind === 'exec' && l.includes(runInfo.tag) && execArgvRe(runInfo.tag).test(l)) c.exec++;
+    else if (id && l.includes(id)) {
+      if (w.kind === 'exec' && l.includes('"type":"exit"') && l.includes('"comm":"true"')) c.exit++;
+      if (w.kind === 'mount' && l.includes('"type":"mount"') && l.includes(`"target":"${runInfo.target}"`)) c.mount++;
+    } else if (!id && w.kind === 'mount' && l.includes(`"target":"${runInfo.target}"`)) c.mount++;
+  }
+  return c;
+}
+
+// ---- one measurement -----------------------------------------------------------------------------
+
+let tagSeq = 0;
+function newTag() {
+  return `b${process.pid.toString(36)}${(tagSeq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+async function measure(w, cfg) {
+  const tag = newTag();
+  const target = w.kind === 'mount' ? (w.container ? `/mnt/b-${tag}` : `/tmp/ctrace-bench-mnt-${tag}`) : null;
+  let tracer = null;
+  if (cfg.start) {
+    tracer = await cfg.start();
+    cleanups.add(tracer.stop);
+  }
+  try {
+    const cpu0 = tracer?.cpuNs?.() ?? null;
+    const res = await w.run(tag);
+    await tracer?.drain();
+    const cpu1 = tracer?.cpuNs?.() ?? null;
+    const out = { elapsedNs: res.elapsedNs, failed: res.failed };
+    if (!tracer) return out;
+    const stop = await tracer.stop();
+    cleanups.delete(tracer.stop);
+    const runInfo = { tag, target: res.target ?? target, containerId: res.containerId };
+    out.attachMs = tracer.attachMs;
+    out.hwmKb = stop.hwmKb;
+    out.stoppedCleanly = stop.clean;
+    out.cpuDuringNs = cpu1 !== null && cpu0 !== null ? cpu1 - cpu0 : null;
+    if (cfg.ctrace) {
+      const s = stop.summary;
+      out.cpuTotalNs = stop.cpuNs;
+      out.summary = s;
+      out.lost = s ? s.lost : null;
+      out.expected = ctraceExpected(w);
+      if (!s) out.error = `no summary line from ctrace: ${stop.stderr.trim().slice(-300)}`;
+      if (cfg.ctrace === 'log') out.log = countLog(stop.logFile, w, runInfo);
+    } else {
+      out.lost = stop.lost;
+      out.cpuTotalNs = stop.cpuNs;
+      out.delivered = cfg.count(stop.stdout, w, runInfo);
+      if (!stop.clean) out.error = `${cfg.name} did not stop on SIGINT`;
+    }
+    return out;
+  } catch (e) {
+    if (tracer) {
+      await tracer.stop().catch(() => {});
+      cleanups.delete(tracer.stop);
+    }
+    throw e;
+  }
+}
+
+// ---- phase 1: overhead rounds ----------------------------------------------------------------------
+
+async function overheadRounds(opts, workloads, configs) {
+  const runs = [];
+  for (let r = 0; r < opts.rounds; r++) {
+    for (const wname of opts.workloads) {
+      const w = workloads[wname];
+      const list = configs.filter((c) => c.kinds.includes(w.kind) && !c.unavailable);
+      const order = roundOrder(list, r);
+      const line = [];
+      for (const cfg of order) {
+        if (interrupted) return runs;
+        let m;
+        try {
+          m = await measure(w, cfg);
+        } catch (e) {
+          m = { error: e.message.split('\n').slice(0, 3).join(' | ') };
+        }
+        runs.push({ round: r, workload: wname, config: cfg.name, ...m });
+        line.push(`${cfg.name}=${m.elapsedNs ? (m.elapsedNs / 1e9).toFixed(3) + 's' : 'ERR'}`);
+      }
+      log(`round ${r + 1}/${opts.rounds} ${wname}: ${line.join(' ')}`);
+    }
+  }
+  return runs;
+}
+
+function summariseRounds(runs, opts, configs, workloads) {
+  const rows = [];
+  for (const wname of opts.workloads) {
+    const w = workloads[wname];
+    for (const cfg of configs) {
+      if (cfg.name === 'none' || !cfg.kinds.includes(w.kind)) continue;
+      const row = { workload: wname, config: cfg.name };
+      rows.push(row);
+      if (cfg.unavailable) {
+        row.unavailable = cfg.unavailable;
+        continue;
+      }
+      const ratios = [];
+      const mine = runs.filter((x) => x.workload === wname && x.config === cfg.name);
+      for (const m of mine) {
+        const base = runs.find((x) => x.workload === wname && x.config === 'none' && x.round === m.round);
+        if (m.elapsedNs && base?.elapsedNs) ratios.push(m.elapsedNs / base.elapsedNs);
+      }
+      row.ratios = ratios;
+      row.median = median(ratios);
+      row.range = range(ratios);
+      row.runs = mine.length;
+      row.errors = mine.filter((m) => m.error).map((m) => m.error);
+      row.lost = mine.reduce((s, m) => s + (m.lost ?? 0), 0);
+      row.hwmKbMax = Math.max(0, ...mine.map((m) => m.hwmKb ?? 0)) || null;
+      if (cfg.ctrace) {
+        const exp = ctraceExpected(w);
+        const key = w.kind === 'exec' ? 'exec' : 'mount';
+        const got = mine.map((m) => m.summary?.[key]).filter((x) => x !== undefined);
+        row.delivered = {
+          // from the summary line: every event ctrace reported, runc's and other containers' included
+          basis: 'summary',
+          type: key,
+          min: got.length ? Math.min(...got) : null,
+          expectedAtLeast: exp[key],
+          allDelivered: got.length > 0 && got.every((g) => g >= exp[key]),
+        };
+        if (cfg.ctrace === 'log') {
+          const logs = mine.map((m) => m.log).filter(Boolean);
+          row.log = {
+            minExec: w.kind === 'exec' ? Math.min(...logs.map((l) => l.exec)) : null,
+            minExit: w.kind === 'exec' ? Math.min(...logs.map((l) => l.exit)) : null,
+            minMount: w.kind === 'mount' ? Math.min(...logs.map((l) => l.mount)) : null,
+          };
+          if (w.container) {
+            const k = w.kind === 'exec' ? 'exec' : 'mount';
+            row.delivered = {
+              basis: 'log lines of this container',
+              type: k,
+              min: logs.length ? Math.min(...logs.map((l) => l[k])) : null,
+              expected: w.ops,
+              allDelivered: logs.length > 0 && logs.every((l) => l[k] === w.ops && (k !== 'exec' || l.exit === w.ops)),
+            };
+          }
+        }
+        // per event only where the storm's own events are what ctrace reports (host storms: none)
+        const during = w.container ? mine.filter((m) => m.cpuDuringNs !== null && m.summary?.events > 0) : [];
+        row.cpuPerEventUs = during.length
+          ? median(during.map((m) => m.cpuDuringNs / m.summary.events / 1e3))
+          : null;
+        row.cpuDuringMs = median(mine.map((m) => (m.cpuDuringNs ?? NaN) / 1e6));
+      } else if (cfg.peer) {
+        const d = mine.map((m) => m.delivered).filter(Boolean);
+        row.cpuDuringMs = median(mine.map((m) => (m.cpuDuringNs ?? NaN) / 1e6));
+        const per = mine.filter((m) => m.cpuDuringNs !== null && m.delivered?.got > 0);
+        row.cpuPerEventUs = per.length ? median(per.map((m) => m.cpuDuringNs / m.delivered.got / 1e3)) : null;
+        row.delivered = {
+          basis: cfg.name === 'execsnoop' || cfg.name === 'mountsnoop' ? 'output lines of this run' : 'output lines by name (may include other processes)',
+          min: d.length ? Math.min(...d.map((x) => x.got)) : null,
+          expected: d[0]?.expected ?? null,
+          allDelivered: d.length > 0 && d.every((x) => x.got >= x.expected),
+        };
+      }
+      row.attachMs = median(mine.map((m) => m.attachMs ?? NaN));
+    }
+  }
+  return rows;
+}
+
+// ---- phase 2: ctrace in detail ---------------------------------------------------------------------
+
+async function detailRuns(opts, workloads) {
+  const restore = enableBpfStats();
+  cleanups.add(restore);
+  const results = [];
+  try {
+    for (const wname of opts.workloads) {
+      const w = workloads[wname];
+      const reps = w.kind === 'exec' && w.container ? 2 : 1;
+      for (let i = 0; i < reps && !interrupted; i++) {
+        try {
+          results.push({ workload: wname, ...(await detailRun(w)) });
+        } catch (e) {
+          results.push({ workload: wname, error: e.message.split('\n').slice(0, 3).join(' | ') });
+        }
+      }
+    }
+  } finally {
+    restore();
+    cleanups.delete(restore);
+  }
+  return results;
+}
+
+/** Each available peer once on the container workload it covers, bpf_stats on: its kernel time per operation. */
+async function peerBpfRuns(opts, workloads, configs) {
+  const restore = enableBpfStats();
+  cleanups.add(restore);
+  const out = [];
+  try {
+    for (const cfg of configs.filter((c) => c.peer && !c.unavailable)) {
+      const wname = opts.workloads.find((n) => workloads[n].container && cfg.kinds.includes(workloads[n].kind));
+      if (!wname || interrupted) continue;
+      const w = workloads[wname];
+      try {
+        const p = await cfg.start();
+        cleanups.add(p.stop);
+        const names = bpfProgNames();
+        const a = bpfProgCounters(p.pid);
+        await w.run(newTag());
+        await p.drain();
+        const b = bpfProgCounters(p.pid);
+        await p.stop();
+        cleanups.delete(p.stop);
+        out.push({ config: cfg.name, workload: wname, ...bpfDelta(a, b, names, w.ops) });
+      } catch (e) {
+        out.push({ config: cfg.name, workload: wname, error: e.message.split('\n')[0] });
+      }
+    }
+  } finally {
+    restore();
+    cleanups.delete(restore);
+  }
+  return out;
+}
+
+/** BPF run time between two snapshots of a process's programs. */
+function bpfDelta(before, after, names, ops) {
+  const progs = [];
+  let ns = 0;
+  let runs = 0;
+  for (const [id, b] of after) {
+    const a = before.get(id) ?? { runTimeNs: 0, runCnt: 0 };
+    const dt = b.runTimeNs - a.runTimeNs;
+    const dn = b.runCnt - a.runCnt;
+    ns += dt;
+    runs += dn;
+    progs.push({ id, name: names.get(id) ?? String(id), runs: dn, ns: dt, nsPerRun: dn ? dt / dn : null });
+  }
+  return { ns, runs, nsPerOp: ns / ops, progs };
+}
+
+/** One ctrace run read through a pipe, with BPF run-time stats on. */
+async function detailRun(w) {
+  const tag = newTag();
+  const containerId = w.container ? dockerId() : null;
+  const latencies = [];
+  const lines = [];
+  let own = 0;
+  const ct = await startCtrace({
+    mode: 'pipe',
+    onLine(l, atNs) {
+      if (!l.includes(tag) && !(containerId && l.includes(containerId))) return;
+      own++;
+      lines.push(l);
+      if (w.kind === 'exec') {
+        const m = /"argv":\["\/bin\/true","(\d+)","([^"]+)"\]/.exec(l);
+        if (m && m[2] === tag) latencies.push(atNs - Number(m[1]));
+      }
+    },
+  });
+  cleanups.add(ct.stop);
+  try {
+    const names = bpfProgNames();
+    const bpf0 = ct.bpf();
+    const cpu0 = ct.cpuNs();
+    const res = await w.run(tag, containerId ?? undefined);
+    const exp = w.container ? (w.kind === 'exec' ? 2 * w.ops : w.ops) : 0;
+    await ct.drain({ until: exp ? () => own >= exp : undefined, maxMs: 20_000 });
+    if (exp) await ct.drain(); // and then quiet
+    const cpu1 = ct.cpuNs();
+    const bpf1 = ct.bpf();
+    const stop = await ct.stop();
+    cleanups.delete(ct.stop);
+    const counts = countOwnLines(lines, w, { tag, target: res.target }, res.containerId);
+    const bpf = bpfDelta(bpf0, bpf1, names, w.ops);
+    const events = stop.summary?.events ?? null;
+    return {
+      elapsedNs: res.elapsedNs,
+      ops: w.ops,
+      summary: stop.summary,
+      own: counts,
+      expectedOwn: w.container ? (w.kind === 'exec' ? { exec: w.ops, exit: w.ops } : { mount: w.ops }) : { exec: 0, exit: 0, mount: 0 },
+      latencyMs: latencies.length
+        ? { n: latencies.length, p50: percentile(latencies, 50) / 1e6, p99: percentile(latencies, 99) / 1e6, max: Math.max(...latencies) / 1e6 }
+        : null,
+      cpuDuringNs: cpu1 - cpu0,
+      cpuPerEventUs: events ? (cpu1 - cpu0) / events / 1e3 : null,
+      cpuTotalNs: stop.cpuNs,
+      hwmKb: stop.hwmKb,
+      bpf: { ...bpf, nsPerEvent: events ? bpf.ns / events : null },
+    };
+  } catch (e) {
+    await ct.stop().catch(() => {});
+    cleanups.delete(ct.stop);
+    throw e;
+  }
+}
+
+// ---- phase 3: micro-benchmark ----------------------------------------------------------------------
+
+async function microBench(opts, rootfs) {
+  const file = join(BUILD_DIR, 'batches.bin');
+  let capture = null;
+  try {
+    capture = await captureBatches(file, async () => {
+      await runContainer({ rootfs, args: ['/bench/execstorm', '2000', '2', '/bin/true', 'bcapture'] });
+      await runContainer({ rootfs, args: ['/bench/mountstorm', '300', '/mnt/bcapture'], capAdd: ['CAP_SYS_ADMIN'] });
+    });
+    if (!capture.records) capture = { error: 'no container records captured' };
+  } catch (e) {
+    capture = { error: e.message.split('\n')[0] };
+  }
+  const pin = which('taskset') ? ['taskset', ['-c', String(cpus().length - 1)]] : null;
+  const one = async (extra) => {
+    const args = [join(BENCH_DIR, 'micro.js'), '--seconds', String(opts.microSeconds), '--json', ...extra];
+    const r = pin ? await run(pin[0], [...pin[1], process.execPath, ...args]) : await run(process.execPath, args);
+    if (r.code !== 0) return { error: r.stderr.trim().split('\n').slice(-3).join(' | ') };
+    return JSON.parse(r.stdout.trim().split('\n').pop());
+  };
+  const out = { capture, pinned: !!pin };
+  if (!capture.error) out.captured = await one(['--batches', file]);
+  out.synthetic = await one([]);
+  return out;
+}
+
+// ---- report ------------------------------------------------------------------------------------------
+
+const fmtRatio = (x) => (x === null || x === undefined ? '-' : x.toFixed(3));
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+function report(res) {
+  const L = [];
+  L.push(`ctrace bench ${res.date}  ${res.machine.kernel}, ${res.machine.nproc} cpus, ${res.machine.model}`);
+  L.push(`N=${res.params.n} execs, W=${res.params.w} workers, M=${res.params.m} mounts, ${res.params.rounds} rounds${res.params.quick ? ' (--quick)' : ''}`);
+  if (res.machine.rebuiltDuringRun) L.push('WARNING: dist/ or the addon was rebuilt during this run: results mix two builds; run again');
+  L.push('');
+  L.push('Overhead: workload time with the tracer / without, per round (median [min-max] of rounds)');
+  L.push(`${pad('workload', 16)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS MB', 8)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
+  for (const r of res.overhead) {
+    if (r.unavailable) {
+      L.push(`${pad(r.workload, 16)}${pad(r.config, 14)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
+      continue;
+    }
+    const rg = r.range ? `${r.range[0].toFixed(3)}-${r.range[1].toFixed(3)}` : '-';
+    let d = '-';
+    if (r.delivered && r.delivered.basis === 'summary' && r.delivered.expectedAtLeast === 0) {
+      d = `host: none expected (${r.delivered.min ?? '-'} ${r.delivered.type})`;
+    } else if (r.delivered) {
+      const exp = r.delivered.expected ?? r.delivered.expectedAtLeast;
+      const rel = r.delivered.expected !== undefined ? '' : '>=';
+      d = `${r.delivered.type ?? ''} ${r.delivered.min ?? '-'}/${rel}${exp}${r.delivered.allDelivered ? '' : ' SHORT'}`.trim();
+    }
+    L.push(
+      `${pad(r.workload, 16)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? (r.hwmKbMax / 1024).toFixed(0) : '-', 8)}` +
+        `${lpad(Number.isFinite(r.cpuDuringMs) ? r.cpuDuringMs.toFixed(0) : '-', 8)}${lpad(r.cpuPerEventUs ? r.cpuPerEventUs.toFixed(1) : '-', 7)}` +
+        (r.errors?.length ? `  ERRORS: ${r.errors.length} (${r.errors[0]})` : ''),
+    );
+  }
+  L.push('');
+  if (res.detail?.length) {
+    L.push('ctrace in detail (stdout read through a pipe, kernel.bpf_stats_enabled=1 for these runs only)');
+    L.push(`${pad('workload', 16)}${pad('own events (got/expected)', 30)}${lpad('lost', 5)}${lpad('CPU us/ev', 10)}${lpad('CPU ms', 8)}${lpad('RSS MB', 7)}${lpad('lat p50', 9)}${lpad('p99 ms', 8)}${lpad('BPF ns/op', 10)}${lpad('ns/event', 9)}`);
+    for (const d of res.detail) {
+      if (d.error) {
+        L.push(`${pad(d.workload, 16)}ERROR ${d.error}`);
+        continue;
+      }
+      const own = Object.entries(d.expectedOwn)
+        .map(([k, v]) => `${k} ${d.own[k]}/${v}`)
+        .join(', ');
+      L.push(
+        `${pad(d.workload, 16)}${pad(own, 30)}${lpad(d.summary?.lost ?? '-', 5)}${lpad(d.cpuPerEventUs?.toFixed(1) ?? '-', 10)}${lpad((d.cpuDuringNs / 1e6).toFixed(0), 8)}${lpad((d.hwmKb / 1024).toFixed(0), 7)}` +
+          `${lpad(d.latencyMs ? d.latencyMs.p50.toFixed(2) : '-', 9)}${lpad(d.latencyMs ? d.latencyMs.p99.toFixed(2) : '-', 8)}${lpad(d.bpf.nsPerOp.toFixed(0), 10)}${lpad(d.bpf.nsPerEvent?.toFixed(0) ?? '-', 9)}`,
+      );
+    }
+    L.push('  BPF ns/op: all of ctrace\'s BPF programs\' run time during the storm / execs (or mounts) of the storm;');
+    L.push('  ns/event: the same / events ctrace reported. Per program (last run of each workload):');
+    const lastByW = new Map();
+    for (const d of res.detail) if (!d.error) lastByW.set(d.workload, d);
+    for (const [wname, d] of lastByW) {
+      const ps = d.bpf.progs.filter((p) => p.runs > 0).map((p) => `${p.name} ${p.runs}x${p.nsPerRun.toFixed(0)}ns`);
+      L.push(`  ${pad(wname, 16)}${ps.join(', ') || '-'}`);
+    }
+    L.push('');
+  }
+  if (res.peerBpf?.length) {
+    L.push('Peers, kernel BPF time (bpf_stats, one run each):');
+    for (const p of res.peerBpf) {
+      if (p.error) L.push(`  ${pad(p.config, 12)}${pad(p.workload, 16)}ERROR ${p.error}`);
+      else {
+        const ps = p.progs.filter((x) => x.runs > 0).map((x) => `${x.name} ${x.runs}x${x.nsPerRun.toFixed(0)}ns`);
+        L.push(`  ${pad(p.config, 12)}${pad(p.workload, 16)}${lpad(p.nsPerOp.toFixed(0), 7)} ns/op  ${ps.join(', ')}`);
+      }
+    }
+    L.push('');
+  }
+  if (res.micro) {
+    const m = res.micro;
+    L.push(`Userland micro-benchmark (one core${m.pinned ? ', taskset' : ''}): events/s`);
+    for (const [label, r] of [['captured', m.captured], ['synthetic', m.synthetic]]) {
+      if (!r) {
+        if (label === 'captured') L.push(`  captured batches: n/a (${m.capture?.error ?? 'not run'})`);
+        continue;
+      }
+      if (r.error) {
+        L.push(`  ${label}: ERROR ${r.error}`);
+        continue;
+      }
+      const st = Object.entries(r.stages)
+        .map(([k, v]) => (v.error ? `${k} n/a` : `${k} ${Math.round(v.eventsPerSec).toLocaleString('en')}`))
+        .join(', ');
+      L.push(`  ${pad(label, 10)} ${r.records} records/${r.batches} batches: ${st}`);
+      const p = r.stages.pipeline;
+      if (p && !p.error) L.push(`  ${pad('', 10)} pipeline ${p.nsPerEvent.toFixed(0)} ns/event warm, ${p.firstPassNsPerEvent.toFixed(0)} ns/event in its first (cold) pass`);
+    }
+    L.push('');
+  }
+  L.push('Targets');
+  for (const t of res.targets) L.push(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${pad(t.name, 58)} ${t.value}`);
+  if (Object.keys(res.unavailable).length) {
+    L.push('');
+    L.push('Unavailable');
+    for (const [k, v] of Object.entries(res.unavailable)) L.push(`  ${k}: ${v}`);
+  }
+  return L.join('\n');
+}
+
+function evaluateTargets(res) {
+  const row = (w, c) => res.overhead.find((r) => r.workload === w && r.config === c && !r.unavailable);
+  const t = [];
+  const ratioTarget = (name, w, limit, extra) => {
+    const r = row(w, 'ctrace');
+    if (!r || r.median === null) return t.push({ name, pass: null, value: 'not measured' });
+    const ok = r.median <= limit && (!extra || extra(r));
+    t.push({ name, pass: ok, value: `${fmtRatio(r.median)}x [${r.range.map(fmtRatio).join('-')}]${extra ? extra.describe(r) : ''}` });
+  };
+  ratioTarget('host-only exec storm: ctrace <= 1.01x', 'exec-host', 1.01);
+  const allIn = (r) => {
+    const detail = (res.detail ?? []).filter((d) => d.workload === 'exec-container' && !d.error);
+    const detailOk = detail.every((d) => d.own.exec === d.expectedOwn.exec && d.own.exit === d.expectedOwn.exit && d.summary?.lost === 0);
+    return r.lost === 0 && r.delivered?.allDelivered && detailOk;
+  };
+  allIn.describe = (r) => `, ${r.lost} lost, delivered ${r.delivered?.allDelivered ? 'all' : 'NOT all'}`;
+  ratioTarget('exec storm in a container, every event: ctrace <= 1.02x, 0 lost', 'exec-container', 1.02, allIn);
+  ratioTarget('mount storm in a container: ctrace <= 1.15x', 'mount-container', 1.15);
+  const lat = (res.detail ?? []).filter((d) => d.latencyMs);
+  if (lat.length) {
+    const p99 = Math.max(...lat.map((d) => d.latencyMs.p99));
+    t.push({ name: 'exec -> stdout JSON line p99 <= 15 ms', pass: p99 <= 15, value: `${p99.toFixed(2)} ms (worst run; p50 ${median(lat.map((d) => d.latencyMs.p50)).toFixed(2)} ms)` });
+  } else t.push({ name: 'exec -> stdout JSON line p99 <= 15 ms', pass: null, value: 'not measured' });
+  const hwms = [
+    ...res.overhead.filter((r) => r.config.startsWith('ctrace') && r.hwmKbMax).map((r) => r.hwmKbMax),
+    ...(res.detail ?? []).filter((d) => d.hwmKb).map((d) => d.hwmKb),
+  ];
+  if (hwms.length) {
+    const mb = Math.max(...hwms) / 1024;
+    t.push({ name: 'ctrace RSS peak (VmHWM) <= 80 MB during the storms', pass: mb <= 80, value: `${mb.toFixed(1)} MB` });
+  } else t.push({ name: 'ctrace RSS peak (VmHWM) <= 80 MB during the storms', pass: null, value: 'not measured' });
+  const micro = res.micro?.captured?.stages?.pipeline ?? res.micro?.synthetic?.stages?.pipeline;
+  if (micro && !micro.error) {
+    t.push({ name: 'userland pipeline >= 300,000 events/s on one core', pass: micro.eventsPerSec >= 300_000, value: `${Math.round(micro.eventsPerSec).toLocaleString('en')} events/s (${res.micro.captured ? 'captured' : 'synthetic'} batches)` });
+  } else t.push({ name: 'userland pipeline >= 300,000 events/s on one core', pass: null, value: 'not measured' });
+  return t;
+}
+
+/** Newest mtime of what the bench runs (dist/, the addon): other work may rebuild it mid-run. */
+function buildStamp() {
+  let newest = 0;
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.js') || e.name.endsWith('.node')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const d of ['dist', 'build/Release']) if (existsSync(join(REPO_ROOT, d))) walk(join(REPO_ROOT, d));
+  return newest;
+}
+
+// ---- main ------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2), process.env);
+  if (process.getuid() !== 0) throw new Error('the bench needs root (BPF, runc, mounts)');
+  for (const f of ['dist/cli.js', 'build/Release/ctrace.node']) {
+    if (!existsSync(join(REPO_ROOT, f))) throw new Error(`${f} is missing: run \`npm run build\` (or \`npm run bench\`, which builds)`);
+  }
+  const t0 = Date.now();
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim();
+  const stampBefore = buildStamp();
+  cleanupContainers();
+  cleanBundles();
+  const bins = buildWorkloads(log);
+  const rootfs = buildRootfs(bins, log);
+  const workloads = defineWorkloads({ n: opts.n, w: opts.w, m: opts.m }, bins, rootfs);
+  const unavailable = {};
+  const hasLog = ctraceHasOption('--log');
+  if (!hasLog) unavailable['ctrace --log'] = '`ctrace run --log` does not exist in this build (option not in `ctrace run --help`)';
+  let configs = defineConfigs({}, hasLog);
+  if (opts.peers) {
+    const { bins: pbins, notes } = ensurePeers(log, { install: opts.install });
+    configs = defineConfigs(pbins, hasLog);
+    for (const c of configs.filter((c) => c.peer)) {
+      const reason = notes[c.name] ?? (await probePeer(c.name, pbins));
+      if (reason) {
+        c.unavailable = reason;
+        unavailable[c.name] = reason;
+      }
+    }
+  } else configs = configs.filter((c) => !c.peer);
+  if (opts.configs) configs = configs.filter((c) => c.name === 'none' || opts.configs.includes(c.name));
+
+  log(`warm-up: each workload once without a tracer`);
+  for (const w of opts.workloads) await workloads[w].run(newTag());
+
+  log(`phase 1: ${opts.rounds} rounds`);
+  const runs = await overheadRounds(opts, workloads, configs);
+  const overhead = summariseRounds(runs, opts, configs, workloads);
+  let detail = null;
+  if (opts.detail && !interrupted) {
+    log('phase 2: ctrace detail runs (pipe, bpf_stats)');
+    detail = await detailRuns(opts, workloads);
+  }
+  let peerBpf = null;
+  if (opts.detail && opts.peers && !interrupted) {
+    log('phase 2b: peers with bpf_stats');
+    peerBpf = await peerBpfRuns(opts, workloads, configs);
+  }
+  let micro = null;
+  if (opts.micro && !interrupted) {
+    log('phase 3: userland micro-benchmark');
+    micro = await microBench(opts, rootfs);
+  }
+  const res = {
+    date: new Date().toISOString(),
+    durationS: Math.round((Date.now() - t0) / 1000),
+    machine: {
+      kernel: release(),
+      nproc: cpus().length,
+      model: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      commit: runSync('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']).stdout.trim(),
+      loadavg: { before: loadBefore, after: readFileSync('/proc/loadavg', 'utf8').trim() },
+      build: new Date(stampBefore).toISOString(),
+      rebuiltDuringRun: buildStamp() !== stampBefore,
+      dirty: runSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']).stdout.trim() !== '',
+    },
+    params: { n: opts.n, w: opts.w, m: opts.m, rounds: opts.rounds, quick: opts.quick, microSeconds: opts.microSeconds },
+    workloads: Object.fromEntries(opts.workloads.map((w) => [w, workloads[w].label])),
+    unavailable,
+    overhead,
+    detail,
+    peerBpf,
+    micro,
+    runs,
+  };
+  res.targets = evaluateTargets(res);
+  writeFileSync(opts.out, JSON.stringify(res, null, 1) + '\n');
+  process.stdout.write(report(res) + '\n');
+  log(`results in ${opts.out} (${res.durationS} s)`);
+  void OUT_DIR;
+  void sleep;
+}
+
+main().catch(async (e) => {
+  log(`failed: ${e.stack ?? e.message}`);
+  await cleanupAll();
+  process.exit(1);
+});
