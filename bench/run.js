@@ -28,6 +28,7 @@ import { cleanupContainers, dockerId, runContainer } from './lib/container.js';
 import { OUT_DIR, ctraceHasOption, probePeer, startCtrace, startPeer } from './lib/tracers.js';
 import { WORKLOAD_NAMES, defineWorkloads } from './lib/workloads.js';
 import {
+  rssSampler,
   bpfProgCounters,
   bpfProgNames,
   enableBpfStats,
@@ -193,9 +194,11 @@ async function measure(w, cfg) {
   }
   try {
     const cpu0 = tracer?.cpuNs?.() ?? null;
+    const rss = tracer ? rssSampler(tracer.pid) : null;
     const res = await w.run(tag);
     await tracer?.drain();
     const cpu1 = tracer?.cpuNs?.() ?? null;
+    const rssPeakKb = rss?.() ?? null;
     const out = { elapsedNs: res.elapsedNs, failed: res.failed };
     if (!tracer) return out;
     const stop = await tracer.stop();
@@ -203,6 +206,7 @@ async function measure(w, cfg) {
     const runInfo = { tag, target: res.target ?? target, containerId: res.containerId };
     out.attachMs = tracer.attachMs;
     out.hwmKb = stop.hwmKb;
+    out.rssPeakKb = rssPeakKb;
     out.stoppedCleanly = stop.clean;
     out.cpuDuringNs = cpu1 !== null && cpu0 !== null ? cpu1 - cpu0 : null;
     if (cfg.ctrace) {
@@ -281,6 +285,7 @@ function summariseRounds(runs, opts, configs, workloads) {
       row.errors = mine.filter((m) => m.error).map((m) => m.error);
       row.lost = mine.reduce((s, m) => s + (m.lost ?? 0), 0);
       row.hwmKbMax = Math.max(0, ...mine.map((m) => m.hwmKb ?? 0)) || null;
+      row.rssPeakKbMax = Math.max(0, ...mine.map((m) => m.rssPeakKb ?? 0)) || null;
       if (cfg.ctrace) {
         const exp = ctraceExpected(w);
         const key = w.kind === 'exec' ? 'exec' : 'mount';
@@ -343,14 +348,15 @@ async function detailRuns(opts, workloads) {
   const results = [];
   try {
     for (const wname of opts.workloads) {
+      if (interrupted) break;
       const w = workloads[wname];
-      const reps = w.kind === 'exec' && w.container ? 2 : 1;
-      for (let i = 0; i < reps && !interrupted; i++) {
-        try {
-          results.push({ workload: wname, ...(await detailRun(w)) });
-        } catch (e) {
-          results.push({ workload: wname, error: e.message.split('\n').slice(0, 3).join(' | ') });
-        }
+      // the container exec storm twice under one ctrace: the first storm after attach pays the
+      // JIT warm-up, the second shows the steady state
+      const storms = w.kind === 'exec' && w.container ? 2 : 1;
+      try {
+        for (const r of await detailRun(w, storms)) results.push({ workload: wname, ...r });
+      } catch (e) {
+        results.push({ workload: wname, error: e.message.split('\n').slice(0, 3).join(' | ') });
       }
     }
   } finally {
@@ -358,6 +364,75 @@ async function detailRuns(opts, workloads) {
     cleanups.delete(restore);
   }
   return results;
+}
+
+/** One ctrace read through a pipe, with BPF run-time stats on, over `storms` storms in a row. */
+async function detailRun(w, storms) {
+  const states = [];
+  const ct = await startCtrace({
+    mode: 'pipe',
+    onLine(l, atNs) {
+      for (const st of states) {
+        if (!l.includes(st.tag) && !(st.containerId && l.includes(st.containerId))) continue;
+        st.own++;
+        st.lines.push(l);
+        if (w.kind === 'exec') {
+          const m = /"argv":\["\/bin\/true","(\d+)","([^"]+)"\]/.exec(l);
+          if (m && m[2] === st.tag) st.latencies.push(atNs - Number(m[1]));
+        }
+        break;
+      }
+    },
+  });
+  cleanups.add(ct.stop);
+  const out = [];
+  try {
+    const names = bpfProgNames();
+    for (let i = 0; i < storms && !interrupted; i++) {
+      const st = { tag: newTag(), containerId: w.container ? dockerId() : null, own: 0, lines: [], latencies: [] };
+      states.push(st);
+      const bpf0 = ct.bpf();
+      const cpu0 = ct.cpuNs();
+      const lines0 = ct.lines();
+      const rss = rssSampler(ct.pid);
+      const res = await w.run(st.tag, st.containerId ?? undefined);
+      const exp = w.container ? (w.kind === 'exec' ? 2 * w.ops : w.ops) : 0;
+      await ct.drain({ until: exp ? () => st.own >= exp : undefined, maxMs: 20_000 });
+      if (exp) await ct.drain(); // and then quiet
+      const cpu1 = ct.cpuNs();
+      const bpf1 = ct.bpf();
+      const rssPeakKb = rss();
+      const events = ct.lines() - lines0; // every line ctrace wrote meanwhile, other containers' too
+      const lat = st.latencies;
+      out.push({
+        storm: i + 1,
+        elapsedNs: res.elapsedNs,
+        ops: w.ops,
+        events,
+        own: countOwnLines(st.lines, w, { tag: st.tag, target: res.target }, res.containerId),
+        expectedOwn: w.container ? (w.kind === 'exec' ? { exec: w.ops, exit: w.ops } : { mount: w.ops }) : { exec: 0, exit: 0, mount: 0 },
+        latencyMs: lat.length
+          ? { n: lat.length, p50: percentile(lat, 50) / 1e6, p99: percentile(lat, 99) / 1e6, max: Math.max(...lat) / 1e6 }
+          : null,
+        cpuDuringNs: cpu1 - cpu0,
+        cpuPerEventUs: events ? (cpu1 - cpu0) / events / 1e3 : null,
+        rssPeakKb,
+        bpf: (() => {
+          const b = bpfDelta(bpf0, bpf1, names, w.ops);
+          return { ...b, nsPerEvent: events ? b.ns / events : null };
+        })(),
+      });
+    }
+    const stop = await ct.stop();
+    cleanups.delete(ct.stop);
+    // the run's summary, loss count and memory peak belong to every storm of it
+    for (const o of out) Object.assign(o, { summary: stop.summary, hwmKb: stop.hwmKb, cpuTotalNs: stop.cpuNs });
+    return out;
+  } catch (e) {
+    await ct.stop().catch(() => {});
+    cleanups.delete(ct.stop);
+    throw e;
+  }
 }
 
 /** Each available peer once on the container workload it covers, bpf_stats on: its kernel time per operation. */
@@ -408,63 +483,6 @@ function bpfDelta(before, after, names, ops) {
   return { ns, runs, nsPerOp: ns / ops, progs };
 }
 
-/** One ctrace run read through a pipe, with BPF run-time stats on. */
-async function detailRun(w) {
-  const tag = newTag();
-  const containerId = w.container ? dockerId() : null;
-  const latencies = [];
-  const lines = [];
-  let own = 0;
-  const ct = await startCtrace({
-    mode: 'pipe',
-    onLine(l, atNs) {
-      if (!l.includes(tag) && !(containerId && l.includes(containerId))) return;
-      own++;
-      lines.push(l);
-      if (w.kind === 'exec') {
-        const m = /"argv":\["\/bin\/true","(\d+)","([^"]+)"\]/.exec(l);
-        if (m && m[2] === tag) latencies.push(atNs - Number(m[1]));
-      }
-    },
-  });
-  cleanups.add(ct.stop);
-  try {
-    const names = bpfProgNames();
-    const bpf0 = ct.bpf();
-    const cpu0 = ct.cpuNs();
-    const res = await w.run(tag, containerId ?? undefined);
-    const exp = w.container ? (w.kind === 'exec' ? 2 * w.ops : w.ops) : 0;
-    await ct.drain({ until: exp ? () => own >= exp : undefined, maxMs: 20_000 });
-    if (exp) await ct.drain(); // and then quiet
-    const cpu1 = ct.cpuNs();
-    const bpf1 = ct.bpf();
-    const stop = await ct.stop();
-    cleanups.delete(ct.stop);
-    const counts = countOwnLines(lines, w, { tag, target: res.target }, res.containerId);
-    const bpf = bpfDelta(bpf0, bpf1, names, w.ops);
-    const events = stop.summary?.events ?? null;
-    return {
-      elapsedNs: res.elapsedNs,
-      ops: w.ops,
-      summary: stop.summary,
-      own: counts,
-      expectedOwn: w.container ? (w.kind === 'exec' ? { exec: w.ops, exit: w.ops } : { mount: w.ops }) : { exec: 0, exit: 0, mount: 0 },
-      latencyMs: latencies.length
-        ? { n: latencies.length, p50: percentile(latencies, 50) / 1e6, p99: percentile(latencies, 99) / 1e6, max: Math.max(...latencies) / 1e6 }
-        : null,
-      cpuDuringNs: cpu1 - cpu0,
-      cpuPerEventUs: events ? (cpu1 - cpu0) / events / 1e3 : null,
-      cpuTotalNs: stop.cpuNs,
-      hwmKb: stop.hwmKb,
-      bpf: { ...bpf, nsPerEvent: events ? bpf.ns / events : null },
-    };
-  } catch (e) {
-    await ct.stop().catch(() => {});
-    cleanups.delete(ct.stop);
-    throw e;
-  }
-}
-
 // ---- phase 3: micro-benchmark ----------------------------------------------------------------------
 
 async function microBench(opts, rootfs) {
@@ -505,7 +523,7 @@ function report(res) {
   if (res.machine.rebuiltDuringRun) L.push('WARNING: dist/ or the addon was rebuilt during this run: results mix two builds; run again');
   L.push('');
   L.push('Overhead: workload time with the tracer / without, per round (median [min-max] of rounds)');
-  L.push(`${pad('workload', 16)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS MB', 8)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
+  L.push(`${pad('workload', 16)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS/HWM MB', 11)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
   for (const r of res.overhead) {
     if (r.unavailable) {
       L.push(`${pad(r.workload, 16)}${pad(r.config, 14)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
@@ -521,7 +539,7 @@ function report(res) {
       d = `${r.delivered.type ?? ''} ${r.delivered.min ?? '-'}/${rel}${exp}${r.delivered.allDelivered ? '' : ' SHORT'}`.trim();
     }
     L.push(
-      `${pad(r.workload, 16)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? (r.hwmKbMax / 1024).toFixed(0) : '-', 8)}` +
+      `${pad(r.workload, 16)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? `${r.rssPeakKbMax ? (r.rssPeakKbMax / 1024).toFixed(0) : '-'}/${(r.hwmKbMax / 1024).toFixed(0)}` : '-', 11)}` +
         `${lpad(Number.isFinite(r.cpuDuringMs) ? r.cpuDuringMs.toFixed(0) : '-', 8)}${lpad(r.cpuPerEventUs ? r.cpuPerEventUs.toFixed(1) : '-', 7)}` +
         (r.errors?.length ? `  ERRORS: ${r.errors.length} (${r.errors[0]})` : ''),
     );
@@ -529,7 +547,7 @@ function report(res) {
   L.push('');
   if (res.detail?.length) {
     L.push('ctrace in detail (stdout read through a pipe, kernel.bpf_stats_enabled=1 for these runs only)');
-    L.push(`${pad('workload', 16)}${pad('own events (got/expected)', 30)}${lpad('lost', 5)}${lpad('CPU us/ev', 10)}${lpad('CPU ms', 8)}${lpad('RSS MB', 7)}${lpad('lat p50', 9)}${lpad('p99 ms', 8)}${lpad('BPF ns/op', 10)}${lpad('ns/event', 9)}`);
+    L.push(`${pad('workload', 19)}${pad('own events (got/expected)', 30)}${lpad('lost', 5)}${lpad('CPU us/ev', 10)}${lpad('CPU ms', 8)}${lpad('RSS MB', 7)}${lpad('lat p50', 9)}${lpad('p99 ms', 8)}${lpad('BPF ns/op', 10)}${lpad('ns/event', 9)}`);
     for (const d of res.detail) {
       if (d.error) {
         L.push(`${pad(d.workload, 16)}ERROR ${d.error}`);
@@ -539,10 +557,11 @@ function report(res) {
         .map(([k, v]) => `${k} ${d.own[k]}/${v}`)
         .join(', ');
       L.push(
-        `${pad(d.workload, 16)}${pad(own, 30)}${lpad(d.summary?.lost ?? '-', 5)}${lpad(d.cpuPerEventUs?.toFixed(1) ?? '-', 10)}${lpad((d.cpuDuringNs / 1e6).toFixed(0), 8)}${lpad((d.hwmKb / 1024).toFixed(0), 7)}` +
+        `${pad(d.workload + (d.storm > 1 ? ` #${d.storm}` : ''), 19)}${pad(own, 30)}${lpad(d.summary?.lost ?? '-', 5)}${lpad(d.cpuPerEventUs?.toFixed(1) ?? '-', 10)}${lpad((d.cpuDuringNs / 1e6).toFixed(0), 8)}${lpad(d.rssPeakKb ? (d.rssPeakKb / 1024).toFixed(0) : '-', 7)}` +
           `${lpad(d.latencyMs ? d.latencyMs.p50.toFixed(2) : '-', 9)}${lpad(d.latencyMs ? d.latencyMs.p99.toFixed(2) : '-', 8)}${lpad(d.bpf.nsPerOp.toFixed(0), 10)}${lpad(d.bpf.nsPerEvent?.toFixed(0) ?? '-', 9)}`,
       );
     }
+    L.push('  #2: a second storm under the same ctrace (JIT warm); the other rows are the first storm after attach.');
     L.push('  BPF ns/op: all of ctrace\'s BPF programs\' run time during the storm / execs (or mounts) of the storm;');
     L.push('  ns/event: the same / events ctrace reported. Per program (last run of each workload):');
     const lastByW = new Map();
@@ -616,16 +635,24 @@ function evaluateTargets(res) {
   const lat = (res.detail ?? []).filter((d) => d.latencyMs);
   if (lat.length) {
     const p99 = Math.max(...lat.map((d) => d.latencyMs.p99));
-    t.push({ name: 'exec -> stdout JSON line p99 <= 15 ms', pass: p99 <= 15, value: `${p99.toFixed(2)} ms (worst run; p50 ${median(lat.map((d) => d.latencyMs.p50)).toFixed(2)} ms)` });
+    const each = lat.map((d) => `${d.storm > 1 ? `#${d.storm} ` : ''}p50 ${d.latencyMs.p50.toFixed(2)}/p99 ${d.latencyMs.p99.toFixed(2)}`).join(', ');
+    t.push({ name: 'exec -> stdout JSON line p99 <= 15 ms', pass: p99 <= 15, value: `${p99.toFixed(2)} ms worst (${each})` });
   } else t.push({ name: 'exec -> stdout JSON line p99 <= 15 ms', pass: null, value: 'not measured' });
-  const hwms = [
-    ...res.overhead.filter((r) => r.config.startsWith('ctrace') && r.hwmKbMax).map((r) => r.hwmKbMax),
-    ...(res.detail ?? []).filter((d) => d.hwmKb).map((d) => d.hwmKb),
+  const ctraceRows = res.overhead.filter((r) => r.config.startsWith('ctrace') && !r.unavailable);
+  const peaks = [
+    ...ctraceRows.filter((r) => r.rssPeakKbMax).map((r) => r.rssPeakKbMax),
+    ...(res.detail ?? []).filter((d) => d.rssPeakKb).map((d) => d.rssPeakKb),
   ];
-  if (hwms.length) {
-    const mb = Math.max(...hwms) / 1024;
-    t.push({ name: 'ctrace RSS peak (VmHWM) <= 80 MB during the storms', pass: mb <= 80, value: `${mb.toFixed(1)} MB` });
-  } else t.push({ name: 'ctrace RSS peak (VmHWM) <= 80 MB during the storms', pass: null, value: 'not measured' });
+  const hwms = [...ctraceRows.filter((r) => r.hwmKbMax).map((r) => r.hwmKbMax), ...(res.detail ?? []).filter((d) => d.hwmKb).map((d) => d.hwmKb)];
+  if (peaks.length) {
+    const mb = Math.max(...peaks) / 1024;
+    const hwm = hwms.length ? Math.max(...hwms) / 1024 : null;
+    t.push({
+      name: 'ctrace RSS <= 80 MB during the storms',
+      pass: mb <= 80,
+      value: `${mb.toFixed(1)} MB peak VmRSS sampled during storms (VmHWM, start-up included: ${hwm?.toFixed(1) ?? '-'} MB)`,
+    });
+  } else t.push({ name: 'ctrace RSS <= 80 MB during the storms', pass: null, value: 'not measured' });
   const micro = res.micro?.captured?.stages?.pipeline ?? res.micro?.synthetic?.stages?.pipeline;
   if (micro && !micro.error) {
     t.push({ name: 'userland pipeline >= 300,000 events/s on one core', pass: micro.eventsPerSec >= 300_000, value: `${Math.round(micro.eventsPerSec).toLocaleString('en')} events/s (${res.micro.captured ? 'captured' : 'synthetic'} batches)` });

@@ -59,6 +59,22 @@ export function statusKb(pid, field) {
   }
 }
 
+/** Samples VmRSS of a process every `everyMs` until stopped; stop() returns the peak in kB (null if never read). */
+export function rssSampler(pid, everyMs = 25) {
+  let peak = null;
+  const sample = () => {
+    const kb = statusKb(pid, 'VmRSS');
+    if (kb !== null && (peak === null || kb > peak)) peak = kb;
+  };
+  sample();
+  const t = setInterval(sample, everyMs);
+  return () => {
+    clearInterval(t);
+    sample();
+    return peak;
+  };
+}
+
 /**
  * The BPF programs a process holds open, from /proc/PID/fdinfo: prog_id,
  * run_time_ns and run_cnt (non-zero only while kernel.bpf_stats_enabled=1).
