@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, BUILD_DIR, REPO_ROOT, buildRootfs, buildWorkloads, cleanBundles, ensurePeers } from './lib/build.js';
 import { captureBatches } from './lib/capture.js';
 import { cleanupContainers, dockerId, runContainer } from './lib/container.js';
-import { OUT_DIR, ctraceHasOption, probePeer, startCtrace, startPeer } from './lib/tracers.js';
+import { OUT_DIR, ctraceHasOption, liveChildren, probePeer, startCtrace, startPeer } from './lib/tracers.js';
 import { WORKLOAD_NAMES, defineWorkloads } from './lib/workloads.js';
 import {
   rssSampler,
@@ -87,6 +87,8 @@ async function cleanupAll() {
     }
   }
   cleanups.clear();
+  // tracers still starting when the signal came (not yet in `cleanups`)
+  for (const child of liveChildren) child.kill('SIGKILL');
   cleanupContainers();
 }
 for (const sig of ['SIGINT', 'SIGTERM']) {

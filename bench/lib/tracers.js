@@ -21,6 +21,14 @@ export function ctraceHasOption(opt) {
   return r.code === 0 && new RegExp(`(^|[\\s,])${opt}[\\s=<,]`, 'm').test(r.stdout);
 }
 
+/** Tracer processes this harness started and that have not exited: an interrupted run kills them. */
+export const liveChildren = new Set();
+function track(child) {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  return child;
+}
+
 function waitExit(child, timeoutMs) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -82,10 +90,12 @@ export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}
     args.push('--log', logFile);
   }
   const nullFd = mode === 'pipe' ? null : openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', nullFd ?? 'pipe', 'pipe'],
-  });
+  const child = track(
+    spawn(process.execPath, args, {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', nullFd ?? 'pipe', 'pipe'],
+    }),
+  );
   if (nullFd !== null) closeSync(nullFd);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
@@ -199,7 +209,7 @@ export async function startPeer(name, bins) {
   const [cmd, args] = peerCommand(name, bins);
   const out = openSync(outFile, 'w');
   const err = openSync(errFile, 'w');
-  const child = spawn(cmd, args, { stdio: ['ignore', out, err] });
+  const child = track(spawn(cmd, args, { stdio: ['ignore', out, err] }));
   closeSync(out);
   closeSync(err);
   const t0 = performance.now();
