@@ -1,15 +1,10 @@
 /**
- * `ctrace` command line: a thin layer over the library. One error handler
+ * `ctrace` command line: a thin layer over the library. Each command's module is
+ * imported when the command runs, so `run` does not load what `read` needs. One error handler
  * prints one line and sets the exit code: 2 for bad usage, 1 for failures.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RUNTIMES, type EventType, type Runtime } from './event.js';
-import { runCommand } from './commands/run.js';
-import { classifyCommand } from './commands/classify.js';
-import { inspectCommand } from './commands/inspect.js';
-import { psCommand } from './commands/ps.js';
-import { readCommand } from './commands/read.js';
-import { verifyCommand } from './commands/verify.js';
 import { parseCount, parseFsync, parseSize, recordOptionsProblem } from './sinks/outputs.js';
 
 export class UsageError extends Error {}
@@ -86,6 +81,7 @@ export function buildProgram(): Command {
       };
       const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
       if (problem) throw new UsageError(problem);
+      const { runCommand } = await import('./commands/run.js');
       process.exitCode = await runCommand({
         output: opts.output,
         record,
@@ -105,7 +101,8 @@ export function buildProgram(): Command {
     .command('classify')
     .description('classify cgroup paths (as in /proc/PID/cgroup) and print the result as JSON lines')
     .argument('<cgroup-path...>', 'cgroup paths')
-    .action((paths: string[]) => {
+    .action(async (paths: string[]) => {
+      const { classifyCommand } = await import('./commands/classify.js');
       process.exitCode = classifyCommand(paths, process.stdout);
     });
 
@@ -117,6 +114,7 @@ export function buildProgram(): Command {
     .option('--head <hash>', 'a chain head kept elsewhere (printed when ctrace stops): the chain must contain it')
     .option('--no-expand', 'check only the files given, not the rotated files beside them')
     .action(async (paths: string[], opts) => {
+      const { verifyCommand } = await import('./commands/verify.js');
       process.exitCode = await verifyCommand(
         paths,
         { open: !!opts.open, head: opts.head, expand: opts.expand },
@@ -137,6 +135,7 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('-f, --format <format>', 'input format (default: detected)').choices(['jsonl', 'protobuf']))
     .action(async (file: string, opts) => {
+      const { readCommand } = await import('./commands/read.js');
       process.exitCode = await readCommand(
         file,
         { output: opts.output ?? (process.stdout.isTTY ? 'table' : 'json'), format: opts.format },
@@ -150,7 +149,8 @@ export function buildProgram(): Command {
     .description('list every container on the host with its processes (from /proc; no BPF needed)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-c, --container <id-prefix>', 'only this container (id prefix or name)')
-    .action((opts) => {
+    .action(async (opts) => {
+      const { psCommand } = await import('./commands/ps.js');
       process.exitCode = psCommand({ output: opts.output, container: opts.container }, process.stdout);
     });
 
@@ -159,7 +159,8 @@ export function buildProgram(): Command {
     .description('show which container a host PID belongs to and why: cgroup, rule, PID inside, binary, namespaces')
     .argument('<pid>', 'host PID', parsePid)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((pid: number, opts) => {
+    .action(async (pid: number, opts) => {
+      const { inspectCommand } = await import('./commands/inspect.js');
       process.exitCode = inspectCommand(pid, { output: opts.output }, process.stdout);
     });
 

@@ -85,9 +85,14 @@ function containerJson(c: ContainerInfo): string {
 /**
  * One JSON line (no trailing newline): byte for byte `JSON.stringify(toJsonObject(ev))`
  * (test/json.test.ts holds it to that), built directly because this runs for every event
- * and the generic path costs about three times as much.
+ * and the generic path costs about three times as much. Events are not changed once emitted.
  */
+let lastEvent: TraceEvent | null = null;
+let lastLine = '';
+
 export function toJsonLine(ev: TraceEvent): string {
+  // stdout and the audit log serialise the same event one after the other: do it once
+  if (ev === lastEvent) return lastLine;
   let s =
     '{"type":"' + ev.type + '","time":"' + ev.time + '","pid":' + ev.pid + ',"tid":' + ev.tid + ',"ppid":' + ev.ppid +
     ',"nspid":' + ev.nspid + ',"uid":' + ev.uid + ',"gid":' + ev.gid + ',"comm":' + q(ev.comm) +
@@ -109,5 +114,7 @@ export function toJsonLine(ev: TraceEvent): string {
         ev.mount.ret + '}}';
       break;
   }
+  lastEvent = ev;
+  lastLine = s;
   return s;
 }

@@ -3,8 +3,9 @@
  * the shipped file, one `ctrace.v1.Record` per entry, in the standard delimited
  * framing (varint length, then the message).
  */
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { isoNs } from '../clock.js';
 import type { ContainerInfo, EventType, TraceEvent } from '../event.js';
 import type { ChainCodec, ChainedRecord } from '../audit/chain.js';
@@ -15,9 +16,15 @@ export const RECORD_TYPE = 'ctrace.v1.Record';
 
 let recordType: protobuf.Type | undefined;
 
-/** The Record message type, from proto/ctrace.proto (loaded once). */
+/**
+ * The Record message type, from proto/ctrace.proto (loaded once). protobufjs itself is
+ * loaded here, on first use, so a tracer that never writes protobuf never pays for it.
+ */
 export function recordMessage(): protobuf.Type {
-  recordType ??= protobuf.loadSync(PROTO_PATH).lookupType(RECORD_TYPE);
+  if (!recordType) {
+    const pb = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+    recordType = pb.loadSync(PROTO_PATH).lookupType(RECORD_TYPE);
+  }
   return recordType;
 }
 

@@ -12,11 +12,10 @@
 import { InvalidArgumentError } from 'commander';
 import type { Sink, TraceEvent } from '../event.js';
 import type { LostReport } from '../tracer.js';
-import { AuditLog, type FsyncPolicy } from '../audit/log.js';
+import type { AuditLog, FsyncPolicy } from '../audit/log.js';
 import type { LogFormat } from '../audit/chain.js';
 import type { RecordSink, StartOptions } from '../audit/records.js';
-import { ProtobufStreamSink } from './protobuf.js';
-import { SocketSink } from './socket.js';
+import type { SocketSink } from './socket.js';
 import { StdoutSink } from './stdout.js';
 
 export type OutputFormat = 'table' | 'json' | 'protobuf';
@@ -110,7 +109,9 @@ export class Outputs implements RecordSink {
   static async open(o: OutputsOptions): Promise<Outputs> {
     let log: AuditLog | null = null;
     let socket: SocketSink | null = null;
+    // the log, socket and protobuf code (and protobufjs) load only when asked for
     if (o.log) {
+      const { AuditLog } = await import('../audit/log.js');
       log = await AuditLog.open({
         path: o.log,
         format: o.logFormat ?? LOG_DEFAULTS.format,
@@ -124,6 +125,7 @@ export class Outputs implements RecordSink {
     }
     if (o.socket) {
       try {
+        const { SocketSink } = await import('./socket.js');
         socket = await SocketSink.listen({
           path: o.socket,
           start: o.start,
@@ -138,7 +140,10 @@ export class Outputs implements RecordSink {
       }
     }
     let stdout = null;
-    if (o.stdout === 'protobuf') stdout = new ProtobufStreamSink(process.stdout, o.start, o.onStdoutClosed);
+    if (o.stdout === 'protobuf') {
+      const { ProtobufStreamSink } = await import('./protobuf.js');
+      stdout = new ProtobufStreamSink(process.stdout, o.start, o.onStdoutClosed);
+    }
     else if (o.stdout) stdout = new StdoutSink(process.stdout, o.stdout, o.onStdoutClosed);
     return new Outputs(stdout, log, socket);
   }
