@@ -131,55 +131,13 @@ const bytesPerPass = batches.reduce((s, b) => s + b.length, 0);
 // ---- stages ----------------------------------------------------------------------------------
 
 const clock = new WallClock(1763000000000000000n);
-// the tracer's own record → event mapping (src/event-build.ts) when this build has it
-const buildEvent = await dist('event-build.js').then((m) => m.buildEvent).catch(() => null);
+// the tracer's own record → event mapping (src/event-build.ts)
+const { buildEvent } = await dist('event-build.js');
 const VERDICT_OF = { host: abi.VERDICT_HOST, container: abi.VERDICT_CONTAINER, unknown: abi.VERDICT_UNCLASSIFIED };
 
 /** The event object as src/tracer.ts builds it (without the process table and enrichment). */
 function toEvent(rec, cls) {
-  const t = rec.task;
-  if (buildEvent) return buildEvent(rec, { time: clock.iso(rec.ktimeNs), scope: cls.scope, container: cls.container, nspid: t.nspid });
-  const base = {
-    time: clock.iso(rec.ktimeNs),
-    ktimeNs: rec.ktimeNs,
-    pid: t.tgid,
-    tid: t.tid,
-    ppid: t.ppid,
-    nspid: t.nspid,
-    uid: t.uid,
-    gid: t.gid,
-    comm: t.comm,
-    cgroupId: t.cgroupId,
-    cgroupPath: t.cgroupPath,
-    cgroupV1: t.cgroupV1,
-    pidNs: t.pidnsIno,
-    mntNs: t.mntnsIno,
-    scope: cls.scope,
-    container: cls.container,
-  };
-  switch (rec.type) {
-    case 'exec':
-      return { ...base, type: 'exec', exec: { filename: rec.filename, argv: rec.argv, argvTruncated: rec.argvTruncated } };
-    case 'exit': {
-      const signal = rec.status & 0x7f;
-      return {
-        ...base,
-        type: 'exit',
-        exit: {
-          code: signal ? 0 : (rec.status >> 8) & 0xff,
-          signal,
-          coreDumped: (rec.status & 0x80) !== 0,
-          durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? Number(rec.ktimeNs - rec.startNs) : 0,
-        },
-      };
-    }
-    default:
-      return {
-        ...base,
-        type: 'mount',
-        mount: { op: rec.op, source: rec.source || null, target: rec.target || null, fstype: rec.fstype || null, flags: rec.flags64, ret: rec.ret },
-      };
-  }
+  return buildEvent(rec, { time: clock.iso(rec.ktimeNs), scope: cls.scope, container: cls.container, nspid: rec.task.nspid });
 }
 
 function stageDecode() {
@@ -302,7 +260,7 @@ const results = {
   cpu: readFileSync('/proc/self/status', 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)?.[1] ?? null,
   stages: {},
 };
-results.eventBuilder = buildEvent ? 'dist/event-build.js' : 'bench replica of src/tracer.ts';
+results.eventBuilder = 'dist/event-build.js';
 // --stage NAME runs one stage only (to profile it: node --cpu-prof bench/micro.js --stage pipeline)
 const only = opt('--stage', null);
 const want = (name) => !only || only === name;
