@@ -31,10 +31,20 @@ function fmtDuration(ns: number): string {
   return `${(ns / 1e9).toFixed(2)}s`;
 }
 
+function shellWord(a: string): string {
+  return /[\s"']/.test(a) || a === '' ? JSON.stringify(a) : a;
+}
+
 export function details(ev: TraceEvent): string {
   switch (ev.type) {
-    case 'exec':
-      return `${ev.exec.filename} ${ev.exec.argv.map((a) => (/[\s"']/.test(a) || a === '' ? JSON.stringify(a) : a)).join(' ')}${ev.exec.argvTruncated ? ' …' : ''}`;
+    case 'exec': {
+      // argv[0] is shown only when it is not just the file's name: a renamed argv[0] matters
+      const { filename, argv } = ev.exec;
+      const a0 = argv[0];
+      const base = filename.slice(filename.lastIndexOf('/') + 1);
+      const args = a0 === filename || a0 === base ? argv.slice(1) : argv;
+      return [filename, ...args.map(shellWord)].join(' ') + (ev.exec.argvTruncated ? ' …' : '');
+    }
     case 'exit':
       return (
         (ev.exit.signal ? `signal=${ev.exit.signal}${ev.exit.coreDumped ? ' (core)' : ''}` : `code=${ev.exit.code}`) +
