@@ -260,12 +260,21 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 	t->cg_depth = depth;
 }
 
+/* Adaptive wakeup: wake the reader once, when the queue crosses cfg_wakeup_bytes.
+ * Waking it for every record above the threshold would cost an irq_work per record
+ * in the traced task while a busy reader is not even waiting; its timer drains the rest. */
 static __always_inline void submit(void *rec, __u32 size)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
+	__u64 avail;
 
-	if (!cfg_wakeup_bytes || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= cfg_wakeup_bytes)
+	if (!cfg_wakeup_bytes) {
 		flags = BPF_RB_FORCE_WAKEUP;
+	} else {
+		avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		if (avail < cfg_wakeup_bytes && avail + size >= cfg_wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+	}
 	if (bpf_ringbuf_output(&events, rec, size, flags))
 		stat_inc(CTRACE_STAT_LOST);
 	else
