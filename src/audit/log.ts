@@ -31,7 +31,7 @@ import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
 import { isRotatedName, rotatedPath } from './files.js';
 import { detectFormat, rawRecords } from './reader.js';
-import { nowIso, startRecord, type Entry, type StartOptions } from './records.js';
+import { nowIso, RecordTally, startRecord, type Entry, type StartOptions } from './records.js';
 
 export type FsyncPolicy = 'always' | 'never' | { intervalMs: number };
 
@@ -134,8 +134,7 @@ export class AuditLog implements Sink {
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
 
-  private readonly counts: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
-  private lostTotal = 0;
+  private readonly tally = new RecordTally();
   private records = 0;
   private dropped = 0;
   private rotations = 0;
@@ -264,15 +263,14 @@ export class AuditLog implements Sink {
 
   write(event: TraceEvent): void {
     if (!this.accepting()) return;
-    this.counts[event.type]++;
+    this.tally.event(event);
     this.append(event);
   }
 
   /** The kernel dropped events: a `lost` record. */
   noteLost(report: LostReport): void {
     if (!this.accepting()) return;
-    this.lostTotal = Math.max(this.lostTotal + report.lost, report.total);
-    this.append({ type: 'lost', time: nowIso(), count: report.lost, total: report.total, source: 'kernel' });
+    this.append(this.tally.lostRecord(report));
   }
 
   /**
@@ -316,7 +314,7 @@ export class AuditLog implements Sink {
   private async doClose(reason: string): Promise<void> {
     clearInterval(this.timer);
     if (!this.failure) {
-      this.append({ type: 'stop', time: nowIso(), reason, events: { ...this.counts }, lost: this.lostTotal });
+      this.append(this.tally.stopRecord(reason));
       try {
         await this.flush();
       } catch {
@@ -338,8 +336,8 @@ export class AuditLog implements Sink {
   stats(): AuditLogStats {
     return {
       records: this.records,
-      events: { ...this.counts },
-      lost: this.lostTotal,
+      events: { ...this.tally.events },
+      lost: this.tally.lost,
       dropped: this.dropped,
       rotations: this.rotations,
       writes: this.writes,

@@ -105,6 +105,29 @@ export function nowIso(): string {
   return isoNs(BigInt(Date.now()) * 1_000_000n);
 }
 
+/**
+ * What an output has written in a run, for its `lost` and `stop` records: every
+ * record-keeping sink (audit log, protobuf stream, socket) keeps one.
+ */
+export class RecordTally {
+  readonly events: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
+  /** events the kernel reported dropped, as far as this output knows */
+  lost = 0;
+
+  event(ev: TraceEvent): void {
+    this.events[ev.type]++;
+  }
+
+  lostRecord(report: { lost: number; total: number }): LostRecord {
+    this.lost = Math.max(this.lost + report.lost, report.total);
+    return { type: 'lost', time: nowIso(), count: report.lost, total: report.total, source: 'kernel' };
+  }
+
+  stopRecord(reason: string): StopRecord {
+    return { type: 'stop', time: nowIso(), reason, events: { ...this.events }, lost: this.lost };
+  }
+}
+
 let version: string | undefined;
 /** ctrace's version, from the shipped package.json. */
 export function ctraceVersion(): string {

@@ -11,8 +11,8 @@
  */
 import { lstat, chmod, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import type { EventType, TraceEvent } from '../event.js';
-import { nowIso, startRecord, type Entry, type RecordSink, type StartOptions } from '../audit/records.js';
+import type { TraceEvent } from '../event.js';
+import { RecordTally, startRecord, type Entry, type RecordSink, type StartOptions } from '../audit/records.js';
 import { encodeDelimited } from '../format/protobuf.js';
 import { dirname } from 'node:path';
 import { describeFsError, ensureDir } from '../audit/log.js';
@@ -63,8 +63,7 @@ export class SocketSink implements RecordSink {
   private scheduled = false;
   private closed = false;
   private nextId = 1;
-  private readonly counts: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
-  private lost = 0;
+  private readonly tally = new RecordTally();
   private readonly st: SocketStats = { clients: 0, served: 0, dropped: 0, undelivered: 0 };
 
   private constructor(
@@ -154,14 +153,13 @@ export class SocketSink implements RecordSink {
 
   write(event: TraceEvent): void {
     if (this.closed) return;
-    this.counts[event.type]++;
+    this.tally.event(event);
     this.push(event);
   }
 
   noteLost(report: { lost: number; total: number }): void {
     if (this.closed) return;
-    this.lost = Math.max(this.lost + report.lost, report.total);
-    this.push({ type: 'lost', time: nowIso(), count: report.lost, total: report.total, source: 'kernel' });
+    this.push(this.tally.lostRecord(report));
   }
 
   private push(e: Entry): void {
@@ -192,7 +190,7 @@ export class SocketSink implements RecordSink {
    */
   async close(reason = 'closed', graceMs = 2000): Promise<void> {
     if (this.closed) return;
-    this.push({ type: 'stop', time: nowIso(), reason, events: { ...this.counts }, lost: this.lost });
+    this.push(this.tally.stopRecord(reason));
     this.flush();
     this.closed = true;
     const serverClosed = new Promise<void>((r) => this.server.close(() => r()));
