@@ -216,6 +216,23 @@ static __always_inline union record *scratch_get(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
+static __always_inline bool wants(__u32 type)
+{
+	return cfg_event_mask & (1U << type);
+}
+
+/* The prologue of a hook that builds a record: is the event type wanted, does the
+ * task pass the screen, and the per-CPU scratch record to build it in (NULL: drop). */
+static __always_inline union record *screened_record(__u32 type, struct task_key *k)
+{
+	if (!wants(type))
+		return NULL;
+	task_key_init(k);
+	if (!screen_task(k))
+		return NULL;
+	return scratch_get();
+}
+
 /* Fill the identity part of a record: everything classification needs. */
 static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task *t, struct task_key *k)
 {
@@ -281,10 +298,6 @@ static __always_inline void submit(void *rec, __u32 size)
 		stat_inc(CTRACE_STAT_EMITTED);
 }
 
-static __always_inline bool wants(__u32 type)
-{
-	return cfg_event_mask & (1U << type);
-}
 
 /* ---- exec --------------------------------------------------------------- */
 SEC("tp_btf/sched_process_exec")
@@ -295,12 +308,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	struct ctrace_exec *e;
 	unsigned long arg_start, arg_end, len;
 
-	if (!wants(CTRACE_EV_EXEC))
-		return 0;
-	task_key_init(&k);
-	if (!screen_task(&k))
-		return 0;
-	r = scratch_get();
+	r = screened_record(CTRACE_EV_EXEC, &k);
 	if (!r)
 		return 0;
 	e = &r->exec;
@@ -475,12 +483,7 @@ int sys_enter_fsopen(struct trace_event_raw_sys_enter *ctx)
 	struct task_key k;
 	union record *r;
 
-	if (!wants(CTRACE_EV_MOUNT))
-		return 0;
-	task_key_init(&k);
-	if (!screen_task(&k))
-		return 0;
-	r = scratch_get();
+	r = screened_record(CTRACE_EV_MOUNT, &k);
 	if (!r)
 		return 0;
 	__builtin_memset(&r->fs, 0, sizeof(r->fs));
