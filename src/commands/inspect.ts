@@ -7,6 +7,7 @@
 import type { Writable } from 'node:stream';
 import { CGKEY_V1 } from '../abi.js';
 import { escapeControl } from '../bytes.js';
+import { containerJsonObject } from '../format/json.js';
 import { parseProcCgroup } from '../classify.js';
 import { resolveBinary, type BinaryInfo } from '../enrich/binary.js';
 import { ContainerCatalog } from '../enrich/containers.js';
@@ -70,16 +71,7 @@ export function inspectPid(pid: number, catalog = new ContainerCatalog({ lookup:
   if (info.container) {
     const e = catalog.enrich(info.container);
     meta = catalog.peek(info.container.id);
-    container = {
-      id: e.id,
-      runtime: e.runtime,
-      podUid: e.podUid,
-      qos: e.qos,
-      name: e.name ?? null,
-      image: e.image ?? null,
-      podName: e.podName ?? null,
-      podNamespace: e.podNamespace ?? null,
-    };
+    container = containerJsonObject(e);
   }
   const ns = readNamespaces(tgid);
   const cls = cg.classification;

@@ -6,6 +6,7 @@
  */
 import type { Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
+import { containerJsonObject } from '../format/json.js';
 import { ContainerCatalog } from '../enrich/containers.js';
 import type { ContainerInfo } from '../event.js';
 import { scanProcesses, type ProcInfo } from '../inventory.js';
@@ -40,14 +41,7 @@ export function groupByContainer(procs: readonly ProcInfo[], catalog: ContainerC
     if (!c) {
       const info = catalog ? catalog.enrich(p.container) : p.container;
       c = {
-        id: info.id,
-        runtime: info.runtime,
-        podUid: info.podUid,
-        qos: info.qos,
-        name: info.name ?? null,
-        image: info.image ?? null,
-        podName: info.podName ?? null,
-        podNamespace: info.podNamespace ?? null,
+        ...containerJsonObject(info),
         cgroupPath: p.cgroup.path,
         cgroupV1: p.cgroup.v1,
         processes: [],

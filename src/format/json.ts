@@ -4,6 +4,20 @@
  */
 import type { ContainerInfo, TraceEvent } from '../event.js';
 
+/** A container in the JSON form: every key present, absent data null. */
+export function containerJsonObject(c: ContainerInfo): Required<ContainerInfo> {
+  return {
+    id: c.id,
+    runtime: c.runtime,
+    podUid: c.podUid,
+    qos: c.qos,
+    name: c.name ?? null,
+    image: c.image ?? null,
+    podName: c.podName ?? null,
+    podNamespace: c.podNamespace ?? null,
+  };
+}
+
 /** The plain object for one event, in the documented key order. */
 export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
   const base: Record<string, unknown> = {
@@ -19,18 +33,7 @@ export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
     cgroupId: ev.cgroupId,
     pidNs: ev.pidNs,
     mntNs: ev.mntNs,
-    container: ev.container
-      ? {
-          id: ev.container.id,
-          runtime: ev.container.runtime,
-          podUid: ev.container.podUid,
-          qos: ev.container.qos,
-          name: ev.container.name ?? null,
-          image: ev.container.image ?? null,
-          podName: ev.container.podName ?? null,
-          podNamespace: ev.container.podNamespace ?? null,
-        }
-      : null,
+    container: ev.container ? containerJsonObject(ev.container) : null,
     scope: ev.scope,
     cgroupPath: ev.cgroupPath,
     cgroupV1: ev.cgroupV1,
