@@ -55,6 +55,20 @@ type Request = { file: string } | { dir: string };
 type Reply = string | string[] | null;
 type Steps = Generator<Request, ContainerMeta | null, Reply>;
 
+/**
+ * An OCI config.json beside the state: its annotations, and the rootfs when the state
+ * did not name one. Null when the file does not parse (a bundle being written or removed).
+ */
+function applySpec(state: OciState, spec: string): Record<string, string> | null {
+  try {
+    const cfg = parseOciConfig(spec);
+    state.rootfs ??= resolveRootfs(state.bundle, cfg.rootPath);
+    return cfg.annotations;
+  } catch {
+    return null;
+  }
+}
+
 /** A container id is one path component: never let one walk out of a state root. */
 export function safeId(id: string): boolean {
   return id !== '' && id !== '.' && id !== '..' && !id.includes('/') && !id.includes('\0');
@@ -101,15 +115,7 @@ function* lookupSteps(id: string, roots: StateRoots, runtime: Runtime | null): S
       }
       // crun keeps a copy of the spec beside its status
       const spec = (yield { file: join(root, id, 'config.json') }) as string | null;
-      if (spec !== null) {
-        try {
-          const cfg = parseOciConfig(spec);
-          annotations = cfg.annotations;
-          state.rootfs ??= resolveRootfs(state.bundle, cfg.rootPath);
-        } catch {
-          // keep what status gave
-        }
-      }
+      if (spec !== null) annotations = applySpec(state, spec) ?? annotations; // else keep what status gave
       break;
     }
   }
@@ -117,15 +123,7 @@ function* lookupSteps(id: string, roots: StateRoots, runtime: Runtime | null): S
   // no annotations in the state: the bundle's config.json has them
   if (state && annotations === null && state.bundle !== null) {
     const spec = (yield { file: join(state.bundle, 'config.json') }) as string | null;
-    if (spec !== null) {
-      try {
-        const cfg = parseOciConfig(spec);
-        annotations = cfg.annotations;
-        state.rootfs ??= resolveRootfs(state.bundle, cfg.rootPath);
-      } catch {
-        // a bundle being written or removed
-      }
-    }
+    if (spec !== null) annotations = applySpec(state, spec);
   }
 
   const names = namesFromAnnotations(annotations);
