@@ -15,6 +15,7 @@
 
 #include "abi.h"
 #include "errors.h"
+#include "pid_verdicts.h"
 
 namespace ctrace {
 
@@ -126,9 +127,14 @@ struct RingReader::Shared {
   int wake_fd = -1;
   int epoll_fd = -1;
   struct ring_buffer* rb = nullptr;
+  // The JSON-lines lane, when JS asked for it: records of registered cgroups become lines here.
+  std::shared_ptr<JsonLines> lines;
+  int verdict_fd = -1;
+  std::atomic<uint64_t> verdict_errors{0};
 
   // Poll thread only.
   std::vector<uint8_t> batch;
+  JsonLines::Writer writer{&batch};  // the lane's chunks in `batch` (swapped out, never moved)
   bool cut = false;    // OnSample ended the drain early
   bool final = false;  // draining what is left after stop: no deadline, no credit
   uint64_t cycle_deadline_ns = 0;
@@ -169,7 +175,11 @@ struct RingReader::Shared {
       return 0;
     }
     const auto* p = static_cast<const uint8_t*>(data);
-    self->batch.insert(self->batch.end(), p, p + hdr.size);
+    if (self->lines) {
+      self->lines->Append(p, hdr.size, &self->writer);
+    } else {
+      self->batch.insert(self->batch.end(), p, p + hdr.size);
+    }
     if (self->batch.size() >= kFlushBytes ||
         (!self->final && (MonotonicNs() >= self->cycle_deadline_ns || self->stop.load(std::memory_order_relaxed)))) {
       self->cut = true;
@@ -233,6 +243,10 @@ struct RingReader::Shared {
   }
 
   bool Flush() {
+    if (lines) {
+      writer.Close();
+      WriteVerdicts();
+    }
     if (batch.empty()) return true;
     // Wait for JS to take the previous batch and have a loop turn; when stopping, go ahead.
     if (!final) credit->Take();
@@ -240,6 +254,15 @@ struct RingReader::Shared {
     out->bytes.swap(batch);
     if (!final) batch.reserve(kReserveBytes);
     return Deliver(out);
+  }
+
+  // PID verdicts of the execs the lane formatted, as JS writes them for the ones it sees.
+  void WriteVerdicts() {
+    if (writer.verdict_pids.empty()) return;
+    if (!final && verdict_fd >= 0 && UpdatePidVerdicts(verdict_fd, &writer.verdict_pids, &writer.verdict_values) != 0)
+      verdict_errors++;
+    writer.verdict_pids.clear();
+    writer.verdict_values.clear();
   }
 
   void Fail(const char* step, int err) {
@@ -306,10 +329,13 @@ struct RingReader::Shared {
   }
 };
 
-RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms)
+RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
+                       std::shared_ptr<JsonLines> lines, int verdict_map_fd)
     : shared_(std::make_shared<Shared>()) {
   Shared& s = *shared_;
   s.poll_ms = poll_ms;
+  s.lines = std::move(lines);
+  s.verdict_fd = verdict_map_fd;
   s.max_final_batches = ring_bytes / kFlushBytes + 1;
 
   s.rb = ring_buffer__new(ring_map_fd, Shared::OnSample, &s, nullptr);
@@ -352,5 +378,7 @@ void RingReader::Stop() {
 }
 
 uint64_t RingReader::Malformed() const { return shared_->malformed.load(); }
+
+uint64_t RingReader::VerdictErrors() const { return shared_->verdict_errors.load(); }
 
 }  // namespace ctrace

@@ -10,11 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "json_lines.h"
+
 namespace ctrace {
 
 class RingReader {
  public:
-  // What crosses from the poll thread to JS: concatenated raw records, or a poll error.
+  // What crosses from the poll thread to JS: concatenated raw records (or a lane batch), or a poll error.
   struct Batch {
     std::vector<uint8_t> bytes;
     int err = 0;  // positive errno when this is an error report
@@ -26,9 +28,11 @@ class RingReader {
   static constexpr size_t kFlushBytes = 1 << 20;
 
   // Starts the thread; ring_bytes is the ring's size (it bounds the final drain). on_batch(err,
-  // buffer) runs on the JS thread. Throws NativeError (step 'ringbuf') when the ring buffer
-  // cannot be set up.
-  RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms);
+  // buffer) runs on the JS thread. With `lines`, batches are lane batches (json_lines.h) and
+  // the PID verdicts of the execs the lane formats go to verdict_map_fd. Throws NativeError
+  // (step 'ringbuf') when the ring buffer cannot be set up.
+  RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
+             std::shared_ptr<JsonLines> lines = nullptr, int verdict_map_fd = -1);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
@@ -39,6 +43,8 @@ class RingReader {
   void Stop();
   // Records whose header was inconsistent with their ring-buffer length (dropped).
   uint64_t Malformed() const;
+  // Lane PID-verdict writes that failed (batches of them).
+  uint64_t VerdictErrors() const;
 
  private:
   struct Shared;  // state shared with the TSFN finalizer, which may outlive this object

@@ -16,6 +16,8 @@
 #include "errors.h"
 #include "kernel_features.h"
 #include "libbpf_log.h"
+#include "line_formatter.h"
+#include "pid_verdicts.h"
 
 namespace ctrace {
 
@@ -237,10 +239,14 @@ Napi::Value Tracer::Attach(const Napi::CallbackInfo& info) {
 Napi::Value Tracer::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowType(env, "start(onBatch): onBatch", "a function");
+  std::shared_ptr<JsonLines> lines;
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull())
+    lines = LineFormatter::From(env, info[1], "start(onBatch, formatter): formatter");
   RequireOpen(env, "start");
   if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
   reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), opts_.ring_bytes,
-                                         info[0].As<Napi::Function>(), opts_.poll_ms);
+                                         info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lines),
+                                         bpf_map__fd(skel_->maps.pid_verdicts));
   self_ = Napi::Persistent(Value());
   return env.Undefined();
 }
@@ -276,21 +282,8 @@ Napi::Value Tracer::SetVerdicts(const Napi::CallbackInfo& info) {
     v[i].cgroup_key = keys[i];
     v[i].verdict = verdicts[i];
   }
-  const int fd = bpf_map__fd(skel_->maps.pid_verdicts);
-  struct bpf_map_batch_opts opts;
-  memset(&opts, 0, sizeof(opts));
-  opts.sz = sizeof(opts);
-  opts.elem_flags = BPF_ANY;
-  __u32 count = static_cast<__u32>(n);
-  int err = bpf_map_update_batch(fd, k.data(), v.data(), &count, &opts);
-  if (err == 0) return env.Undefined();
-  err = -err;
-  // Kernels without batch ops on this map type: one update per element.
-  if (err != EINVAL && err != ENOTSUP && err != EOPNOTSUPP && err != 524 /* ENOTSUPP */)
-    NativeError::Throw(env, "map", err, "pid_verdicts batch update");
-  for (size_t i = 0; i < n; i++) {
-    if (bpf_map_update_elem(fd, &k[i], &v[i], BPF_ANY) != 0) NativeError::Throw(env, "map", errno, "pid_verdicts update");
-  }
+  const int err = UpdatePidVerdicts(bpf_map__fd(skel_->maps.pid_verdicts), &k, &v);
+  if (err != 0) NativeError::Throw(env, "map", err, "pid_verdicts update");
   return env.Undefined();
 }
 
@@ -335,9 +328,13 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Counters c = final_counters_;
   uint64_t malformed = malformed_;
+  uint64_t verdict_errors = verdict_errors_;
   if (!closed_) {
     if (const int err = ReadCounters(&c); err != 0) NativeError::Throw(env, "map", err, "stats lookup");
-    if (reader_) malformed += reader_->Malformed();
+    if (reader_) {
+      malformed += reader_->Malformed();
+      verdict_errors += reader_->VerdictErrors();
+    }
   }
   auto num = [&](uint64_t x) { return Napi::Number::New(env, static_cast<double>(x)); };
   Napi::Object o = Napi::Object::New(env);
@@ -348,6 +345,7 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   o.Set("mountUnpaired", num(c[CTRACE_STAT_MOUNT_UNPAIRED]));
   o.Set("readErrors", num(c[CTRACE_STAT_READ_ERR]));
   o.Set("malformed", num(malformed));
+  o.Set("verdictErrors", num(verdict_errors));
   return o;
 }
 
@@ -414,6 +412,7 @@ void Tracer::CloseNow() {
   if (reader_) {
     reader_->Stop();  // drains the ring, joins the poll thread; queued batches still reach JS
     malformed_ += reader_->Malformed();
+    verdict_errors_ += reader_->VerdictErrors();
     reader_.reset();
   }
   if (skel_) {

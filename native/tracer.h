@@ -84,6 +84,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   bool closed_ = false;
   Counters final_counters_{};  // stats() after close()
   uint64_t malformed_ = 0;     // ring records with an inconsistent header, dropped
+  uint64_t verdict_errors_ = 0;  // the JSON-lines lane's failed PID-verdict writes
 };
 
 }  // namespace ctrace

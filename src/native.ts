@@ -39,6 +39,8 @@ export interface NativeStats {
   readErrors: number;
   /** ring records the reader dropped because their header contradicted their length */
   malformed: number;
+  /** batches of PID verdicts the JSON-lines lane could not write */
+  verdictErrors: number;
 }
 
 export interface NativeHook {
@@ -54,6 +56,8 @@ export interface NativeHook {
 /**
  * A batch is the raw records of one poll cycle, concatenated: each starts with struct ctrace_hdr
  * (type u16 @0, flags u16 @2, size u32 @4, ktime u64 @8) and is `size` bytes long, unpadded.
+ * With a LineFormatter it is a lane batch instead (src/lane.ts): chunks of raw records and of
+ * JSON lines, in ring order.
  */
 export type BatchCallback = (err: Error | null, batch: Buffer | null) => void;
 
@@ -64,7 +68,7 @@ export interface NativeTracer {
    * Starts the poll thread. Poll errors arrive as onBatch(err, null); the thread's last call is
    * onBatch(null, null), after every batch it read. Keeps the tracer (and the loop) alive until close().
    */
-  start(onBatch: BatchCallback): void;
+  start(onBatch: BatchCallback, formatter?: NativeLineFormatter): void;
   setVerdict(pid: number, verdict: number, cgroupKey: bigint): void;
   /** Many verdicts in one map batch update; the three arrays have one entry per pid. */
   setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
@@ -84,6 +88,23 @@ export interface NativeTracer {
   close(): void;
 }
 
+/** The JSON-lines lane (native/json_lines.h): what userland decided per cgroup key. */
+export interface NativeLineFormatter {
+  /**
+   * Records of this cgroup become JSON lines in the addon: `fragment` is the JSON between
+   * mntNs and the event detail (`,"container":…,"cgroupV1":…`), `emit` false drops them as
+   * filtered, `verdict` is the PID verdict written for their execs, `v1` the cgroupV1 flag.
+   */
+  set(key: bigint, fragment: string, emit: boolean, verdict: number, v1: boolean): void;
+  delete(key: bigint): boolean;
+  clear(): void;
+  size(): number;
+  /** lines written per event type, records filtered, records passed on raw */
+  counts(): { exec: number; exit: number; mount: number; filtered: number; raw: number };
+  /** The lane batch the poll thread would build from these raw records (tests, benchmark). */
+  format(batch: Buffer): Buffer;
+}
+
 export interface NativeTracerConstructor {
   new (opts: NativeTracerOptions): NativeTracer;
   /** enum cgroup_subsys_id value of a controller (v1 names: blkio is io) from vmlinux BTF, or -1. */
@@ -99,6 +120,8 @@ export interface NativeAbi {
 
 export interface NativeAddon {
   Tracer: NativeTracerConstructor;
+  /** new LineFormatter(clockOffsetNs) */
+  LineFormatter: new (clockOffsetNs: bigint) => NativeLineFormatter;
   abi: NativeAbi;
 }
 

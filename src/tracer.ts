@@ -21,6 +21,7 @@ import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
+import { forEachChunk, JsonLane } from './lane.js';
 import { loadNative, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
 
@@ -52,6 +53,15 @@ export interface TracerOptions {
   preload?: boolean;
   /** container names from runtime state: looked up on first sight ('sync', default), in the background ('async'), or not */
   enrich?: 'sync' | 'async' | false;
+  /**
+   * The JSON-lines lane: events of cgroups already classified reach `onLines` listeners as
+   * JSON lines written by the addon (what toJsonLine() writes for them), not as objects; the
+   * first events of a cgroup and events of `unknown` scope still reach onEvent and iterators.
+   * For consumers that only write JSON lines (`ctrace run --output json`, the JSONL log): it
+   * spares JavaScript the per-event work. The process table then knows only the processes of
+   * the start-up walk and of object events. Default false.
+   */
+  jsonLines?: boolean;
 }
 
 /** What the start-up walk over /proc found and cost. */
@@ -74,6 +84,7 @@ export interface LostReport {
 }
 
 type EventListener = (ev: TraceEvent) => void;
+type LinesListener = (lines: Buffer) => void;
 type LostListener = (r: LostReport) => void;
 type ErrorListener = (err: Error) => void;
 
@@ -91,6 +102,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly paths = new CgroupPathCache();
   private readonly classes = new Map<bigint, Classification>();
   private readonly eventListeners: EventListener[] = [];
+  private readonly linesListeners: LinesListener[] = [];
   private readonly lostListeners: LostListener[] = [];
   private readonly errorListeners: ErrorListener[] = [];
   private readonly counts: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
@@ -102,6 +114,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly iterators = new Set<EventQueue>();
   private readonly table = new ProcessTable();
   private readonly catalog: ContainerCatalog | null;
+  private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
   /** null when preload is off */
   readonly startup: StartupReport | null = null;
@@ -131,7 +144,12 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       this.catalog = options.enrich === false ? null : new ContainerCatalog({ lookup: options.enrich ?? 'sync' }).start();
       // the pre-load keys processes by the same hierarchy as the kernel: none when BTF has no id for it
       if (options.preload ?? true) this.startup = this.preload(v1Id >= 0 ? v1.name : null);
-      this.native.start((err, batch) => this.onBatch(err, batch));
+      if (options.jsonLines) {
+        const catalog = this.catalog;
+        const formatter = new native.LineFormatter(this.native.clockOffsetNs());
+        this.lane = new JsonLane(formatter, catalog ? (c) => catalog.enrich(c) : undefined);
+      }
+      this.native.start((err, batch) => this.onBatch(err, batch), this.lane?.formatter);
     } catch (err) {
       this.native.close();
       throw err;
@@ -180,6 +198,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     this.eventListeners.push(fn);
     return this;
   }
+  /** Lane batches of JSON lines, each line ended by a newline (with `jsonLines: true`). */
+  onLines(fn: LinesListener): this {
+    this.linesListeners.push(fn);
+    return this;
+  }
   onLost(fn: LostListener): this {
     this.lostListeners.push(fn);
     return this;
@@ -191,13 +214,22 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   stats(): TraceStats {
     const k = this.native.stats(); // after close(): the counters read at close
+    const events = { ...this.counts };
+    let filtered = this.filtered;
+    if (this.lane) {
+      const l = this.lane.formatter.counts();
+      events.exec += l.exec;
+      events.exit += l.exit;
+      events.mount += l.mount;
+      filtered += l.filtered;
+    }
     return {
-      events: { ...this.counts },
+      events,
       emitted: k.emitted,
       lost: k.lost,
       mapErrors: k.mapErrors,
       droppedInKernel: k.droppedHost,
-      filtered: this.filtered,
+      filtered,
     };
   }
   /**
@@ -234,6 +266,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private checkLost(): void {
     if (this.closed) return;
     this.reportLost(this.native.stats().lost);
+    this.lane?.refresh(); // container names that became known (or were forgotten) since
   }
 
   private reportLost(lost: number): void {
@@ -253,6 +286,24 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       this.markDrained(); // the poll thread's end marker
       return;
     }
+    if (!this.lane) {
+      this.onRecords(batch);
+      return;
+    }
+    try {
+      forEachChunk(
+        batch,
+        (lines) => {
+          for (const fn of this.linesListeners) fn(lines);
+        },
+        (raw) => this.onRecords(raw),
+      );
+    } catch (e) {
+      for (const fn of this.errorListeners) fn(e as Error);
+    }
+  }
+
+  private onRecords(batch: Buffer): void {
     let records: RawRecord[];
     try {
       records = decodeBatch(batch, this.paths);
@@ -272,7 +323,18 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       }
       const ev = this.toEvent(rec, cls);
       if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
-      if (!this.passes(ev)) {
+      const pass = this.passes(ev);
+      // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
+      if (this.lane && cls.scope !== 'unknown' && ev.scope === cls.scope && !this.lane.has(rec.task.cgroupKey)) {
+        this.lane.register(rec.task.cgroupKey, {
+          cls,
+          cgroupPath: rec.task.cgroupPath,
+          cgroupV1: rec.task.cgroupV1,
+          emit: pass,
+          verdict: VERDICT_OF[cls.scope],
+        });
+      }
+      if (!pass) {
         this.filtered++;
         continue;
       }
@@ -291,7 +353,10 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     let cls = this.classes.get(key);
     if (!cls) {
       cls = classifyCgroupPath(rec.task.cgroupPath);
-      if (this.classes.size >= 16384) this.classes.clear();
+      if (this.classes.size >= 16384) {
+        this.classes.clear();
+        this.lane?.clear();
+      }
       this.classes.set(key, cls);
       if (!this.closed) this.native.setCgroupVerdict(key, VERDICT_OF[cls.scope]);
     }

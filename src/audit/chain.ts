@@ -64,6 +64,15 @@ export class Chain {
     public head: string,
   ) {}
 
+  /** Appends an event already in its JSON form (a JSON-lines lane line, no newline): JSONL only. */
+  appendEventLine(line: string): string {
+    const canonical = eventCanonical(line, this.seq);
+    const hash = chainHash(this.head, canonical);
+    this.head = hash;
+    this.seq++;
+    return jsonlCodec.seal(canonical, hash) as string;
+  }
+
   /** Appends a record: returns the bytes to write and advances the chain. */
   append(codec: ChainCodec, entry: Entry): string | Buffer {
     const canonical = codec.canonical(entry, this.seq, isHead(entry) ? this.head : null);
@@ -76,11 +85,16 @@ export class Chain {
 
 /* ---------- JSONL ---------- */
 
+/** An event line's canonical bytes: the line with `seq` added as its last key. */
+function eventCanonical(line: string, seq: number): string {
+  return line.slice(0, -1) + ',"seq":' + seq + '}';
+}
+
 export const jsonlCodec: ChainCodec = {
   format: 'jsonl',
   canonical(entry, seq, prev) {
     // events take the fast serialiser: the same bytes as JSON.stringify of the object below
-    if (isEvent(entry) && !prev) return toJsonLine(entry).slice(0, -1) + ',"seq":' + seq + '}';
+    if (isEvent(entry) && !prev) return eventCanonical(toJsonLine(entry), seq);
     const o = entryToJsonObject(entry);
     o.seq = seq;
     if (prev) o.prev = prev;

@@ -28,6 +28,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { EventType, Sink, TraceEvent } from '../event.js';
 import type { LostReport } from '../tracer.js';
 import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
+import { lineType } from '../format/json.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
 import { isRotatedName, rotatedPath } from './files.js';
 import { detectFormat, rawRecords } from './reader.js';
@@ -267,6 +268,23 @@ export class AuditLog implements Sink {
     this.append(event);
   }
 
+  /**
+   * Events as JSON lines, each ended by a newline (the tracer's JSON-lines lane); each is
+   * chained as the same event written through write() would be. JSONL logs only.
+   */
+  writeLines(lines: Buffer): void {
+    if (!this.accepting()) return;
+    if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
+    const text = lines.toString('utf8');
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      const line = text.slice(start, nl);
+      start = nl + 1;
+      this.tally.count(lineType(line));
+      this.append(line);
+    }
+  }
+
   /** The kernel dropped events: a `lost` record. */
   noteLost(report: LostReport): void {
     if (!this.accepting()) return;
@@ -357,15 +375,16 @@ export class AuditLog implements Sink {
     return true;
   }
 
-  /** Chains and queues one record; rotates first when the file is full. */
-  private append(entry: Entry): void {
-    if (this.rotateDue && entry.type !== 'stop') this.rotate('size', rotatedPath(this.path, new Date(), this.reserved));
+  /** Chains and queues one record (a string: an event's JSON line); rotates first when the file is full. */
+  private append(entry: Entry | string): void {
+    if (this.rotateDue && (typeof entry === 'string' || entry.type !== 'stop'))
+      this.rotate('size', rotatedPath(this.path, new Date(), this.reserved));
     this.queue(entry);
     if (this.maxSize > 0 && this.fileSize >= this.maxSize && this.recordsInFile > 1) this.rotateDue = true;
   }
 
-  private queue(entry: Entry): void {
-    const bytes = this.chain.append(this.codec, entry);
+  private queue(entry: Entry | string): void {
+    const bytes = typeof entry === 'string' ? this.chain.appendEventLine(entry) : this.chain.append(this.codec, entry);
     const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
     let last = this.ops[this.ops.length - 1];
     if (!last || last.kind !== 'data') {

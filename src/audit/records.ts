@@ -118,6 +118,11 @@ export class RecordTally {
     this.events[ev.type]++;
   }
 
+  /** An event that arrived as a JSON line. */
+  count(type: EventType): void {
+    this.events[type]++;
+  }
+
   lostRecord(report: { lost: number; total: number }): LostRecord {
     this.lost = Math.max(this.lost + report.lost, report.total);
     return { type: 'lost', time: nowIso(), count: report.lost, total: report.total, source: 'kernel' };

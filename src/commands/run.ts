@@ -62,6 +62,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       all: opts.all,
       pidnsOnly: opts.pidnsOnly,
       filter: opts.filter,
+      // every output writes JSON lines: let the addon write them for known cgroups
+      jsonLines: sink.acceptsLines,
     });
   } catch (err) {
     await sink.close(`error: ${(err as Error).message}`);
@@ -69,6 +71,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   }
 
   tracer.onEvent((ev) => sink.write(ev));
+  tracer.onLines((lines) => sink.writeLines(lines));
   tracer.onLost((r) => {
     log(`${r.lost} events lost: ring buffer full (${r.total} since start)`);
     sink.noteLost(r);

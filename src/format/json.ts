@@ -2,7 +2,7 @@
  * The JSON form of DESIGN.md: one object per event, camelCase, absent data is null.
  * Used by stdout (`--output json`) and the JSONL audit log.
  */
-import type { ContainerInfo, TraceEvent } from '../event.js';
+import type { ContainerInfo, EventType, TraceEvent } from '../event.js';
 
 /** A container in the JSON form: every key present, absent data null. */
 export function containerJsonObject(c: ContainerInfo): Required<ContainerInfo> {
@@ -85,6 +85,22 @@ function containerJson(c: ContainerInfo): string {
   return j;
 }
 
+/** The event type of a line this module (or the addon's lane) wrote: its first key is `{"type":"exec"…`. */
+export function lineType(line: string): EventType {
+  return line.charCodeAt(9) === 0x6d ? 'mount' : line.charCodeAt(11) === 0x65 ? 'exec' : 'exit';
+}
+
+/**
+ * The part of a line that depends only on the cgroup: `,"container":…,"scope":…,"cgroupPath":…,"cgroupV1":…`.
+ * The addon's JSON-lines lane (native/json_lines.cc) writes the rest of the line around it.
+ */
+export function attributionJson(container: ContainerInfo | null, scope: string, cgroupPath: string, cgroupV1: boolean): string {
+  return (
+    ',"container":' + (container ? containerJson(container) : 'null') + ',"scope":"' + scope + '","cgroupPath":' +
+    q(cgroupPath) + ',"cgroupV1":' + cgroupV1
+  );
+}
+
 /**
  * One JSON line (no trailing newline): byte for byte `JSON.stringify(toJsonObject(ev))`
  * (test/json.test.ts holds it to that), built directly because this runs for every event
@@ -100,8 +116,7 @@ export function toJsonLine(ev: TraceEvent): string {
     '{"type":"' + ev.type + '","time":"' + ev.time + '","pid":' + ev.pid + ',"tid":' + ev.tid + ',"ppid":' + ev.ppid +
     ',"nspid":' + ev.nspid + ',"uid":' + ev.uid + ',"gid":' + ev.gid + ',"comm":' + q(ev.comm) +
     ',"cgroupId":' + ev.cgroupId + ',"pidNs":' + ev.pidNs + ',"mntNs":' + ev.mntNs +
-    ',"container":' + (ev.container ? containerJson(ev.container) : 'null') + ',"scope":"' + ev.scope +
-    '","cgroupPath":' + q(ev.cgroupPath) + ',"cgroupV1":' + ev.cgroupV1;
+    attributionJson(ev.container, ev.scope, ev.cgroupPath, ev.cgroupV1);
   switch (ev.type) {
     case 'exec':
       s += ',"exec":{"filename":' + q(ev.exec.filename) + ',"argv":' + q(ev.exec.argv) + ',"argvTruncated":' +

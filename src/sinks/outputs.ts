@@ -101,7 +101,9 @@ export interface OutputsOptions extends RecordOptions {
 
 export class Outputs implements RecordSink {
   private constructor(
-    private readonly stdout: (Sink & { noteLost?: (r: LostReport) => void; close(reason?: string): Promise<void> }) | null,
+    private readonly stdout:
+      | (Sink & { noteLost?: (r: LostReport) => void; writeLines?: (lines: Buffer) => void; close(reason?: string): Promise<void> })
+      | null,
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
   ) {}
@@ -146,6 +148,18 @@ export class Outputs implements RecordSink {
     }
     else if (o.stdout) stdout = new StdoutSink(process.stdout, o.stdout, o.onStdoutClosed);
     return new Outputs(stdout, log, socket);
+  }
+
+  /** Every output takes JSON lines (stdout JSON or nothing, a JSONL log or none, no socket): the tracer's lane can feed them. */
+  get acceptsLines(): boolean {
+    const stdoutOk = !this.stdout || (this.stdout instanceof StdoutSink && this.stdout.format === 'json');
+    return stdoutOk && (!this.log || this.log.format === 'jsonl') && !this.socket;
+  }
+
+  /** Events as JSON lines from the tracer's lane (only when acceptsLines). */
+  writeLines(lines: Buffer): void {
+    this.stdout?.writeLines?.(lines);
+    this.log?.writeLines(lines);
   }
 
   write(event: TraceEvent): void {

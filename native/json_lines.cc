@@ -1,0 +1,379 @@
+#include "json_lines.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <charconv>
+#include <cstddef>
+
+namespace ctrace {
+
+namespace {
+
+// Integers JavaScript prints exactly (Number(bigint) beyond this rounds).
+constexpr uint64_t kMaxSafe = 9007199254740992ull;  // 2^53
+
+template <typename T>
+T Read(const uint8_t* p) {
+  T v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+void PutUint(std::string* s, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  s->append(buf, r.ptr);
+}
+
+void PutInt(std::string* s, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  s->append(buf, r.ptr);
+}
+
+void PutHex2(std::string* s, uint8_t b) {
+  static const char kHex[] = "0123456789abcdef";
+  s->push_back(kHex[b >> 4]);
+  s->push_back(kHex[b & 15]);
+}
+
+// Length of the valid UTF-8 sequence at p, or 0: src/bytes.ts utf8SeqLen, the same rules
+// (no overlongs, no surrogates, nothing above U+10FFFF).
+size_t Utf8SeqLen(const uint8_t* p, const uint8_t* end) {
+  const uint8_t b0 = p[0];
+  size_t n;
+  uint8_t lo = 0x80, hi = 0xbf;
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    n = 2;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    n = 3;
+    if (b0 == 0xe0) lo = 0xa0;
+    if (b0 == 0xed) hi = 0x9f;
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    n = 4;
+    if (b0 == 0xf0) lo = 0x90;
+    if (b0 == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (static_cast<size_t>(end - p) < n) return 0;
+  if (p[1] < lo || p[1] > hi) return 0;
+  for (size_t k = 2; k < n; k++) {
+    if (p[k] < 0x80 || p[k] > 0xbf) return 0;
+  }
+  return n;
+}
+
+// The bytes as src/bytes.ts decodes them (invalid UTF-8 bytes become the text \xNN), as
+// JSON.stringify quotes that text: \" \\ \b \t \n \f \r, \u00xx for other controls.
+void PutString(std::string* s, const uint8_t* p, const uint8_t* end) {
+  s->push_back('"');
+  const uint8_t* run = p;
+  while (p < end) {
+    const uint8_t b = *p;
+    if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
+      p++;
+      continue;
+    }
+    size_t n = 0;
+    if (b >= 0x80 && (n = Utf8SeqLen(p, end)) > 0) {
+      p += n;
+      continue;
+    }
+    s->append(reinterpret_cast<const char*>(run), p - run);
+    switch (b) {
+      case '"': s->append("\\\""); break;
+      case '\\': s->append("\\\\"); break;
+      case '\b': s->append("\\b"); break;
+      case '\t': s->append("\\t"); break;
+      case '\n': s->append("\\n"); break;
+      case '\f': s->append("\\f"); break;
+      case '\r': s->append("\\r"); break;
+      default:
+        if (b >= 0x80) {
+          s->append("\\\\x");  // the text \xNN, its backslash escaped
+        } else {
+          s->append("\\u00");
+        }
+        PutHex2(s, b);
+    }
+    p++;
+    run = p;
+  }
+  s->append(reinterpret_cast<const char*>(run), end - run);
+  s->push_back('"');
+}
+
+// A NUL-terminated string in a fixed field (src/bytes.ts decodeCString).
+const uint8_t* CEnd(const uint8_t* p, size_t max) {
+  const void* z = memchr(p, 0, max);
+  return z != nullptr ? static_cast<const uint8_t*>(z) : p + max;
+}
+
+void PutCString(std::string* s, const uint8_t* p, size_t max) { PutString(s, p, CEnd(p, max)); }
+
+// `null` for an empty field (the JSON form says null for absent data).
+void PutCStringOrNull(std::string* s, const uint8_t* p, size_t max) {
+  const uint8_t* end = CEnd(p, max);
+  if (end == p) {
+    s->append("null");
+  } else {
+    PutString(s, p, end);
+  }
+}
+
+// argv: NUL-separated, cut to CTRACE_MAX_ARGS of CTRACE_MAX_ARG_LEN bytes (src/abi.ts splitArgv).
+bool PutArgv(std::string* s, const uint8_t* p, size_t len) {
+  bool truncated = false;
+  const uint8_t* end = p + len;
+  size_t count = 0;
+  s->push_back('[');
+  while (p < end) {
+    const void* z = memchr(p, 0, end - p);
+    const uint8_t* stop = z != nullptr ? static_cast<const uint8_t*>(z) : end;
+    if (count == CTRACE_MAX_ARGS) {
+      truncated = true;
+      break;
+    }
+    const uint8_t* arg_end = stop;
+    if (arg_end - p > CTRACE_MAX_ARG_LEN) {
+      arg_end = p + CTRACE_MAX_ARG_LEN;
+      truncated = true;
+    }
+    if (count++ > 0) s->push_back(',');
+    PutString(s, p, arg_end);
+    p = stop + 1;
+  }
+  s->push_back(']');
+  return truncated;
+}
+
+const char* Bool(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+void JsonLines::Writer::Begin(uint32_t kind) {
+  if (kind_ == kind) return;
+  Close();
+  kind_ = kind;
+  header_at_ = out_->size();
+  const uint32_t header[2] = {kind, 0};
+  Append(header, sizeof(header));
+}
+
+void JsonLines::Writer::Close() {
+  if (kind_ == 0) return;
+  const auto len = static_cast<uint32_t>(out_->size() - header_at_ - kChunkHeader);
+  memcpy(out_->data() + header_at_ + 4, &len, sizeof(len));
+  kind_ = 0;
+}
+
+void JsonLines::Writer::Append(const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  out_->insert(out_->end(), b, b + n);
+}
+
+void JsonLines::Set(uint64_t key, Cgroup cgroup) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cgroups_[key] = std::move(cgroup);
+}
+
+bool JsonLines::Delete(uint64_t key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cgroups_.erase(key) > 0;
+}
+
+void JsonLines::Clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cgroups_.clear();
+}
+
+size_t JsonLines::Size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cgroups_.size();
+}
+
+JsonLines::Counts JsonLines::counts() const {
+  Counts c;
+  c.exec = exec_.load(std::memory_order_relaxed);
+  c.exit = exit_.load(std::memory_order_relaxed);
+  c.mount = mount_.load(std::memory_order_relaxed);
+  c.filtered = filtered_.load(std::memory_order_relaxed);
+  c.raw = raw_.load(std::memory_order_relaxed);
+  return c;
+}
+
+void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
+  Outcome outcome;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    outcome = Format(rec, len, w);
+  }
+  switch (outcome) {
+    case Outcome::kLine:
+      w->Begin(kChunkLines);
+      w->Append(w->line_.data(), w->line_.size());
+      break;
+    case Outcome::kFiltered:
+      filtered_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Outcome::kRaw:
+      raw_.fetch_add(1, std::memory_order_relaxed);
+      w->Begin(kChunkRaw);
+      w->Append(rec, len);
+      break;
+  }
+}
+
+// ISO-8601 UTC with nanoseconds, as src/clock.ts writes it; the date part once per second.
+bool JsonLines::Time(uint64_t ktime_ns, Writer* w) const {
+  if (ktime_ns > static_cast<uint64_t>(INT64_MAX) - (clock_offset_ns_ > 0 ? clock_offset_ns_ : 0)) return false;
+  const int64_t wall = static_cast<int64_t>(ktime_ns) + clock_offset_ns_;
+  if (wall < 0) return false;
+  const int64_t sec = wall / 1000000000;
+  const int64_t frac = wall % 1000000000;
+  if (sec != w->second_) {
+    const time_t t = static_cast<time_t>(sec);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == nullptr || tm.tm_year + 1900 > 9999) return false;  // JS writes +YYYYYY
+    const int n = snprintf(w->date_, sizeof(w->date_), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n != 20) return false;
+    w->date_len_ = 20;
+    w->second_ = sec;
+  }
+  std::string* s = &w->line_;
+  s->append(w->date_, w->date_len_);
+  char digits[9];
+  int64_t f = frac;
+  for (int i = 8; i >= 0; i--) {
+    digits[i] = static_cast<char>('0' + f % 10);
+    f /= 10;
+  }
+  s->append(digits, 9);
+  s->push_back('Z');
+  return true;
+}
+
+JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) {
+  const auto hdr = Read<struct ctrace_hdr>(rec);
+  // the shapes src/abi.ts decodes; anything else is JavaScript's to skip or report
+  size_t min;
+  const char* type;
+  switch (hdr.type) {
+    case CTRACE_EV_EXEC: min = offsetof(struct ctrace_exec, argv); type = "exec"; break;
+    case CTRACE_EV_EXIT: min = sizeof(struct ctrace_exit); type = "exit"; break;
+    case CTRACE_EV_MOUNT: min = sizeof(struct ctrace_mount); type = "mount"; break;
+    default: return Outcome::kRaw;
+  }
+  if (len < min) return Outcome::kRaw;
+  const uint8_t* task = rec + offsetof(struct ctrace_exec, task);
+  const auto field = [&](size_t off) { return Read<uint32_t>(task + off); };
+  const uint64_t key = Read<uint64_t>(task + offsetof(struct ctrace_task, cgroup_key));
+  const auto it = cgroups_.find(key);
+  if (it == cgroups_.end()) return Outcome::kRaw;
+  const Cgroup& cg = it->second;
+  // JavaScript falls back to /proc for a missing nspid
+  const uint32_t nspid = field(offsetof(struct ctrace_task, nspid));
+  if (nspid == 0 || cg.v1 != ((hdr.flags & CTRACE_F_CG_V1) != 0)) return Outcome::kRaw;
+  const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
+  if (cgroup_id > kMaxSafe) return Outcome::kRaw;
+  if (!cg.emit) return Outcome::kFiltered;
+
+  std::string* s = &w->line_;
+  s->clear();
+  s->append("{\"type\":\"");
+  s->append(type);
+  s->append("\",\"time\":\"");
+  if (!Time(hdr.ktime_ns, w)) return Outcome::kRaw;
+  s->append("\",\"pid\":");
+  PutUint(s, field(offsetof(struct ctrace_task, tgid)));
+  s->append(",\"tid\":");
+  PutUint(s, field(offsetof(struct ctrace_task, pid)));
+  s->append(",\"ppid\":");
+  PutUint(s, field(offsetof(struct ctrace_task, ppid)));
+  s->append(",\"nspid\":");
+  PutUint(s, nspid);
+  s->append(",\"uid\":");
+  PutUint(s, field(offsetof(struct ctrace_task, uid)));
+  s->append(",\"gid\":");
+  PutUint(s, field(offsetof(struct ctrace_task, gid)));
+  s->append(",\"comm\":");
+  PutCString(s, task + offsetof(struct ctrace_task, comm), CTRACE_COMM_LEN);
+  s->append(",\"cgroupId\":");
+  PutUint(s, cgroup_id);
+  s->append(",\"pidNs\":");
+  PutUint(s, field(offsetof(struct ctrace_task, pidns_ino)));
+  s->append(",\"mntNs\":");
+  PutUint(s, field(offsetof(struct ctrace_task, mntns_ino)));
+  s->append(cg.fragment);
+
+  switch (hdr.type) {
+    case CTRACE_EV_EXEC: {
+      const size_t argv_at = offsetof(struct ctrace_exec, argv);
+      size_t argv_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argv_len));
+      if (argv_len > len - argv_at) argv_len = len - argv_at;
+      s->append(",\"exec\":{\"filename\":");
+      PutCString(s, rec + offsetof(struct ctrace_exec, filename), CTRACE_FILENAME_LEN);
+      s->append(",\"argv\":");
+      const bool cut = PutArgv(s, rec + argv_at, argv_len);
+      s->append(",\"argvTruncated\":");
+      s->append(Bool(cut || (hdr.flags & CTRACE_F_ARGV_TRUNC) != 0));
+      s->append("}}\n");
+      break;
+    }
+    case CTRACE_EV_EXIT: {
+      const uint32_t status = Read<uint32_t>(rec + offsetof(struct ctrace_exit, exit_code));
+      const uint64_t start = Read<uint64_t>(rec + offsetof(struct ctrace_exit, start_ns));
+      const uint64_t duration = start > 0 && hdr.ktime_ns > start ? hdr.ktime_ns - start : 0;
+      if (duration > kMaxSafe) return Outcome::kRaw;
+      const uint32_t signal = status & 0x7f;
+      s->append(",\"exit\":{\"code\":");
+      PutUint(s, signal != 0 ? 0 : (status >> 8) & 0xff);
+      s->append(",\"signal\":");
+      PutUint(s, signal);
+      s->append(",\"coreDumped\":");
+      s->append(Bool((status & 0x80) != 0));
+      s->append(",\"durationNs\":");
+      PutUint(s, duration);
+      s->append("}}\n");
+      break;
+    }
+    case CTRACE_EV_MOUNT: {
+      const int64_t ret = Read<int64_t>(rec + offsetof(struct ctrace_mount, ret));
+      const uint64_t flags = Read<uint64_t>(rec + offsetof(struct ctrace_mount, flags));
+      if (flags > kMaxSafe || ret > static_cast<int64_t>(kMaxSafe) || ret < -static_cast<int64_t>(kMaxSafe))
+        return Outcome::kRaw;
+      const uint32_t op = Read<uint32_t>(rec + offsetof(struct ctrace_mount, op));
+      s->append(",\"mount\":{\"op\":\"");
+      s->append(op == CTRACE_MOUNT_OP_MOVE_MOUNT ? "move_mount" : "mount");
+      s->append("\",\"source\":");
+      PutCStringOrNull(s, rec + offsetof(struct ctrace_mount, source), CTRACE_PATH_LEN);
+      s->append(",\"target\":");
+      PutCStringOrNull(s, rec + offsetof(struct ctrace_mount, target), CTRACE_PATH_LEN);
+      s->append(",\"fstype\":");
+      PutCStringOrNull(s, rec + offsetof(struct ctrace_mount, fstype), CTRACE_FSTYPE_LEN);
+      s->append(",\"flags\":");
+      PutUint(s, flags);
+      s->append(",\"ret\":");
+      PutInt(s, ret);
+      s->append("}}\n");
+      break;
+    }
+  }
+
+  switch (hdr.type) {
+    case CTRACE_EV_EXEC:
+      exec_.fetch_add(1, std::memory_order_relaxed);
+      // JavaScript writes the verdict of every exec it classifies; the lane does it for its own
+      w->verdict_pids.push_back(field(offsetof(struct ctrace_task, tgid)));
+      w->verdict_values.push_back(ctrace_pid_verdict{key, cg.verdict, {0}});
+      break;
+    case CTRACE_EV_EXIT: exit_.fetch_add(1, std::memory_order_relaxed); break;
+    default: mount_.fetch_add(1, std::memory_order_relaxed); break;
+  }
+  return Outcome::kLine;
+}
+
+}  // namespace ctrace

@@ -1,0 +1,98 @@
+// The JSON-lines lane. Once userland has classified a cgroup it registers, per cgroup key, the
+// part of the JSON line that depends only on the cgroup (container, scope, cgroupPath,
+// cgroupV1) and whether its events pass the filters. From then on the poll thread writes the
+// JSON line of every record of that cgroup itself, byte for byte what src/format/json.ts
+// writes (test/json-lines.test.ts holds the two to that), and JavaScript only forwards bytes.
+// A record of any other cgroup, or one whose numbers JavaScript would print differently
+// (beyond 2^53), goes to JavaScript raw, in order.
+//
+// A lane batch is a sequence of chunks, each [u32 kind][u32 length][payload]: kind 1 raw
+// records as the ring holds them, kind 2 JSON lines, each ended by '\n'.
+#ifndef CTRACE_NATIVE_JSON_LINES_H
+#define CTRACE_NATIVE_JSON_LINES_H
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ctrace.h"
+
+namespace ctrace {
+
+class JsonLines {
+ public:
+  static constexpr uint32_t kChunkRaw = 1;
+  static constexpr uint32_t kChunkLines = 2;
+  static constexpr size_t kChunkHeader = 8;
+
+  // What to do with a cgroup's records.
+  struct Cgroup {
+    // `,"container":…,"scope":…,"cgroupPath":…,"cgroupV1":…` (JSON, starts with a comma)
+    std::string fragment;
+    bool emit = true;     // false: the filters drop this cgroup's events (counted)
+    bool v1 = false;      // the cgroupV1 the fragment says; a record that disagrees goes raw
+    uint8_t verdict = 0;  // PID verdict written for its execs
+  };
+
+  struct Counts {
+    uint64_t exec = 0;
+    uint64_t exit = 0;
+    uint64_t mount = 0;
+    uint64_t filtered = 0;
+    uint64_t raw = 0;
+  };
+
+  // One consumer's state (the poll thread's, or one format() call's): the batch being built,
+  // the chunk open in it, a line buffer, the date of the last second formatted, and the PID
+  // verdicts of the execs it formatted.
+  class Writer {
+   public:
+    explicit Writer(std::vector<uint8_t>* out) : out_(out) {}
+    // Ends the open chunk (writes its length); the next record opens a new one.
+    void Close();
+    std::vector<uint32_t> verdict_pids;
+    std::vector<struct ctrace_pid_verdict> verdict_values;
+
+   private:
+    friend class JsonLines;
+    void Begin(uint32_t kind);
+    void Append(const void* p, size_t n);
+    std::vector<uint8_t>* out_;
+    uint32_t kind_ = 0;
+    size_t header_at_ = 0;
+    std::string line_;
+    int64_t second_ = -1;
+    char date_[32] = {0};  // "2026-11-22T11:02:59."
+    size_t date_len_ = 0;
+  };
+
+  explicit JsonLines(int64_t clock_offset_ns) : clock_offset_ns_(clock_offset_ns) {}
+
+  // JS thread.
+  void Set(uint64_t key, Cgroup cgroup);
+  bool Delete(uint64_t key);
+  void Clear();
+  size_t Size() const;
+  Counts counts() const;
+
+  // Appends one ring record (hdr.size bytes, already checked against the ring's length).
+  void Append(const uint8_t* rec, size_t len, Writer* w);
+
+ private:
+  enum class Outcome { kLine, kFiltered, kRaw };
+  // Builds the line in w->line_ when the record can take the lane.
+  Outcome Format(const uint8_t* rec, size_t len, Writer* w);
+  bool Time(uint64_t ktime_ns, Writer* w) const;
+
+  const int64_t clock_offset_ns_;
+  mutable std::mutex mutex_;
+  std::unordered_map<uint64_t, Cgroup> cgroups_;
+  std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};
+};
+
+}  // namespace ctrace
+
+#endif  // CTRACE_NATIVE_JSON_LINES_H

@@ -1,0 +1,132 @@
+#include "line_formatter.h"
+
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+namespace ctrace {
+
+namespace {
+
+// Marks LineFormatter objects, so Tracer.start() can unwrap one safely (Node-API 8).
+const napi_type_tag kTag = {0x63747261636531ull, 0x6c696e6566726d74ull};
+
+uint64_t Key(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!v.IsBigInt()) throw Napi::TypeError::New(env, std::string(what) + " must be a bigint");
+  bool lossless = false;
+  const uint64_t key = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(env, std::string(what) + " must be a bigint in [0, 2^64)");
+  return key;
+}
+
+}  // namespace
+
+Napi::Function LineFormatter::Define(Napi::Env env) {
+  return DefineClass(env, "LineFormatter",
+                     {
+                         InstanceMethod<&LineFormatter::Set>("set"),
+                         InstanceMethod<&LineFormatter::Delete>("delete"),
+                         InstanceMethod<&LineFormatter::Clear>("clear"),
+                         InstanceMethod<&LineFormatter::Size>("size"),
+                         InstanceMethod<&LineFormatter::Counts>("counts"),
+                         InstanceMethod<&LineFormatter::Format>("format"),
+                     });
+}
+
+std::shared_ptr<JsonLines> LineFormatter::From(Napi::Env env, const Napi::Value& value, const char* what) {
+  bool tagged = false;
+  if (value.IsObject()) {
+    napi_status status = napi_check_object_type_tag(env, value, &kTag, &tagged);
+    if (status != napi_ok) tagged = false;
+  }
+  if (!tagged) throw Napi::TypeError::New(env, std::string(what) + " must be a LineFormatter");
+  return Unwrap(value.As<Napi::Object>())->lines_;
+}
+
+LineFormatter::LineFormatter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LineFormatter>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBigInt())
+    throw Napi::TypeError::New(env, "LineFormatter(clockOffsetNs): clockOffsetNs must be a bigint");
+  bool lossless = false;
+  const int64_t offset = info[0].As<Napi::BigInt>().Int64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(env, "LineFormatter(clockOffsetNs): clockOffsetNs must fit in 64 bits");
+  lines_ = std::make_shared<JsonLines>(offset);
+  napi_type_tag_object(env, info.This(), &kTag);
+}
+
+// set(key, fragment, emit, verdict, v1)
+Napi::Value LineFormatter::Set(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint64_t key = Key(env, info[0], "set: key");
+  if (!info[1].IsString()) throw Napi::TypeError::New(env, "set: fragment must be a string");
+  if (!info[2].IsBoolean()) throw Napi::TypeError::New(env, "set: emit must be a boolean");
+  if (!info[3].IsNumber()) throw Napi::TypeError::New(env, "set: verdict must be a number");
+  if (!info[4].IsBoolean()) throw Napi::TypeError::New(env, "set: v1 must be a boolean");
+  const uint32_t verdict = info[3].As<Napi::Number>().Uint32Value();
+  if (verdict > 255) throw Napi::RangeError::New(env, "set: verdict must be in [0, 255]");
+  JsonLines::Cgroup cg;
+  cg.fragment = info[1].As<Napi::String>().Utf8Value();
+  cg.emit = info[2].As<Napi::Boolean>().Value();
+  cg.verdict = static_cast<uint8_t>(verdict);
+  cg.v1 = info[4].As<Napi::Boolean>().Value();
+  lines_->Set(key, std::move(cg));
+  return env.Undefined();
+}
+
+Napi::Value LineFormatter::Delete(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), lines_->Delete(Key(info.Env(), info[0], "delete: key")));
+}
+
+Napi::Value LineFormatter::Clear(const Napi::CallbackInfo& info) {
+  lines_->Clear();
+  return info.Env().Undefined();
+}
+
+Napi::Value LineFormatter::Size(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(lines_->Size()));
+}
+
+Napi::Value LineFormatter::Counts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const JsonLines::Counts c = lines_->counts();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("exec", Napi::Number::New(env, static_cast<double>(c.exec)));
+  o.Set("exit", Napi::Number::New(env, static_cast<double>(c.exit)));
+  o.Set("mount", Napi::Number::New(env, static_cast<double>(c.mount)));
+  o.Set("filtered", Napi::Number::New(env, static_cast<double>(c.filtered)));
+  o.Set("raw", Napi::Number::New(env, static_cast<double>(c.raw)));
+  return o;
+}
+
+// format(batch): the chunked lane batch for a batch of raw records, as the poll thread builds
+// it. A header that contradicts the batch's length ends it: the rest goes raw, untouched.
+Napi::Value LineFormatter::Format(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "format: batch must be a Buffer");
+  const auto in = info[0].As<Napi::Buffer<uint8_t>>();
+  const uint8_t* p = in.Data();
+  const size_t n = in.Length();
+  std::vector<uint8_t> out;
+  out.reserve(n + 64);
+  JsonLines::Writer w(&out);
+  size_t o = 0;
+  while (o + sizeof(struct ctrace_hdr) <= n) {
+    uint32_t size;
+    memcpy(&size, p + o + offsetof(struct ctrace_hdr, size), sizeof(size));
+    if (size < sizeof(struct ctrace_hdr) || size > n - o) break;
+    lines_->Append(p + o, size, &w);
+    o += size;
+  }
+  if (o < n) {
+    w.Close();
+    const uint32_t header[2] = {JsonLines::kChunkRaw, static_cast<uint32_t>(n - o)};
+    const auto* h = reinterpret_cast<const uint8_t*>(header);
+    out.insert(out.end(), h, h + sizeof(header));
+    out.insert(out.end(), p + o, p + n);
+  }
+  w.Close();
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
+
+}  // namespace ctrace

@@ -1,0 +1,36 @@
+// class LineFormatter: the JS face of the JSON-lines lane (json_lines.h). Userland registers
+// what it decided per cgroup; Tracer.start(onBatch, formatter) hands it to the poll thread;
+// format(batch) runs the same code on the JS thread, for tests and the benchmark.
+#ifndef CTRACE_NATIVE_LINE_FORMATTER_H
+#define CTRACE_NATIVE_LINE_FORMATTER_H
+
+#include <napi.h>
+
+#include <memory>
+
+#include "json_lines.h"
+
+namespace ctrace {
+
+class LineFormatter : public Napi::ObjectWrap<LineFormatter> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // The lane of a LineFormatter object; throws a TypeError for anything else.
+  static std::shared_ptr<JsonLines> From(Napi::Env env, const Napi::Value& value, const char* what);
+
+  explicit LineFormatter(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Set(const Napi::CallbackInfo& info);
+  Napi::Value Delete(const Napi::CallbackInfo& info);
+  Napi::Value Clear(const Napi::CallbackInfo& info);
+  Napi::Value Size(const Napi::CallbackInfo& info);
+  Napi::Value Counts(const Napi::CallbackInfo& info);
+  Napi::Value Format(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<JsonLines> lines_;
+};
+
+}  // namespace ctrace
+
+#endif  // CTRACE_NATIVE_LINE_FORMATTER_H

@@ -1,0 +1,271 @@
+/**
+ * The addon's JSON-lines lane writes, for every record of a registered cgroup, exactly the
+ * line the JavaScript path writes (decodeBatch → buildEvent → toJsonLine), and passes every
+ * other record on raw, byte for byte and in order. Records are built with the src/abi.ts
+ * layout and filled with hostile bytes from a seeded generator.
+ */
+import { describe, expect, it } from 'vitest';
+import * as abi from '../src/abi.js';
+import { classifyCgroupPath } from '../src/classify.js';
+import { WallClock } from '../src/clock.js';
+import { buildEvent } from '../src/event-build.js';
+import { toJsonLine } from '../src/format/json.js';
+import { CHUNK_LINES, CHUNK_RAW, forEachChunk, JsonLane } from '../src/lane.js';
+import { loadNative } from '../src/native.js';
+
+const { OFF, SIZE } = abi;
+const OFFSET = 1_763_000_000_123_456_789n; // CLOCK_REALTIME - CLOCK_MONOTONIC
+
+/** mulberry32: the same bytes every run. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Rand = ReturnType<typeof rng>;
+const int = (r: Rand, n: number) => Math.floor(r() * n);
+
+/** Bytes a process can put in its name, path or argv: valid and broken UTF-8, controls, quotes. */
+const PIECES: number[][] = [
+  [...Buffer.from('plain')],
+  [...Buffer.from('"quoted" \\back\\slash/')],
+  [0x0a, 0x0d, 0x09, 0x08, 0x0c, 0x01, 0x1b, 0x1f, 0x7f],
+  [...Buffer.from('é✓🐳\u2028\u2029')],
+  [0xff, 0xfe, 0x80, 0xbf],
+  [0xc3], // cut 2-byte sequence
+  [0xe2, 0x82], // cut 3-byte sequence
+  [0xc0, 0xaf], // overlong
+  [0xe0, 0x80, 0xaf], // overlong 3-byte
+  [0xed, 0xa0, 0x80], // UTF-16 surrogate
+  [0xf4, 0x90, 0x80, 0x80], // above U+10FFFF
+  [0xf0, 0x9f, 0x90, 0xb3], // 🐳
+  [0xf5, 0x80],
+];
+
+function junk(r: Rand, max: number, nul = false): Buffer {
+  const out: number[] = [];
+  const n = int(r, 6);
+  for (let i = 0; i < n; i++) out.push(...PIECES[int(r, PIECES.length)]!);
+  if (nul) out.push(...Array.from({ length: int(r, 3) }, () => 0));
+  return Buffer.from(out.slice(0, max));
+}
+
+interface Cg {
+  key: bigint;
+  names: string[]; // leaf first
+  v1: boolean;
+}
+
+function writeTask(b: Buffer, r: Rand, cg: Cg, i: number, nspid: number): void {
+  b.writeUInt32LE(200000 + i, OFF.task.pid);
+  b.writeUInt32LE(100000 + i, OFF.task.tgid);
+  b.writeUInt32LE(int(r, 2 ** 32), OFF.task.ppid);
+  b.writeUInt32LE(nspid, OFF.task.nspid);
+  b.writeUInt32LE(int(r, 2 ** 32), OFF.task.uid);
+  b.writeUInt32LE(int(r, 70000), OFF.task.gid);
+  b.writeUInt32LE(4026531836 + int(r, 1000), OFF.task.pidnsIno);
+  b.writeUInt32LE(4026531840 + int(r, 1000), OFF.task.mntnsIno);
+  b.writeBigUInt64LE(cg.key, OFF.task.cgroupKey);
+  b[OFF.task.verdict] = abi.VERDICT_CONTAINER;
+  b[OFF.task.cgDepth] = cg.names.length;
+  // comm: all 16 bytes used sometimes (no NUL)
+  const comm = r() < 0.2 ? Buffer.from('abcdefghijklmnop') : junk(r, 15);
+  comm.copy(b, OFF.task.comm);
+  cg.names.forEach((n, k) => b.write(n, OFF.task.cgroupNames + k * abi.CG_NAME_LEN, 'latin1'));
+}
+
+function record(r: Rand, i: number, cg: Cg): Buffer {
+  const type = [abi.EV_EXEC, abi.EV_EXIT, abi.EV_MOUNT][i % 3]!;
+  let flags = cg.v1 ? abi.F_CG_V1 : 0;
+  if (cg.names.length === abi.CG_LEVELS) flags |= abi.F_CG_TRUNC;
+  let b: Buffer;
+  if (type === abi.EV_EXEC) {
+    const args: Buffer[] = [];
+    const argc = r() < 0.1 ? 25 : int(r, 6);
+    for (let a = 0; a < argc; a++) args.push(r() < 0.05 ? Buffer.alloc(300, 0x41) : junk(r, 100));
+    let argv = Buffer.concat(args.flatMap((a) => [a, Buffer.from([0])]));
+    if (r() < 0.2) argv = argv.subarray(0, Math.max(0, argv.length - 1)); // no final NUL
+    argv = argv.subarray(0, abi.ARGV_LEN);
+    b = Buffer.alloc(OFF.exec.argv + argv.length);
+    b.writeUInt32LE(argc, OFF.exec.argc);
+    // the kernel's length, sometimes claiming more than was sent
+    b.writeUInt32LE(r() < 0.1 ? argv.length + 50 : argv.length, OFF.exec.argvLen);
+    (r() < 0.1 ? Buffer.alloc(256, 0x2f) : junk(r, 255)).copy(b, OFF.exec.filename);
+    argv.copy(b, OFF.exec.argv);
+    if (r() < 0.2) flags |= abi.F_ARGV_TRUNC;
+  } else if (type === abi.EV_EXIT) {
+    b = Buffer.alloc(SIZE.exit);
+    b.writeUInt32LE(int(r, 2 ** 16), OFF.exit.exitCode);
+    const start = r() < 0.2 ? 0n : BigInt(int(r, 2 ** 40));
+    b.writeBigUInt64LE(start, OFF.exit.startNs);
+  } else {
+    b = Buffer.alloc(SIZE.mount);
+    b.writeBigInt64LE(r() < 0.5 ? 0n : -BigInt(int(r, 200)), OFF.mount.ret);
+    b.writeBigUInt64LE(BigInt(int(r, 2 ** 32)), OFF.mount.flags);
+    b.writeUInt32LE(r() < 0.7 ? abi.MOUNT_OP_MOUNT : abi.MOUNT_OP_MOVE_MOUNT, OFF.mount.op);
+    junk(r, 255).copy(b, OFF.mount.source);
+    junk(r, 255).copy(b, OFF.mount.target);
+    junk(r, 31).copy(b, OFF.mount.fstype);
+  }
+  b.writeUInt16LE(type, OFF.hdr.type);
+  b.writeUInt16LE(flags, OFF.hdr.flags);
+  b.writeUInt32LE(b.length, OFF.hdr.size);
+  b.writeBigUInt64LE(BigInt(int(r, 2 ** 40)) * 1000n + BigInt(int(r, 1000)), OFF.hdr.ktime);
+  writeTask(b, r, cg, i, r() < 0.05 ? 0 : 1 + int(r, 5000));
+  return b;
+}
+
+const DOCKER = 'a'.repeat(64);
+const CGROUPS: Cg[] = [
+  { key: 5001n, names: [DOCKER, 'docker'], v1: false },
+  { key: 5002n, names: ['cri-containerd-' + 'b'.repeat(64) + '.scope', 'kubepods-burstable-pod0c6a2e46_1b3a_4b9c_9f2e_7d1e9f3c2a10.slice', 'kubepods-burstable.slice', 'kubepods.slice'], v1: false },
+  { key: abi.CGKEY_V1 | 77n, names: ['c'.repeat(64), 'docker'], v1: true },
+  { key: 5003n, names: ['ssh.service', 'system.slice'], v1: false }, // host
+  { key: 5004n, names: ['x', 'y', 'z', 'w', 'v', 'u'], v1: false }, // cut: unknown, never registered
+  { key: 5005n, names: ['d'.repeat(64), 'docker'], v1: false }, // a container never registered
+];
+
+/** The JavaScript path, as src/tracer.ts runs it for a record. */
+function jsLines(batch: Buffer, clock: WallClock): Map<number, string> {
+  const out = new Map<number, string>();
+  abi.decodeBatch(batch, new abi.CgroupPathCache()).forEach((rec, i) => {
+    const cls = classifyCgroupPath(rec.task.cgroupPath);
+    const ev = buildEvent(rec, { time: clock.iso(rec.ktimeNs), scope: cls.scope, container: cls.container, nspid: rec.task.nspid });
+    out.set(i, toJsonLine(ev));
+  });
+  return out;
+}
+
+describe('the JSON-lines lane (native/json_lines.cc)', () => {
+  const native = loadNative();
+
+  function laneFor(registered: Cg[], emit = true) {
+    const formatter = new native.LineFormatter(OFFSET);
+    const lane = new JsonLane(formatter);
+    for (const cg of registered) {
+      const path = (cg.names.length === abi.CG_LEVELS ? '…/' : '/') + [...cg.names].reverse().join('/');
+      const cls = classifyCgroupPath(path);
+      lane.register(cg.key, { cls, cgroupPath: path, cgroupV1: cg.v1, emit, verdict: abi.VERDICT_CONTAINER });
+    }
+    return lane;
+  }
+
+  it('writes the very line the JavaScript path writes, for 3,000 hostile records', () => {
+    const r = rng(20261123);
+    const registered = CGROUPS.slice(0, 4);
+    const lane = laneFor(registered);
+    const recs = Array.from({ length: 3000 }, (_, i) => record(r, i, CGROUPS[int(r, CGROUPS.length)]!));
+    const batch = Buffer.concat(recs);
+    const expected = jsLines(batch, new WallClock(OFFSET));
+    expect(expected.size).toBe(3000);
+
+    const lines: string[] = [];
+    const raw: Buffer[] = [];
+    forEachChunk(
+      lane.formatter.format(batch),
+      (chunk) => lines.push(...chunk.toString('utf8').split('\n').slice(0, -1)),
+      (chunk) => {
+        for (let o = 0; o < chunk.length; o += chunk.readUInt32LE(o + 4)) raw.push(chunk.subarray(o, o + chunk.readUInt32LE(o + 4)));
+      },
+    );
+    // which records the lane should take: a registered cgroup and an nspid
+    const taken: number[] = [];
+    const passed: number[] = [];
+    recs.forEach((rec, i) => {
+      const key = rec.readBigUInt64LE(OFF.task.cgroupKey);
+      const ok = registered.some((c) => c.key === key) && rec.readUInt32LE(OFF.task.nspid) !== 0;
+      (ok ? taken : passed).push(i);
+    });
+    expect(taken.length).toBeGreaterThan(1500);
+    expect(passed.length).toBeGreaterThan(500);
+    expect(lines).toEqual(taken.map((i) => expected.get(i)));
+    expect(raw.map((b) => b.toString('hex'))).toEqual(passed.map((i) => recs[i]!.toString('hex')));
+    for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+    const counts = lane.formatter.counts();
+    expect(counts.exec + counts.exit + counts.mount).toBe(taken.length);
+    expect(counts.raw).toBe(passed.length);
+  });
+
+  it('keeps ring order across chunks: lines and raw records alternate as the records did', () => {
+    const r = rng(7);
+    const lane = laneFor([CGROUPS[0]!]);
+    const seq = [0, 0, 5, 0, 5, 5, 0].map((c, i) => record(r, i * 3 + 1, CGROUPS[c]!)); // exits
+    for (const b of seq) b.writeUInt32LE(9, OFF.task.nspid);
+    const kinds: string[] = [];
+    forEachChunk(
+      lane.formatter.format(Buffer.concat(seq)),
+      (l) => kinds.push(`L${l.toString().split('\n').length - 1}`),
+      (raw) => kinds.push(`R${raw.length / SIZE.exit}`),
+    );
+    expect(kinds).toEqual(['L2', 'R1', 'L1', 'R2', 'L1']);
+  });
+
+  it('drops a filtered cgroup\'s events and counts them; forgets a cgroup on delete and clear', () => {
+    const r = rng(11);
+    const lane = laneFor([CGROUPS[0]!], false);
+    const recs = Array.from({ length: 30 }, (_, i) => record(r, i, CGROUPS[0]!));
+    for (const b of recs) b.writeUInt32LE(3, OFF.task.nspid);
+    const out = lane.formatter.format(Buffer.concat(recs));
+    expect(out.length).toBe(0);
+    expect(lane.formatter.counts().filtered).toBe(30);
+    expect(lane.formatter.delete(CGROUPS[0]!.key)).toBe(true);
+    let chunks = 0;
+    forEachChunk(lane.formatter.format(recs[0]!), () => expect.unreachable(), (raw) => {
+      chunks++;
+      expect(raw.equals(recs[0]!)).toBe(true);
+    });
+    expect(chunks).toBe(1);
+    lane.register(CGROUPS[0]!.key, { cls: classifyCgroupPath('/docker/' + DOCKER), cgroupPath: '/docker/' + DOCKER, cgroupV1: false, emit: true, verdict: 2 });
+    expect(lane.formatter.size()).toBe(1);
+    lane.clear();
+    expect(lane.formatter.size()).toBe(0);
+  });
+
+  it('passes numbers JavaScript would round (beyond 2^53) and a cgroupV1 mismatch on raw', () => {
+    const r = rng(3);
+    const lane = laneFor([CGROUPS[0]!]);
+    const mount = record(r, 2, CGROUPS[0]!);
+    mount.writeUInt32LE(4, OFF.task.nspid);
+    mount.writeBigUInt64LE(2n ** 60n, OFF.mount.flags);
+    const exit = record(r, 1, CGROUPS[0]!);
+    exit.writeUInt32LE(4, OFF.task.nspid);
+    exit.writeBigUInt64LE(1n, OFF.exit.startNs);
+    exit.writeBigUInt64LE(2n ** 62n, OFF.hdr.ktime);
+    const v1 = record(r, 4, CGROUPS[0]!);
+    v1.writeUInt32LE(4, OFF.task.nspid);
+    v1.writeUInt16LE(abi.F_CG_V1, OFF.hdr.flags);
+    const kinds: number[] = [];
+    forEachChunk(lane.formatter.format(Buffer.concat([mount, exit, v1])), () => kinds.push(CHUNK_LINES), () => kinds.push(CHUNK_RAW));
+    expect(kinds).toEqual([CHUNK_RAW]);
+    expect(lane.formatter.counts().raw).toBe(3);
+  });
+
+  it('refresh() updates a fragment once the container has a name', () => {
+    const formatter = new native.LineFormatter(OFFSET);
+    let name: string | null = null;
+    const lane = new JsonLane(formatter, (c) => ({ ...c, name }));
+    const path = '/docker/' + DOCKER;
+    lane.register(5001n, { cls: classifyCgroupPath(path), cgroupPath: path, cgroupV1: false, emit: true, verdict: 2 });
+    const rec = record(rng(5), 1, CGROUPS[0]!);
+    rec.writeUInt32LE(8, OFF.task.nspid);
+    const line = () => JSON.parse(formatter.format(rec).subarray(8).toString()).container.name;
+    expect(line()).toBeNull();
+    expect(lane.refresh()).toBe(0);
+    name = 'web-1';
+    expect(lane.refresh()).toBe(1);
+    expect(line()).toBe('web-1');
+  });
+
+  it('rejects what is not a LineFormatter where the tracer takes one', () => {
+    expect(() => new native.LineFormatter(5 as unknown as bigint)).toThrow(/bigint/);
+    const f = new native.LineFormatter(0n);
+    expect(() => f.set(1 as unknown as bigint, '', true, 2, false)).toThrow(/bigint/);
+    expect(() => f.format('x' as unknown as Buffer)).toThrow(/Buffer/);
+  });
+});
