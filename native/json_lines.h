@@ -8,6 +8,11 @@
 //
 // A lane batch is a sequence of chunks, each [u32 kind][u32 length][payload]: kind 1 raw
 // records as the ring holds them, kind 2 JSON lines, each ended by '\n'.
+//
+// With an output (ctrace run's stdout), a batch of lines only is written there by the poll
+// thread itself, while it holds the reader's credit (so after everything JS was handed
+// before); a batch with raw records goes to JS, which writes it all, in order, through
+// Write(). JS is then not woken at all for a known container's events.
 #ifndef CTRACE_NATIVE_JSON_LINES_H
 #define CTRACE_NATIVE_JSON_LINES_H
 
@@ -53,6 +58,9 @@ class JsonLines {
     explicit Writer(std::vector<uint8_t>* out) : out_(out) {}
     // Ends the open chunk (writes its length); the next record opens a new one.
     void Close();
+    // A raw chunk was opened since the last Reset(): JS must see this batch.
+    bool has_raw() const { return has_raw_; }
+    void Reset() { has_raw_ = false; }
     std::vector<uint32_t> verdict_pids;
     std::vector<struct ctrace_pid_verdict> verdict_values;
 
@@ -63,6 +71,7 @@ class JsonLines {
     std::vector<uint8_t>* out_;
     uint32_t kind_ = 0;
     size_t header_at_ = 0;
+    bool has_raw_ = false;
     std::string line_;
     int64_t second_ = -1;
     char date_[32] = {0};  // "2026-11-22T11:02:59."
@@ -81,6 +90,18 @@ class JsonLines {
   // Appends one ring record (hdr.size bytes, already checked against the ring's length).
   void Append(const uint8_t* rec, size_t len, Writer* w);
 
+  // The output lines are written to (a blocking or non-blocking fd), or -1 for none.
+  void SetOutput(int fd);
+  bool HasOutput() const { return out_fd_.load(std::memory_order_acquire) >= 0; }
+  // Writes all n bytes (any thread); 0 or a positive errno. The first failure sticks: later
+  // writes fail with the same errno at once.
+  int Write(const void* p, size_t n);
+  // Writes the payloads of a lane batch's line chunks.
+  int WriteLines(const std::vector<uint8_t>& batch);
+  // JS wants batches the poll thread wrote (to give the lines to other outputs too).
+  void SetDeliverWritten(bool on) { deliver_written_.store(on, std::memory_order_release); }
+  bool DeliverWritten() const { return deliver_written_.load(std::memory_order_acquire); }
+
  private:
   enum class Outcome { kLine, kFiltered, kRaw };
   // Builds the line in w->line_ when the record can take the lane.
@@ -91,6 +112,10 @@ class JsonLines {
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, Cgroup> cgroups_;
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};
+  std::atomic<int> out_fd_{-1};
+  std::atomic<bool> deliver_written_{false};
+  std::mutex out_mutex_;
+  int out_errno_ = 0;  // under out_mutex_
 };
 
 }  // namespace ctrace

@@ -1,6 +1,9 @@
 #include "line_formatter.h"
 
+#include <errno.h>
 #include <string.h>
+
+#include "errors.h"
 
 #include <string>
 #include <vector>
@@ -31,6 +34,9 @@ Napi::Function LineFormatter::Define(Napi::Env env) {
                          InstanceMethod<&LineFormatter::Size>("size"),
                          InstanceMethod<&LineFormatter::Counts>("counts"),
                          InstanceMethod<&LineFormatter::Format>("format"),
+                         InstanceMethod<&LineFormatter::SetOutput>("setOutput"),
+                         InstanceMethod<&LineFormatter::Write>("write"),
+                         InstanceMethod<&LineFormatter::SetDeliverWritten>("setDeliverWritten"),
                      });
 }
 
@@ -97,6 +103,40 @@ Napi::Value LineFormatter::Counts(const Napi::CallbackInfo& info) {
   o.Set("filtered", Napi::Number::New(env, static_cast<double>(c.filtered)));
   o.Set("raw", Napi::Number::New(env, static_cast<double>(c.raw)));
   return o;
+}
+
+// setOutput(fd): the fd lines are written to (-1: none). The caller keeps it open.
+Napi::Value LineFormatter::SetOutput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "setOutput: fd must be a number");
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  lines_->SetOutput(fd < 0 ? -1 : fd);
+  return env.Undefined();
+}
+
+// write(bytes): to the output, synchronously, in order with the poll thread's writes. Throws
+// the errno (step 'stdout') on failure; after one, every write fails the same way.
+Napi::Value LineFormatter::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int err = 0;
+  if (info.Length() >= 1 && info[0].IsBuffer()) {
+    const auto b = info[0].As<Napi::Buffer<uint8_t>>();
+    err = lines_->Write(b.Data(), b.Length());
+  } else if (info.Length() >= 1 && info[0].IsString()) {
+    const std::string s = info[0].As<Napi::String>().Utf8Value();
+    err = lines_->Write(s.data(), s.size());
+  } else {
+    throw Napi::TypeError::New(env, "write: bytes must be a Buffer or a string");
+  }
+  if (err != 0) NativeError::Throw(env, "stdout", err, err == EPIPE ? "the reader of stdout went away" : "");
+  return env.Undefined();
+}
+
+Napi::Value LineFormatter::SetDeliverWritten(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "setDeliverWritten: on must be a boolean");
+  lines_->SetDeliverWritten(info[0].As<Napi::Boolean>().Value());
+  return env.Undefined();
 }
 
 // format(batch): the chunked lane batch for a batch of raw records, as the poll thread builds

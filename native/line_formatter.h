@@ -27,6 +27,9 @@ class LineFormatter : public Napi::ObjectWrap<LineFormatter> {
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value Counts(const Napi::CallbackInfo& info);
   Napi::Value Format(const Napi::CallbackInfo& info);
+  Napi::Value SetOutput(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value SetDeliverWritten(const Napi::CallbackInfo& info);
 
   std::shared_ptr<JsonLines> lines_;
 };

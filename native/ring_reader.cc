@@ -100,6 +100,7 @@ struct RingReader::Shared {
       }
       // Before the callback, so a throwing onBatch still returns the credit.
       Credit::GrantAfterLoopTurn(env, self->credit);
+      const bool written = batch->written;
       // Zero-copy when the runtime allows external buffers; the finalizer frees the bytes.
       auto bytes = std::make_unique<std::vector<uint8_t>>(std::move(batch->bytes));
       batch.reset();
@@ -108,7 +109,7 @@ struct RingReader::Shared {
           env, owned->data(), owned->size(),
           [](Napi::Env /*env*/, uint8_t* /*data*/, std::vector<uint8_t>* v) { delete v; }, owned);
       bytes.release();
-      on_batch.Call({env.Null(), buffer});
+      on_batch.Call({env.Null(), buffer, Napi::Boolean::New(env, written)});
     } catch (const Napi::Error& e) {
       // What onBatch threw belongs to the application: make it an 'uncaughtException' (for a
       // Node-API 8 module Node would only print DEP0168 and drop it). When the environment is
@@ -136,6 +137,7 @@ struct RingReader::Shared {
   std::vector<uint8_t> batch;
   JsonLines::Writer writer{&batch};  // the lane's chunks in `batch` (swapped out, never moved)
   bool cut = false;    // OnSample ended the drain early
+  bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
   uint64_t cycle_deadline_ns = 0;
 
@@ -243,14 +245,37 @@ struct RingReader::Shared {
   }
 
   bool Flush() {
+    bool raw = false;
     if (lines) {
       writer.Close();
       WriteVerdicts();
+      raw = writer.has_raw();
+      writer.Reset();
     }
     if (batch.empty()) return true;
     // Wait for JS to take the previous batch and have a loop turn; when stopping, go ahead.
     if (!final) credit->Take();
+    // Lines only, and JS has written everything before (it held the credit): write them here.
+    // Not in the final drain, where batches before this one may still be queued for JS.
+    bool written = false;
+    if (lines && lines->HasOutput() && !raw && !final && !out_failed) {
+      if (const int err = lines->WriteLines(batch); err != 0) {
+        out_failed = true;  // JS writes (and fails) from now on; say why once
+        auto* e = new Batch();
+        e->err = err;
+        e->step = "stdout";
+        if (!Deliver(e)) return false;
+      } else {
+        written = true;
+        if (!lines->DeliverWritten()) {
+          batch.clear();
+          credit->Grant();  // nothing for JS: the credit stays ours
+          return true;
+        }
+      }
+    }
     auto* out = new Batch();
+    out->written = written;
     out->bytes.swap(batch);
     if (!final) batch.reserve(kReserveBytes);
     return Deliver(out);

@@ -22,6 +22,7 @@ class RingReader {
     int err = 0;  // positive errno when this is an error report
     const char* step = nullptr;
     bool end = false;  // the thread's last word: every batch before it has been delivered
+    bool written = false;  // a lane batch whose lines the poll thread wrote to the lane's output
   };
 
   // A batch is flushed early once it holds this many bytes.

@@ -59,7 +59,7 @@ export interface NativeHook {
  * With a LineFormatter it is a lane batch instead (src/lane.ts): chunks of raw records and of
  * JSON lines, in ring order.
  */
-export type BatchCallback = (err: Error | null, batch: Buffer | null) => void;
+export type BatchCallback = (err: Error | null, batch: Buffer | null, written?: boolean) => void;
 
 export interface NativeTracer {
   /** Attaches every loaded program; returns the names attached. Throws if a required one fails. */
@@ -103,6 +103,15 @@ export interface NativeLineFormatter {
   counts(): { exec: number; exit: number; mount: number; filtered: number; raw: number };
   /** The lane batch the poll thread would build from these raw records (tests, benchmark). */
   format(batch: Buffer): Buffer;
+  /**
+   * The fd the lane writes lines to (-1: none; the caller keeps it open). The poll thread then
+   * writes batches of lines itself (they arrive with `written` true, or not at all unless
+   * setDeliverWritten(true)); JS writes the others with write(), synchronously, in order.
+   */
+  setOutput(fd: number): void;
+  /** Throws a NativeError (step 'stdout', e.g. EPIPE); after a failure every write fails. */
+  write(bytes: Buffer | string): void;
+  setDeliverWritten(on: boolean): void;
 }
 
 export interface NativeTracerConstructor {

@@ -21,6 +21,7 @@ import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
+import { toJsonLine } from './format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
 import { loadNative, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
@@ -62,6 +63,13 @@ export interface TracerOptions {
    * the start-up walk and of object events. Default false.
    */
   jsonLines?: boolean;
+  /**
+   * Implies jsonLines: every event passed on is also written as a JSON line to this fd (ctrace
+   * run's stdout, 1), by the addon's poll thread for known cgroups and synchronously, in ring
+   * order, for the rest. A write failure (EPIPE: the reader went away) reaches onError once, as
+   * a NativeError with step 'stdout'; writing stops there.
+   */
+  jsonOut?: number;
 }
 
 /** What the start-up walk over /proc found and cost. */
@@ -144,12 +152,13 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       this.catalog = options.enrich === false ? null : new ContainerCatalog({ lookup: options.enrich ?? 'sync' }).start();
       // the pre-load keys processes by the same hierarchy as the kernel: none when BTF has no id for it
       if (options.preload ?? true) this.startup = this.preload(v1Id >= 0 ? v1.name : null);
-      if (options.jsonLines) {
+      if (options.jsonLines || options.jsonOut !== undefined) {
         const catalog = this.catalog;
         const formatter = new native.LineFormatter(this.native.clockOffsetNs());
         this.lane = new JsonLane(formatter, catalog ? (c) => catalog.enrich(c) : undefined);
+        if (options.jsonOut !== undefined) formatter.setOutput(options.jsonOut);
       }
-      this.native.start((err, batch) => this.onBatch(err, batch), this.lane?.formatter);
+      this.native.start((err, batch, written) => this.onBatch(err, batch, written === true), this.lane?.formatter);
     } catch (err) {
       this.native.close();
       throw err;
@@ -201,6 +210,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   /** Lane batches of JSON lines, each line ended by a newline (with `jsonLines: true`). */
   onLines(fn: LinesListener): this {
     this.linesListeners.push(fn);
+    this.lane?.formatter.setDeliverWritten(true);
     return this;
   }
   onLost(fn: LostListener): this {
@@ -277,9 +287,10 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     }
   }
 
-  private onBatch(err: Error | null, batch: Buffer | null): void {
+  private onBatch(err: Error | null, batch: Buffer | null, written = false): void {
     if (err) {
-      for (const fn of this.errorListeners) fn(err);
+      if ((err as { step?: string }).step === 'stdout') this.jsonOutFailed(err);
+      else for (const fn of this.errorListeners) fn(err);
       return;
     }
     if (!batch) {
@@ -294,6 +305,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       forEachChunk(
         batch,
         (lines) => {
+          if (!written) this.writeOut(lines);
           for (const fn of this.linesListeners) fn(lines);
         },
         (raw) => this.onRecords(raw),
@@ -339,12 +351,30 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         continue;
       }
       this.counts[ev.type]++;
+      if (this.options.jsonOut !== undefined) this.writeOut(toJsonLine(ev) + '\n');
       for (const fn of this.eventListeners) fn(ev);
       for (const q of this.iterators) q.push(ev);
     }
     if (pids.length && !this.closed) {
       this.native.setVerdicts(Uint32Array.from(pids), Uint8Array.from(verdicts), BigUint64Array.from(keys));
     }
+  }
+
+  /** To the jsonOut fd, in order with the poll thread's writes. */
+  private writeOut(bytes: Buffer | string): void {
+    if (this.options.jsonOut === undefined || this.outFailed) return;
+    try {
+      this.lane!.formatter.write(bytes);
+    } catch (e) {
+      this.jsonOutFailed(e as Error);
+    }
+  }
+
+  private outFailed = false;
+  private jsonOutFailed(err: Error): void {
+    if (this.outFailed) return;
+    this.outFailed = true;
+    for (const fn of this.errorListeners) fn(err);
   }
 
   /** Classification by cgroup key; a new cgroup's verdict goes back to the kernel at once. */

@@ -5,6 +5,7 @@
 import type { EventType } from '../event.js';
 import { startOptions } from '../audit/records.js';
 import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
+import { isNativeError } from '../native.js';
 import { Tracer, type TracerFilter } from '../tracer.js';
 
 export interface RunOptions {
@@ -28,10 +29,13 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => (stop = resolve));
   let exitCode = 0;
+  // JSON on stdout, and every other output takes JSON lines too: the tracer (its addon, for
+  // known cgroups) writes stdout itself, and wakes JavaScript only for what else needs it
+  const direct = format === 'json' && !rec.socket && (rec.logFormat ?? 'jsonl') === 'jsonl';
   // the log and the socket first: an unwritable path fails before BPF is loaded
   const sink = await Outputs.open({
     ...rec,
-    stdout: format,
+    stdout: direct ? null : format,
     start: startOptions({
       events: opts.events ?? ['exec', 'exit', 'mount'],
       all: opts.all,
@@ -64,6 +68,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       filter: opts.filter,
       // every output writes JSON lines: let the addon write them for known cgroups
       jsonLines: sink.acceptsLines,
+      jsonOut: direct ? 1 : undefined,
     });
   } catch (err) {
     await sink.close(`error: ${(err as Error).message}`);
@@ -71,12 +76,22 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   }
 
   tracer.onEvent((ev) => sink.write(ev));
-  tracer.onLines((lines) => sink.writeLines(lines));
+  // with a direct stdout, only the log wants the lines (none: the addon never wakes us for them)
+  if (sink.log || !direct) tracer.onLines((lines) => sink.writeLines(lines));
   tracer.onLost((r) => {
     log(`${r.lost} events lost: ring buffer full (${r.total} since start)`);
     sink.noteLost(r);
   });
   tracer.onError((err) => {
+    if (isNativeError(err) && err.step === 'stdout') {
+      // as the stdout sink does: the reader went away (ctrace run | head), or stdout failed
+      if (err.code !== 'EPIPE') {
+        log(err.message);
+        exitCode = 1;
+      }
+      stop('stdout closed');
+      return;
+    }
     log(`reader failed: ${err.message}`);
     exitCode = 1;
     stop('error');
