@@ -94,6 +94,10 @@ Napi::Function Tracer::Define(Napi::Env env) {
                      });
 }
 
+bool Tracer::IsMountHook(const std::string& program) {
+  return program.rfind("sys_enter_", 0) == 0 || program.rfind("sys_exit_", 0) == 0;
+}
+
 bool Tracer::IsRequired(const std::string& program) {
   return program == "sched_process_exec" || program == "sched_process_exit" || program == "sys_enter_mount" ||
          program == "sys_exit_mount";
@@ -175,7 +179,14 @@ Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) 
     hook.prog = prog;
     hook.required = IsRequired(hook.name);
     std::string reason;
-    if (!features.HookExists(hook.section, &reason)) {
+    // The mount family sits on syscall tracepoints, which put every syscall of every task on
+    // the kernel's slower tracing path while attached: not attached when mounts are not traced.
+    if (IsMountHook(hook.name) && (opts_.event_mask & (1u << CTRACE_EV_MOUNT)) == 0) {
+      bpf_program__set_autoload(prog, false);
+      hook.loaded = false;
+      hook.required = false;
+      hook.reason = "mount events not traced";
+    } else if (!features.HookExists(hook.section, &reason)) {
       if (hook.required) NativeError::Throw(env, "load", ENOENT, "required hook " + hook.name + ": " + reason);
       bpf_program__set_autoload(prog, false);
       hook.loaded = false;

@@ -57,6 +57,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   static Options ParseOptions(const Napi::CallbackInfo& info);
   static bool IsRequired(const std::string& program);
+  static bool IsMountHook(const std::string& program);
 
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);

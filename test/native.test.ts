@@ -154,6 +154,15 @@ describe.runIf(privileged())('native addon against the kernel', () => {
     expect(t.attach()).toEqual(attached);
   });
 
+  it('leaves the syscall tracepoints of the mount family detached when mounts are not traced', () => {
+    const t = tracer({ eventMask: (1 << EV_EXEC) | (1 << EV_EXIT) });
+    const attached = t.attach();
+    expect(attached).toEqual(expect.arrayContaining(['sched_process_exec', 'sched_process_exit']));
+    const mountHooks = t.hooks().filter((h) => /^sys_(enter|exit)_/.test(h.name));
+    expect(mountHooks.length).toBeGreaterThanOrEqual(4);
+    for (const h of mountHooks) expect(h).toMatchObject({ attached: false, required: false, reason: 'mount events not traced' });
+  });
+
   it('delivers exec records with argv and exit records for /bin/true runs, and counts them', async () => {
     const t = tracer();
     t.attach();

@@ -144,6 +144,12 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     expect(trues).toHaveLength(500);
     expect(new Set(trues.map((e) => e.pid)).size).toBe(500);
     expect(of(ct.events, id, 'exit').filter((e) => e.comm === 'true')).toHaveLength(500);
+    // in ring order although the addon writes most of these lines and JavaScript the first ones:
+    // each process's exec comes before its exit
+    const lines = ct.events.filter((e) => e.container?.id === id);
+    const firstExec = new Map<number, number>();
+    lines.forEach((e, i) => e.type === 'exec' && !firstExec.has(e.pid) && firstExec.set(e.pid, i));
+    for (const [i, e] of lines.entries()) if (e.type === 'exit' && firstExec.has(e.pid)) expect(firstExec.get(e.pid)!).toBeLessThan(i);
   });
 
   it('stops on SIGTERM with a summary of events by type and losses', async () => {
