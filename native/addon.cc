@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "abi.h"
+#include "line_chain.h"
 #include "line_formatter.h"
 #include "tracer.h"
 
@@ -10,6 +11,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", ctrace::Tracer::Define(env));
   exports.Set("LineFormatter", ctrace::LineFormatter::Define(env));
+  exports.Set("chainJsonLines", Napi::Function::New(env, ctrace::ChainJsonLines, "chainJsonLines"));
   exports.Set("abi", ctrace::AbiInfo::Describe(env));
   return exports;
 }

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditLogOptions } from '../src/audit/log.js';
 import { startOptions } from '../src/audit/records.js';
 import { expandLogPaths, verifyLogs } from '../src/audit/verify.js';
-import { toJsonObject } from '../src/format/json.js';
+import { toJsonLine, toJsonObject } from '../src/format/json.js';
 import { execEvent, sampleEvents } from './helpers/events.js';
 
 let dir: string;
@@ -193,6 +193,34 @@ describe('JSONL audit log', () => {
     const v = await verifyLogs(expandLogPaths([path]));
     expect(v.ok).toBe(true);
     expect(v.notes.join('\n')).toMatch(/begins at seq/); // the oldest files were pruned
+  });
+
+  it('chains lines from the JSON-lines lane like events, rotating inside a batch, in order with object events', async () => {
+    const path = fresh();
+    const log = await open(path, { maxSize: 8192, keep: 50 });
+    const events = sampleEvents(150);
+    // batches of lines as the lane hands them over, with an object event between batches
+    for (let i = 0; i < events.length; i += 30) {
+      const batch = events.slice(i, i + 29);
+      log.writeLines(Buffer.from(batch.map((e) => toJsonLine(e) + '\n').join('')));
+      log.write(events[i + 29]!);
+      await new Promise((r) => setImmediate(r));
+    }
+    await log.close('SIGTERM');
+    expect(log.stats().rotations).toBeGreaterThan(5);
+
+    const files = expandLogPaths([path]);
+    const recs = files.flatMap((f) => lines(f));
+    const got = recs.filter((r) => ['exec', 'exit', 'mount'].includes(r.type));
+    expect(got.map(withoutChain)).toEqual(events.map((e) => toJsonObject(e)));
+    expect(recs.map((r) => r.seq)).toEqual(recs.map((_, i) => i));
+    for (const f of files.slice(0, -1)) expect(statSync(f).size).toBeLessThan(8192 + 2000);
+    const byType = { exec: 0, exit: 0, mount: 0 };
+    for (const e of events) byType[e.type]++;
+    expect(recs.at(-1)).toMatchObject({ type: 'stop', events: byType });
+    const v = await verifyLogs(files);
+    expect(v.ok).toBe(true);
+    expect(v.records).toBe(recs.length);
   });
 
   it('on SIGHUP continues in a new file when the old one was renamed, and does nothing otherwise', async () => {

@@ -29,6 +29,7 @@ import type { EventType, Sink, TraceEvent } from '../event.js';
 import type { LostReport } from '../tracer.js';
 import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
 import { lineType } from '../format/json.js';
+import { loadNative, type NativeAddon } from '../native.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
 import { isRotatedName, rotatedPath } from './files.js';
 import { detectFormat, rawRecords } from './reader.js';
@@ -103,6 +104,22 @@ export function describeFsError(err: unknown): string {
 }
 
 const DEFAULT_MAX_SIZE = 100 * 1024 * 1024;
+
+type ChainLines = NativeAddon['chainJsonLines'];
+let chainLines: ChainLines | null | undefined;
+/** The addon's chainJsonLines, or null where it cannot hash (then the log chains line by line). */
+function nativeChain(): ChainLines | null {
+  if (chainLines === undefined) {
+    try {
+      const fn = loadNative().chainJsonLines;
+      fn(Buffer.alloc(0), 0, 0, '0'.repeat(64), 0, 0); // throws when Node.js exports no SHA256
+      chainLines = fn;
+    } catch {
+      chainLines = null;
+    }
+  }
+  return chainLines;
+}
 
 export class AuditLog implements Sink {
   readonly path: string;
@@ -275,13 +292,34 @@ export class AuditLog implements Sink {
   writeLines(lines: Buffer): void {
     if (!this.accepting()) return;
     if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
-    const text = lines.toString('utf8');
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      const line = text.slice(start, nl);
-      start = nl + 1;
-      this.tally.count(lineType(line));
-      this.append(line);
+    const chain = nativeChain();
+    if (!chain) {
+      // the same chain, a line at a time (a Node.js without OpenSSL's SHA256 for addons)
+      const text = lines.toString('utf8');
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        const line = text.slice(start, nl);
+        start = nl + 1;
+        this.tally.count(lineType(line));
+        this.append(line);
+      }
+      return;
+    }
+    // the addon chains the lines up to where the file is full, then the log rotates as append() would
+    let off = 0;
+    while (off < lines.length) {
+      if (this.rotateDue) this.rotate('size', rotatedPath(this.path, new Date(), this.reserved));
+      const room = this.maxSize > 0 ? Math.max(1, this.maxSize - this.fileSize) : 0;
+      const r = chain(lines, off, this.chain.seq, this.chain.head, room, this.recordsInFile);
+      if (r.count === 0) break;
+      this.chain.seq = r.seq;
+      this.chain.head = r.head;
+      this.tally.events.exec += r.exec;
+      this.tally.events.exit += r.exit;
+      this.tally.events.mount += r.mount;
+      this.queueBytes(r.bytes, r.count);
+      if (this.maxSize > 0 && this.fileSize >= this.maxSize && this.recordsInFile > 1) this.rotateDue = true;
+      off = r.offset;
     }
   }
 
@@ -384,7 +422,11 @@ export class AuditLog implements Sink {
   }
 
   private queue(entry: Entry | string): void {
-    const bytes = typeof entry === 'string' ? this.chain.appendEventLine(entry) : this.chain.append(this.codec, entry);
+    this.queueBytes(typeof entry === 'string' ? this.chain.appendEventLine(entry) : this.chain.append(this.codec, entry), 1);
+  }
+
+  /** Queues chained bytes holding `records` records. */
+  private queueBytes(bytes: string | Buffer, records: number): void {
     const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
     let last = this.ops[this.ops.length - 1];
     if (!last || last.kind !== 'data') {
@@ -395,8 +437,8 @@ export class AuditLog implements Sink {
     last.sizes.push(size);
     last.bytes += size;
     this.fileSize += size;
-    this.recordsInFile++;
-    this.records++;
+    this.recordsInFile += records;
+    this.records += records;
     this.schedule();
   }
 
@@ -464,8 +506,10 @@ export class AuditLog implements Sink {
   }
 
   private async writeData(op: DataOp): Promise<void> {
-    const buf =
-      typeof op.parts[0] === 'string' ? Buffer.from((op.parts as string[]).join('')) : Buffer.concat(op.parts as Buffer[]);
+    // strings from the chain here, Buffers from the addon's (event lines) or protobuf records
+    const buf = op.parts.every((p) => typeof p === 'string')
+      ? Buffer.from(op.parts.join(''))
+      : Buffer.concat(op.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
     let off = 0;
     try {
       while (off < buf.length) {
@@ -477,9 +521,12 @@ export class AuditLog implements Sink {
     } catch (err) {
       // keep the complete records this batch got onto disk, drop the partial one
       let keep = 0;
-      for (const s of op.sizes) {
-        if (keep + s > off) break;
-        keep += s;
+      if (this.format === 'jsonl') keep = off > 0 ? buf.lastIndexOf(0x0a, off - 1) + 1 : 0; // records are lines
+      else {
+        for (const s of op.sizes) {
+          if (keep + s > off) break;
+          keep += s;
+        }
       }
       if (keep < off) {
         try {

@@ -1,0 +1,113 @@
+#include "line_chain.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace ctrace {
+
+namespace {
+
+using Sha256Fn = unsigned char* (*)(const unsigned char*, size_t, unsigned char*);
+
+// OpenSSL's one-shot SHA256(), from the Node.js process (no link-time dependency on libssl).
+Sha256Fn Sha256() {
+  static Sha256Fn fn = reinterpret_cast<Sha256Fn>(dlsym(RTLD_DEFAULT, "SHA256"));
+  return fn;
+}
+
+constexpr double kMaxSafe = 9007199254740991.0;
+
+double Count(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("chainJsonLines: ") + what + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < 0 || d > kMaxSafe)
+    throw Napi::RangeError::New(env, std::string("chainJsonLines: ") + what + " must be a safe non-negative integer");
+  return d;
+}
+
+void PutUint(std::string* s, uint64_t v) {
+  char buf[24];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0) s->push_back(buf[--n]);
+}
+
+}  // namespace
+
+Napi::Value ChainJsonLines(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "chainJsonLines: lines must be a Buffer");
+  const auto lines = info[0].As<Napi::Buffer<uint8_t>>();
+  size_t offset = static_cast<size_t>(Count(env, info[1], "offset"));
+  uint64_t seq = static_cast<uint64_t>(Count(env, info[2], "seq"));
+  if (!info[3].IsString()) throw Napi::TypeError::New(env, "chainJsonLines: head must be a string");
+  std::string head = info[3].As<Napi::String>().Utf8Value();
+  if (head.size() != 64) throw Napi::RangeError::New(env, "chainJsonLines: head must be 64 hex characters");
+  const auto room = static_cast<uint64_t>(Count(env, info[4], "room"));
+  const auto records_in_file = static_cast<uint64_t>(Count(env, info[5], "recordsInFile"));
+  const Sha256Fn sha256 = Sha256();
+  if (sha256 == nullptr) throw Napi::Error::New(env, "chainJsonLines: this Node.js does not export OpenSSL's SHA256");
+
+  const uint8_t* data = lines.Data();
+  const size_t size = lines.Length();
+  if (offset > size) offset = size;
+  std::vector<uint8_t> out;
+  out.reserve((size - offset) + (size - offset) / 4 + 128);
+  std::string buf;  // head || canonical
+  uint64_t count = 0, exec = 0, exit = 0, mount = 0;
+  static const char kHex[] = "0123456789abcdef";
+  unsigned char md[32];
+  while (offset < size) {
+    const void* nl = memchr(data + offset, '\n', size - offset);
+    if (nl == nullptr) break;  // not a whole line: left for the caller to see
+    const size_t end = static_cast<const uint8_t*>(nl) - data;
+    if (end - offset < 12 || data[end - 1] != '}') throw Napi::Error::New(env, "chainJsonLines: not an event line");
+    const char* line = reinterpret_cast<const char*>(data + offset);
+    const size_t body = end - offset - 1;  // without its final '}'
+    buf.assign(head);
+    buf.append(line, body);
+    buf.append(",\"seq\":");
+    PutUint(&buf, seq);
+    buf.push_back('}');
+    sha256(reinterpret_cast<const unsigned char*>(buf.data()), buf.size(), md);
+    for (int i = 0; i < 32; i++) {
+      head[2 * i] = kHex[md[i] >> 4];
+      head[2 * i + 1] = kHex[md[i] & 15];
+    }
+    // written: canonical without '}' + ,"hash":"…"}\n
+    out.insert(out.end(), buf.begin() + 64, buf.end() - 1);
+    static const char kTail[] = ",\"hash\":\"";
+    out.insert(out.end(), kTail, kTail + sizeof(kTail) - 1);
+    out.insert(out.end(), head.begin(), head.end());
+    out.push_back('"');
+    out.push_back('}');
+    out.push_back('\n');
+    // {"type":"exec | exit | mount
+    if (line[9] == 'm') mount++;
+    else if (line[11] == 'e') exec++;
+    else exit++;
+    seq++;
+    count++;
+    offset = end + 1;
+    if (room > 0 && out.size() >= room && records_in_file + count > 1) break;
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()));
+  r.Set("offset", Napi::Number::New(env, static_cast<double>(offset)));
+  r.Set("count", Napi::Number::New(env, static_cast<double>(count)));
+  r.Set("seq", Napi::Number::New(env, static_cast<double>(seq)));
+  r.Set("head", Napi::String::New(env, head));
+  r.Set("exec", Napi::Number::New(env, static_cast<double>(exec)));
+  r.Set("exit", Napi::Number::New(env, static_cast<double>(exit)));
+  r.Set("mount", Napi::Number::New(env, static_cast<double>(mount)));
+  return r;
+}
+
+}  // namespace ctrace
