@@ -20,6 +20,10 @@
  *  - tracer:   the real Tracer's batch handler (decode, classify, verdict write-back to a
  *              no-op kernel, process table, event) with a JSON-line listener; best effort:
  *              it reaches into Tracer internals, so it reports n/a if those changed
+ *  - lane:     the addon's JSON-lines lane (what `ctrace run --output json` runs for every
+ *              event of a cgroup it has classified): LineFormatter.format() over the batches,
+ *              every cgroup registered as the tracer registers it; on the JS thread here, on
+ *              the poll thread in ctrace
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -130,7 +134,8 @@ const bytesPerPass = batches.reduce((s, b) => s + b.length, 0);
 
 // ---- stages ----------------------------------------------------------------------------------
 
-const clock = new WallClock(1763000000000000000n);
+const CLOCK_OFFSET = 1763000000000000000n;
+const clock = new WallClock(CLOCK_OFFSET);
 // the tracer's own record → event mapping (src/event-build.ts)
 const { buildEvent } = await dist('event-build.js');
 const VERDICT_OF = { host: abi.VERDICT_HOST, container: abi.VERDICT_CONTAINER, unknown: abi.VERDICT_UNCLASSIFIED };
@@ -233,6 +238,38 @@ async function stageTracer() {
   }
 }
 
+/** The native lane over the same batches; null (with a reason) without the addon. */
+async function stageLane() {
+  try {
+    const { loadNative } = await dist('native.js');
+    const { JsonLane } = await dist('lane.js');
+    const lane = new JsonLane(new (loadNative().LineFormatter)(CLOCK_OFFSET));
+    const paths = new abi.CgroupPathCache();
+    let laneable = 0;
+    for (const b of batches) {
+      for (const rec of abi.decodeBatch(b, paths)) {
+        const cls = classifyCgroupPath(rec.task.cgroupPath);
+        if (cls.scope === 'unknown') continue; // the tracer keeps these on the object path
+        if (rec.task.nspid !== 0) laneable++;
+        if (!lane.has(rec.task.cgroupKey)) {
+          lane.register(rec.task.cgroupKey, { cls, cgroupPath: rec.task.cgroupPath, cgroupV1: rec.task.cgroupV1, emit: true, verdict: VERDICT_OF[cls.scope] });
+        }
+      }
+    }
+    let bytes = 0;
+    const run = () => {
+      for (const b of batches) bytes += lane.formatter.format(b).length;
+      return bytes;
+    };
+    run();
+    const c = lane.formatter.counts();
+    if (c.exec + c.exit + c.mount !== laneable) throw new Error(`the lane wrote ${c.exec + c.exit + c.mount} of ${laneable} lines`);
+    return { run, share: laneable / recordsPerPass };
+  } catch (e) {
+    return { error: e.message.split('\n')[0] };
+  }
+}
+
 function time(fn, secs) {
   // the first pass runs cold (interpreter, then baseline code): what ctrace pays at the start of a storm
   const c0 = performance.now();
@@ -269,6 +306,10 @@ if (want('pipeline')) results.stages.pipeline = time(stagePipeline(), seconds);
 if (want('tracer')) {
   const tr = await stageTracer();
   results.stages.tracer = tr.run ? time(tr.run, seconds) : { error: tr.error };
+}
+if (want('lane')) {
+  const ln = await stageLane();
+  results.stages.lane = ln.run ? { ...time(ln.run, seconds), share: ln.share } : { error: ln.error };
 }
 if (want('decode')) results.stages.decode = time(stageDecode(), seconds);
 if (want('classify')) results.stages.classify = time(stageClassify(), seconds);

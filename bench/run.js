@@ -603,6 +603,8 @@ function report(res) {
       L.push(`  ${pad(label, 10)} ${r.records} records/${r.batches} batches: ${st}`);
       const p = r.stages.pipeline;
       if (p && !p.error) L.push(`  ${pad('', 10)} pipeline ${p.nsPerEvent.toFixed(0)} ns/event warm, ${p.firstPassNsPerEvent.toFixed(0)} ns/event in its first (cold) pass`);
+      const ln = r.stages.lane;
+      if (ln && !ln.error) L.push(`  ${pad('', 10)} lane ${ln.nsPerEvent.toFixed(0)} ns/event warm, ${ln.firstPassNsPerEvent.toFixed(0)} ns/event first pass; ${(ln.share * 100).toFixed(1)} % of the records take it`);
     }
     L.push('');
   }
