@@ -99,7 +99,16 @@ Napi::Value ChainJsonLines(const Napi::CallbackInfo& info) {
     if (room > 0 && out.size() >= room && records_in_file + count > 1) break;
   }
   Napi::Object r = Napi::Object::New(env);
-  r.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()));
+  // handed over without a copy; V8 is told the size, so it collects the Buffer in time
+  auto* owned = new std::vector<uint8_t>(std::move(out));
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(owned->capacity()));
+  r.Set("bytes", Napi::Buffer<uint8_t>::NewOrCopy(
+                     env, owned->data(), owned->size(),
+                     [](Napi::Env fenv, uint8_t* /*data*/, std::vector<uint8_t>* v) {
+                       Napi::MemoryManagement::AdjustExternalMemory(fenv, -static_cast<int64_t>(v->capacity()));
+                       delete v;
+                     },
+                     owned));
   r.Set("offset", Napi::Number::New(env, static_cast<double>(offset)));
   r.Set("count", Napi::Number::New(env, static_cast<double>(count)));
   r.Set("seq", Napi::Number::New(env, static_cast<double>(seq)));

@@ -102,12 +102,19 @@ struct RingReader::Shared {
       Credit::GrantAfterLoopTurn(env, self->credit);
       const bool written = batch->written;
       // Zero-copy when the runtime allows external buffers; the finalizer frees the bytes.
+      // V8 is told their size: with JavaScript allocating little per batch (the lane), it would
+      // otherwise not collect the Buffers that hold them for a long time, and RSS would grow.
       auto bytes = std::make_unique<std::vector<uint8_t>>(std::move(batch->bytes));
       batch.reset();
       std::vector<uint8_t>* owned = bytes.get();
+      Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(owned->capacity()));
       Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
           env, owned->data(), owned->size(),
-          [](Napi::Env /*env*/, uint8_t* /*data*/, std::vector<uint8_t>* v) { delete v; }, owned);
+          [](Napi::Env fenv, uint8_t* /*data*/, std::vector<uint8_t>* v) {
+            Napi::MemoryManagement::AdjustExternalMemory(fenv, -static_cast<int64_t>(v->capacity()));
+            delete v;
+          },
+          owned);
       bytes.release();
       on_batch.Call({env.Null(), buffer, Napi::Boolean::New(env, written)});
     } catch (const Napi::Error& e) {

@@ -142,8 +142,9 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       eventMask: events.reduce((m, e) => m | EVENT_BIT[e], 0),
       wakeupBytes: options.wakeupBytes ?? 256 * 1024,
       v1SubsysId: v1Id,
-      // 4 MiB holds ~3,000 exec records, ~0.5 s of an exec storm; the mapping counts twice in RSS
-      ringBytes: options.ringBytes ?? 4 * 1024 * 1024,
+      // 2 MiB holds ~1,500 exec records, ~0.2 s of an exec storm, for a reader that formats
+      // 2 million a second; the kernel maps all of it twice into the process (8 MiB would be 16 MB of RSS)
+      ringBytes: options.ringBytes ?? 2 * 1024 * 1024,
       pollMs: options.pollMs ?? 5,
     });
     try {

@@ -105,6 +105,27 @@ export function describeFsError(err: unknown): string {
 
 const DEFAULT_MAX_SIZE = 100 * 1024 * 1024;
 
+/** The buffers from byte `off` on. */
+function fromOffset(bufs: Buffer[], off: number): Buffer[] {
+  let i = 0;
+  while (i < bufs.length && off >= bufs[i]!.length) off -= bufs[i++]!.length;
+  return i < bufs.length ? [bufs[i]!.subarray(off), ...bufs.slice(i + 1)] : [];
+}
+
+/** Bytes up to and including the last newline before byte `off`. */
+function lastLineEnd(bufs: Buffer[], off: number): number {
+  let start = 0;
+  let end = 0;
+  for (const b of bufs) {
+    const upto = Math.min(b.length, off - start);
+    if (upto <= 0) break;
+    const nl = b.lastIndexOf(0x0a, upto - 1);
+    if (nl >= 0) end = start + nl + 1;
+    start += b.length;
+  }
+  return end;
+}
+
 type ChainLines = NativeAddon['chainJsonLines'];
 let chainLines: ChainLines | null | undefined;
 /** The addon's chainJsonLines, or null where it cannot hash (then the log chains line by line). */
@@ -506,22 +527,24 @@ export class AuditLog implements Sink {
   }
 
   private async writeData(op: DataOp): Promise<void> {
-    // strings from the chain here, Buffers from the addon's (event lines) or protobuf records
-    const buf = op.parts.every((p) => typeof p === 'string')
-      ? Buffer.from(op.parts.join(''))
-      : Buffer.concat(op.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+    // strings from this chain are joined; Buffers (the addon's chained lines, protobuf records)
+    // are written as they are, with one writev: copying them again would only feed the GC
+    const bufs = op.parts.every((p) => typeof p === 'string')
+      ? [Buffer.from(op.parts.join(''))]
+      : op.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
+    const total = op.bytes;
     let off = 0;
     try {
-      while (off < buf.length) {
+      while (off < total) {
         this.writes++;
-        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+        const { bytesWritten } = await this.fh.writev(bufs.length === 1 ? [bufs[0]!.subarray(off)] : fromOffset(bufs, off));
         if (bytesWritten <= 0) throw Object.assign(new Error('EIO: write wrote nothing, write'), { code: 'EIO' });
         off += bytesWritten;
       }
     } catch (err) {
       // keep the complete records this batch got onto disk, drop the partial one
       let keep = 0;
-      if (this.format === 'jsonl') keep = off > 0 ? buf.lastIndexOf(0x0a, off - 1) + 1 : 0; // records are lines
+      if (this.format === 'jsonl') keep = lastLineEnd(bufs, off); // records are lines
       else {
         for (const s of op.sizes) {
           if (keep + s > off) break;
@@ -541,7 +564,7 @@ export class AuditLog implements Sink {
       this.durableSize += keep;
       throw err;
     }
-    this.durableSize += buf.length;
+    this.durableSize += total;
     this.unsynced = true;
     if (this.fsync === 'always') {
       this.unsynced = false;
