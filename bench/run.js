@@ -60,7 +60,7 @@ function parseOptions(argv, env) {
   o.n = Number(val('--n', 'BENCH_N', o.quick ? 1000 : 5000));
   o.w = Number(val('--w', 'BENCH_W', 2));
   o.m = Number(val('--m', 'BENCH_M', o.quick ? 3000 : 20000));
-  o.rounds = Number(val('--rounds', 'BENCH_ROUNDS', o.quick ? 2 : 7));
+  o.rounds = Number(val('--rounds', 'BENCH_ROUNDS', o.quick ? 2 : 11));
   o.microSeconds = Number(val('--micro-seconds', 'BENCH_MICRO_SECONDS', o.quick ? 1 : 3));
   o.workloads = String(val('--workloads', 'BENCH_WORKLOADS', WORKLOAD_NAMES.join(','))).split(',').filter(Boolean);
   o.configs = val('--configs', 'BENCH_CONFIGS', null)?.split(',').filter(Boolean) ?? null;

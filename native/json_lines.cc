@@ -328,6 +328,11 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   if (nspid == 0 || cg.v1 != ((hdr.flags & CTRACE_F_CG_V1) != 0)) return Outcome::kRaw;
   const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
   if (cgroup_id > kMaxSafe) return Outcome::kRaw;
+  if (hdr.type == CTRACE_EV_EXEC) {
+    // JavaScript writes the verdict of every exec it classifies, passed on or filtered
+    w->verdict_pids.push_back(field(offsetof(struct ctrace_task, tgid)));
+    w->verdict_values.push_back(ctrace_pid_verdict{key, cg.verdict, {0}});
+  }
   if (!cg.emit) return Outcome::kFiltered;
 
   std::string* s = &w->line_;
@@ -415,9 +420,6 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   switch (hdr.type) {
     case CTRACE_EV_EXEC:
       exec_.fetch_add(1, std::memory_order_relaxed);
-      // JavaScript writes the verdict of every exec it classifies; the lane does it for its own
-      w->verdict_pids.push_back(field(offsetof(struct ctrace_task, tgid)));
-      w->verdict_values.push_back(ctrace_pid_verdict{key, cg.verdict, {0}});
       break;
     case CTRACE_EV_EXIT: exit_.fetch_add(1, std::memory_order_relaxed); break;
     default: mount_.fetch_add(1, std::memory_order_relaxed); break;
