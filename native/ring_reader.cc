@@ -101,6 +101,22 @@ struct RingReader::Shared {
       // Before the callback, so a throwing onBatch still returns the credit.
       Credit::GrantAfterLoopTurn(env, self->credit);
       const bool written = batch->written;
+      if (self->lines && batch->bytes.size() <= kViewBytes) {
+        // Lane batches: copied into one reused block and freed now. Their consumers (the tracer's
+        // chunk walk, the log's chain) are done with them when the callback returns; a fresh
+        // Buffer per batch would leave its memory to the GC, which JavaScript, allocating
+        // little in this mode, runs too seldom (tens of MB of dead batches in a storm).
+        if (!self->view) self->view = std::shared_ptr<uint8_t[]>(new uint8_t[kViewBytes]);
+        const size_t n = batch->bytes.size();
+        memcpy(self->view.get(), batch->bytes.data(), n);
+        batch.reset();
+        auto* keep = new std::shared_ptr<uint8_t[]>(self->view);  // outlives the reader if a view does
+        Napi::Buffer<uint8_t> view = Napi::Buffer<uint8_t>::NewOrCopy(
+            env, self->view.get(), n,
+            [](Napi::Env /*env*/, uint8_t* /*data*/, std::shared_ptr<uint8_t[]>* k) { delete k; }, keep);
+        on_batch.Call({env.Null(), view, Napi::Boolean::New(env, written)});
+        return;
+      }
       // Zero-copy when the runtime allows external buffers; the finalizer frees the bytes.
       // V8 is told their size: with JavaScript allocating little per batch (the lane), it would
       // otherwise not collect the Buffers that hold them for a long time, and RSS would grow.
@@ -147,6 +163,10 @@ struct RingReader::Shared {
   bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
   uint64_t cycle_deadline_ns = 0;
+
+  // JS thread only: the block lane batches are handed over in (valid during the callback).
+  static constexpr size_t kViewBytes = kFlushBytes + (256 << 10);
+  std::shared_ptr<uint8_t[]> view;
 
   // Set once before the thread starts; the handle is used from both threads (napi is thread-safe).
   Tsfn tsfn;

@@ -57,7 +57,7 @@ export interface NativeHook {
  * A batch is the raw records of one poll cycle, concatenated: each starts with struct ctrace_hdr
  * (type u16 @0, flags u16 @2, size u32 @4, ktime u64 @8) and is `size` bytes long, unpadded.
  * With a LineFormatter it is a lane batch instead (src/lane.ts): chunks of raw records and of
- * JSON lines, in ring order.
+ * JSON lines, in ring order, in memory the addon reuses: valid during the callback only.
  */
 export type BatchCallback = (err: Error | null, batch: Buffer | null, written?: boolean) => void;
 

@@ -208,7 +208,10 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     this.eventListeners.push(fn);
     return this;
   }
-  /** Lane batches of JSON lines, each line ended by a newline (with `jsonLines: true`). */
+  /**
+   * Lane batches of JSON lines, each line ended by a newline (with `jsonLines: true`). The
+   * Buffer is valid during the call only (the addon reuses its memory): copy what you keep.
+   */
   onLines(fn: LinesListener): this {
     this.linesListeners.push(fn);
     this.lane?.formatter.setDeliverWritten(true);

@@ -24,9 +24,9 @@ export class StdoutSink implements Sink {
     this.writer = new TickWriter<string | Buffer>(out, joinLines, onClosed);
   }
 
-  /** JSON lines from the tracer's lane (json format only). */
+  /** JSON lines from the tracer's lane (json format only); copied: the tracer reuses its Buffer. */
   writeLines(lines: Buffer): void {
-    this.writer.push(lines);
+    this.writer.push(Buffer.from(lines));
   }
 
   write(event: TraceEvent): void {
