@@ -195,6 +195,23 @@ describe('JSONL audit log', () => {
     expect(v.notes.join('\n')).toMatch(/begins at seq/); // the oldest files were pruned
   });
 
+  it('counts what was queued for the next file while it is being opened: no file outgrows the limit', async () => {
+    const path = fresh();
+    const log = await open(path, { maxSize: 4096, keep: 200 });
+    const events = sampleEvents(400);
+    // appends interleaved with the writer's file switches at every point of their progress
+    for (let i = 0; i < events.length; i++) {
+      log.write(events[i]!);
+      if (i % 3 === 2) await new Promise((r) => setImmediate(r));
+    }
+    await log.close('SIGTERM');
+    const files = expandLogPaths([path]);
+    expect(files.length).toBeGreaterThan(20);
+    const biggest = Math.max(...events.map((e) => Buffer.byteLength(toJsonLine(e)) + 120));
+    for (const f of files.slice(0, -1)) expect(statSync(f).size).toBeLessThan(4096 + 2 * biggest);
+    expect((await verifyLogs(files)).ok).toBe(true);
+  });
+
   it('chains lines from the JSON-lines lane like events, rotating inside a batch, in order with object events', async () => {
     const path = fresh();
     const log = await open(path, { maxSize: 8192, keep: 50 });

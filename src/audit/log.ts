@@ -271,7 +271,12 @@ export class AuditLog implements Sink {
   }
 
   /** Opens `path` for append, creating it 0600; records what rotation and truncation need. */
-  private async openFile(): Promise<void> {
+  /**
+   * Opens the file at `path`. At a switch (rotation, SIGHUP) the records queued for the new file
+   * since rotate() are already counted in fileSize and recordsInFile: what the file holds is
+   * added, not put in their place (that lost them, and a file could outgrow maxSize).
+   */
+  private async openFile(switching = false): Promise<void> {
     let fh: FileHandle;
     let created = true;
     try {
@@ -294,8 +299,11 @@ export class AuditLog implements Sink {
     this.ino = st.ino;
     this.dev = st.dev;
     this.durableSize = st.size;
-    this.fileSize = st.size;
-    this.recordsInFile = 0;
+    if (switching) this.fileSize += st.size;
+    else {
+      this.fileSize = st.size;
+      this.recordsInFile = 0;
+    }
   }
 
   /* ---------- the Sink side (synchronous, never blocks the tracer) ---------- */
@@ -583,7 +591,7 @@ export class AuditLog implements Sink {
       await rename(this.path, op.renameTo);
       this.reserved.delete(op.renameTo);
     }
-    await this.openFile();
+    await this.openFile(true);
     if (op.renameTo) await this.prune();
   }
 
