@@ -6,8 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstddef>
+
+#include "text.h"
 
 namespace ctrace {
 
@@ -23,22 +24,10 @@ T Read(const uint8_t* p) {
   return v;
 }
 
-void PutUint(std::string* s, uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  s->append(buf, r.ptr);
-}
-
-void PutInt(std::string* s, int64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  s->append(buf, r.ptr);
-}
-
 void PutHex2(std::string* s, uint8_t b) {
-  static const char kHex[] = "0123456789abcdef";
-  s->push_back(kHex[b >> 4]);
-  s->push_back(kHex[b & 15]);
+  char hex[2];
+  HexLower(&b, 1, hex);
+  s->append(hex, 2);
 }
 
 // Length of the valid UTF-8 sequence at p, or 0: src/bytes.ts utf8SeqLen, the same rules
@@ -342,25 +331,25 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   s->append("\",\"time\":\"");
   if (!Time(hdr.ktime_ns, w)) return Outcome::kRaw;
   s->append("\",\"pid\":");
-  PutUint(s, field(offsetof(struct ctrace_task, tgid)));
+  AppendUint(s, field(offsetof(struct ctrace_task, tgid)));
   s->append(",\"tid\":");
-  PutUint(s, field(offsetof(struct ctrace_task, pid)));
+  AppendUint(s, field(offsetof(struct ctrace_task, pid)));
   s->append(",\"ppid\":");
-  PutUint(s, field(offsetof(struct ctrace_task, ppid)));
+  AppendUint(s, field(offsetof(struct ctrace_task, ppid)));
   s->append(",\"nspid\":");
-  PutUint(s, nspid);
+  AppendUint(s, nspid);
   s->append(",\"uid\":");
-  PutUint(s, field(offsetof(struct ctrace_task, uid)));
+  AppendUint(s, field(offsetof(struct ctrace_task, uid)));
   s->append(",\"gid\":");
-  PutUint(s, field(offsetof(struct ctrace_task, gid)));
+  AppendUint(s, field(offsetof(struct ctrace_task, gid)));
   s->append(",\"comm\":");
   PutCString(s, task + offsetof(struct ctrace_task, comm), CTRACE_COMM_LEN);
   s->append(",\"cgroupId\":");
-  PutUint(s, cgroup_id);
+  AppendUint(s, cgroup_id);
   s->append(",\"pidNs\":");
-  PutUint(s, field(offsetof(struct ctrace_task, pidns_ino)));
+  AppendUint(s, field(offsetof(struct ctrace_task, pidns_ino)));
   s->append(",\"mntNs\":");
-  PutUint(s, field(offsetof(struct ctrace_task, mntns_ino)));
+  AppendUint(s, field(offsetof(struct ctrace_task, mntns_ino)));
   s->append(cg.fragment);
 
   switch (hdr.type) {
@@ -384,13 +373,13 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
       if (duration > kMaxSafe) return Outcome::kRaw;
       const uint32_t signal = status & 0x7f;
       s->append(",\"exit\":{\"code\":");
-      PutUint(s, signal != 0 ? 0 : (status >> 8) & 0xff);
+      AppendUint(s, signal != 0 ? 0 : (status >> 8) & 0xff);
       s->append(",\"signal\":");
-      PutUint(s, signal);
+      AppendUint(s, signal);
       s->append(",\"coreDumped\":");
       s->append(Bool((status & 0x80) != 0));
       s->append(",\"durationNs\":");
-      PutUint(s, duration);
+      AppendUint(s, duration);
       s->append("}}\n");
       break;
     }
@@ -409,9 +398,9 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
       s->append(",\"fstype\":");
       PutCStringOrNull(s, rec + offsetof(struct ctrace_mount, fstype), CTRACE_FSTYPE_LEN);
       s->append(",\"flags\":");
-      PutUint(s, flags);
+      AppendUint(s, flags);
       s->append(",\"ret\":");
-      PutInt(s, ret);
+      AppendInt(s, ret);
       s->append("}}\n");
       break;
     }

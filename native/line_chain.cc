@@ -3,9 +3,11 @@
 #include <dlfcn.h>
 #include <string.h>
 
-#include <cmath>
 #include <string>
 #include <vector>
+
+#include "args.h"
+#include "text.h"
 
 namespace ctrace {
 
@@ -19,25 +21,7 @@ Sha256Fn Sha256() {
   return fn;
 }
 
-constexpr double kMaxSafe = 9007199254740991.0;
-
-double Count(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("chainJsonLines: ") + what + " must be a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d || d < 0 || d > kMaxSafe)
-    throw Napi::RangeError::New(env, std::string("chainJsonLines: ") + what + " must be a safe non-negative integer");
-  return d;
-}
-
-void PutUint(std::string* s, uint64_t v) {
-  char buf[24];
-  int n = 0;
-  do {
-    buf[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0) s->push_back(buf[--n]);
-}
+constexpr double kMaxSafe = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
 
 }  // namespace
 
@@ -45,13 +29,14 @@ Napi::Value ChainJsonLines(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "chainJsonLines: lines must be a Buffer");
   const auto lines = info[0].As<Napi::Buffer<uint8_t>>();
-  size_t offset = static_cast<size_t>(Count(env, info[1], "offset"));
-  uint64_t seq = static_cast<uint64_t>(Count(env, info[2], "seq"));
+  size_t offset = static_cast<size_t>(Integer(env, info[1], "chainJsonLines: offset", 0, kMaxSafe));
+  uint64_t seq = static_cast<uint64_t>(Integer(env, info[2], "chainJsonLines: seq", 0, kMaxSafe));
   if (!info[3].IsString()) throw Napi::TypeError::New(env, "chainJsonLines: head must be a string");
   std::string head = info[3].As<Napi::String>().Utf8Value();
   if (head.size() != 64) throw Napi::RangeError::New(env, "chainJsonLines: head must be 64 hex characters");
-  const auto room = static_cast<uint64_t>(Count(env, info[4], "room"));
-  const auto records_in_file = static_cast<uint64_t>(Count(env, info[5], "recordsInFile"));
+  const auto room = static_cast<uint64_t>(Integer(env, info[4], "chainJsonLines: room", 0, kMaxSafe));
+  const auto records_in_file =
+      static_cast<uint64_t>(Integer(env, info[5], "chainJsonLines: recordsInFile", 0, kMaxSafe));
   const Sha256Fn sha256 = Sha256();
   if (sha256 == nullptr) throw Napi::Error::New(env, "chainJsonLines: this Node.js does not export OpenSSL's SHA256");
 
@@ -62,7 +47,6 @@ Napi::Value ChainJsonLines(const Napi::CallbackInfo& info) {
   out.reserve((size - offset) + (size - offset) / 4 + 128);
   std::string buf;  // head || canonical
   uint64_t count = 0, exec = 0, exit = 0, mount = 0;
-  static const char kHex[] = "0123456789abcdef";
   unsigned char md[32];
   while (offset < size) {
     const void* nl = memchr(data + offset, '\n', size - offset);
@@ -74,13 +58,10 @@ Napi::Value ChainJsonLines(const Napi::CallbackInfo& info) {
     buf.assign(head);
     buf.append(line, body);
     buf.append(",\"seq\":");
-    PutUint(&buf, seq);
+    AppendUint(&buf, seq);
     buf.push_back('}');
     sha256(reinterpret_cast<const unsigned char*>(buf.data()), buf.size(), md);
-    for (int i = 0; i < 32; i++) {
-      head[2 * i] = kHex[md[i] >> 4];
-      head[2 * i + 1] = kHex[md[i] & 15];
-    }
+    HexLower(md, sizeof(md), &head[0]);
     // written: canonical without '}' + ,"hash":"…"}\n
     out.insert(out.end(), buf.begin() + 64, buf.end() - 1);
     static const char kTail[] = ",\"hash\":\"";

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "args.h"
 #include "errors.h"
 
 #include <string>
@@ -14,14 +15,6 @@ namespace {
 
 // Marks LineFormatter objects, so Tracer.start() can unwrap one safely (Node-API 8).
 const napi_type_tag kTag = {0x63747261636531ull, 0x6c696e6566726d74ull};
-
-uint64_t Key(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (!v.IsBigInt()) throw Napi::TypeError::New(env, std::string(what) + " must be a bigint");
-  bool lossless = false;
-  const uint64_t key = v.As<Napi::BigInt>().Uint64Value(&lossless);
-  if (!lossless) throw Napi::RangeError::New(env, std::string(what) + " must be a bigint in [0, 2^64)");
-  return key;
-}
 
 }  // namespace
 
@@ -64,13 +57,11 @@ LineFormatter::LineFormatter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
 // set(key, fragment, emit, verdict, v1)
 Napi::Value LineFormatter::Set(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const uint64_t key = Key(env, info[0], "set: key");
+  const uint64_t key = BigU64(env, info[0], "set: key");
   if (!info[1].IsString()) throw Napi::TypeError::New(env, "set: fragment must be a string");
   if (!info[2].IsBoolean()) throw Napi::TypeError::New(env, "set: emit must be a boolean");
-  if (!info[3].IsNumber()) throw Napi::TypeError::New(env, "set: verdict must be a number");
   if (!info[4].IsBoolean()) throw Napi::TypeError::New(env, "set: v1 must be a boolean");
-  const uint32_t verdict = info[3].As<Napi::Number>().Uint32Value();
-  if (verdict > 255) throw Napi::RangeError::New(env, "set: verdict must be in [0, 255]");
+  const auto verdict = static_cast<uint32_t>(Integer(env, info[3], "set: verdict", 0, 255));
   JsonLines::Cgroup cg;
   cg.fragment = info[1].As<Napi::String>().Utf8Value();
   cg.emit = info[2].As<Napi::Boolean>().Value();
@@ -81,7 +72,7 @@ Napi::Value LineFormatter::Set(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value LineFormatter::Delete(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), lines_->Delete(Key(info.Env(), info[0], "delete: key")));
+  return Napi::Boolean::New(info.Env(), lines_->Delete(BigU64(info.Env(), info[0], "delete: key")));
 }
 
 Napi::Value LineFormatter::Clear(const Napi::CallbackInfo& info) {
