@@ -48,7 +48,7 @@ export interface TracerOptions {
   wakeupBytes?: number;
   /** the reader drains the ring at least this often (ms) */
   pollMs?: number;
-  /** how often kernel counters are read for loss reports (ms) */
+  /** how often kernel counters are read for loss reports, and lane container names refreshed (ms) */
   statsIntervalMs?: number;
   /** walk /proc at start: pre-load verdicts, remember container processes (default true) */
   preload?: boolean;
@@ -164,7 +164,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       this.native.close();
       throw err;
     }
-    this.statsTimer = setInterval(() => this.checkLost(), options.statsIntervalMs ?? 1000);
+    this.statsTimer = setInterval(() => this.tick(), options.statsIntervalMs ?? 1000);
     this.statsTimer.unref();
   }
 
@@ -277,10 +277,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return q;
   }
 
-  private checkLost(): void {
+  /** Every statsIntervalMs: kernel losses, and container names that became known (or were forgotten) for the lane. */
+  private tick(): void {
     if (this.closed) return;
     this.reportLost(this.native.stats().lost);
-    this.lane?.refresh(); // container names that became known (or were forgotten) since
+    this.lane?.refresh();
   }
 
   private reportLost(lost: number): void {

@@ -5,7 +5,7 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
 import { startOptions } from '../src/audit/records.js';
@@ -16,6 +16,7 @@ import { ProtobufStreamSink } from '../src/sinks/protobuf.js';
 import { SocketSink } from '../src/sinks/socket.js';
 import { StdoutSink } from '../src/sinks/stdout.js';
 import { sampleEvents } from './helpers/events.js';
+import { captureStream } from './helpers/streams.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
@@ -26,22 +27,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function capture(): { stream: Writable; text: () => string } {
-  let s = '';
-  return {
-    stream: new Writable({
-      write(c, _e, cb) {
-        s += String(c);
-        cb();
-      },
-    }),
-    text: () => s,
-  };
-}
 
 async function read(path: string, output: 'json' | 'table') {
-  const out = capture();
-  const err = capture();
+  const out = captureStream();
+  const err = captureStream();
   const code = await readCommand(path, { output }, out.stream, err.stream);
   return { code, out: out.text(), err: err.text() };
 }
@@ -142,8 +131,8 @@ describe('ctrace read', () => {
   it('reads the live stream of a --socket', async () => {
     const path = join(dir, 'live.sock');
     const sink = await SocketSink.listen({ path, start: startOptions() });
-    const out = capture();
-    const err = capture();
+    const out = captureStream();
+    const err = captureStream();
     const reading = readCommand(path, { output: 'json' }, out.stream, err.stream);
     while (sink.stats().clients === 0) await new Promise((r) => setTimeout(r, 5));
     for (const e of events) sink.write(e);

@@ -6,7 +6,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogFormat } from '../src/audit/chain.js';
 import { AuditLog } from '../src/audit/log.js';
@@ -15,6 +14,7 @@ import { rawRecords } from '../src/audit/reader.js';
 import { expandLogPaths, verifyLogs } from '../src/audit/verify.js';
 import { verifyCommand } from '../src/commands/verify.js';
 import { sampleEvents } from './helpers/events.js';
+import { captureStream } from './helpers/streams.js';
 
 let dir: string;
 beforeAll(() => {
@@ -45,22 +45,10 @@ async function makeLog(o: { events?: number; runs?: number; format?: LogFormat; 
 const textLines = (p: string) => readFileSync(p, 'utf8').split('\n').slice(0, -1);
 const writeLines = (p: string, ls: string[]) => writeFileSync(p, ls.map((l) => l + '\n').join(''));
 
-function capture(): { stream: Writable; text: () => string } {
-  let s = '';
-  return {
-    stream: new Writable({
-      write(c, _e, cb) {
-        s += String(c);
-        cb();
-      },
-    }),
-    text: () => s,
-  };
-}
 
 async function runVerify(paths: string[], opts = {}) {
-  const out = capture();
-  const err = capture();
+  const out = captureStream();
+  const err = captureStream();
   const code = await verifyCommand(paths, opts, out.stream, err.stream);
   return { code, out: out.text(), err: err.text() };
 }
