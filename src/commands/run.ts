@@ -76,8 +76,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   }
 
   tracer.onEvent((ev) => sink.write(ev));
-  // with a direct stdout, only the log wants the lines (none: the addon never wakes us for them)
-  if (sink.log || !direct) tracer.onLines((lines) => sink.writeLines(lines));
+  // stdout is the tracer's own: only the log wants the lines (without it, the addon never wakes us for them)
+  if (sink.log) tracer.onLines((lines) => sink.writeLines(lines));
   tracer.onLost((r) => {
     log(`${r.lost} events lost: ring buffer full (${r.total} since start)`);
     sink.noteLost(r);

@@ -101,9 +101,7 @@ export interface OutputsOptions extends RecordOptions {
 
 export class Outputs implements RecordSink {
   private constructor(
-    private readonly stdout:
-      | (Sink & { noteLost?: (r: LostReport) => void; writeLines?: (lines: Buffer) => void; close(reason?: string): Promise<void> })
-      | null,
+    private readonly stdout: (Sink & { noteLost?: (r: LostReport) => void; close(reason?: string): Promise<void> }) | null,
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
   ) {}
@@ -150,15 +148,16 @@ export class Outputs implements RecordSink {
     return new Outputs(stdout, log, socket);
   }
 
-  /** Every output takes JSON lines (stdout JSON or nothing, a JSONL log or none, no socket): the tracer's lane can feed them. */
+  /**
+   * Every output opened here takes JSON lines (a JSONL log or none, no socket, nothing on stdout:
+   * JSON for stdout is written by the tracer itself): the tracer's lane can feed them.
+   */
   get acceptsLines(): boolean {
-    const stdoutOk = !this.stdout || (this.stdout instanceof StdoutSink && this.stdout.format === 'json');
-    return stdoutOk && (!this.log || this.log.format === 'jsonl') && !this.socket;
+    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket;
   }
 
   /** Events as JSON lines from the tracer's lane (only when acceptsLines). */
   writeLines(lines: Buffer): void {
-    this.stdout?.writeLines?.(lines);
     this.log?.writeLines(lines);
   }
 
