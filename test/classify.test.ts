@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,12 @@ import {
 import { RUNTIMES, type ContainerInfo, type Scope } from '../src/event.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED_VECTORS = path.resolve(repoRoot, '../shared/testdata/cgroup-paths.tsv');
+// the team's shared vectors sit beside the checkout (../shared); a clone elsewhere (a CI or
+// check-out directory in /tmp) finds them through CTRACE_SHARED_DIR or at the workspace's /work/shared
+const SHARED_VECTORS = [process.env.CTRACE_SHARED_DIR, path.resolve(repoRoot, '../shared'), '/work/shared']
+  .filter((d): d is string => !!d)
+  .map((d) => path.join(d, 'testdata/cgroup-paths.tsv'))
+  .find((f) => existsSync(f)) ?? path.resolve(repoRoot, '../shared/testdata/cgroup-paths.tsv');
 const EXTRA_VECTORS = path.resolve(repoRoot, 'test/testdata/cgroup-paths-extra.tsv');
 
 const COLUMNS = ['path', 'runtime', 'container_id', 'pod_uid', 'qos'];
