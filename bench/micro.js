@@ -193,7 +193,7 @@ async function stageTracer() {
       setVerdict() {},
       setCgroupVerdict() {},
       deleteVerdict() {},
-      stats: () => ({ emitted: 0, lost: 0, mapErrors: 0, droppedHost: 0, mountUnpaired: 0, readErrors: 0, malformed: 0 }),
+      stats: () => ({ emitted: 0, lost: 0, mapErrors: 0, droppedHost: 0, readErrors: 0, malformed: 0 }),
     };
     const t = Object.create(Tracer.prototype);
     Object.assign(t, {

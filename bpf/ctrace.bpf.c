@@ -53,24 +53,6 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* mount(2)/move_mount(2) arguments, from sys_enter to sys_exit of one thread */
-struct mount_args {
-	__u64 source; /* user pointers */
-	__u64 target;
-	__u64 fstype;
-	__u64 flags;
-	__u32 op;
-	__u8 verdict;
-	__u8 _pad[3];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct mount_args);
-} mount_args SEC(".maps");
-
 /* New mount API: fsopen() names the fstype and fsconfig("source") the source
  * long before move_mount() attaches the mount; remember them per process. */
 struct fs_ctx {
@@ -85,12 +67,11 @@ struct {
 	__type(value, struct fs_ctx);
 } fs_ctxs SEC(".maps");
 
-/* Records are built here: an exec record is far larger than the BPF stack. */
+/* Variable-size records are built here (an exec record is far larger than the BPF
+ * stack) and copied out; fixed-size ones are built in place in the ring. */
 union record {
 	struct ctrace_hdr hdr;
 	struct ctrace_exec exec;
-	struct ctrace_exit exit;
-	struct ctrace_mount mount;
 	struct fs_ctx fs;
 };
 
@@ -109,6 +90,9 @@ struct kernfs_node___old {
 	struct kernfs_node *parent;
 } __attribute__((preserve_access_index));
 
+/* cgroup_subsys_id values this program can name (the kernel has ~14) */
+#define CTRACE_MAX_SUBSYS 20
+
 /* ---- small helpers ------------------------------------------------------ */
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -121,28 +105,37 @@ static __always_inline void stat_inc(__u32 idx)
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 {
 	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
-		return BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
-	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+		return ((struct kernfs_node___new *)kn)->__parent;
+	return ((struct kernfs_node___old *)kn)->parent;
 }
 
 /* The cgroup that identifies the task: its v2 cgroup unless that is the root
- * (a v1-only or hybrid host), then the configured v1 hierarchy's cgroup. */
+ * (a v1-only or hybrid host), then the configured v1 hierarchy's cgroup.
+ * Plain loads through the task's BTF pointer: the JIT makes each a single guarded
+ * load, where a bpf_probe_read_kernel() per link cost ~40 ns (the hooks' main cost). */
 static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *task, __u16 *flags)
 {
-	struct css_set *cset = BPF_CORE_READ(task, cgroups);
-	struct cgroup *dfl = BPF_CORE_READ(cset, dfl_cgrp);
-	struct cgroup_subsys_state *css;
-	__s32 id = cfg_v1_subsys_id;
+	struct css_set *cset = task->cgroups;
+	struct cgroup *dfl = cset->dfl_cgrp;
+	struct cgroup_subsys_state *css = NULL;
+	const __s32 id = cfg_v1_subsys_id;
+	const __s32 nsubsys = bpf_core_field_size(cset->subsys) / sizeof(void *);
 
-	if (BPF_CORE_READ(dfl, level) > 0 || id < 0)
-		return BPF_CORE_READ(dfl, kn);
-	if (id >= (__s32)(bpf_core_field_size(cset->subsys) / sizeof(void *)))
-		return BPF_CORE_READ(dfl, kn);
-	css = BPF_CORE_READ(cset, subsys[id]);
+	if (dfl->level > 0 || id < 0)
+		return dfl->kn;
+	/* subsys[id] with constant indexes (the verifier refuses a variable index
+	 * into a BTF array); the ones past this kernel's array are dead code */
+#pragma unroll
+	for (__s32 i = 0; i < CTRACE_MAX_SUBSYS; i++) {
+		if (i < nsubsys && i == id) {
+			css = cset->subsys[i];
+			break;
+		}
+	}
 	if (!css)
-		return BPF_CORE_READ(dfl, kn);
+		return dfl->kn;
 	*flags |= CTRACE_F_CG_V1;
-	return BPF_CORE_READ(css, cgroup, kn);
+	return css->cgroup->kn;
 }
 
 /* What the screen needs, computed once per hook. */
@@ -151,6 +144,7 @@ struct task_key {
 	struct kernfs_node *cg_kn;
 	__u64 cgroup_key;
 	__u32 tgid;
+	__u32 nspid;
 	__u32 pidns_ino;
 	__u16 flags;
 	__u8 verdict;
@@ -159,20 +153,24 @@ struct task_key {
 static __always_inline void task_key_init(struct task_key *k)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pid *tp = BPF_CORE_READ(task, group_leader, thread_pid);
-	unsigned int level = BPF_CORE_READ(tp, level);
+	struct pid *tp = task->group_leader->thread_pid;
+	unsigned int level = tp->level;
+	struct kernfs_node *kn;
+	struct upid up = {};
 
 	k->task = task;
 	k->tgid = bpf_get_current_pid_tgid() >> 32;
 	k->flags = 0;
 	k->verdict = CTRACE_VERDICT_UNKNOWN;
-	struct kernfs_node *kn = task_cgroup_kn(task, &k->flags);
-
+	kn = task_cgroup_kn(task, &k->flags);
 	k->cg_kn = kn;
-	k->cgroup_key = BPF_CORE_READ(kn, id);
+	k->cgroup_key = kn->id;
 	if (k->flags & CTRACE_F_CG_V1)
 		k->cgroup_key |= CTRACE_CGKEY_V1;
-	k->pidns_ino = BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
+	/* numbers[] is a flexible array: the task's own level needs a probe read */
+	bpf_core_read(&up, sizeof(up), &tp->numbers[level & 31]);
+	k->nspid = up.nr;
+	k->pidns_ino = BPF_CORE_READ(up.ns, ns.inum);
 	if (k->pidns_ino == cfg_host_pidns_ino)
 		k->flags |= CTRACE_F_HOST_PIDNS;
 }
@@ -237,9 +235,6 @@ static __always_inline union record *screened_record(__u32 type, struct task_key
 static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task *t, struct task_key *k)
 {
 	struct task_struct *task = k->task;
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	struct pid *tp = BPF_CORE_READ(leader, thread_pid);
-	unsigned int level = BPF_CORE_READ(tp, level);
 	struct kernfs_node *kn = k->cg_kn;
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u8 depth = 0;
@@ -248,14 +243,15 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 	hdr->ktime_ns = bpf_ktime_get_ns();
 	t->pid = (__u32)bpf_get_current_pid_tgid();
 	t->tgid = k->tgid;
-	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	t->nspid = BPF_CORE_READ(tp, numbers[level & 31].nr);
+	t->ppid = task->real_parent->tgid;
+	t->nspid = k->nspid;
 	t->uid = (__u32)uid_gid;
 	t->gid = uid_gid >> 32;
 	t->pidns_ino = k->pidns_ino;
-	t->mntns_ino = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	t->mntns_ino = task->nsproxy->mnt_ns->ns.inum;
 	t->cgroup_key = k->cgroup_key;
 	t->verdict = k->verdict;
+	__builtin_memset(t->_pad, 0, sizeof(t->_pad));
 	bpf_get_current_comm(t->comm, sizeof(t->comm));
 
 	/* kernfs names leaf first, stopping below the hierarchy root */
@@ -265,7 +261,7 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 
 		if (!parent)
 			break;
-		if (bpf_probe_read_kernel_str(t->cgroup_names[i], CTRACE_CG_NAME_LEN, BPF_CORE_READ(kn, name)) < 0) {
+		if (bpf_probe_read_kernel_str(t->cgroup_names[i], CTRACE_CG_NAME_LEN, kn->name) < 0) {
 			t->cgroup_names[i][0] = '\0';
 			stat_inc(CTRACE_STAT_READ_ERR);
 		}
@@ -280,24 +276,44 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 /* Adaptive wakeup: wake the reader once, when the queue crosses cfg_wakeup_bytes.
  * Waking it for every record above the threshold would cost an irq_work per record
  * in the traced task while a busy reader is not even waiting; its timer drains the rest. */
-static __always_inline void submit(void *rec, __u32 size)
+static __always_inline __u64 wakeup_flag(__u32 size)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
 	__u64 avail;
 
-	if (!cfg_wakeup_bytes) {
-		flags = BPF_RB_FORCE_WAKEUP;
-	} else {
-		avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-		if (avail < cfg_wakeup_bytes && avail + size >= cfg_wakeup_bytes)
-			flags = BPF_RB_FORCE_WAKEUP;
-	}
-	if (bpf_ringbuf_output(&events, rec, size, flags))
+	if (!cfg_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail < cfg_wakeup_bytes && avail + size >= cfg_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* A variable-size record, built in scratch: copied into the ring. */
+static __always_inline void submit_copy(void *rec, __u32 size)
+{
+	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag(size)))
 		stat_inc(CTRACE_STAT_LOST);
 	else
 		stat_inc(CTRACE_STAT_EMITTED);
 }
 
+/* A fixed-size record is reserved in the ring and built there: no scratch copy.
+ * Bytes it leaves unwritten (past a string's NUL, unused cgroup name slots) hold
+ * older ring data of this same consumer; the decoders never read them. */
+static __always_inline void *reserve(__u32 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!rec)
+		stat_inc(CTRACE_STAT_LOST);
+	return rec;
+}
+
+static __always_inline void submit_reserved(void *rec, __u32 size)
+{
+	bpf_ringbuf_submit(rec, wakeup_flag(size));
+	stat_inc(CTRACE_STAT_EMITTED);
+}
 
 /* ---- exec --------------------------------------------------------------- */
 SEC("tp_btf/sched_process_exec")
@@ -338,7 +354,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	}
 	e->argv_len = len;
 	e->hdr.size = sizeof(*e) - CTRACE_ARGV_LEN + len;
-	submit(e, e->hdr.size);
+	submit_copy(e, e->hdr.size);
 	return 0;
 }
 
@@ -348,26 +364,24 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_key k;
-	union record *r;
 	struct ctrace_exit *e;
 	__u32 tgid;
 
 	/* a process exits when its last thread does */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	if (task->signal->live.counter != 0)
 		return 0;
 	task_key_init(&k);
 	tgid = k.tgid;
 	if (wants(CTRACE_EV_EXIT) && screen_task(&k)) {
-		r = scratch_get();
-		if (r) {
-			e = &r->exit;
+		e = reserve(sizeof(*e));
+		if (e) {
 			e->hdr.type = CTRACE_EV_EXIT;
 			e->hdr.size = sizeof(*e);
 			fill_task(&e->hdr, &e->task, &k);
-			e->exit_code = BPF_CORE_READ(task, exit_code);
+			e->exit_code = task->exit_code;
 			e->_pad = 0;
-			e->start_ns = BPF_CORE_READ(task, group_leader, start_time);
-			submit(e, sizeof(*e));
+			e->start_ns = task->group_leader->start_time;
+			submit_reserved(e, sizeof(*e));
 		}
 	}
 	/* the PID may be reused by anything: forget its verdict */
@@ -377,64 +391,46 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 }
 
 /* ---- mount -------------------------------------------------------------- */
-static __always_inline int mount_enter(__u32 op, const void *source, const void *target, const void *fstype,
-				       __u64 flags)
+/* Every mount-family hook is a sys_exit tracepoint: it knows the result, and reads the
+ * arguments from the syscall's saved user registers, which the syscall does not change.
+ * No sys_enter hook means no per-thread map entry from enter to exit, and no BPF run on
+ * the entry of every syscall the kernel's syscall tracepoint routes to perf. */
+static __always_inline struct pt_regs *syscall_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* A user string into a fixed field; empty when absent or unreadable. */
+static __always_inline void read_user_str(char *dst, __u32 size, __u64 src)
+{
+	if (!src || bpf_probe_read_user_str(dst, size, (const void *)src) < 0)
+		dst[0] = '\0';
+}
+
+static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 target, __u64 fstype, __u64 flags)
 {
 	struct task_key k;
-	struct mount_args a = {};
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ctrace_mount *m;
+	struct fs_ctx *fc;
 
 	if (!wants(CTRACE_EV_MOUNT))
 		return 0;
 	task_key_init(&k);
 	if (!screen_task(&k))
 		return 0;
-	a.source = (__u64)source;
-	a.target = (__u64)target;
-	a.fstype = (__u64)fstype;
-	a.flags = flags;
-	a.op = op;
-	a.verdict = k.verdict;
-	if (bpf_map_update_elem(&mount_args, &tid, &a, BPF_ANY))
-		stat_inc(CTRACE_STAT_MAP_ERR);
-	return 0;
-}
-
-static __always_inline int mount_exit(__u32 op, long ret)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct mount_args *a = bpf_map_lookup_elem(&mount_args, &tid);
-	struct task_key k;
-	union record *r;
-	struct ctrace_mount *m;
-	struct fs_ctx *fc;
-
-	if (!a)
-		return 0; /* screened out at enter */
-	if (a->op != op) {
-		stat_inc(CTRACE_STAT_MOUNT_UNPAIRED);
-		goto out;
-	}
-	r = scratch_get();
-	if (!r)
-		goto out;
-	m = &r->mount;
-	task_key_init(&k);
-	k.verdict = a->verdict;
+	m = reserve(sizeof(*m));
+	if (!m)
+		return 0;
 	m->hdr.type = CTRACE_EV_MOUNT;
 	m->hdr.size = sizeof(*m);
 	fill_task(&m->hdr, &m->task, &k);
 	m->ret = ret;
-	m->flags = a->flags;
+	m->flags = flags;
 	m->op = op;
 	m->_pad = 0;
-	m->source[0] = m->target[0] = m->fstype[0] = '\0';
-	if (a->source)
-		bpf_probe_read_user_str(m->source, sizeof(m->source), (void *)a->source);
-	if (a->target)
-		bpf_probe_read_user_str(m->target, sizeof(m->target), (void *)a->target);
-	if (a->fstype)
-		bpf_probe_read_user_str(m->fstype, sizeof(m->fstype), (void *)a->fstype);
+	read_user_str(m->source, sizeof(m->source), source);
+	read_user_str(m->target, sizeof(m->target), target);
+	read_user_str(m->fstype, sizeof(m->fstype), fstype);
 	if (op == CTRACE_MOUNT_OP_MOVE_MOUNT) {
 		fc = bpf_map_lookup_elem(&fs_ctxs, &k.tgid);
 		if (fc) {
@@ -443,73 +439,68 @@ static __always_inline int mount_exit(__u32 op, long ret)
 				__builtin_memcpy(m->source, fc->source, sizeof(m->source));
 		}
 	}
-	submit(m, sizeof(*m));
-out:
-	bpf_map_delete_elem(&mount_args, &tid);
+	submit_reserved(m, sizeof(*m));
 	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_mount")
-int sys_enter_mount(struct trace_event_raw_sys_enter *ctx)
-{
-	/* mount(source, target, fstype, flags, data) */
-	return mount_enter(CTRACE_MOUNT_OP_MOUNT, (void *)ctx->args[0], (void *)ctx->args[1], (void *)ctx->args[2],
-			   ctx->args[3]);
 }
 
 SEC("tp/syscalls/sys_exit_mount")
 int sys_exit_mount(struct trace_event_raw_sys_exit *ctx)
 {
-	return mount_exit(CTRACE_MOUNT_OP_MOUNT, ctx->ret);
-}
+	struct pt_regs *regs = syscall_regs();
 
-SEC("tp/syscalls/sys_enter_move_mount")
-int sys_enter_move_mount(struct trace_event_raw_sys_enter *ctx)
-{
-	/* move_mount(from_dfd, from_path, to_dfd, to_path, flags) */
-	return mount_enter(CTRACE_MOUNT_OP_MOVE_MOUNT, (void *)ctx->args[1], (void *)ctx->args[3], NULL, ctx->args[4]);
+	/* mount(source, target, fstype, flags, data) */
+	return mount_exit(CTRACE_MOUNT_OP_MOUNT, ctx->ret, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+			  PT_REGS_PARM3_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
 }
 
 SEC("tp/syscalls/sys_exit_move_mount")
 int sys_exit_move_mount(struct trace_event_raw_sys_exit *ctx)
 {
-	return mount_exit(CTRACE_MOUNT_OP_MOVE_MOUNT, ctx->ret);
+	struct pt_regs *regs = syscall_regs();
+
+	/* move_mount(from_dfd, from_path, to_dfd, to_path, flags) */
+	return mount_exit(CTRACE_MOUNT_OP_MOVE_MOUNT, ctx->ret, PT_REGS_PARM2_SYSCALL(regs),
+			  PT_REGS_PARM4_SYSCALL(regs), 0, PT_REGS_PARM5_SYSCALL(regs));
 }
 
 /* fsopen(fs_name, flags): remember the fstype for this process's move_mount */
-SEC("tp/syscalls/sys_enter_fsopen")
-int sys_enter_fsopen(struct trace_event_raw_sys_enter *ctx)
+SEC("tp/syscalls/sys_exit_fsopen")
+int sys_exit_fsopen(struct trace_event_raw_sys_exit *ctx)
 {
+	struct pt_regs *regs = syscall_regs();
 	struct task_key k;
 	union record *r;
 
+	if (ctx->ret < 0)
+		return 0;
 	r = screened_record(CTRACE_EV_MOUNT, &k);
 	if (!r)
 		return 0;
 	__builtin_memset(&r->fs, 0, sizeof(r->fs));
-	bpf_probe_read_user_str(r->fs.fstype, sizeof(r->fs.fstype), (void *)ctx->args[0]);
+	read_user_str(r->fs.fstype, sizeof(r->fs.fstype), PT_REGS_PARM1_SYSCALL(regs));
 	if (bpf_map_update_elem(&fs_ctxs, &k.tgid, &r->fs, BPF_ANY))
 		stat_inc(CTRACE_STAT_MAP_ERR);
 	return 0;
 }
 
 /* fsconfig(fd, FSCONFIG_SET_STRING, "source", value, 0): remember the source */
-SEC("tp/syscalls/sys_enter_fsconfig")
-int sys_enter_fsconfig(struct trace_event_raw_sys_enter *ctx)
+SEC("tp/syscalls/sys_exit_fsconfig")
+int sys_exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
 {
+	struct pt_regs *regs = syscall_regs();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct fs_ctx *fc;
 	char key[8] = {};
 
-	if (ctx->args[1] != 1 /* FSCONFIG_SET_STRING */)
+	if (ctx->ret < 0 || PT_REGS_PARM2_SYSCALL(regs) != 1 /* FSCONFIG_SET_STRING */)
 		return 0;
 	fc = bpf_map_lookup_elem(&fs_ctxs, &tgid); /* only processes fsopen() let through */
 	if (!fc)
 		return 0;
-	bpf_probe_read_user_str(key, sizeof(key), (void *)ctx->args[2]);
+	bpf_probe_read_user_str(key, sizeof(key), (void *)PT_REGS_PARM3_SYSCALL(regs));
 	if (key[0] != 's' || key[1] != 'o' || key[2] != 'u' || key[3] != 'r' || key[4] != 'c' || key[5] != 'e' ||
 	    key[6] != '\0')
 		return 0;
-	bpf_probe_read_user_str(fc->source, sizeof(fc->source), (void *)ctx->args[3]);
+	read_user_str(fc->source, sizeof(fc->source), PT_REGS_PARM4_SYSCALL(regs));
 	return 0;
 }

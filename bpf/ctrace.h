@@ -143,7 +143,7 @@ enum ctrace_stat {
 	CTRACE_STAT_LOST = 1,		   /* ring buffer full: record dropped */
 	CTRACE_STAT_MAP_ERR = 2,	   /* a map update/delete failed */
 	CTRACE_STAT_DROPPED_HOST = 3,	   /* screened out in kernel */
-	CTRACE_STAT_MOUNT_UNPAIRED = 4,	   /* sys_exit without its sys_enter */
+	/* 4: retired (mount sys_exit without its sys_enter; the hooks are exit-only now) */
 	CTRACE_STAT_READ_ERR = 5,	   /* a probe read failed; field left empty */
 	CTRACE_STAT_MAX = 8,
 };

@@ -64,7 +64,7 @@ bool Tracer::IsMountHook(const std::string& program) {
 }
 
 bool Tracer::IsRequired(const std::string& program) {
-  return program == "sched_process_exec" || program == "sched_process_exit" || program == "sys_enter_mount" ||
+  return program == "sched_process_exec" || program == "sched_process_exit" ||
          program == "sys_exit_mount";
 }
 
@@ -318,7 +318,6 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   o.Set("lost", num(c[CTRACE_STAT_LOST]));
   o.Set("mapErrors", num(c[CTRACE_STAT_MAP_ERR]));
   o.Set("droppedHost", num(c[CTRACE_STAT_DROPPED_HOST]));
-  o.Set("mountUnpaired", num(c[CTRACE_STAT_MOUNT_UNPAIRED]));
   o.Set("readErrors", num(c[CTRACE_STAT_READ_ERR]));
   o.Set("malformed", num(malformed));
   o.Set("verdictErrors", num(verdict_errors));

@@ -43,7 +43,6 @@ export const STAT = {
   LOST: 1,
   MAP_ERR: 2,
   DROPPED_HOST: 3,
-  MOUNT_UNPAIRED: 4,
   READ_ERR: 5,
   MAX: 8,
 } as const;

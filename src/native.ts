@@ -35,7 +35,6 @@ export interface NativeStats {
   mapErrors: number;
   /** events screened out in kernel */
   droppedHost: number;
-  mountUnpaired: number;
   readErrors: number;
   /** ring records the reader dropped because their header contradicted their length */
   malformed: number;

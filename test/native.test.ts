@@ -22,7 +22,7 @@ const EV_EXIT = 2;
 const EV_MOUNT = 3;
 const VERDICT_HOST = 1;
 const VERDICT_CONTAINER = 2;
-const REQUIRED = ['sched_process_exec', 'sched_process_exit', 'sys_enter_mount', 'sys_exit_mount'];
+const REQUIRED = ['sched_process_exec', 'sched_process_exit', 'sys_exit_mount'];
 // struct ctrace_hdr then struct ctrace_task
 const HDR_SIZE = 16;
 const TGID = 16 + 4;

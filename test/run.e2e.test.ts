@@ -75,6 +75,29 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     expect(exitOf(ct.events, id, run.pid)!.exit.code).toBe(3);
   });
 
+  it('reports mount(2) arguments, flags and the errno of a failed mount, read from the syscall registers', async () => {
+    const id = dockerId();
+    // a read-only nosuid tmpfs, then a mount on a directory that does not exist (ENOENT)
+    const script = '/bin/mount -r -o nosuid -t tmpfs ctrace-ro-src /mnt; /bin/mount -t tmpfs ctrace-bad-src /nonexistent; exit 0';
+    const run = await runContainerToExit({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: ['/bin/sh', '-c', script],
+      capAdd: ['CAP_SYS_ADMIN'],
+    });
+    expect(run.code).toBe(0);
+    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
+    const mounts = of(ct.events, id, 'mount');
+    const ro = mounts.find((e) => e.mount.source === 'ctrace-ro-src');
+    expect(ro?.mount).toMatchObject({ op: 'mount', target: '/mnt', fstype: 'tmpfs', ret: 0 });
+    const MS_RDONLY = 1;
+    const MS_NOSUID = 2;
+    expect(ro!.mount.flags & (MS_RDONLY | MS_NOSUID)).toBe(MS_RDONLY | MS_NOSUID);
+    const bad = mounts.filter((e) => e.mount.source === 'ctrace-bad-src');
+    expect(bad.length).toBeGreaterThanOrEqual(1); // busybox may retry with other flags
+    for (const e of bad) expect(e.mount).toMatchObject({ target: '/nonexistent', fstype: 'tmpfs', ret: -2 });
+  });
+
   it('reports a mount made with the new mount API as move_mount, with fstype and source', async () => {
     const rootfs = await buildRootfs();
     execFileSync('cc', ['-static', '-O2', '-o', join(rootfs, 'bin/newmount'), join(repoRoot, 'test/fixtures/newmount.c')]);
