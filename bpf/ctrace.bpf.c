@@ -276,14 +276,11 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 /* Adaptive wakeup: wake the reader once, when the queue crosses cfg_wakeup_bytes.
  * Waking it for every record above the threshold would cost an irq_work per record
  * in the traced task while a busy reader is not even waiting; its timer drains the rest. */
-static __always_inline __u64 wakeup_flag(__u32 size)
+static __always_inline __u64 wakeup_flag(__u64 before, __u32 size)
 {
-	__u64 avail;
-
 	if (!cfg_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
-	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (avail < cfg_wakeup_bytes && avail + size >= cfg_wakeup_bytes)
+	if (before < cfg_wakeup_bytes && before + size >= cfg_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -291,7 +288,9 @@ static __always_inline __u64 wakeup_flag(__u32 size)
 /* A variable-size record, built in scratch: copied into the ring. */
 static __always_inline void submit_copy(void *rec, __u32 size)
 {
-	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag(size)))
+	__u64 before = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag(before, size)))
 		stat_inc(CTRACE_STAT_LOST);
 	else
 		stat_inc(CTRACE_STAT_EMITTED);
@@ -311,7 +310,10 @@ static __always_inline void *reserve(__u32 size)
 
 static __always_inline void submit_reserved(void *rec, __u32 size)
 {
-	bpf_ringbuf_submit(rec, wakeup_flag(size));
+	/* the ring's queued bytes already count this reserved record (and its 8-byte header) */
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(rec, wakeup_flag(queued > size + 8 ? queued - size - 8 : 0, size));
 	stat_inc(CTRACE_STAT_EMITTED);
 }
 

@@ -44,7 +44,7 @@ export interface TracerOptions {
   filter?: TracerFilter;
   /** ring buffer bytes (power of two) */
   ringBytes?: number;
-  /** bytes queued before the kernel wakes the reader; 0 wakes per event */
+  /** bytes queued before the kernel wakes the reader (default half the ring); 0 wakes per event */
   wakeupBytes?: number;
   /** the reader drains the ring at least this often (ms) */
   pollMs?: number;
@@ -135,16 +135,20 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     // the controller is chosen from /proc/cgroups; its enum value comes from the kernel's BTF
     const v1 = v1SubsysId();
     const v1Id = v1.name ? native.Tracer.cgroupSubsysId(v1.name) : -1;
+    // 2 MiB holds ~1,500 exec records, ~0.2 s of an exec storm, for a reader that formats
+    // 2 million a second; the kernel maps all of it twice into the process (8 MiB would be 16 MB of RSS)
+    const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
     this.native = new native.Tracer({
       hostPidnsIno: hostPidnsIno(),
       pidnsOnly: options.pidnsOnly ?? false,
       emitHost: options.all ?? false,
       eventMask: events.reduce((m, e) => m | EVENT_BIT[e], 0),
-      wakeupBytes: options.wakeupBytes ?? 256 * 1024,
+      // The reader's timer drains the ring every pollMs; a wakeup from the kernel is only the
+      // insurance against a burst filling it. Each one costs the traced task an irq_work and a
+      // cross-CPU wakeup (1-3 % of a container mount storm at 256 KiB, bench/README.md).
+      wakeupBytes: options.wakeupBytes ?? ringBytes / 2,
       v1SubsysId: v1Id,
-      // 2 MiB holds ~1,500 exec records, ~0.2 s of an exec storm, for a reader that formats
-      // 2 million a second; the kernel maps all of it twice into the process (8 MiB would be 16 MB of RSS)
-      ringBytes: options.ringBytes ?? 2 * 1024 * 1024,
+      ringBytes,
       pollMs: options.pollMs ?? 5,
     });
     try {

@@ -309,6 +309,18 @@ describe.runIf(privileged())('native addon against the kernel', () => {
     await cap.waitFor('the exec record after close()', () => cap.execWith(mark).length > 0, 2000);
   });
 
+  it('wakes the reader from the kernel once wakeupBytes are queued, long before its timer', async () => {
+    // the timer never fires in this test: only the threshold crossing can deliver
+    const t = tracer({ wakeupBytes: 16 * 1024, pollMs: 60_000 });
+    t.attach();
+    const cap = new Capture(t);
+    const mark = marker('wake');
+    // each exec + exit pair is over 2 KiB of records: 20 pairs cross 16 KiB
+    for (let i = 0; i < 20; i++) await run('/bin/true', [mark]);
+    await cap.waitFor('a batch woken by the threshold', () => cap.execWith(mark).length > 0, 5000);
+    expect(cap.batches).toBeGreaterThanOrEqual(1);
+  });
+
   it('survives close() during an exec storm, from outside and from inside onBatch', async () => {
     const storm = () =>
       spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 3000 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
