@@ -317,8 +317,12 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   if (nspid == 0 || cg.v1 != ((hdr.flags & CTRACE_F_CG_V1) != 0)) return Outcome::kRaw;
   const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
   if (cgroup_id > kMaxSafe) return Outcome::kRaw;
-  if (hdr.type == CTRACE_EV_EXEC) {
-    // JavaScript writes the verdict of every exec it classifies, passed on or filtered
+  // An exec the kernel decided with this cgroup's verdict needs no PID verdict of its own: the
+  // kernel decides the process's later events from the cgroup map just as cheaply, and an LRU
+  // update per exec was ~5 % of this thread's CPU in an exec storm. Only an exec the kernel
+  // decided otherwise (the cgroup's entry evicted, a stale PID verdict) gets one, as JavaScript
+  // writes for every exec it classifies, passed on or filtered.
+  if (hdr.type == CTRACE_EV_EXEC && task[offsetof(struct ctrace_task, verdict)] != cg.verdict) {
     w->verdict_pids.push_back(field(offsetof(struct ctrace_task, tgid)));
     w->verdict_values.push_back(ctrace_pid_verdict{key, cg.verdict, {0}});
   }

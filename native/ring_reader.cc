@@ -308,7 +308,7 @@ struct RingReader::Shared {
     return Deliver(out);
   }
 
-  // PID verdicts of the execs the lane formatted, as JS writes them for the ones it sees.
+  // PID verdicts of the execs the lane formatted that the kernel had not decided by their cgroup.
   void WriteVerdicts() {
     if (writer.verdict_pids.empty()) return;
     if (!final && verdict_fd >= 0 && UpdatePidVerdicts(verdict_fd, &writer.verdict_pids, &writer.verdict_values) != 0)

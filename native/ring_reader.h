@@ -30,7 +30,7 @@ class RingReader {
 
   // Starts the thread; ring_bytes is the ring's size (it bounds the final drain). on_batch(err,
   // buffer) runs on the JS thread. With `lines`, batches are lane batches (json_lines.h) and
-  // the PID verdicts of the execs the lane formats go to verdict_map_fd. Throws NativeError
+  // the PID verdicts the lane writes (json_lines.cc) go to verdict_map_fd. Throws NativeError
   // (step 'ringbuf') when the ring buffer cannot be set up.
   RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
              std::shared_ptr<JsonLines> lines = nullptr, int verdict_map_fd = -1);

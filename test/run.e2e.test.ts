@@ -3,18 +3,44 @@
  * containers, the real CLI's JSON output.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
 import { runUnsharePidns } from './helpers/hostproc.js';
 import { privileged } from './helpers/privileges.js';
 import { buildRootfs } from './helpers/rootfs.js';
-import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainerToExit } from './helpers/runc.js';
+import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainer, runContainerToExit } from './helpers/runc.js';
 
 const of = (events: JsonEvent[], id: string, type?: string) =>
   events.filter((e) => e.container?.id === id && (!type || e.type === type));
 /** The exit of the container's own process (runc's helpers exit in its cgroup before it runs). */
 const exitOf = (events: JsonEvent[], id: string, pid: number) => of(events, id, 'exit').find((e) => e.pid === pid);
+
+/** The id of the pid_verdicts map a process holds (an LRU hash of 65,536 u32 → 16-byte values). */
+function pidVerdictMapOf(pid: number): number {
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const field = (k: string) => new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(info)?.[1];
+    if (field('map_type') === '9' && field('key_size') === '4' && field('value_size') === '16' && field('max_entries') === '65536')
+      return Number(field('map_id'));
+  }
+  throw new Error(`process ${pid} holds no pid_verdicts map`);
+}
+
+/** The verdict the kernel map holds for a PID, or null (bpftool exits non-zero for a missing key). */
+function lookupPidVerdict(mapId: number, pid: number): { verdict: number } | null {
+  const key = [0, 1, 2, 3].map((i) => String((pid >> (8 * i)) & 0xff));
+  const r = spawnSync('bpftool', ['-j', 'map', 'lookup', 'id', String(mapId), 'key', ...key], { encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  const value: string[] = JSON.parse(r.stdout).value;
+  return { verdict: Number(value[8]) };
+}
 
 describe.runIf(privileged())('ctrace run with real containers', () => {
   let ct: CtraceRun;
@@ -96,6 +122,24 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     const bad = mounts.filter((e) => e.mount.source === 'ctrace-bad-src');
     expect(bad.length).toBeGreaterThanOrEqual(1); // busybox may retry with other flags
     for (const e of bad) expect(e.mount).toMatchObject({ target: '/nonexistent', fstype: 'tmpfs', ret: -2 });
+  });
+
+  it('writes no PID verdict for an exec the kernel decided by its cgroup verdict', async () => {
+    const mapId = pidVerdictMapOf(ct.child.pid!);
+    // the start-up pre-load gave every process a verdict: PID 1 is the host's
+    expect(lookupPidVerdict(mapId, 1)).toEqual({ verdict: 1 }); // VERDICT_HOST
+    const id = dockerId();
+    // `sleep 3` comes half a second after the cgroup's first events, through the lane, and is
+    // forked (not the shell's last command, which sh would exec in place of itself)
+    const c = await runContainer({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', '/bin/sleep 0.5; /bin/sleep 3; exit 0'] });
+    try {
+      const sleeper = (ev: JsonEvent[]) => of(ev, id, 'exec').find((e) => e.exec.argv.join(' ') === '/bin/sleep 3');
+      await ct.waitFor((ev) => !!sleeper(ev), 10_000, `exec of sleep 3 in ${id}`);
+      expect(sleeper(ct.events)!.container?.id).toBe(id);
+      expect(lookupPidVerdict(mapId, sleeper(ct.events)!.pid)).toBeNull();
+    } finally {
+      await c.remove();
+    }
   });
 
   it('reports a mount made with the new mount API as move_mount, with fstype and source', async () => {
