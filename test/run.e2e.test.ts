@@ -53,17 +53,18 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     await cleanupAllContainers();
   });
 
-  it('reports a docker container: init exec with argv and nspid 1, its tmpfs mount, its exact exit code', async () => {
+  /** Runs `sh -c script` in a docker-layout container to its end, then waits for ctrace to report its exit. */
+  async function runDockerScript(script: string, capAdd: string[] = []) {
     const id = dockerId();
-    const script = '/bin/mount -t tmpfs none /mnt && exit 7';
-    const run = await runContainerToExit({
-      id,
-      cgroupsPath: `/docker/${id}`,
-      args: ['/bin/sh', '-c', script],
-      capAdd: ['CAP_SYS_ADMIN'],
-    });
-    expect(run.code).toBe(7);
+    const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', script], capAdd });
     await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
+    return { id, run };
+  }
+
+  it('reports a docker container: init exec with argv and nspid 1, its tmpfs mount, its exact exit code', async () => {
+    const script = '/bin/mount -t tmpfs none /mnt && exit 7';
+    const { id, run } = await runDockerScript(script, ['CAP_SYS_ADMIN']);
+    expect(run.code).toBe(7);
 
     const execs = of(ct.events, id, 'exec');
     const init = execs.find((e) => e.exec.filename === '/bin/sh');
@@ -102,17 +103,10 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
   });
 
   it('reports mount(2) arguments, flags and the errno of a failed mount, read from the syscall registers', async () => {
-    const id = dockerId();
     // a read-only nosuid tmpfs, then a mount on a directory that does not exist (ENOENT)
     const script = '/bin/mount -r -o nosuid -t tmpfs ctrace-ro-src /mnt; /bin/mount -t tmpfs ctrace-bad-src /nonexistent; exit 0';
-    const run = await runContainerToExit({
-      id,
-      cgroupsPath: `/docker/${id}`,
-      args: ['/bin/sh', '-c', script],
-      capAdd: ['CAP_SYS_ADMIN'],
-    });
+    const { id, run } = await runDockerScript(script, ['CAP_SYS_ADMIN']);
     expect(run.code).toBe(0);
-    await ct.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
     const mounts = of(ct.events, id, 'mount');
     const ro = mounts.find((e) => e.mount.source === 'ctrace-ro-src');
     expect(ro?.mount).toMatchObject({ op: 'mount', target: '/mnt', fstype: 'tmpfs', ret: 0 });
