@@ -298,22 +298,22 @@ static __always_inline void submit_copy(void *rec, __u32 size)
 
 /* A fixed-size record is reserved in the ring and built there: no scratch copy.
  * Bytes it leaves unwritten (past a string's NUL, unused cgroup name slots) hold
- * older ring data of this same consumer; the decoders never read them. */
-static __always_inline void *reserve(__u32 size)
+ * older ring data of this same consumer; the decoders never read them. *before is
+ * what was queued ahead of it, read before the reservation counts it. */
+static __always_inline void *reserve(__u32 size, __u64 *before)
 {
-	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	void *rec;
 
+	*before = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	rec = bpf_ringbuf_reserve(&events, size, 0);
 	if (!rec)
 		stat_inc(CTRACE_STAT_LOST);
 	return rec;
 }
 
-static __always_inline void submit_reserved(void *rec, __u32 size)
+static __always_inline void submit_reserved(void *rec, __u64 before, __u32 size)
 {
-	/* the ring's queued bytes already count this reserved record (and its 8-byte header) */
-	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-
-	bpf_ringbuf_submit(rec, wakeup_flag(queued > size + 8 ? queued - size - 8 : 0, size));
+	bpf_ringbuf_submit(rec, wakeup_flag(before, size));
 	stat_inc(CTRACE_STAT_EMITTED);
 }
 
@@ -367,6 +367,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_key k;
 	struct ctrace_exit *e;
+	__u64 queued;
 	__u32 tgid;
 
 	/* a process exits when its last thread does */
@@ -375,7 +376,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	task_key_init(&k);
 	tgid = k.tgid;
 	if (wants(CTRACE_EV_EXIT) && screen_task(&k)) {
-		e = reserve(sizeof(*e));
+		e = reserve(sizeof(*e), &queued);
 		if (e) {
 			e->hdr.type = CTRACE_EV_EXIT;
 			e->hdr.size = sizeof(*e);
@@ -383,7 +384,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 			e->exit_code = task->exit_code;
 			e->_pad = 0;
 			e->start_ns = task->group_leader->start_time;
-			submit_reserved(e, sizeof(*e));
+			submit_reserved(e, queued, sizeof(*e));
 		}
 	}
 	/* the PID may be reused by anything: forget its verdict */
@@ -414,13 +415,14 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	struct task_key k;
 	struct ctrace_mount *m;
 	struct fs_ctx *fc;
+	__u64 queued;
 
 	if (!wants(CTRACE_EV_MOUNT))
 		return 0;
 	task_key_init(&k);
 	if (!screen_task(&k))
 		return 0;
-	m = reserve(sizeof(*m));
+	m = reserve(sizeof(*m), &queued);
 	if (!m)
 		return 0;
 	m->hdr.type = CTRACE_EV_MOUNT;
@@ -441,7 +443,7 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 				__builtin_memcpy(m->source, fc->source, sizeof(m->source));
 		}
 	}
-	submit_reserved(m, sizeof(*m));
+	submit_reserved(m, queued, sizeof(*m));
 	return 0;
 }
 

@@ -60,12 +60,11 @@ Napi::Function Tracer::Define(Napi::Env env) {
 }
 
 bool Tracer::IsMountHook(const std::string& program) {
-  return program.rfind("sys_enter_", 0) == 0 || program.rfind("sys_exit_", 0) == 0;
+  return program.rfind("sys_exit_", 0) == 0;
 }
 
 bool Tracer::IsRequired(const std::string& program) {
-  return program == "sched_process_exec" || program == "sched_process_exit" ||
-         program == "sys_exit_mount";
+  return program == "sched_process_exec" || program == "sched_process_exit" || program == "sys_exit_mount";
 }
 
 Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo& info) {
