@@ -21,10 +21,14 @@ const volatile __u32 cfg_host_pidns_ino = 0;
 const volatile __u8 cfg_pidns_only = 0;
 const volatile __u8 cfg_emit_host = 0;
 const volatile __u32 cfg_event_mask = ~0U;
-/* 0: wake the consumer for every record. Otherwise submit without wakeup
- * until this many bytes are queued; the poll thread's timer drains the rest. */
+/* 0: wake the consumer for every record. Otherwise force a wakeup when this many
+ * bytes are queued (wakeup_flag()). */
 const volatile __u64 cfg_wakeup_bytes = 0;
 const volatile __s32 cfg_v1_subsys_id = -1;
+
+/* ---- written by the poll thread (mmapped .bss) -------------------------- */
+/* 1 while the reader sleeps until woken (it found the ring empty for a while). */
+__u32 reader_idle = 0;
 
 /* ---- maps -------------------------------------------------------------- */
 struct {
@@ -148,7 +152,11 @@ struct task_key {
 	__u32 pidns_ino;
 	__u16 flags;
 	__u8 verdict;
+	__u8 pid_entry; /* the PID verdict map: 0 not looked up, PID_ENTRY_ABSENT, PID_ENTRY_FOUND */
 };
+
+#define PID_ENTRY_ABSENT 1
+#define PID_ENTRY_FOUND 2
 
 static __always_inline void task_key_init(struct task_key *k)
 {
@@ -162,6 +170,7 @@ static __always_inline void task_key_init(struct task_key *k)
 	k->tgid = bpf_get_current_pid_tgid() >> 32;
 	k->flags = 0;
 	k->verdict = CTRACE_VERDICT_UNKNOWN;
+	k->pid_entry = 0;
 	kn = task_cgroup_kn(task, &k->flags);
 	k->cg_kn = kn;
 	k->cgroup_key = kn->id;
@@ -188,6 +197,7 @@ static __always_inline bool screen_task(struct task_key *k)
 	/* 1. this PID's verdict, unless it was given for another cgroup (stale:
 	 *    runc forks on the host and moves the child before exec) */
 	pv = bpf_map_lookup_elem(&pid_verdicts, &k->tgid);
+	k->pid_entry = pv ? PID_ENTRY_FOUND : PID_ENTRY_ABSENT;
 	if (pv && pv->cgroup_key == k->cgroup_key) {
 		k->verdict = pv->verdict;
 	} else {
@@ -273,16 +283,19 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 	t->cg_depth = depth;
 }
 
-/* Adaptive wakeup: wake the reader once, when the queue crosses cfg_wakeup_bytes.
- * Waking it for every record above the threshold would cost an irq_work per record
- * in the traced task while a busy reader is not even waiting; its timer drains the rest. */
+/* Wakeups. A wakeup is an irq_work in the traced task, so a record wakes the reader only when
+ * it must: while the reader drains on its timer (records flowing), none does; while it sleeps
+ * (reader_idle), flags 0 lets the kernel wake it for the first record that finds it caught up.
+ * A record that takes the queue past cfg_wakeup_bytes forces a wakeup, once, so a burst does
+ * not wait for the timer; a wakeup per record above it would cost the traced task while a busy
+ * reader is not even waiting. cfg_wakeup_bytes 0: wake for every record. */
 static __always_inline __u64 wakeup_flag(__u64 before, __u32 size)
 {
 	if (!cfg_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	if (before < cfg_wakeup_bytes && before + size >= cfg_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
+	return *(volatile __u32 *)&reader_idle ? 0 : BPF_RB_NO_WAKEUP;
 }
 
 /* A variable-size record, built in scratch: copied into the ring. */
@@ -387,9 +400,14 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 			submit_reserved(e, queued, sizeof(*e));
 		}
 	}
-	/* the PID may be reused by anything: forget its verdict */
-	bpf_map_delete_elem(&pid_verdicts, &tgid);
-	bpf_map_delete_elem(&fs_ctxs, &tgid);
+	/* The PID may be reused by anything: forget what we hold for it. Only what is there: a
+	 * lookup is lock-free, a delete takes the bucket lock even for a missing key, and most
+	 * processes have neither entry. (A verdict userland writes after the screen looked is
+	 * left to the LRU and the stale-key check.) */
+	if (k.pid_entry != PID_ENTRY_ABSENT)
+		bpf_map_delete_elem(&pid_verdicts, &tgid);
+	if (bpf_map_lookup_elem(&fs_ctxs, &tgid))
+		bpf_map_delete_elem(&fs_ctxs, &tgid);
 	return 0;
 }
 

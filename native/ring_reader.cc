@@ -147,9 +147,16 @@ struct RingReader::Shared {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> malformed{0};
   int poll_ms = 5;
+  // Idle after this many drains in a row found nothing; then look every kIdleMs at most (insurance:
+  // it is the kernel's wakeup that ends the sleep).
+  static constexpr int kEmptyDrainsBeforeIdle = 4;
+  static constexpr int kIdleMs = 1000;
+  uint32_t* idle_flag = nullptr;  // the hooks' `reader_idle` (mmapped .bss), or null: never idle
   size_t max_final_batches = 0;  // the final drain never needs more than the ring holds
   int wake_fd = -1;
   int epoll_fd = -1;
+  int ring_fd = -1;
+  std::atomic<uint64_t> wakeups{0};  // times the thread woke up, for any reason but stopping
   struct ring_buffer* rb = nullptr;
   // The JSON-lines lane, when JS asked for it: records of registered cgroups become lines here.
   std::shared_ptr<JsonLines> lines;
@@ -162,6 +169,7 @@ struct RingReader::Shared {
   bool cut = false;    // OnSample ended the drain early
   bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
+  uint64_t records = 0;  // records consumed so far
   uint64_t cycle_deadline_ns = 0;
 
   // JS thread only: the block lane batches are handed over in (valid during the callback).
@@ -204,6 +212,7 @@ struct RingReader::Shared {
       return 0;
     }
     const auto* p = static_cast<const uint8_t*>(data);
+    self->records++;
     if (self->lines) {
       self->lines->Append(p, hdr.size, &self->writer);
     } else {
@@ -232,31 +241,69 @@ struct RingReader::Shared {
     Deliver(end);
   }
 
+  // Two modes. While records flow the thread drains the ring every poll_ms on its timer, and
+  // the hooks submit without waking anyone (a wakeup is an irq_work in the traced task: a
+  // self-IPI and a cross-CPU wakeup, 10-20 us on this VM): one wakeup per cycle, the timer's.
+  // After kEmptyDrainsBeforeIdle empty drains it goes idle: it tells the hooks (the `reader_idle`
+  // global), which then leave the wakeup to the kernel's adaptive rule (the first record that
+  // finds the reader caught up wakes it), and sleeps until woken, or kIdleMs as insurance. An idle
+  // host so costs one wakeup a second instead of 1000 / poll_ms. A record that crosses
+  // wakeup_bytes wakes the thread in either mode (the ring fd is edge-triggered: kernel wakeups only).
   void RunLoop() {
     batch.reserve(kReserveBytes);
     struct epoll_event events[2];
+    int empty_drains = 0;
+    bool idle = false;
     while (!stop.load(std::memory_order_acquire)) {
-      // The ring fd wakes us for records submitted with wakeup; the timeout drains the ones
-      // submitted with BPF_RB_NO_WAKEUP, which never make the fd readable by themselves.
-      const int n = epoll_wait(epoll_fd, events, 2, poll_ms);
-      if (n < 0 && errno != EINTR) {
+      const int n = epoll_wait(epoll_fd, events, 2, idle ? kIdleMs : poll_ms);
+      if (n < 0) {
+        if (errno == EINTR) continue;
         Fail("poll", errno);
         return;
       }
       if (stop.load(std::memory_order_acquire)) break;
+      wakeups.fetch_add(1, std::memory_order_relaxed);
+      if (idle) {
+        SetIdle(false);  // from here on the timer drains; records wake no one
+        idle = false;
+      }
+      uint64_t before = records;
       if (!Drain()) return;
+      if (records != before || ++empty_drains < kEmptyDrainsBeforeIdle) {
+        if (records != before) empty_drains = 0;
+        continue;
+      }
+      // Quiet. Say so, then look once more: a hook that read the flag before it changed
+      // submitted without a wakeup. (One that read it and commits only after this look is left
+      // to kIdleMs; it would have to run across the very moment the ring went idle.)
+      empty_drains = 0;
+      SetIdle(true);
+      before = records;
+      if (!Drain()) return;
+      if (records != before) {
+        SetIdle(false);
+        continue;
+      }
+      idle = true;
     }
     // Stopping: hand over what the ring still holds (the hooks are detached by now).
     final = true;
     Drain();
   }
 
-  // Consume what is queued, one batch per cycle of at most poll_ms or kFlushBytes.
+  void SetIdle(bool on) {
+    // seq_cst: the store is visible to the hooks before the ring is read again
+    if (idle_flag != nullptr) __atomic_store_n(idle_flag, on ? 1u : 0u, __ATOMIC_SEQ_CST);
+  }
+
+  // Consume everything queued, one batch per cycle of at most poll_ms or kFlushBytes.
   // False when the thread must end.
   bool Drain() {
     size_t batches = 0;
+    bool fenced = false;
     for (;;) {
       cut = false;
+      const uint64_t before = records;
       cycle_deadline_ns = MonotonicNs() + static_cast<uint64_t>(poll_ms) * 1000000u;
       const int r = ring_buffer__consume(rb);
       const bool was_cut = cut;
@@ -266,8 +313,19 @@ struct RingReader::Shared {
         return false;
       }
       if (!Flush()) return false;
-      if (!was_cut) return true;
-      if (final ? ++batches >= max_final_batches : stop.load(std::memory_order_acquire)) return true;
+      if (was_cut) {
+        fenced = false;
+        if (final ? ++batches >= max_final_batches : stop.load(std::memory_order_acquire)) return true;
+        continue;
+      }
+      // Empty. libbpf stores its consumer position and then loads the next record's header, and
+      // x86 may let the load pass the store: a hook committing in between (adaptive wakeup, the
+      // idle mode) sees the reader behind, skips the wakeup, and its record would wait for
+      // kIdleMs. After a full fence one more look settles it; it is over once a look finds
+      // nothing (it stored nothing).
+      if (fenced && records == before) return true;
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      fenced = true;
     }
   }
 
@@ -382,10 +440,11 @@ struct RingReader::Shared {
 };
 
 RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
-                       std::shared_ptr<JsonLines> lines, int verdict_map_fd)
+                       std::shared_ptr<JsonLines> lines, int verdict_map_fd, uint32_t* idle_flag)
     : shared_(std::make_shared<Shared>()) {
   Shared& s = *shared_;
   s.poll_ms = poll_ms;
+  s.idle_flag = idle_flag;
   s.lines = std::move(lines);
   s.verdict_fd = verdict_map_fd;
   s.max_final_batches = ring_bytes / kFlushBytes + 1;
@@ -398,10 +457,12 @@ RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi
   s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   if (s.epoll_fd < 0) NativeError::Throw(env, "ringbuf", errno, "epoll_create1");
   struct epoll_event ev = {};
-  ev.events = EPOLLIN;
+  ev.events = EPOLLIN | EPOLLET;  // kernel wakeups, not "data is queued": see RunLoop()
   ev.data.fd = ring_map_fd;
+  s.ring_fd = ring_map_fd;
   if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, ring_map_fd, &ev) != 0)
     NativeError::Throw(env, "ringbuf", errno, "epoll_ctl on the ring buffer map");
+  ev.events = EPOLLIN;
   ev.data.fd = s.wake_fd;
   if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &ev) != 0)
     NativeError::Throw(env, "ringbuf", errno, "epoll_ctl on the wake eventfd");
@@ -432,5 +493,7 @@ void RingReader::Stop() {
 uint64_t RingReader::Malformed() const { return shared_->malformed.load(); }
 
 uint64_t RingReader::VerdictErrors() const { return shared_->verdict_errors.load(); }
+
+uint64_t RingReader::Wakeups() const { return shared_->wakeups.load(); }
 
 }  // namespace ctrace

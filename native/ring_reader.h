@@ -1,5 +1,6 @@
-// The poll thread: drains the kernel ring buffer on a timer and hands JS one batch of raw
-// records per poll cycle through a bounded, typed ThreadSafeFunction.
+// The poll thread: drains the kernel ring buffer on a timer while records flow, sleeps until the
+// kernel wakes it while none do, and hands JS one batch of raw records per poll cycle through a
+// bounded, typed ThreadSafeFunction.
 #ifndef CTRACE_NATIVE_RING_READER_H
 #define CTRACE_NATIVE_RING_READER_H
 
@@ -30,10 +31,12 @@ class RingReader {
 
   // Starts the thread; ring_bytes is the ring's size (it bounds the final drain). on_batch(err,
   // buffer) runs on the JS thread. With `lines`, batches are lane batches (json_lines.h) and
-  // the PID verdicts the lane writes (json_lines.cc) go to verdict_map_fd. Throws NativeError
-  // (step 'ringbuf') when the ring buffer cannot be set up.
+  // the PID verdicts the lane writes (json_lines.cc) go to verdict_map_fd. idle_flag is the
+  // program's `reader_idle` global, which the thread sets while it sleeps (it must outlive
+  // Stop()); null: never sleep. Throws NativeError (step 'ringbuf') when the ring buffer
+  // cannot be set up.
   RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
-             std::shared_ptr<JsonLines> lines = nullptr, int verdict_map_fd = -1);
+             std::shared_ptr<JsonLines> lines = nullptr, int verdict_map_fd = -1, uint32_t* idle_flag = nullptr);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
@@ -46,6 +49,8 @@ class RingReader {
   uint64_t Malformed() const;
   // Lane PID-verdict writes that failed (batches of them).
   uint64_t VerdictErrors() const;
+  // Times the poll thread woke up (an idle ring should cost next to none).
+  uint64_t Wakeups() const;
 
  private:
   struct Shared;  // state shared with the TSFN finalizer, which may outlive this object

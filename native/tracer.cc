@@ -221,7 +221,7 @@ Napi::Value Tracer::Start(const Napi::CallbackInfo& info) {
   if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
   reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), opts_.ring_bytes,
                                          info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lines),
-                                         bpf_map__fd(skel_->maps.pid_verdicts));
+                                         bpf_map__fd(skel_->maps.pid_verdicts), &skel_->bss->reader_idle);
   self_ = Napi::Persistent(Value());
   return env.Undefined();
 }
@@ -304,11 +304,13 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   Counters c = final_counters_;
   uint64_t malformed = malformed_;
   uint64_t verdict_errors = verdict_errors_;
+  uint64_t wakeups = reader_wakeups_;
   if (!closed_) {
     if (const int err = ReadCounters(&c); err != 0) NativeError::Throw(env, "map", err, "stats lookup");
     if (reader_) {
       malformed += reader_->Malformed();
       verdict_errors += reader_->VerdictErrors();
+      wakeups += reader_->Wakeups();
     }
   }
   auto num = [&](uint64_t x) { return Napi::Number::New(env, static_cast<double>(x)); };
@@ -320,6 +322,7 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   o.Set("readErrors", num(c[CTRACE_STAT_READ_ERR]));
   o.Set("malformed", num(malformed));
   o.Set("verdictErrors", num(verdict_errors));
+  o.Set("readerWakeups", num(wakeups));
   return o;
 }
 
@@ -387,6 +390,7 @@ void Tracer::CloseNow() {
     reader_->Stop();  // drains the ring, joins the poll thread; queued batches still reach JS
     malformed_ += reader_->Malformed();
     verdict_errors_ += reader_->VerdictErrors();
+    reader_wakeups_ += reader_->Wakeups();
     reader_.reset();
   }
   if (skel_) {

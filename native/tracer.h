@@ -86,6 +86,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Counters final_counters_{};  // stats() after close()
   uint64_t malformed_ = 0;     // ring records with an inconsistent header, dropped
   uint64_t verdict_errors_ = 0;  // the JSON-lines lane's failed PID-verdict writes
+  uint64_t reader_wakeups_ = 0;  // the poll thread's wakeups
 };
 
 }  // namespace ctrace

@@ -40,6 +40,8 @@ export interface NativeStats {
   malformed: number;
   /** batches of PID verdicts the JSON-lines lane could not write */
   verdictErrors: number;
+  /** times the poll thread woke up: about one per pollMs while records flow, none while idle */
+  readerWakeups: number;
 }
 
 export interface NativeHook {

@@ -143,9 +143,10 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       pidnsOnly: options.pidnsOnly ?? false,
       emitHost: options.all ?? false,
       eventMask: events.reduce((m, e) => m | EVENT_BIT[e], 0),
-      // The reader's timer drains the ring every pollMs; a wakeup from the kernel is only the
-      // insurance against a burst filling it. Each one costs the traced task an irq_work and a
-      // cross-CPU wakeup (1-3 % of a container mount storm at 256 KiB, bench/README.md).
+      // While records flow the reader's timer drains the ring every pollMs, and a wakeup from the
+      // kernel is only the insurance against a burst filling it: each costs the traced task an
+      // irq_work and a cross-CPU wakeup (1-3 % of a container mount storm at 256 KiB,
+      // bench/README.md). An idle reader sleeps until the kernel wakes it (native/ring_reader.cc).
       wakeupBytes: options.wakeupBytes ?? ringBytes / 2,
       v1SubsysId: v1Id,
       ringBytes,

@@ -68,7 +68,7 @@ function options(over: Partial<NativeTracerOptions> = {}): NativeTracerOptions {
     pidnsOnly: false,
     emitHost: true,
     eventMask: (1 << EV_EXEC) | (1 << EV_EXIT) | (1 << EV_MOUNT),
-    // records queue silently up to here: delivery then relies on the poll thread's timer drain
+    // below this, only the kernel's adaptive wakeup (the first record after a drain) wakes the reader
     wakeupBytes: 256 * 1024,
     v1SubsysId: v1SubsysId().id,
     ringBytes: 4 << 20,
@@ -319,6 +319,44 @@ describe.runIf(privileged())('native addon against the kernel', () => {
     for (let i = 0; i < 20; i++) await run('/bin/true', [mark]);
     await cap.waitFor('a batch woken by the threshold', () => cap.execWith(mark).length > 0, 5000);
     expect(cap.batches).toBeGreaterThanOrEqual(1);
+  });
+
+  it('sleeps while the ring is empty: no timer wakes the poll thread', async () => {
+    // mounts only, and nothing in this file mounts: the ring stays empty
+    const t = tracer({ eventMask: 1 << EV_MOUNT, emitHost: false, pollMs: 5 });
+    t.attach();
+    const cap = new Capture(t);
+    await sleep(600);
+    // a few timer drains find the ring empty, then it sleeps; a 5 ms timer would have woken ~120 times
+    expect(t.stats().readerWakeups).toBeLessThanOrEqual(10);
+    expect(cap.records).toEqual([]);
+  });
+
+  it('is woken by the kernel for the first record after a quiet spell', async () => {
+    const t = tracer({ pollMs: 20 });
+    t.attach();
+    const cap = new Capture(t);
+    await sleep(300); // four empty 20 ms drains and the reader sleeps, for up to a second
+    const mark = marker('idle');
+    await run('/bin/true', [mark]);
+    // well before the sleep's own timer could have fired: the record's wakeup ended it
+    await cap.waitFor('the exec record', () => cap.execWith(mark).length === 1, 500);
+    expect(cap.execWith(mark)[0].bytes.includes(Buffer.from('/bin/true'))).toBe(true);
+  });
+
+  it('wakes about once per poll cycle while records flow, not once per record', async () => {
+    const t = tracer({ pollMs: 50 });
+    t.attach();
+    const cap = new Capture(t);
+    const mark = marker('cycle');
+    // one exec at a time: a reader draining at every wakeup would be woken for nearly every record
+    await run('/bin/sh', ['-c', `i=0; while [ $i -lt 150 ]; do /bin/true ${mark}; i=$((i+1)); done`]);
+    // 150 of /bin/true and the shell's own, whose argv holds the marker too
+    await cap.waitFor('the 150 execs', () => cap.execWith(mark).length >= 151);
+    const wakeups = t.stats().readerWakeups;
+    expect(cap.records.length).toBeGreaterThanOrEqual(300);
+    expect(wakeups).toBeGreaterThan(0);
+    expect(wakeups).toBeLessThan(cap.records.length / 5);
   });
 
   it('survives close() during an exec storm, from outside and from inside onBatch', async () => {
