@@ -33,6 +33,7 @@ import {
   bpfProgNames,
   enableBpfStats,
   median,
+  medianCi90,
   percentile,
   range,
   roundOrder,
@@ -60,7 +61,7 @@ function parseOptions(argv, env) {
   o.n = Number(val('--n', 'BENCH_N', o.quick ? 1000 : 5000));
   o.w = Number(val('--w', 'BENCH_W', 2));
   o.m = Number(val('--m', 'BENCH_M', o.quick ? 3000 : 20000));
-  o.rounds = Number(val('--rounds', 'BENCH_ROUNDS', o.quick ? 2 : 11));
+  o.rounds = Number(val('--rounds', 'BENCH_ROUNDS', o.quick ? 2 : 15));
   o.microSeconds = Number(val('--micro-seconds', 'BENCH_MICRO_SECONDS', o.quick ? 1 : 3));
   o.workloads = String(val('--workloads', 'BENCH_WORKLOADS', WORKLOAD_NAMES.join(','))).split(',').filter(Boolean);
   o.configs = val('--configs', 'BENCH_CONFIGS', null)?.split(',').filter(Boolean) ?? null;
@@ -282,6 +283,7 @@ function summariseRounds(runs, opts, configs, workloads) {
       }
       row.ratios = ratios;
       row.median = median(ratios);
+      row.ci90 = medianCi90(ratios);
       row.range = range(ratios);
       row.runs = mine.length;
       row.errors = mine.filter((m) => m.error).map((m) => m.error);
@@ -625,7 +627,8 @@ function evaluateTargets(res) {
     const r = row(w, 'ctrace');
     if (!r || r.median === null) return t.push({ name, pass: null, value: 'not measured' });
     const ok = r.median <= limit && (!extra || extra(r));
-    t.push({ name, pass: ok, value: `${fmtRatio(r.median)}x [${r.range.map(fmtRatio).join('-')}]${extra ? extra.describe(r) : ''}` });
+    const ci = r.ci90 ? `, 90 % CI of the median ${r.ci90.map(fmtRatio).join('-')}` : '';
+    t.push({ name, pass: ok, value: `${fmtRatio(r.median)}x [${r.range.map(fmtRatio).join('-')}]${ci}${extra ? extra.describe(r) : ''}` });
   };
   ratioTarget('host-only exec storm: ctrace <= 1.01x', 'exec-host', 1.01);
   const allIn = (r) => {

@@ -150,6 +150,32 @@ export function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
+/**
+ * 90 % confidence interval of the median, by bootstrap (2,000 resamples, a fixed seed so a
+ * results file always reports the same interval). Null under 5 values. With per-round ratios
+ * that vary by several percent, it says whether a median near a target is on it or merely near.
+ */
+export function medianCi90(xs) {
+  const v = xs.filter((x) => Number.isFinite(x));
+  if (v.length < 5) return null;
+  let seed = 0x9e3779b9;
+  const rand = () => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const meds = [];
+  const sample = new Array(v.length);
+  for (let i = 0; i < 2000; i++) {
+    for (let j = 0; j < v.length; j++) sample[j] = v[Math.floor(rand() * v.length)];
+    meds.push(median(sample));
+  }
+  meds.sort((a, b) => a - b);
+  return [meds[100], meds[1899]];
+}
+
 /** Nearest-rank percentile (p in 0..100) of an array of numbers. */
 export function percentile(xs, p) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
