@@ -337,6 +337,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	struct task_key k;
 	union record *r;
 	struct ctrace_exec *e;
+	struct mm_struct *mm;
 	unsigned long arg_start, arg_end, len;
 
 	r = screened_record(CTRACE_EV_EXEC, &k);
@@ -346,13 +347,15 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	e->hdr.type = CTRACE_EV_EXEC;
 	fill_task(&e->hdr, &e->task, &k);
 
-	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename)) < 0)
+	/* bprm and p are BTF pointers: plain loads, no probe read per link */
+	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename) < 0)
 		e->filename[0] = '\0';
-	e->argc = BPF_CORE_READ(bprm, argc);
+	e->argc = bprm->argc;
 
 	/* argv: one read of the NUL-separated block the kernel just copied in */
-	arg_start = BPF_CORE_READ(p, mm, arg_start);
-	arg_end = BPF_CORE_READ(p, mm, arg_end);
+	mm = p->mm;
+	arg_start = mm->arg_start;
+	arg_end = mm->arg_end;
 	len = arg_end > arg_start ? arg_end - arg_start : 0;
 	if (len > CTRACE_ARGV_LEN) {
 		len = CTRACE_ARGV_LEN;
