@@ -368,6 +368,7 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
       s->append(",\"argvTruncated\":");
       s->append(Bool(cut || (hdr.flags & CTRACE_F_ARGV_TRUNC) != 0));
       s->append("}}\n");
+      exec_.fetch_add(1, std::memory_order_relaxed);
       break;
     }
     case CTRACE_EV_EXIT: {
@@ -385,6 +386,7 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
       s->append(",\"durationNs\":");
       AppendUint(s, duration);
       s->append("}}\n");
+      exit_.fetch_add(1, std::memory_order_relaxed);
       break;
     }
     case CTRACE_EV_MOUNT: {
@@ -406,17 +408,11 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
       s->append(",\"ret\":");
       AppendInt(s, ret);
       s->append("}}\n");
+      mount_.fetch_add(1, std::memory_order_relaxed);
       break;
     }
   }
 
-  switch (hdr.type) {
-    case CTRACE_EV_EXEC:
-      exec_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case CTRACE_EV_EXIT: exit_.fetch_add(1, std::memory_order_relaxed); break;
-    default: mount_.fetch_add(1, std::memory_order_relaxed); break;
-  }
   return Outcome::kLine;
 }
 
