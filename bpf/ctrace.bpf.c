@@ -229,16 +229,20 @@ static __always_inline bool wants(__u32 type)
 	return cfg_event_mask & (1U << type);
 }
 
-/* The prologue of a hook that builds a record: is the event type wanted, does the
- * task pass the screen, and the per-CPU scratch record to build it in (NULL: drop). */
-static __always_inline union record *screened_record(__u32 type, struct task_key *k)
+/* The prologue of a hook that builds a record: is the event type wanted, and does
+ * the task pass the screen. */
+static __always_inline bool screened(__u32 type, struct task_key *k)
 {
 	if (!wants(type))
-		return NULL;
+		return false;
 	task_key_init(k);
-	if (!screen_task(k))
-		return NULL;
-	return scratch_get();
+	return screen_task(k);
+}
+
+/* The same, and the per-CPU scratch record to build it in (NULL: drop). */
+static __always_inline union record *screened_record(__u32 type, struct task_key *k)
+{
+	return screened(type, k) ? scratch_get() : NULL;
 }
 
 /* Fill the identity part of a record: everything classification needs. */
@@ -438,10 +442,7 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	struct fs_ctx *fc;
 	__u64 queued;
 
-	if (!wants(CTRACE_EV_MOUNT))
-		return 0;
-	task_key_init(&k);
-	if (!screen_task(&k))
+	if (!screened(CTRACE_EV_MOUNT, &k))
 		return 0;
 	m = reserve(sizeof(*m), &queued);
 	if (!m)
