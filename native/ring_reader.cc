@@ -155,7 +155,6 @@ struct RingReader::Shared {
   size_t max_final_batches = 0;  // the final drain never needs more than the ring holds
   int wake_fd = -1;
   int epoll_fd = -1;
-  int ring_fd = -1;
   std::atomic<uint64_t> wakeups{0};  // times the thread woke up, for any reason but stopping
   struct ring_buffer* rb = nullptr;
   // The JSON-lines lane, when JS asked for it: records of registered cgroups become lines here.
@@ -269,10 +268,11 @@ struct RingReader::Shared {
       }
       uint64_t before = records;
       if (!Drain()) return;
-      if (records != before || ++empty_drains < kEmptyDrainsBeforeIdle) {
-        if (records != before) empty_drains = 0;
+      if (records != before) {
+        empty_drains = 0;
         continue;
       }
+      if (++empty_drains < kEmptyDrainsBeforeIdle) continue;
       // Quiet. Say so, then look once more: a hook that read the flag before it changed
       // submitted without a wakeup. (One that read it and commits only after this look is left
       // to kIdleMs; it would have to run across the very moment the ring went idle.)
@@ -459,7 +459,6 @@ RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi
   struct epoll_event ev = {};
   ev.events = EPOLLIN | EPOLLET;  // kernel wakeups, not "data is queued": see RunLoop()
   ev.data.fd = ring_map_fd;
-  s.ring_fd = ring_map_fd;
   if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, ring_map_fd, &ev) != 0)
     NativeError::Throw(env, "ringbuf", errno, "epoll_ctl on the ring buffer map");
   ev.events = EPOLLIN;
@@ -490,10 +489,12 @@ void RingReader::Stop() {
   if (shared_ != nullptr) shared_->Shutdown();
 }
 
-uint64_t RingReader::Malformed() const { return shared_->malformed.load(); }
-
-uint64_t RingReader::VerdictErrors() const { return shared_->verdict_errors.load(); }
-
-uint64_t RingReader::Wakeups() const { return shared_->wakeups.load(); }
+RingReader::Counts RingReader::counts() const {
+  Counts c;
+  c.malformed = shared_->malformed.load();
+  c.verdict_errors = shared_->verdict_errors.load();
+  c.wakeups = shared_->wakeups.load();
+  return c;
+}
 
 }  // namespace ctrace

@@ -45,12 +45,19 @@ class RingReader {
   // it after detaching, so that is everything), joins it, frees the ring buffer and releases
   // the TSFN: batches already read are still delivered, on later event-loop turns.
   void Stop();
-  // Records whose header was inconsistent with their ring-buffer length (dropped).
-  uint64_t Malformed() const;
-  // Lane PID-verdict writes that failed (batches of them).
-  uint64_t VerdictErrors() const;
-  // Times the poll thread woke up (an idle ring should cost next to none).
-  uint64_t Wakeups() const;
+  // The reader's own counters, for Tracer.stats().
+  struct Counts {
+    uint64_t malformed = 0;       // records whose header contradicted their ring length (dropped)
+    uint64_t verdict_errors = 0;  // lane PID-verdict writes that failed (batches of them)
+    uint64_t wakeups = 0;         // times the poll thread woke up (an idle ring costs next to none)
+    Counts& operator+=(const Counts& o) {
+      malformed += o.malformed;
+      verdict_errors += o.verdict_errors;
+      wakeups += o.wakeups;
+      return *this;
+    }
+  };
+  Counts counts() const;
 
  private:
   struct Shared;  // state shared with the TSFN finalizer, which may outlive this object

@@ -302,16 +302,10 @@ int Tracer::ReadCounters(Counters* out) const {
 Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Counters c = final_counters_;
-  uint64_t malformed = malformed_;
-  uint64_t verdict_errors = verdict_errors_;
-  uint64_t wakeups = reader_wakeups_;
+  RingReader::Counts reader = reader_counts_;
   if (!closed_) {
     if (const int err = ReadCounters(&c); err != 0) NativeError::Throw(env, "map", err, "stats lookup");
-    if (reader_) {
-      malformed += reader_->Malformed();
-      verdict_errors += reader_->VerdictErrors();
-      wakeups += reader_->Wakeups();
-    }
+    if (reader_) reader += reader_->counts();
   }
   auto num = [&](uint64_t x) { return Napi::Number::New(env, static_cast<double>(x)); };
   Napi::Object o = Napi::Object::New(env);
@@ -320,9 +314,9 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   o.Set("mapErrors", num(c[CTRACE_STAT_MAP_ERR]));
   o.Set("droppedHost", num(c[CTRACE_STAT_DROPPED_HOST]));
   o.Set("readErrors", num(c[CTRACE_STAT_READ_ERR]));
-  o.Set("malformed", num(malformed));
-  o.Set("verdictErrors", num(verdict_errors));
-  o.Set("readerWakeups", num(wakeups));
+  o.Set("malformed", num(reader.malformed));
+  o.Set("verdictErrors", num(reader.verdict_errors));
+  o.Set("readerWakeups", num(reader.wakeups));
   return o;
 }
 
@@ -388,9 +382,7 @@ void Tracer::CloseNow() {
   for (std::thread& t : detachers) t.join();
   if (reader_) {
     reader_->Stop();  // drains the ring, joins the poll thread; queued batches still reach JS
-    malformed_ += reader_->Malformed();
-    verdict_errors_ += reader_->VerdictErrors();
-    reader_wakeups_ += reader_->Wakeups();
+    reader_counts_ += reader_->counts();
     reader_.reset();
   }
   if (skel_) {

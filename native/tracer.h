@@ -84,9 +84,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::ObjectReference self_;  // keeps a started tracer alive until close()
   bool closed_ = false;
   Counters final_counters_{};  // stats() after close()
-  uint64_t malformed_ = 0;     // ring records with an inconsistent header, dropped
-  uint64_t verdict_errors_ = 0;  // the JSON-lines lane's failed PID-verdict writes
-  uint64_t reader_wakeups_ = 0;  // the poll thread's wakeups
+  RingReader::Counts reader_counts_{};  // the reader's, once it is stopped (stats() after close())
 };
 
 }  // namespace ctrace
