@@ -59,20 +59,21 @@ export function statusKb(pid, field) {
   }
 }
 
-/** Samples VmRSS of a process every `everyMs` until stopped; stop() returns the peak in kB (null if never read). */
-export function rssSampler(pid, everyMs = 25) {
-  let peak = null;
-  const sample = () => {
-    const kb = statusKb(pid, 'VmRSS');
-    if (kb !== null && (peak === null || kb > peak)) peak = kb;
-  };
-  sample();
-  const t = setInterval(sample, everyMs);
-  return () => {
-    clearInterval(t);
-    sample();
-    return peak;
-  };
+/**
+ * The peak resident memory of a process from now on. Reads VmHWM (the peak so far, start-up
+ * included), then resets the kernel's high-water mark (`5` to /proc/PID/clear_refs), so
+ * peak() later reads the peak since this call (kB, null if unreadable). Exact where sampling
+ * VmRSS could miss a short peak, and nothing runs during the storm: a 25 ms sampler in the
+ * harness cost the storm ~1 %, in the tracer runs only (bench/README.md, finding 15).
+ */
+export function peakRssFromNow(pid) {
+  const startKb = statusKb(pid, 'VmHWM');
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    return { startKb, peak: () => null };
+  }
+  return { startKb, peak: () => statusKb(pid, 'VmHWM') };
 }
 
 /**
