@@ -5,7 +5,7 @@
  *
  *   node bench/run.js [--quick] [--rounds R] [--n N] [--w W] [--m M]
  *                     [--workloads a,b] [--configs a,b] [--no-peers] [--no-install]
- *                     [--no-detail] [--no-micro] [--out FILE]
+ *                     [--no-detail] [--no-micro] [--idle poll|halt] [--out FILE]
  *
  * Environment overrides: BENCH_N, BENCH_W, BENCH_M, BENCH_ROUNDS, BENCH_MICRO_SECONDS,
  * BENCH_WORKLOADS, BENCH_CONFIGS.
@@ -31,6 +31,7 @@ import {
   bpfProgCounters,
   bpfProgNames,
   enableBpfStats,
+  holdIdlePoll,
   median,
   medianCi90,
   peakRssFromNow,
@@ -66,6 +67,8 @@ function parseOptions(argv, env) {
   o.workloads = String(val('--workloads', 'BENCH_WORKLOADS', WORKLOAD_NAMES.join(','))).split(',').filter(Boolean);
   o.configs = val('--configs', 'BENCH_CONFIGS', null)?.split(',').filter(Boolean) ?? null;
   o.out = val('--out', 'BENCH_OUT', join(BENCH_DIR, 'results.json'));
+  o.idle = String(val('--idle', 'BENCH_IDLE', 'poll'));
+  if (!['poll', 'halt'].includes(o.idle)) throw new Error(`bad --idle: ${o.idle} (poll or halt)`);
   for (const k of ['n', 'w', 'm', 'rounds']) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`bad --${k}: ${o[k]}`);
   }
@@ -531,7 +534,7 @@ const lpad = (s, n) => String(s).padStart(n);
 function report(res) {
   const L = [];
   L.push(`ctrace bench ${res.date}  ${res.machine.kernel}, ${res.machine.nproc} cpus, ${res.machine.model}`);
-  L.push(`N=${res.params.n} execs, W=${res.params.w} workers, M=${res.params.m} mounts, ${res.params.rounds} rounds${res.params.quick ? ' (--quick)' : ''}`);
+  L.push(`N=${res.params.n} execs, W=${res.params.w} workers, M=${res.params.m} mounts, ${res.params.rounds} rounds${res.params.quick ? ' (--quick)' : ''}, idle vCPUs ${res.params.idle === 'poll' ? 'poll (/dev/cpu_dma_latency held at 0)' : 'halt'}`);
   if (res.machine.rebuiltDuringRun) L.push('WARNING: dist/ or the addon was rebuilt during this run: results mix two builds; run again');
   L.push('');
   L.push('Overhead: workload time with the tracer / without, per round (median [min-max] of rounds)');
@@ -722,6 +725,19 @@ async function main() {
   } else configs = configs.filter((c) => !c.peer);
   if (opts.configs) configs = configs.filter((c) => c.name === 'none' || opts.configs.includes(c.name));
 
+  // idle vCPUs poll for the whole run (--idle halt: the machine's own idle states)
+  let idle = 'halt';
+  let releaseIdle = () => {};
+  if (opts.idle === 'poll') {
+    const hold = holdIdlePoll();
+    if (hold.error) log(`idle vCPUs will halt: cannot hold /dev/cpu_dma_latency at 0 (${hold.error})`);
+    else {
+      idle = 'poll';
+      releaseIdle = hold.release;
+      cleanups.add(releaseIdle);
+    }
+  }
+
   log(`warm-up: each workload once without a tracer`);
   for (const w of opts.workloads) await workloads[w].run(newTag());
 
@@ -738,6 +754,8 @@ async function main() {
     log('phase 2b: peers with bpf_stats');
     peerBpf = await peerBpfRuns(opts, workloads, configs);
   }
+  releaseIdle(); // the storms are over; the micro-benchmark runs on one pinned CPU as it is
+  cleanups.delete(releaseIdle);
   let micro = null;
   if (opts.micro && !interrupted) {
     log('phase 3: userland micro-benchmark');
@@ -757,7 +775,7 @@ async function main() {
       rebuiltDuringRun: buildStamp() !== stampBefore,
       dirty: runSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']).stdout.trim() !== '',
     },
-    params: { n: opts.n, w: opts.w, m: opts.m, rounds: opts.rounds, quick: opts.quick, microSeconds: opts.microSeconds },
+    params: { n: opts.n, w: opts.w, m: opts.m, rounds: opts.rounds, quick: opts.quick, microSeconds: opts.microSeconds, idle },
     workloads: Object.fromEntries(opts.workloads.map((w) => [w, workloads[w].label])),
     unavailable,
     overhead,

@@ -3,7 +3,7 @@
  * BPF program counters, and the statistics the report uses.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -140,6 +140,36 @@ export function enableBpfStats() {
     writeFileSync(STATS_SYSCTL, before);
   };
   return restore;
+}
+
+/**
+ * Keeps idle CPUs polling instead of halting while the returned release() is not called: a
+ * PM QoS request of 0 µs exit latency on /dev/cpu_dma_latency (as cyclictest and tuned's
+ * latency-performance profile make), which the kernel drops when the fd closes, so a killed
+ * harness cannot leave it behind. On a VM a halted vCPU takes an exit to the hypervisor to
+ * wake, and the mount storm waits for such wakeups on every umount: 0.85 s of halt against
+ * 0.32 s of polling here, and most of its run-to-run variance (bench/README.md, finding 15).
+ * Returns { release, error }; error says why the request could not be made.
+ */
+export function holdIdlePoll() {
+  let fd;
+  try {
+    fd = openSync('/dev/cpu_dma_latency', 'w');
+    const v = Buffer.alloc(4);
+    v.writeInt32LE(0);
+    writeSync(fd, v);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    return { release: () => {}, error: e.message };
+  }
+  let open = true;
+  return {
+    release: () => {
+      if (open) closeSync(fd);
+      open = false;
+    },
+    error: null,
+  };
 }
 
 // ---- statistics -------------------------------------------------------------------------
