@@ -8,12 +8,14 @@
  *                     [--no-detail] [--no-micro] [--idle poll|halt] [--out FILE]
  *
  * Environment overrides: BENCH_N, BENCH_W, BENCH_M, BENCH_ROUNDS, BENCH_MICRO_SECONDS,
- * BENCH_WORKLOADS, BENCH_CONFIGS.
+ * BENCH_WORKLOADS, BENCH_CONFIGS, BENCH_IDLE.
  *
  * Phases:
  *  1. overhead rounds: every workload under every configuration that covers it, the
- *     order of configurations rotated and reversed from round to round; each round's
- *     tracer time is divided by that round's no-tracer time.
+ *     order of configurations rotated and reversed from round to round, the no-tracer run
+ *     just before and just after ctrace; each round's tracer time is divided by the mean of
+ *     that round's no-tracer times. Idle vCPUs poll during
+ *     phases 1 and 2 unless --idle halt, and the harness does nothing while a storm runs.
  *  2. detail: ctrace with stdout to a pipe the harness reads and kernel.bpf_stats_enabled=1:
  *     exact delivered counts, exec → JSON line latency, BPF time per event, CPU, RSS.
  *  3. micro: real raw batches (captured from the kernel here) through decode → classify →
@@ -286,8 +288,10 @@ function summariseRounds(runs, opts, configs, workloads) {
       const ratios = [];
       const mine = runs.filter((x) => x.workload === wname && x.config === cfg.name);
       for (const m of mine) {
-        const base = runs.find((x) => x.workload === wname && x.config === 'none' && x.round === m.round);
-        if (m.elapsedNs && base?.elapsedNs) ratios.push(m.elapsedNs / base.elapsedNs);
+        // the round's baseline: the mean of its no-tracer runs (two, either side of ctrace)
+        const base = runs.filter((x) => x.workload === wname && x.config === 'none' && x.round === m.round && x.elapsedNs);
+        const baseNs = base.reduce((sum, x) => sum + x.elapsedNs, 0) / base.length;
+        if (m.elapsedNs && base.length) ratios.push(m.elapsedNs / baseNs);
       }
       row.ratios = ratios;
       row.median = median(ratios);

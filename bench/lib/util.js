@@ -222,8 +222,19 @@ export function range(xs) {
 }
 
 /** The order of the configurations in round r: rotated by r, reversed every other round. */
-export function roundOrder(configs, r) {
-  const n = configs.length;
-  const rotated = configs.map((_, i) => configs[(i + r) % n]);
-  return r % 2 ? rotated.reverse() : rotated;
+/**
+ * The order of round r: the configurations rotated by r and reversed every other round,
+ * with the baseline (named `base`) run twice, just before and just after `paired`: the
+ * configuration the targets judge is divided by the mean of two runs next to it, which
+ * cancels a linear drift and most of the slower changes of this machine (finding 15). The
+ * pair moves through the order like any configuration. Without `paired` in the list, the
+ * baseline runs once, in the rotation.
+ */
+export function roundOrder(configs, r, base = 'none', paired = 'ctrace') {
+  const b = configs.find((c) => c.name === base);
+  const p = configs.find((c) => c.name === paired);
+  const units = b && p ? [[b, p, b], ...configs.filter((c) => c !== b && c !== p).map((c) => [c])] : configs.map((c) => [c]);
+  const n = units.length;
+  const rotated = units.map((_, i) => units[(i + r) % n]);
+  return (r % 2 ? rotated.reverse() : rotated).flat();
 }
