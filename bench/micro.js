@@ -13,7 +13,8 @@
  *
  * Stages, each timed on its own over the same batches (warm; the first, cold pass is
  * reported apart: the pipeline runs first, so its first pass is a cold start). A stage's
- * events/s is the median of ten equal slices of its time; the window's mean is in --json too:
+ * events/s is the median of ten equal slices of its time; the slices' range and the window's
+ * mean are in --json too:
  *  - decode:   decodeBatch with a CgroupPathCache
  *  - classify: decode + classifyCgroupPath for every record (no per-key cache)
  *  - pipeline: decode + classify cached per cgroup key (as the Tracer does) + the event
@@ -279,8 +280,9 @@ function time(fn, secs) {
   // warm-up: a third of the time
   const warm = performance.now() + (secs * 1000) / 3;
   while (performance.now() < warm) fn();
-  // ten slices, and the median slice: a short stall of the VM (another guest on the same
-  // core) slows one or two of them, not the result; the whole window's mean is kept beside it
+  // Ten slices, and the median: a stall of the VM over a few slices does not set the result.
+  // Not the fastest slice (timeit's rule): with a garbage collector, the fastest slice is
+  // also the one that collected least (slices of a quiet run are 1.4-1.8x apart here).
   const slices = [];
   let passes = 0;
   const t0 = performance.now();
@@ -343,7 +345,7 @@ if (asJson) {
     console.log(
       v.error
         ? `${k.padEnd(9)} n/a: ${v.error}`
-        : `${k.padEnd(9)} ${Math.round(v.eventsPerSec).toLocaleString('en')} events/s  (${v.nsPerEvent.toFixed(0)} ns/event; first pass ${v.firstPassNsPerEvent.toFixed(0)} ns/event)`,
+        : `${k.padEnd(9)} ${Math.round(v.eventsPerSec).toLocaleString('en')} events/s  (${v.nsPerEvent.toFixed(0)} ns/event; slices ${(v.sliceRange[1] / v.sliceRange[0]).toFixed(2)}x apart; first pass ${v.firstPassNsPerEvent.toFixed(0)} ns/event)`,
     );
   }
 }
