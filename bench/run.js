@@ -48,7 +48,21 @@ import {
 
 // ---- options ---------------------------------------------------------------------------------
 
+/** A bad option: one line, exit 2, no stack. */
+function usageError(message) {
+  return Object.assign(new Error(message), { usage: true });
+}
+
+const SWITCHES = ['--quick', '--no-peers', '--no-install', '--no-detail', '--no-micro'];
+const VALUED = ['--n', '--w', '--m', '--rounds', '--micro-seconds', '--workloads', '--configs', '--out', '--idle'];
+
 function parseOptions(argv, env) {
+  for (let i = 0; i < argv.length; i++) {
+    if (VALUED.includes(argv[i])) {
+      if (argv[i + 1] === undefined) throw usageError(`${argv[i]} needs a value`);
+      i++;
+    } else if (!SWITCHES.includes(argv[i])) throw usageError(`unknown option ${argv[i]} (see the head of bench/run.js, or bench/README.md)`);
+  }
   const o = {
     quick: argv.includes('--quick'),
     peers: !argv.includes('--no-peers'),
@@ -70,11 +84,11 @@ function parseOptions(argv, env) {
   o.configs = val('--configs', 'BENCH_CONFIGS', null)?.split(',').filter(Boolean) ?? null;
   o.out = val('--out', 'BENCH_OUT', join(BENCH_DIR, 'results.json'));
   o.idle = String(val('--idle', 'BENCH_IDLE', 'poll'));
-  if (!['poll', 'halt'].includes(o.idle)) throw new Error(`bad --idle: ${o.idle} (poll or halt)`);
+  if (!['poll', 'halt'].includes(o.idle)) throw usageError(`bad --idle: ${o.idle} (poll or halt)`);
   for (const k of ['n', 'w', 'm', 'rounds']) {
-    if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`bad --${k}: ${o[k]}`);
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw usageError(`bad --${k}: ${o[k]}`);
   }
-  for (const w of o.workloads) if (!WORKLOAD_NAMES.includes(w)) throw new Error(`unknown workload ${w} (${WORKLOAD_NAMES.join(', ')})`);
+  for (const w of o.workloads) if (!WORKLOAD_NAMES.includes(w)) throw usageError(`unknown workload ${w} (${WORKLOAD_NAMES.join(', ')})`);
   return o;
 }
 
@@ -799,7 +813,7 @@ async function main() {
 }
 
 main().catch(async (e) => {
-  log(`failed: ${e.stack ?? e.message}`);
+  log(`${e.usage ? '' : 'failed: '}${e.usage ? e.message : (e.stack ?? e.message)}`);
   await cleanupAll();
-  process.exit(1);
+  process.exit(e.usage ? 2 : 1);
 });
