@@ -30,6 +30,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './lib/util.js';
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const dist = (m) => import(pathToFileURL(join(REPO, 'dist', m)).href);
@@ -272,6 +273,8 @@ async function stageLane() {
   }
 }
 
+const SLICES = 10;
+
 function time(fn, secs) {
   // the first pass runs cold (interpreter, then baseline code): what ctrace pays at the start of a storm
   const c0 = performance.now();
@@ -298,19 +301,17 @@ function time(fn, secs) {
     passes += n;
   }
   const ms = performance.now() - t0;
-  const sorted = [...slices].sort((a, b) => a - b);
-  const eventsPerSec = (sorted[(SLICES - 1) >> 1] + sorted[SLICES >> 1]) / 2;
+  const eventsPerSec = median(slices);
   return {
     passes,
     ms,
     eventsPerSec,
     nsPerEvent: 1e9 / eventsPerSec,
     meanEventsPerSec: (passes * recordsPerPass) / (ms / 1000),
-    sliceRange: [sorted[0], sorted[SLICES - 1]],
+    sliceRange: [Math.min(...slices), Math.max(...slices)],
     firstPassNsPerEvent,
   };
 }
-const SLICES = 10;
 
 const results = {
   source,

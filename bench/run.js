@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, BUILD_DIR, REPO_ROOT, buildRootfs, buildWorkloads, cleanBundles, ensurePeers } from './lib/build.js';
 import { captureBatches } from './lib/capture.js';
 import { cleanupContainers, dockerId, runContainer } from './lib/container.js';
-import { OUT_DIR, ctraceHasOption, liveChildren, probePeer, startCtrace, startPeer } from './lib/tracers.js';
+import { ctraceHasOption, liveChildren, probePeer, startCtrace, startPeer } from './lib/tracers.js';
 import { WORKLOAD_NAMES, defineWorkloads } from './lib/workloads.js';
 import {
   bpfProgCounters,
@@ -809,7 +809,6 @@ async function main() {
   writeFileSync(opts.out, JSON.stringify(res, null, 1) + '\n');
   process.stdout.write(report(res) + '\n');
   log(`results in ${opts.out} (${res.durationS} s)`);
-  void OUT_DIR;
 }
 
 main().catch(async (e) => {

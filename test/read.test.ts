@@ -27,7 +27,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-
 async function read(path: string, output: 'json' | 'table') {
   const out = captureStream();
   const err = captureStream();

@@ -45,7 +45,6 @@ async function makeLog(o: { events?: number; runs?: number; format?: LogFormat; 
 const textLines = (p: string) => readFileSync(p, 'utf8').split('\n').slice(0, -1);
 const writeLines = (p: string, ls: string[]) => writeFileSync(p, ls.map((l) => l + '\n').join(''));
 
-
 async function runVerify(paths: string[], opts = {}) {
   const out = captureStream();
   const err = captureStream();

@@ -221,7 +221,6 @@ export function range(xs) {
   return [Math.min(...v), Math.max(...v)];
 }
 
-/** The order of the configurations in round r: rotated by r, reversed every other round. */
 /**
  * The order of round r: the configurations rotated by r and reversed every other round,
  * with the baseline (named `base`) run twice, just before and just after `paired`: the

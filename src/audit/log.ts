@@ -270,11 +270,11 @@ export class AuditLog implements Sink {
     }
   }
 
-  /** Opens `path` for append, creating it 0600; records what rotation and truncation need. */
   /**
-   * Opens the file at `path`. At a switch (rotation, SIGHUP) the records queued for the new file
-   * since rotate() are already counted in fileSize and recordsInFile: what the file holds is
-   * added, not put in their place (that lost them, and a file could outgrow maxSize).
+   * Opens `path` for append, creating it 0600; records what rotation and truncation need. At a
+   * switch (rotation, SIGHUP) the records queued for the new file since rotate() are already
+   * counted in fileSize and recordsInFile: what the file holds is added, not put in their place
+   * (that lost them, and a file could outgrow maxSize).
    */
   private async openFile(switching = false): Promise<void> {
     let fh: FileHandle;
