@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,7 +62,7 @@ Napi::Function Tracer::Define(Napi::Env env) {
 }
 
 bool Tracer::IsMountHook(const std::string& program) {
-  return program.rfind("sys_exit_", 0) == 0;
+  return program.rfind("sys_exit_", 0) == 0 || program.rfind("sys_enter_", 0) == 0;
 }
 
 bool Tracer::IsRequired(const std::string& program) {
@@ -129,6 +131,14 @@ Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) 
   skel_->rodata->cfg_event_mask = opts_.event_mask;
   skel_->rodata->cfg_wakeup_bytes = opts_.wakeup_bytes;
   skel_->rodata->cfg_v1_subsys_id = opts_.v1_subsys_id;
+  // The host's root (PID 1's): a task outside the host PID namespace with another root is
+  // isolated whatever its cgroup says. Unknown (no statx mount id): no such check.
+  struct statx root_stx = {};
+  if (statx(AT_FDCWD, "/proc/1/root", 0, STATX_INO | STATX_MNT_ID, &root_stx) == 0 &&
+      (root_stx.stx_mask & STATX_MNT_ID) != 0) {
+    skel_->rodata->cfg_host_root_mnt_id = static_cast<uint32_t>(root_stx.stx_mnt_id);
+    skel_->rodata->cfg_host_root_ino = root_stx.stx_ino;
+  }
 
   if (const int err = bpf_map__set_max_entries(skel_->maps.events, opts_.ring_bytes); err != 0)
     NativeError::Throw(env, "ringbuf", -err, "cannot size the ring buffer to options.ringBytes");

@@ -12,6 +12,7 @@ import {
   EV_EXEC,
   EV_EXIT,
   EV_MOUNT,
+  F_ISOLATED,
   type RawRecord,
 } from './abi.js';
 import { classifyCgroupPath, type Classification } from './classify.js';
@@ -416,6 +417,18 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
     const t = rec.task;
+    // the kernel let it through because it is isolated (own PID namespace, own root) although
+    // its cgroup looks like the host's: never host, and say why
+    if (rec.flags & F_ISOLATED && cls.scope === 'host') {
+      const was = this.table.get(t.tgid);
+      return buildEvent(rec, {
+        time: this.clock.iso(rec.ktimeNs),
+        scope: 'unknown',
+        container: was ? was.container : null,
+        nspid: t.nspid || (was?.nspid ?? 0),
+        reason: was ? 'container process moved to a host cgroup' : 'isolated process in a host cgroup',
+      });
+    }
     // a known container process whose cgroup the path alone could not name (cut path, cache cleared)
     const known = cls.scope !== 'container' && rec.type !== 'exec' ? this.table.get(t.tgid) : undefined;
     if (known && known.cgroupKey === t.cgroupKey) cls = { scope: 'container', container: known.container, rule: cls.rule };

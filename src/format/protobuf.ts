@@ -85,15 +85,31 @@ function eventToProto(ev: TraceEvent): Obj {
     cgroupV1: ev.cgroupV1,
   };
   if (ev.container) o.container = containerToProto(ev.container);
+  opt(o, 'reason', ev.reason ?? null);
   switch (ev.type) {
     case 'exec':
-      o.exec = { filename: ev.exec.filename, argv: ev.exec.argv, argvTruncated: ev.exec.argvTruncated };
+      o.exec = {
+        filename: ev.exec.filename,
+        argv: ev.exec.argv,
+        argvTruncated: ev.exec.argvTruncated,
+        filenameTruncated: ev.exec.filenameTruncated ?? false,
+      };
       break;
     case 'exit':
       o.exit = { code: ev.exit.code, signal: ev.exit.signal, coreDumped: ev.exit.coreDumped, durationNs: ev.exit.durationNs };
       break;
     case 'mount': {
-      const m: Obj = { op: ev.mount.op, flags: ev.mount.flags, ret: ev.mount.ret };
+      const m: Obj = {
+        op: ev.mount.op,
+        flags: ev.mount.flags,
+        ret: ev.mount.ret,
+        sourceTruncated: ev.mount.sourceTruncated ?? false,
+        targetTruncated: ev.mount.targetTruncated ?? false,
+        fstypeTruncated: ev.mount.fstypeTruncated ?? false,
+        argsChanged: ev.mount.argsChanged ?? false,
+        argsUnverified: ev.mount.argsUnverified ?? false,
+        kernelView: ev.mount.kernelView ?? false,
+      };
       opt(m, 'source', ev.mount.source);
       opt(m, 'target', ev.mount.target);
       opt(m, 'fstype', ev.mount.fstype);
@@ -197,6 +213,7 @@ function eventFromProto(o: Obj): TraceEvent {
     mntNs: n(o.mntNs),
     scope: (s(o.scope) || 'unknown') as TraceEvent['scope'],
     container: o.container ? containerFromProto(o.container as Obj) : null,
+    reason: sn(o.reason),
   };
   switch (o.detail) {
     case 'exec': {
@@ -204,7 +221,12 @@ function eventFromProto(o: Obj): TraceEvent {
       return {
         ...base,
         type: 'exec',
-        exec: { filename: s(d.filename), argv: (d.argv as string[] | undefined) ?? [], argvTruncated: d.argvTruncated === true },
+        exec: {
+          filename: s(d.filename),
+          argv: (d.argv as string[] | undefined) ?? [],
+          argvTruncated: d.argvTruncated === true,
+          filenameTruncated: d.filenameTruncated === true,
+        },
       };
     }
     case 'exit': {
@@ -227,6 +249,12 @@ function eventFromProto(o: Obj): TraceEvent {
           fstype: sn(d.fstype),
           flags: n(d.flags),
           ret: n(d.ret),
+          sourceTruncated: d.sourceTruncated === true,
+          targetTruncated: d.targetTruncated === true,
+          fstypeTruncated: d.fstypeTruncated === true,
+          argsChanged: d.argsChanged === true,
+          argsUnverified: d.argsUnverified === true,
+          kernelView: d.kernelView === true,
         },
       };
     }
