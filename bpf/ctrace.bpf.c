@@ -225,7 +225,7 @@ static __always_inline void task_key_init(struct task_key *k)
 }
 
 /* The task's root is not the host's root directory. Only asked of tasks outside the host
- * PID namespace whose cgroup looks like the host's, so its probe reads are rare. */
+ * PID namespace whose cgroup is not a known container's. */
 static __always_inline bool task_isolated(struct task_struct *task)
 {
 	struct fs_struct *fs = task->fs;
@@ -268,14 +268,14 @@ static __always_inline bool screen_task(struct task_key *k)
 		if (cv)
 			k->verdict = cv->verdict;
 	}
-	if (k->verdict == CTRACE_VERDICT_HOST && !cfg_emit_host) {
-		/* a host cgroup is not proof: a task with its own PID namespace and its own
-		 * root is isolated like a container (runc in /system.slice/x.service, or a
-		 * container process moved out of its cgroup) */
-		if (host_ns || !task_isolated(k->task))
-			goto drop;
+	/* A host cgroup is not proof: a task with its own PID namespace and its own root is
+	 * isolated like a container (runc in /system.slice/x.service, or a container process
+	 * moved out of its cgroup). Asked unless the cgroup is a known container's, so that
+	 * userland sees the mark on a cgroup's first events too. */
+	if (!host_ns && k->verdict != CTRACE_VERDICT_CONTAINER && task_isolated(k->task))
 		k->flags |= CTRACE_F_ISOLATED;
-	}
+	if (k->verdict == CTRACE_VERDICT_HOST && !cfg_emit_host && !(k->flags & CTRACE_F_ISOLATED))
+		goto drop;
 	/* 3./4. container, unclassified, or unknown: a task outside the host PID
 	 *    namespace is a candidate; one inside it is emitted while its cgroup
 	 *    is unknown so --pid=host containers are still caught. */
@@ -729,6 +729,9 @@ static long path_step(__u64 i, struct path_ctx *c)
 		return 1;
 	}
 	off -= len;
+	/* the compiler knows these bounds and drops the masks; the verifier needs them */
+	barrier_var(len);
+	barrier_var(off);
 	if (bpf_probe_read_kernel(buf + (off & (CTRACE_PATH_LEN * 2 - 1)), len & (CTRACE_PATH_LEN - 1), name.name)) {
 		c->done = 2;
 		return 1;
@@ -769,8 +772,10 @@ static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags
 		buf[off] = '/';
 	}
 	n = CTRACE_PATH_LEN + 1 - off; /* with the NUL */
+	barrier_var(n);
 	if (n > CTRACE_PATH_LEN)
 		n = CTRACE_PATH_LEN;
+	barrier_var(off);
 	bpf_probe_read_kernel(dst, n, buf + (off & (CTRACE_PATH_LEN * 2 - 1)));
 	return true;
 }
@@ -784,7 +789,7 @@ static __always_inline bool kernel_view(struct ctrace_mount *m, __u64 mnt)
 	if (!mount_point_path(mnt, m->target, &f))
 		return false;
 	bpf_core_read(&devname, sizeof(devname), &((struct mount *)mnt)->mnt_devname);
-	bpf_core_read(&type_name, sizeof(type_name), &((struct mount *)mnt)->mnt.mnt_sb->s_type->name);
+	type_name = (__u64)BPF_CORE_READ((struct mount *)mnt, mnt.mnt_sb, s_type, name);
 	read_kernel_str(m->source, sizeof(m->source), devname, &f, CTRACE_MF_SOURCE_TRUNC);
 	read_kernel_str(m->fstype, sizeof(m->fstype), type_name, &f, CTRACE_MF_FSTYPE_TRUNC);
 	m->mflags = (m->mflags & ~(CTRACE_MF_SOURCE_TRUNC | CTRACE_MF_TARGET_TRUNC | CTRACE_MF_FSTYPE_TRUNC)) | f |

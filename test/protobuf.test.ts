@@ -91,9 +91,15 @@ function eventToJsonForm(e: Json): Json {
     scope: e.scope,
     cgroupPath: e.cgroupPath ?? '',
     cgroupV1: e.cgroupV1 ?? false,
+    reason: orNull(e.reason),
   };
   if (e.detail === 'exec') {
-    out.exec = { filename: e.exec.filename ?? '', argv: e.exec.argv ?? [], argvTruncated: e.exec.argvTruncated ?? false };
+    out.exec = {
+      filename: e.exec.filename ?? '',
+      argv: e.exec.argv ?? [],
+      argvTruncated: e.exec.argvTruncated ?? false,
+      filenameTruncated: e.exec.filenameTruncated ?? false,
+    };
   } else if (e.detail === 'exit') {
     out.exit = {
       code: e.exit.code ?? 0,
@@ -109,6 +115,12 @@ function eventToJsonForm(e: Json): Json {
       fstype: orNull(e.mount.fstype),
       flags: num(e.mount.flags),
       ret: num(e.mount.ret),
+      sourceTruncated: e.mount.sourceTruncated ?? false,
+      targetTruncated: e.mount.targetTruncated ?? false,
+      fstypeTruncated: e.mount.fstypeTruncated ?? false,
+      argsChanged: e.mount.argsChanged ?? false,
+      argsUnverified: e.mount.argsUnverified ?? false,
+      kernelView: e.mount.kernelView ?? false,
     };
   }
   return out;
