@@ -25,9 +25,10 @@ const volatile __u32 cfg_event_mask = ~0U;
  * bytes are queued (wakeup_flag()). */
 const volatile __u64 cfg_wakeup_bytes = 0;
 const volatile __s32 cfg_v1_subsys_id = -1;
-/* The host's root directory (PID 1's fs->root): its mount id and inode. 0: unknown,
- * no isolation check. */
-const volatile __u32 cfg_host_root_mnt_id = 0;
+/* The host's root directory (PID 1's fs->root): its file system's dev_t (sb->s_dev) and
+ * its inode. Not the mount: `unshare -m` copies the root mount (a new mount id) but the
+ * directory stays the host's. 0: unknown, no isolation check. */
+const volatile __u32 cfg_host_root_dev = 0;
 const volatile __u64 cfg_host_root_ino = 0;
 
 /* ---- written by the poll thread (mmapped .bss) -------------------------- */
@@ -230,20 +231,13 @@ static __always_inline bool task_isolated(struct task_struct *task)
 {
 	struct fs_struct *fs = task->fs;
 	struct dentry *d;
-	int mnt_id = 0;
-	__u64 vm = 0, ino;
 
-	if (!cfg_host_root_mnt_id)
+	if (!cfg_host_root_ino)
 		return false;
 	if (!fs)
 		return true; /* cannot tell: report rather than hide */
-	/* the vfsmount as a number: its struct mount is found by container_of */
-	bpf_core_read(&vm, sizeof(vm), &fs->root.mnt);
-	bpf_core_read(&mnt_id, sizeof(mnt_id), (void *)(vm - bpf_core_field_offset(struct mount, mnt) +
-							 bpf_core_field_offset(struct mount, mnt_id)));
 	d = fs->root.dentry;
-	ino = d->d_inode->i_ino;
-	return (__u32)mnt_id != cfg_host_root_mnt_id || ino != cfg_host_root_ino;
+	return d->d_inode->i_ino != cfg_host_root_ino || d->d_sb->s_dev != cfg_host_root_dev;
 }
 
 /* The in-kernel decision (DESIGN.md): true when the event should reach userland. */

@@ -420,7 +420,8 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     // the kernel let it through because it is isolated (own PID namespace, own root) although
     // its cgroup looks like the host's: never host, and say why
     if (rec.flags & F_ISOLATED && cls.scope === 'host') {
-      const was = this.table.get(t.tgid);
+      // a container process (or its child) that left the container's cgroup
+      const was = this.table.get(t.tgid) ?? this.table.get(t.ppid);
       return buildEvent(rec, {
         time: this.clock.iso(rec.ktimeNs),
         scope: 'unknown',
