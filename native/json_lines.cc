@@ -317,6 +317,8 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   // JavaScript falls back to /proc for a missing nspid
   const uint32_t nspid = field(offsetof(struct ctrace_task, nspid));
   if (nspid == 0 || cg.v1 != ((hdr.flags & CTRACE_F_CG_V1) != 0)) return Outcome::kRaw;
+  // the end of a PID namespace: JavaScript forgets which container it was (src/isolation.ts)
+  if (hdr.type == CTRACE_EV_EXIT && nspid == 1 && (hdr.flags & CTRACE_F_HOST_PIDNS) == 0) return Outcome::kRaw;
   const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
   if (cgroup_id > kMaxSafe) return Outcome::kRaw;
   // An exec the kernel decided with this cgroup's verdict needs no PID verdict of its own: the

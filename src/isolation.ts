@@ -4,10 +4,9 @@
  * or a container process moved out of its cgroup. They are reported with scope `unknown` and a
  * reason, never hidden. A PID namespace belongs to one container: the container whose events came
  * from it before names where a moved process came from. Namespace inodes are reused once a
- * namespace dies, so the association holds only while the process it was learnt from still
- * lives in that namespace (the runtime's init, the namespace's PID 1, usually).
+ * namespace dies, which is when its PID 1 exits: that exit always reaches JavaScript (the
+ * addon's lane passes it on raw) and ends the association.
  */
-import { statSync } from 'node:fs';
 import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from './abi.js';
 import type { Classification } from './classify.js';
 import type { ContainerInfo } from './event.js';
@@ -18,30 +17,26 @@ export const REASON_MOVED = 'container process moved to a host cgroup';
 const MAX_NAMESPACES = 16384;
 
 export class IsolatedTasks {
-  private readonly byPidns = new Map<number, { container: ContainerInfo; tgid: number }>();
+  private readonly byPidns = new Map<number, ContainerInfo>();
 
   /** Learn which container a PID namespace is from an event the cgroup path attributed. */
   remember(rec: RawRecord, cls: Classification): void {
     if (cls.scope !== 'container' || !cls.container || rec.flags & F_HOST_PIDNS) return;
     const ns = rec.task.pidnsIno;
-    if (this.byPidns.get(ns)?.container === cls.container) return;
+    if (this.byPidns.get(ns) === cls.container) return;
     if (this.byPidns.size >= MAX_NAMESPACES) this.byPidns.clear();
-    this.byPidns.set(ns, { container: cls.container, tgid: rec.task.tgid });
+    this.byPidns.set(ns, cls.container);
   }
 
-  private containerOf(rec: RawRecord): ContainerInfo | null {
-    const ns = rec.task.pidnsIno;
-    const known = this.byPidns.get(ns);
-    if (!known) return null;
-    if (known.tgid === rec.task.tgid || pidnsOf(known.tgid) === ns) return known.container;
-    this.byPidns.delete(ns); // that namespace is gone: this one only has its number
-    return null;
+  /** After a record's event is built: the exit of a namespace's PID 1 ends the namespace. */
+  ended(rec: RawRecord): void {
+    if (rec.type === 'exit' && rec.task.nspid === 1 && !(rec.flags & F_HOST_PIDNS)) this.byPidns.delete(rec.task.pidnsIno);
   }
 
   /** For a record the kernel let through as isolated although its cgroup classifies as host: what to report; else null. */
   attribute(rec: RawRecord, cls: Classification): { container: ContainerInfo | null; reason: string } | null {
     if (!(rec.flags & F_ISOLATED) || cls.scope !== 'host') return null;
-    const container = this.containerOf(rec);
+    const container = this.byPidns.get(rec.task.pidnsIno) ?? null;
     return { container, reason: container ? REASON_MOVED : REASON_ISOLATED };
   }
 }
@@ -54,12 +49,4 @@ export class IsolatedTasks {
  */
 export function seenEnoughForLane(rec: RawRecord): boolean {
   return rec.type === 'exec' || !(rec.flags & F_HOST_PIDNS);
-}
-
-function pidnsOf(pid: number): number | null {
-  try {
-    return statSync(`/proc/${pid}/ns/pid`).ino;
-  } catch {
-    return null;
-  }
 }

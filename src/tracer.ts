@@ -347,6 +347,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         keys.push(rec.task.cgroupKey);
       }
       const ev = this.toEvent(rec, cls);
+      this.isolated.ended(rec);
       if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
