@@ -66,6 +66,24 @@ function containerToProto(c: ContainerInfo): Obj {
   return o;
 }
 
+/**
+ * A protobuf `string` must be UTF-8, and a lone surrogate (an invalid kernel byte U+DCNN, see
+ * src/bytes.ts) has no UTF-8 form: strict decoders would reject the whole message. Here it
+ * becomes U+FFFD; the JSON form keeps the byte.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+function utf8(s: string): string {
+  // most strings are ASCII: one scan, no copy
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return s.replace(LONE_SURROGATE, '\ufffd');
+  }
+  return s;
+}
+function utf8OrNull(s: string | null): string | null {
+  return s === null ? null : utf8(s);
+}
+
 function eventToProto(ev: TraceEvent): Obj {
   const o: Obj = {
     time: isoToTimestamp(ev.time),
@@ -76,12 +94,12 @@ function eventToProto(ev: TraceEvent): Obj {
     nspid: ev.nspid,
     uid: ev.uid,
     gid: ev.gid,
-    comm: ev.comm,
+    comm: utf8(ev.comm),
     cgroupId: ev.cgroupId,
     pidNs: ev.pidNs,
     mntNs: ev.mntNs,
     scope: ev.scope,
-    cgroupPath: ev.cgroupPath,
+    cgroupPath: utf8(ev.cgroupPath),
     cgroupV1: ev.cgroupV1,
   };
   if (ev.container) o.container = containerToProto(ev.container);
@@ -89,8 +107,8 @@ function eventToProto(ev: TraceEvent): Obj {
   switch (ev.type) {
     case 'exec':
       o.exec = {
-        filename: ev.exec.filename,
-        argv: ev.exec.argv,
+        filename: utf8(ev.exec.filename),
+        argv: ev.exec.argv.map(utf8),
         argvTruncated: ev.exec.argvTruncated,
         filenameTruncated: ev.exec.filenameTruncated ?? false,
       };
@@ -110,9 +128,9 @@ function eventToProto(ev: TraceEvent): Obj {
         argsUnverified: ev.mount.argsUnverified ?? false,
         kernelView: ev.mount.kernelView ?? false,
       };
-      opt(m, 'source', ev.mount.source);
-      opt(m, 'target', ev.mount.target);
-      opt(m, 'fstype', ev.mount.fstype);
+      opt(m, 'source', utf8OrNull(ev.mount.source));
+      opt(m, 'target', utf8OrNull(ev.mount.target));
+      opt(m, 'fstype', utf8OrNull(ev.mount.fstype));
       o.mount = m;
       break;
     }
