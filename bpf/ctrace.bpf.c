@@ -831,6 +831,9 @@ static __always_inline struct mount_enter *mount_entered(__u32 tid)
 }
 
 #define MOVE_MOUNT_F_EMPTY_PATH 0x04
+/* mount(2) flags under which the call creates no mount: MS_REMOUNT, MS_MOVE, MS_UNBINDABLE,
+ * MS_PRIVATE, MS_SLAVE, MS_SHARED */
+#define MS_NO_NEW_MOUNT (0x20 | 0x2000 | (1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
 
 static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 target, __u64 fstype, __u64 flags,
 				      __s64 from_fd)
@@ -874,8 +877,9 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	if (ret == 0 && me) {
 		if (op == CTRACE_MOUNT_OP_MOUNT) {
 			/* mount(2) creates the mount it attaches (bind, new); a remount, a move or a
-			 * propagation change creates none and stays the caller's claim */
-			mnt = me->last_id ? first_mount_after(me->last_id, &others) : 0;
+			 * propagation change creates none (a mount another thread made meanwhile must
+			 * not pass for it) and stays the caller's claim */
+			mnt = me->last_id && !(flags & MS_NO_NEW_MOUNT) ? first_mount_after(me->last_id, &others) : 0;
 			verified = mnt && kernel_view(m, mnt) && !others;
 		} else if ((flags & MOVE_MOUNT_F_EMPTY_PATH) && me->from_mnt) {
 			/* the mount from_dfd names, still the same one, and it moved */

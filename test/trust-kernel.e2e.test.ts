@@ -194,6 +194,22 @@ describe.runIf(privileged())('what the kernel records can be believed', () => {
     expect(second!.mount.target).toBe(`/${'q'.repeat(200)}`);
   });
 
+  it('leaves a remount, which creates no mount, as the caller\'s claim', async () => {
+    const id = dockerId();
+    const run = await runContainerToExit({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: ['/bin/sh', '-c', 'mkdir /tmp/r && mount -t tmpfs fresh /tmp/r && mount -o remount,ro /tmp/r'],
+      capAdd: ['CAP_SYS_ADMIN'],
+    });
+    expect(run.code).toBe(0);
+    const mountsBy = (ev: JsonEvent[]) => ofContainer(ev, id, 'mount').filter((e) => e.comm === 'mount');
+    await ct.waitFor((ev) => mountsBy(ev).length >= 2, 10_000, `mounts in ${id}`);
+    const [created, remount] = mountsBy(ct.events);
+    expect(created!.mount).toMatchObject({ source: 'fresh', target: '/tmp/r', fstype: 'tmpfs', kernelView: true, argsUnverified: false });
+    expect(remount!.mount).toMatchObject({ target: '/tmp/r', ret: 0, kernelView: false, argsUnverified: true, argsChanged: false });
+  });
+
   it('reports a move_mount (fsopen, fsconfig, fsmount) from the mount itself, verified', async () => {
     const id = dockerId();
     const run = await runContainerToExit({
