@@ -566,10 +566,18 @@ struct mount___tree {
 	__u64 mnt_id_unique;
 } __attribute__((preserve_access_index));
 
+/* bpf_loop (5.17+) walks the tree and the mount point's path. Both are CO-RE constants after
+ * relocation: on a kernel without them the code using them is dead and the records fall back
+ * to the caller's claim. */
+static __always_inline bool have_bpf_loop(void)
+{
+	return bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop);
+}
+
 static __always_inline bool have_mount_tree(void)
 {
 	return bpf_core_field_exists(struct mnt_namespace___tree, mnt_last_node) &&
-	       bpf_core_field_exists(struct mount___tree, mnt_id_unique);
+	       bpf_core_field_exists(struct mount___tree, mnt_id_unique) && have_bpf_loop();
 }
 
 /* Kernel addresses are kept as numbers and read through probe reads: they are compared,
@@ -747,7 +755,7 @@ static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags
 	__u64 vm = 0;
 	char *buf = bpf_map_lookup_elem(&pathbufs, &zero);
 
-	if (!buf)
+	if (!buf || !have_bpf_loop())
 		return false;
 	mount_place(mnt, &c.mnt, &c.dentry);
 	if (!c.mnt || c.mnt == mnt)
@@ -879,7 +887,8 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 			/* mount(2) creates the mount it attaches (bind, new); a remount, a move or a
 			 * propagation change creates none (a mount another thread made meanwhile must
 			 * not pass for it) and stays the caller's claim */
-			mnt = me->last_id && !(flags & MS_NO_NEW_MOUNT) ? first_mount_after(me->last_id, &others) : 0;
+			mnt = have_mount_tree() && me->last_id && !(flags & MS_NO_NEW_MOUNT) ?
+					      first_mount_after(me->last_id, &others) : 0;
 			verified = mnt && kernel_view(m, mnt) && !others;
 		} else if ((flags & MOVE_MOUNT_F_EMPTY_PATH) && me->from_mnt) {
 			/* the mount from_dfd names, still the same one, and it moved */
