@@ -66,7 +66,10 @@ function readBatches(file) {
 function synthRecord(type, i, c) {
   const { OFF, SIZE } = abi;
   const argv = Buffer.from(`/bin/true\0${1763860000000000000n + BigInt(i) * 1000n}\0bsynth\0`);
-  const size = type === abi.EV_EXEC ? OFF.exec.argv + argv.length : type === abi.EV_EXIT ? SIZE.exit : SIZE.mount;
+  const filename = '/bin/true';
+  // exec: the filename, its NUL, then argv
+  const argvAt = OFF.exec.data + filename.length + 1;
+  const size = type === abi.EV_EXEC ? argvAt + argv.length : type === abi.EV_EXIT ? SIZE.exit : SIZE.mount;
   const b = Buffer.alloc(size);
   b.writeUInt16LE(type, OFF.hdr.type);
   b.writeUInt16LE(0, OFF.hdr.flags);
@@ -88,8 +91,9 @@ function synthRecord(type, i, c) {
   if (type === abi.EV_EXEC) {
     b.writeUInt32LE(3, OFF.exec.argc);
     b.writeUInt32LE(argv.length, OFF.exec.argvLen);
-    b.write('/bin/true', OFF.exec.filename, 'latin1');
-    argv.copy(b, OFF.exec.argv);
+    b.writeUInt32LE(filename.length, OFF.exec.filenameLen);
+    b.write(filename, OFF.exec.data, 'latin1');
+    argv.copy(b, argvAt);
   } else if (type === abi.EV_EXIT) {
     b.writeUInt32LE(0, OFF.exit.exitCode);
     b.writeBigUInt64LE(999000000n + BigInt(i) * 10000n, OFF.exit.startNs);

@@ -25,6 +25,11 @@ const volatile __u32 cfg_event_mask = ~0U;
  * bytes are queued (wakeup_flag()). */
 const volatile __u64 cfg_wakeup_bytes = 0;
 const volatile __s32 cfg_v1_subsys_id = -1;
+/* The host's root directory (PID 1's fs->root): its file system's dev_t (sb->s_dev) and
+ * its inode. Not the mount: `unshare -m` copies the root mount (a new mount id) but the
+ * directory stays the host's. 0: unknown, no isolation check. */
+const volatile __u32 cfg_host_root_dev = 0;
+const volatile __u64 cfg_host_root_ino = 0;
 
 /* ---- written by the poll thread (mmapped .bss) -------------------------- */
 /* 1 while the reader sleeps until woken (it found the ring empty for a while). */
@@ -62,7 +67,42 @@ struct {
 struct fs_ctx {
 	char fstype[CTRACE_FSTYPE_LEN];
 	char source[CTRACE_PATH_LEN];
+	__u32 mflags; /* CTRACE_MF_*: the source changed during fsconfig(), or was cut */
+	__u32 _pad;
 };
+
+/* What a mount-family syscall's entry saw, per thread, for its exit to compare: the user
+ * strings (a second thread may rewrite them during the call), the mount namespace's newest
+ * mount id (the mounts the call creates have higher ids), and for move_mount() the mount
+ * from_dfd named and where it was. */
+struct mount_enter {
+	__u64 last_id;
+	__u64 from_mnt;
+	__u64 from_parent;
+	__u64 from_mp;
+	char source[CTRACE_PATH_LEN];
+	char target[CTRACE_PATH_LEN];
+	char fstype[CTRACE_FSTYPE_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct mount_enter);
+} mount_enters SEC(".maps");
+
+/* A mount point's path is built here backwards, leaf first; twice CTRACE_PATH_LEN and
+ * more so that every masked offset the verifier sees stays inside. */
+#define PATHBUF_LEN 1024
+#define PATH_DEPTH 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[PATHBUF_LEN]);
+} pathbufs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -77,6 +117,7 @@ union record {
 	struct ctrace_hdr hdr;
 	struct ctrace_exec exec;
 	struct fs_ctx fs;
+	struct mount_enter me;
 };
 
 struct {
@@ -184,6 +225,21 @@ static __always_inline void task_key_init(struct task_key *k)
 		k->flags |= CTRACE_F_HOST_PIDNS;
 }
 
+/* The task's root is not the host's root directory. Only asked of tasks outside the host
+ * PID namespace whose cgroup is not a known container's. */
+static __always_inline bool task_isolated(struct task_struct *task)
+{
+	struct fs_struct *fs = task->fs;
+	struct dentry *d;
+
+	if (!cfg_host_root_ino)
+		return false;
+	if (!fs)
+		return true; /* cannot tell: report rather than hide */
+	d = fs->root.dentry;
+	return d->d_inode->i_ino != cfg_host_root_ino || d->d_sb->s_dev != cfg_host_root_dev;
+}
+
 /* The in-kernel decision (DESIGN.md): true when the event should reach userland. */
 static __always_inline bool screen_task(struct task_key *k)
 {
@@ -206,7 +262,13 @@ static __always_inline bool screen_task(struct task_key *k)
 		if (cv)
 			k->verdict = cv->verdict;
 	}
-	if (k->verdict == CTRACE_VERDICT_HOST && !cfg_emit_host)
+	/* A host cgroup is not proof: a task with its own PID namespace and its own root is
+	 * isolated like a container (runc in /system.slice/x.service, or a container process
+	 * moved out of its cgroup). Asked unless the cgroup is a known container's, so that
+	 * userland sees the mark on a cgroup's first events too. */
+	if (!host_ns && k->verdict != CTRACE_VERDICT_CONTAINER && task_isolated(k->task))
+		k->flags |= CTRACE_F_ISOLATED;
+	if (k->verdict == CTRACE_VERDICT_HOST && !cfg_emit_host && !(k->flags & CTRACE_F_ISOLATED))
 		goto drop;
 	/* 3./4. container, unclassified, or unknown: a task outside the host PID
 	 *    namespace is a candidate; one inside it is emitted while its cgroup
@@ -343,6 +405,8 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	struct ctrace_exec *e;
 	struct mm_struct *mm;
 	unsigned long arg_start, arg_end, len;
+	long flen;
+	__u32 size;
 
 	r = screened_record(CTRACE_EV_EXEC, &k);
 	if (!r)
@@ -352,8 +416,23 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	fill_task(&e->hdr, &e->task, &k);
 
 	/* bprm and p are BTF pointers: plain loads, no probe read per link */
-	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename) < 0)
-		e->filename[0] = '\0';
+	flen = bpf_probe_read_kernel_str(e->data, CTRACE_FILENAME_LEN, bprm->filename);
+	if (flen <= 0) {
+		e->data[0] = '\0';
+		flen = 1;
+	} else if (flen == CTRACE_FILENAME_LEN) {
+		/* full buffer: cut unless the name ends exactly here */
+		char next = 0;
+
+		bpf_probe_read_kernel(&next, 1, bprm->filename + CTRACE_FILENAME_LEN - 1);
+		if (next)
+			e->hdr.flags |= CTRACE_F_FILENAME_TRUNC;
+	}
+	flen &= CTRACE_FILENAME_LEN - 1 | CTRACE_FILENAME_LEN; /* for the verifier: 1..4096 */
+	if (flen > CTRACE_FILENAME_LEN)
+		flen = CTRACE_FILENAME_LEN;
+	e->filename_len = flen - 1;
+	e->_pad = 0;
 	e->argc = bprm->argc;
 
 	/* argv: one read of the NUL-separated block the kernel just copied in */
@@ -370,13 +449,16 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	len &= 0x1fff; /* for the verifier: len <= CTRACE_ARGV_LEN already */
 	if (len > CTRACE_ARGV_LEN)
 		len = CTRACE_ARGV_LEN;
-	if (len && bpf_probe_read_user(e->argv, len, (void *)arg_start) < 0) {
+	if (len && bpf_probe_read_user(e->data + flen, len, (void *)arg_start) < 0) {
 		stat_inc(CTRACE_STAT_READ_ERR);
 		len = 0;
 	}
 	e->argv_len = len;
-	e->hdr.size = sizeof(*e) - CTRACE_ARGV_LEN + len;
-	submit_copy(e, e->hdr.size);
+	size = offsetof(struct ctrace_exec, data) + flen + len;
+	if (size > sizeof(*e)) /* for the verifier: it is not */
+		size = sizeof(*e);
+	e->hdr.size = size;
+	submit_copy(e, size);
 	return 0;
 }
 
@@ -419,29 +501,359 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 }
 
 /* ---- mount -------------------------------------------------------------- */
-/* Every mount-family hook is a sys_exit tracepoint: it knows the result, and reads the
- * arguments from the syscall's saved user registers, which the syscall does not change.
- * No sys_enter hook means no per-thread map entry from enter to exit, and no BPF run on
- * the entry of every syscall the kernel's syscall tracepoint routes to perf. */
+/* The hooks read the arguments from the syscall's saved user registers at entry and exit
+ * (the syscall does not change them) and the strings they point to from user memory, which
+ * another thread can rewrite at any time: what the kernel actually mounted is read from its
+ * mount structures at exit, and a change seen between entry and exit is reported. */
 static __always_inline struct pt_regs *syscall_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-/* A user string into a fixed field; empty when absent or unreadable. */
-static __always_inline void read_user_str(char *dst, __u32 size, __u64 src)
+/* A user string into a fixed field (empty when absent or unreadable); a string that fills
+ * the field sets trunc in *mflags unless it ends exactly there. */
+static __always_inline void read_user_str(char *dst, __u32 size, __u64 src, __u32 *mflags, __u32 trunc)
 {
-	if (!src || bpf_probe_read_user_str(dst, size, (const void *)src) < 0)
+	char next = 0;
+	long n;
+
+	if (!src) {
 		dst[0] = '\0';
+		return;
+	}
+	n = bpf_probe_read_user_str(dst, size, (const void *)src);
+	if (n < 0) {
+		dst[0] = '\0';
+		return;
+	}
+	if (n == size && !bpf_probe_read_user(&next, 1, (const void *)(src + size - 1)) && next)
+		*mflags |= trunc;
 }
 
-static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 target, __u64 fstype, __u64 flags)
+static __always_inline void read_kernel_str(char *dst, __u32 size, __u64 src, __u32 *mflags, __u32 trunc)
+{
+	char next = 0;
+	long n;
+
+	n = src ? bpf_probe_read_kernel_str(dst, size, (const void *)src) : -1;
+	if (n < 0) {
+		dst[0] = '\0';
+		return;
+	}
+	if (n == size && !bpf_probe_read_kernel(&next, 1, (const void *)(src + size - 1)) && next)
+		*mflags |= trunc;
+}
+
+static __always_inline bool str_differs(const char *a, const char *b, __u32 size)
+{
+	for (__u32 i = 0; i < size; i++) {
+		if (a[i] != b[i])
+			return true;
+		if (!a[i])
+			break;
+	}
+	return false;
+}
+
+/* 6.8+: a namespace keeps its mounts in an rb-tree ordered by mnt_id_unique, a 64-bit id
+ * never reused, and remembers the last node. */
+struct mnt_namespace___tree {
+	struct rb_root mounts;
+	struct rb_node *mnt_last_node;
+} __attribute__((preserve_access_index));
+struct mount___tree {
+	struct rb_node mnt_node;
+	__u64 mnt_id_unique;
+} __attribute__((preserve_access_index));
+
+/* bpf_loop (5.17+) walks the tree and the mount point's path. Both are CO-RE constants after
+ * relocation: on a kernel without them the code using them is dead and the records fall back
+ * to the caller's claim. */
+static __always_inline bool have_bpf_loop(void)
+{
+	return bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop);
+}
+
+static __always_inline bool have_mount_tree(void)
+{
+	return bpf_core_field_exists(struct mnt_namespace___tree, mnt_last_node) &&
+	       bpf_core_field_exists(struct mount___tree, mnt_id_unique) && have_bpf_loop();
+}
+
+/* Kernel addresses are kept as numbers and read through probe reads: they are compared,
+ * offset (container_of) and kept in maps, which the verifier allows only for scalars. */
+static __always_inline __u64 node_mount(__u64 node)
+{
+	return node ? node - bpf_core_field_offset(struct mount___tree, mnt_node) : 0;
+}
+
+static __always_inline __u64 mount_unique_id(__u64 mnt)
+{
+	__u64 id = 0;
+
+	bpf_core_read(&id, sizeof(id), &((struct mount___tree *)mnt)->mnt_id_unique);
+	return id;
+}
+
+static __always_inline __u64 current_mnt_ns(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 ns = 0;
+
+	bpf_core_read(&ns, sizeof(ns), &task->nsproxy->mnt_ns);
+	return ns;
+}
+
+/* The id of the newest mount in the caller's namespace; 0 when the kernel cannot say. */
+static __always_inline __u64 newest_mount_id(void)
+{
+	__u64 ns = current_mnt_ns(), last = 0;
+
+	if (!have_mount_tree() || !ns)
+		return 0;
+	bpf_core_read(&last, sizeof(last), &((struct mnt_namespace___tree *)ns)->mnt_last_node);
+	return last ? mount_unique_id(node_mount(last)) : 0;
+}
+
+struct find_ctx {
+	__u64 node;
+	__u64 best;
+	__u64 after;
+};
+
+/* One step down the tree towards the smallest id above ctx->after. */
+static long find_step(__u64 i, struct find_ctx *c)
+{
+	struct rb_node n = {};
+
+	if (!c->node)
+		return 1;
+	if (bpf_probe_read_kernel(&n, sizeof(n), (void *)c->node))
+		return 1;
+	if (mount_unique_id(node_mount(c->node)) > c->after) {
+		c->best = c->node;
+		c->node = (__u64)n.rb_left;
+	} else {
+		c->node = (__u64)n.rb_right;
+	}
+	return 0;
+}
+
+/* The first mount the namespace gained after id `after` (the call's own mount: later ones are
+ * propagated copies or a recursive bind's submounts), and whether there were others. */
+static __always_inline __u64 first_mount_after(__u64 after, bool *others)
+{
+	struct find_ctx c = { .after = after };
+	__u64 ns = current_mnt_ns(), last = 0, mnt;
+
+	if (!ns)
+		return 0;
+	bpf_core_read(&c.node, sizeof(c.node), &((struct mnt_namespace___tree *)ns)->mounts.rb_node);
+	bpf_core_read(&last, sizeof(last), &((struct mnt_namespace___tree *)ns)->mnt_last_node);
+	bpf_loop(PATH_DEPTH, find_step, &c, 0);
+	mnt = node_mount(c.best);
+	*others = c.best != last;
+	return mnt;
+}
+
+/* The mount an fd refers to (fsmount(), open_tree()): its struct mount's address. */
+static __always_inline __u64 fd_mount(__s64 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 fdt = 0, fda = 0, file = 0, vm = 0;
+	unsigned int max = 0;
+
+	if (fd < 0 || fd > 0xfffff)
+		return 0;
+	bpf_core_read(&fdt, sizeof(fdt), &task->files->fdt);
+	if (!fdt)
+		return 0;
+	bpf_core_read(&max, sizeof(max), &((struct fdtable *)fdt)->max_fds);
+	bpf_core_read(&fda, sizeof(fda), &((struct fdtable *)fdt)->fd);
+	if (fd >= max || !fda)
+		return 0;
+	bpf_probe_read_kernel(&file, sizeof(file), (void *)(fda + fd * sizeof(void *)));
+	if (!file)
+		return 0;
+	bpf_core_read(&vm, sizeof(vm), &((struct file *)file)->f_path.mnt);
+	return vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
+}
+
+static __always_inline void mount_place(__u64 mnt, __u64 *parent, __u64 *mp)
+{
+	bpf_core_read(parent, sizeof(*parent), &((struct mount *)mnt)->mnt_parent);
+	bpf_core_read(mp, sizeof(*mp), &((struct mount *)mnt)->mnt_mountpoint);
+}
+
+struct path_ctx {
+	__u64 dentry;
+	__u64 mnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
+	__u32 off;  /* the path starts at pathbuf[off] and ends at pathbuf[CTRACE_PATH_LEN] */
+	__u32 done; /* 0 walking, 1 complete, 2 cut */
+};
+
+/* One step of a d_path(): a component, or a hop from a mount's root to its mount point. */
+static long path_step(__u64 i, struct path_ctx *c)
+{
+	__u32 zero = 0, len, off;
+	__u64 d = c->dentry, m = c->mnt, root = 0, parent = 0;
+	struct qstr name = {};
+	char *buf;
+
+	if (d == c->root_dentry && m == c->root_mnt) {
+		c->done = 1;
+		return 1;
+	}
+	bpf_core_read(&root, sizeof(root), &((struct mount *)m)->mnt.mnt_root);
+	if (d == root) {
+		bpf_core_read(&parent, sizeof(parent), &((struct mount *)m)->mnt_parent);
+		if (!parent || parent == m) { /* the namespace's root */
+			c->done = 1;
+			return 1;
+		}
+		bpf_core_read(&c->dentry, sizeof(c->dentry), &((struct mount *)m)->mnt_mountpoint);
+		c->mnt = parent;
+		return 0;
+	}
+	bpf_core_read(&parent, sizeof(parent), &((struct dentry *)d)->d_parent);
+	if (!parent || parent == d) {
+		c->done = 1;
+		return 1;
+	}
+	bpf_core_read(&name, sizeof(name), &((struct dentry *)d)->d_name);
+	len = name.len;
+	off = c->off;
+	buf = bpf_map_lookup_elem(&pathbufs, &zero);
+	if (!buf || len >= CTRACE_PATH_LEN || len + 1 >= off || off > CTRACE_PATH_LEN) {
+		c->done = 2;
+		return 1;
+	}
+	off -= len;
+	/* the compiler knows these bounds and drops the masks; the verifier needs them */
+	barrier_var(len);
+	barrier_var(off);
+	if (bpf_probe_read_kernel(buf + (off & (CTRACE_PATH_LEN * 2 - 1)), len & (CTRACE_PATH_LEN - 1), name.name)) {
+		c->done = 2;
+		return 1;
+	}
+	off--;
+	buf[off & (CTRACE_PATH_LEN * 2 - 1)] = '/';
+	c->off = off;
+	c->dentry = parent;
+	return 0;
+}
+
+/* Where a mount is attached, as the task sees it (relative to its root); false when it is not
+ * attached. Sets CTRACE_MF_TARGET_TRUNC when the path does not fit. */
+static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct path_ctx c = {};
+	__u32 zero = 0, off, n;
+	__u64 vm = 0;
+	char *buf = bpf_map_lookup_elem(&pathbufs, &zero);
+
+	if (!buf || !have_bpf_loop())
+		return false;
+	mount_place(mnt, &c.mnt, &c.dentry);
+	if (!c.mnt || c.mnt == mnt)
+		return false;
+	bpf_core_read(&c.root_dentry, sizeof(c.root_dentry), &task->fs->root.dentry);
+	bpf_core_read(&vm, sizeof(vm), &task->fs->root.mnt);
+	c.root_mnt = vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
+	c.off = CTRACE_PATH_LEN;
+	buf[CTRACE_PATH_LEN] = '\0';
+	bpf_loop(PATH_DEPTH, path_step, &c, 0);
+	if (c.done != 1)
+		*mflags |= CTRACE_MF_TARGET_TRUNC;
+	off = c.off;
+	if (off >= CTRACE_PATH_LEN) {
+		off = CTRACE_PATH_LEN - 1;
+		buf[off] = '/';
+	}
+	n = CTRACE_PATH_LEN + 1 - off; /* with the NUL */
+	barrier_var(n);
+	if (n > CTRACE_PATH_LEN)
+		n = CTRACE_PATH_LEN;
+	barrier_var(off);
+	bpf_probe_read_kernel(dst, n, buf + (off & (CTRACE_PATH_LEN * 2 - 1)));
+	return true;
+}
+
+/* The record's strings from the mount itself: device name, file system type, mount point. */
+static __always_inline bool kernel_view(struct ctrace_mount *m, __u64 mnt)
+{
+	__u32 f = 0;
+	__u64 devname = 0, type_name = 0;
+
+	if (!mount_point_path(mnt, m->target, &f))
+		return false;
+	bpf_core_read(&devname, sizeof(devname), &((struct mount *)mnt)->mnt_devname);
+	type_name = (__u64)BPF_CORE_READ((struct mount *)mnt, mnt.mnt_sb, s_type, name);
+	read_kernel_str(m->source, sizeof(m->source), devname, &f, CTRACE_MF_SOURCE_TRUNC);
+	read_kernel_str(m->fstype, sizeof(m->fstype), type_name, &f, CTRACE_MF_FSTYPE_TRUNC);
+	m->mflags = (m->mflags & ~(CTRACE_MF_SOURCE_TRUNC | CTRACE_MF_TARGET_TRUNC | CTRACE_MF_FSTYPE_TRUNC)) | f |
+		    CTRACE_MF_KERNEL_VIEW;
+	return true;
+}
+
+static __always_inline void mount_enter(__u64 source, __u64 target, __u64 fstype, __s64 from_fd)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), ignored = 0;
+	union record *r;
+	struct mount_enter *me;
+
+	if (!wants(CTRACE_EV_MOUNT))
+		return;
+	r = scratch_get();
+	if (!r)
+		return;
+	me = &r->me;
+	me->last_id = newest_mount_id();
+	me->from_mnt = me->from_parent = me->from_mp = 0;
+	if (from_fd >= 0) {
+		me->from_mnt = fd_mount(from_fd);
+		if (me->from_mnt)
+			mount_place(me->from_mnt, &me->from_parent, &me->from_mp);
+	}
+	read_user_str(me->source, sizeof(me->source), source, &ignored, 0);
+	read_user_str(me->target, sizeof(me->target), target, &ignored, 0);
+	read_user_str(me->fstype, sizeof(me->fstype), fstype, &ignored, 0);
+	if (bpf_map_update_elem(&mount_enters, &tid, me, BPF_ANY))
+		stat_inc(CTRACE_STAT_MAP_ERR);
+}
+
+/* The entry's snapshot, taken out of the map (NULL: none, e.g. tracing began mid-call). */
+static __always_inline struct mount_enter *mount_entered(__u32 tid)
+{
+	union record *r = scratch_get();
+	struct mount_enter *me = bpf_map_lookup_elem(&mount_enters, &tid);
+
+	if (!me || !r)
+		return NULL;
+	__builtin_memcpy(&r->me, me, sizeof(r->me));
+	bpf_map_delete_elem(&mount_enters, &tid);
+	return &r->me;
+}
+
+#define MOVE_MOUNT_F_EMPTY_PATH 0x04
+/* mount(2) flags under which the call creates no mount: MS_REMOUNT, MS_MOVE, MS_UNBINDABLE,
+ * MS_PRIVATE, MS_SLAVE, MS_SHARED */
+#define MS_NO_NEW_MOUNT (0x20 | 0x2000 | (1 << 17) | (1 << 18) | (1 << 19) | (1 << 20))
+
+static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 target, __u64 fstype, __u64 flags,
+				      __s64 from_fd)
 {
 	struct task_key k;
 	struct ctrace_mount *m;
+	struct mount_enter *me;
 	struct fs_ctx *fc;
-	__u64 queued;
+	__u64 queued, mnt, parent = 0, mp = 0;
+	bool others = false, verified = false;
 
+	me = mount_entered((__u32)bpf_get_current_pid_tgid());
 	if (!screened(CTRACE_EV_MOUNT, &k))
 		return 0;
 	m = reserve(sizeof(*m), &queued);
@@ -453,20 +865,52 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	m->ret = ret;
 	m->flags = flags;
 	m->op = op;
-	m->_pad = 0;
-	read_user_str(m->source, sizeof(m->source), source);
-	read_user_str(m->target, sizeof(m->target), target);
-	read_user_str(m->fstype, sizeof(m->fstype), fstype);
+	m->mflags = 0;
+	read_user_str(m->source, sizeof(m->source), source, &m->mflags, CTRACE_MF_SOURCE_TRUNC);
+	read_user_str(m->target, sizeof(m->target), target, &m->mflags, CTRACE_MF_TARGET_TRUNC);
+	read_user_str(m->fstype, sizeof(m->fstype), fstype, &m->mflags, CTRACE_MF_FSTYPE_TRUNC);
+	if (me && (str_differs(me->source, m->source, sizeof(m->source)) ||
+		   str_differs(me->target, m->target, sizeof(m->target)) ||
+		   str_differs(me->fstype, m->fstype, sizeof(m->fstype))))
+		m->mflags |= CTRACE_MF_ARGS_CHANGED;
 	if (op == CTRACE_MOUNT_OP_MOVE_MOUNT) {
 		fc = bpf_map_lookup_elem(&fs_ctxs, &k.tgid);
 		if (fc) {
 			__builtin_memcpy(m->fstype, fc->fstype, sizeof(m->fstype));
 			if (!m->source[0])
 				__builtin_memcpy(m->source, fc->source, sizeof(m->source));
+			m->mflags |= fc->mflags;
 		}
 	}
+	if (ret == 0 && me) {
+		if (op == CTRACE_MOUNT_OP_MOUNT) {
+			/* mount(2) creates the mount it attaches (bind, new); a remount, a move or a
+			 * propagation change creates none (a mount another thread made meanwhile must
+			 * not pass for it) and stays the caller's claim */
+			mnt = have_mount_tree() && me->last_id && !(flags & MS_NO_NEW_MOUNT) ?
+					      first_mount_after(me->last_id, &others) : 0;
+			verified = mnt && kernel_view(m, mnt) && !others;
+		} else if ((flags & MOVE_MOUNT_F_EMPTY_PATH) && me->from_mnt) {
+			/* the mount from_dfd names, still the same one, and it moved */
+			mnt = fd_mount(from_fd);
+			if (mnt == me->from_mnt) {
+				mount_place(mnt, &parent, &mp);
+				if (parent != me->from_parent || mp != me->from_mp)
+					verified = kernel_view(m, mnt);
+			}
+		}
+	}
+	if (!verified)
+		m->mflags |= CTRACE_MF_ARGS_UNVERIFIED;
 	submit_reserved(m, queued, sizeof(*m));
 	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_mount")
+int sys_enter_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	/* mount(source, target, fstype, flags, data) */
+	return mount_enter(ctx->args[0], ctx->args[1], ctx->args[2], -1), 0;
 }
 
 SEC("tp/syscalls/sys_exit_mount")
@@ -474,9 +918,17 @@ int sys_exit_mount(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
 
-	/* mount(source, target, fstype, flags, data) */
 	return mount_exit(CTRACE_MOUNT_OP_MOUNT, ctx->ret, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
-			  PT_REGS_PARM3_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
+			  PT_REGS_PARM3_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs), -1);
+}
+
+SEC("tp/syscalls/sys_enter_move_mount")
+int sys_enter_move_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	/* move_mount(from_dfd, from_path, to_dfd, to_path, flags) */
+	__s64 from_fd = ctx->args[4] & MOVE_MOUNT_F_EMPTY_PATH ? (__s32)ctx->args[0] : -1;
+
+	return mount_enter(ctx->args[1], ctx->args[3], 0, from_fd), 0;
 }
 
 SEC("tp/syscalls/sys_exit_move_mount")
@@ -484,9 +936,8 @@ int sys_exit_move_mount(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
 
-	/* move_mount(from_dfd, from_path, to_dfd, to_path, flags) */
 	return mount_exit(CTRACE_MOUNT_OP_MOVE_MOUNT, ctx->ret, PT_REGS_PARM2_SYSCALL(regs),
-			  PT_REGS_PARM4_SYSCALL(regs), 0, PT_REGS_PARM5_SYSCALL(regs));
+			  PT_REGS_PARM4_SYSCALL(regs), 0, PT_REGS_PARM5_SYSCALL(regs), (__s32)PT_REGS_PARM1_SYSCALL(regs));
 }
 
 /* fsopen(fs_name, flags): remember the fstype for this process's move_mount */
@@ -503,30 +954,51 @@ int sys_exit_fsopen(struct trace_event_raw_sys_exit *ctx)
 	if (!r)
 		return 0;
 	__builtin_memset(&r->fs, 0, sizeof(r->fs));
-	read_user_str(r->fs.fstype, sizeof(r->fs.fstype), PT_REGS_PARM1_SYSCALL(regs));
+	read_user_str(r->fs.fstype, sizeof(r->fs.fstype), PT_REGS_PARM1_SYSCALL(regs), &r->fs.mflags,
+		      CTRACE_MF_FSTYPE_TRUNC);
 	if (bpf_map_update_elem(&fs_ctxs, &k.tgid, &r->fs, BPF_ANY))
 		stat_inc(CTRACE_STAT_MAP_ERR);
 	return 0;
 }
 
-/* fsconfig(fd, FSCONFIG_SET_STRING, "source", value, 0): remember the source */
+#define FSCONFIG_SET_STRING 1
+
+/* fsconfig(fd, FSCONFIG_SET_STRING, "source", value, 0): the value as it was at entry */
+SEC("tp/syscalls/sys_enter_fsconfig")
+int sys_enter_fsconfig(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (ctx->args[1] != FSCONFIG_SET_STRING || !bpf_map_lookup_elem(&fs_ctxs, &tgid))
+		return 0;
+	return mount_enter(ctx->args[3], 0, 0, -1), 0;
+}
+
+/* ... and at exit: remember the source (the kernel's copy is the mount's devname later) */
 SEC("tp/syscalls/sys_exit_fsconfig")
 int sys_exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct mount_enter *me = NULL;
 	struct fs_ctx *fc;
 	char key[8] = {};
 
-	if (ctx->ret < 0 || PT_REGS_PARM2_SYSCALL(regs) != 1 /* FSCONFIG_SET_STRING */)
+	if (PT_REGS_PARM2_SYSCALL(regs) != FSCONFIG_SET_STRING)
 		return 0;
 	fc = bpf_map_lookup_elem(&fs_ctxs, &tgid); /* only processes fsopen() let through */
 	if (!fc)
+		return 0;
+	me = mount_entered((__u32)bpf_get_current_pid_tgid());
+	if (ctx->ret < 0)
 		return 0;
 	bpf_probe_read_user_str(key, sizeof(key), (void *)PT_REGS_PARM3_SYSCALL(regs));
 	if (key[0] != 's' || key[1] != 'o' || key[2] != 'u' || key[3] != 'r' || key[4] != 'c' || key[5] != 'e' ||
 	    key[6] != '\0')
 		return 0;
-	read_user_str(fc->source, sizeof(fc->source), PT_REGS_PARM4_SYSCALL(regs));
+	fc->mflags &= ~CTRACE_MF_SOURCE_TRUNC;
+	read_user_str(fc->source, sizeof(fc->source), PT_REGS_PARM4_SYSCALL(regs), &fc->mflags, CTRACE_MF_SOURCE_TRUNC);
+	if (me && str_differs(me->source, fc->source, sizeof(fc->source)))
+		fc->mflags |= CTRACE_MF_ARGS_CHANGED;
 	return 0;
 }

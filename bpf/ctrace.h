@@ -24,7 +24,10 @@
  * kubepods-besteffort-pod<uid>.slice:cri-containerd:<64 hex>. */
 #define CTRACE_CG_LEVELS 6
 #define CTRACE_CG_NAME_LEN 160
-#define CTRACE_FILENAME_LEN 256
+/* PATH_MAX: an exec's filename is never cut by execve(2) itself; only a longer
+ * execveat() name ("/dev/fd/N/<path>") can be, and then carries CTRACE_F_FILENAME_TRUNC.
+ * The record is variable-size: only the filename's bytes are sent. */
+#define CTRACE_FILENAME_LEN 4096
 /* argv is one block of NUL-separated strings read from the new mm; bounded
  * by bytes (20 args x 256 bytes) and cut to CTRACE_MAX_ARGS by userland. */
 #define CTRACE_ARGV_LEN 5120
@@ -47,6 +50,23 @@ enum ctrace_hdr_flags {
 	CTRACE_F_CG_V1 = 1 << 2,	 /* cgroup key/path are from a v1 hierarchy */
 	CTRACE_F_FILENAME_TRUNC = 1 << 3,
 	CTRACE_F_HOST_PIDNS = 1 << 4,	 /* task is in the host PID namespace */
+	/* outside the host PID namespace with a root (fs->root) that is not the host's:
+	 * isolated like a container, whatever its cgroup says; never screened out */
+	CTRACE_F_ISOLATED = 1 << 5,
+};
+
+/* ctrace_mount.mflags: how far the recorded strings can be believed. */
+enum ctrace_mount_flags {
+	/* the user-memory arguments read at syscall entry and at exit differ */
+	CTRACE_MF_ARGS_CHANGED = 1 << 0,
+	/* the strings are the caller's claim (failed call, or no kernel view found) */
+	CTRACE_MF_ARGS_UNVERIFIED = 1 << 1,
+	CTRACE_MF_SOURCE_TRUNC = 1 << 2,
+	CTRACE_MF_TARGET_TRUNC = 1 << 3,
+	CTRACE_MF_FSTYPE_TRUNC = 1 << 4,
+	/* source, target and fstype are the kernel's own (the new mount's devname,
+	 * super block type and mount point), not user memory */
+	CTRACE_MF_KERNEL_VIEW = 1 << 5,
 };
 
 /* Verdicts written by userland, read by the hooks. */
@@ -97,9 +117,12 @@ struct ctrace_exec {
 	struct ctrace_hdr hdr;
 	struct ctrace_task task;
 	__u32 argc;	 /* the real argument count (bprm->argc) */
-	__u32 argv_len;	 /* bytes of argv[] that are filled */
-	char filename[CTRACE_FILENAME_LEN];
-	char argv[CTRACE_ARGV_LEN]; /* only argv_len bytes are sent */
+	__u32 argv_len;	 /* bytes of argv that are filled */
+	__u32 filename_len; /* bytes of the filename at data[0], its NUL not counted */
+	__u32 _pad;
+	/* the filename (filename_len bytes and a NUL), then argv_len bytes of argv:
+	 * only what is filled is sent */
+	char data[CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
 };
 
 struct ctrace_exit {
@@ -116,7 +139,7 @@ struct ctrace_mount {
 	__s64 ret;	/* syscall return value */
 	__u64 flags;	/* mount(2) flags, or move_mount(2) flags */
 	__u32 op;	/* enum ctrace_mount_op */
-	__u32 _pad;
+	__u32 mflags;	/* enum ctrace_mount_flags */
 	char source[CTRACE_PATH_LEN];
 	char target[CTRACE_PATH_LEN];
 	char fstype[CTRACE_FSTYPE_LEN];
@@ -155,7 +178,7 @@ enum ctrace_stat {
 #endif
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
 CTRACE_SIZE_ASSERT(struct ctrace_task, 48 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
-CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1024 + 8 + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1024 + 16 + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 1024 + 16);
 CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 1024 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_pid_verdict, 16);

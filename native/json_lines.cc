@@ -57,8 +57,8 @@ size_t Utf8SeqLen(const uint8_t* p, const uint8_t* end) {
   return n;
 }
 
-// The bytes as src/bytes.ts decodes them (invalid UTF-8 bytes become the text \xNN), as
-// JSON.stringify quotes that text: \" \\ \b \t \n \f \r, \u00xx for other controls.
+// The bytes as src/bytes.ts decodes them (an invalid UTF-8 byte 0xNN becomes the lone
+// surrogate U+DCNN), as JSON.stringify quotes that text (a lone surrogate as \udcNN): \" \\ \b \t \n \f \r, \u00xx for other controls.
 void PutString(std::string* s, const uint8_t* p, const uint8_t* end) {
   s->push_back('"');
   const uint8_t* run = p;
@@ -84,7 +84,7 @@ void PutString(std::string* s, const uint8_t* p, const uint8_t* end) {
       case '\r': s->append("\\r"); break;
       default:
         if (b >= 0x80) {
-          s->append("\\\\x");  // the text \xNN, its backslash escaped
+          s->append("\\udc");  // U+DCNN
         } else {
           s->append("\\u00");
         }
@@ -300,12 +300,14 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   size_t min;
   const char* type;
   switch (hdr.type) {
-    case CTRACE_EV_EXEC: min = offsetof(struct ctrace_exec, argv); type = "exec"; break;
+    case CTRACE_EV_EXEC: min = offsetof(struct ctrace_exec, data) + 1; type = "exec"; break;
     case CTRACE_EV_EXIT: min = sizeof(struct ctrace_exit); type = "exit"; break;
     case CTRACE_EV_MOUNT: min = sizeof(struct ctrace_mount); type = "mount"; break;
     default: return Outcome::kRaw;
   }
   if (len < min) return Outcome::kRaw;
+  // an isolated task in a host-looking cgroup: JavaScript says why it is reported
+  if ((hdr.flags & CTRACE_F_ISOLATED) != 0) return Outcome::kRaw;
   const uint8_t* task = rec + offsetof(struct ctrace_exec, task);
   const auto field = [&](size_t off) { return Read<uint32_t>(task + off); };
   const uint64_t key = Read<uint64_t>(task + offsetof(struct ctrace_task, cgroup_key));
@@ -315,6 +317,8 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   // JavaScript falls back to /proc for a missing nspid
   const uint32_t nspid = field(offsetof(struct ctrace_task, nspid));
   if (nspid == 0 || cg.v1 != ((hdr.flags & CTRACE_F_CG_V1) != 0)) return Outcome::kRaw;
+  // the end of a PID namespace: JavaScript forgets which container it was (src/isolation.ts)
+  if (hdr.type == CTRACE_EV_EXIT && nspid == 1 && (hdr.flags & CTRACE_F_HOST_PIDNS) == 0) return Outcome::kRaw;
   const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
   if (cgroup_id > kMaxSafe) return Outcome::kRaw;
   // An exec the kernel decided with this cgroup's verdict needs no PID verdict of its own: the
@@ -358,15 +362,21 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
 
   switch (hdr.type) {
     case CTRACE_EV_EXEC: {
-      const size_t argv_at = offsetof(struct ctrace_exec, argv);
+      // data: the filename, its NUL, then argv (src/abi.ts decodeBatch)
+      const size_t data_at = offsetof(struct ctrace_exec, data);
+      const size_t filename_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, filename_len));
+      if (filename_len >= CTRACE_FILENAME_LEN || filename_len + 1 > len - data_at) return Outcome::kRaw;
+      const size_t argv_at = data_at + filename_len + 1;
       size_t argv_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argv_len));
       if (argv_len > len - argv_at) argv_len = len - argv_at;
       s->append(",\"exec\":{\"filename\":");
-      PutCString(s, rec + offsetof(struct ctrace_exec, filename), CTRACE_FILENAME_LEN);
+      PutString(s, rec + data_at, rec + data_at + filename_len);
       s->append(",\"argv\":");
       const bool cut = PutArgv(s, rec + argv_at, argv_len);
       s->append(",\"argvTruncated\":");
       s->append(Bool(cut || (hdr.flags & CTRACE_F_ARGV_TRUNC) != 0));
+      s->append(",\"filenameTruncated\":");
+      s->append(Bool((hdr.flags & CTRACE_F_FILENAME_TRUNC) != 0));
       s->append("}}\n");
       exec_.fetch_add(1, std::memory_order_relaxed);
       break;
@@ -407,6 +417,19 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
       AppendUint(s, flags);
       s->append(",\"ret\":");
       AppendInt(s, ret);
+      const uint32_t mf = Read<uint32_t>(rec + offsetof(struct ctrace_mount, mflags));
+      s->append(",\"sourceTruncated\":");
+      s->append(Bool((mf & CTRACE_MF_SOURCE_TRUNC) != 0));
+      s->append(",\"targetTruncated\":");
+      s->append(Bool((mf & CTRACE_MF_TARGET_TRUNC) != 0));
+      s->append(",\"fstypeTruncated\":");
+      s->append(Bool((mf & CTRACE_MF_FSTYPE_TRUNC) != 0));
+      s->append(",\"argsChanged\":");
+      s->append(Bool((mf & CTRACE_MF_ARGS_CHANGED) != 0));
+      s->append(",\"argsUnverified\":");
+      s->append(Bool((mf & CTRACE_MF_ARGS_UNVERIFIED) != 0));
+      s->append(",\"kernelView\":");
+      s->append(Bool((mf & CTRACE_MF_KERNEL_VIEW) != 0));
       s->append("}}\n");
       mount_.fetch_add(1, std::memory_order_relaxed);
       break;

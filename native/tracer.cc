@@ -3,6 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,8 +62,44 @@ Napi::Function Tracer::Define(Napi::Env env) {
                      });
 }
 
+namespace {
+
+struct RootId {
+  uint32_t dev = 0;  // the super block's dev_t as the kernel keeps it: major << 20 | minor
+  uint64_t ino = 0;
+};
+
+// A root directory as the kernel names it: its inode and its file system's device. The device
+// comes from mountinfo (sb->s_dev), not from stat(2), which reports a btrfs subvolume's own.
+RootId RootOf(const char* root, const char* mountinfo) {
+  struct statx stx = {};
+  if (statx(AT_FDCWD, root, 0, STATX_INO | STATX_MNT_ID, &stx) != 0 || (stx.stx_mask & STATX_MNT_ID) == 0) return {};
+  FILE* f = fopen(mountinfo, "re");
+  if (f == nullptr) return {};
+  RootId id;
+  char line[4096];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long long mnt_id = 0;
+    unsigned parent = 0, major = 0, minor = 0;
+    if (sscanf(line, "%llu %u %u:%u", &mnt_id, &parent, &major, &minor) == 4 && mnt_id == stx.stx_mnt_id) {
+      id.dev = (major << 20) | minor;
+      id.ino = stx.stx_ino;
+      break;
+    }
+  }
+  fclose(f);
+  return id;
+}
+
+RootId HostRoot() {
+  const RootId init = RootOf("/proc/1/root", "/proc/1/mountinfo");
+  return init.ino != 0 ? init : RootOf("/", "/proc/self/mountinfo");
+}
+
+}  // namespace
+
 bool Tracer::IsMountHook(const std::string& program) {
-  return program.rfind("sys_exit_", 0) == 0;
+  return program.rfind("sys_exit_", 0) == 0 || program.rfind("sys_enter_", 0) == 0;
 }
 
 bool Tracer::IsRequired(const std::string& program) {
@@ -129,6 +168,12 @@ Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) 
   skel_->rodata->cfg_event_mask = opts_.event_mask;
   skel_->rodata->cfg_wakeup_bytes = opts_.wakeup_bytes;
   skel_->rodata->cfg_v1_subsys_id = opts_.v1_subsys_id;
+  // The host's root directory (PID 1's, else ours: ctrace runs on the host): a task outside the
+  // host PID namespace with another root is isolated whatever its cgroup says. Unknown: no check.
+  if (const auto root = HostRoot(); root.ino != 0) {
+    skel_->rodata->cfg_host_root_dev = root.dev;
+    skel_->rodata->cfg_host_root_ino = root.ino;
+  }
 
   if (const int err = bpf_map__set_max_entries(skel_->maps.events, opts_.ring_bytes); err != 0)
     NativeError::Throw(env, "ringbuf", -err, "cannot size the ring buffer to options.ringBytes");

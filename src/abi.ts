@@ -10,7 +10,7 @@ export const ABI_VERSION = 1;
 export const COMM_LEN = 16;
 export const CG_LEVELS = 6;
 export const CG_NAME_LEN = 160;
-export const FILENAME_LEN = 256;
+export const FILENAME_LEN = 4096;
 export const ARGV_LEN = 5120;
 export const MAX_ARGS = 20;
 export const MAX_ARG_LEN = 256;
@@ -26,6 +26,15 @@ export const F_CG_TRUNC = 1 << 1;
 export const F_CG_V1 = 1 << 2;
 export const F_FILENAME_TRUNC = 1 << 3;
 export const F_HOST_PIDNS = 1 << 4;
+export const F_ISOLATED = 1 << 5;
+
+/** enum ctrace_mount_flags */
+export const MF_ARGS_CHANGED = 1 << 0;
+export const MF_ARGS_UNVERIFIED = 1 << 1;
+export const MF_SOURCE_TRUNC = 1 << 2;
+export const MF_TARGET_TRUNC = 1 << 3;
+export const MF_FSTYPE_TRUNC = 1 << 4;
+export const MF_KERNEL_VIEW = 1 << 5;
 
 export const VERDICT_UNKNOWN = 0;
 export const VERDICT_HOST = 1;
@@ -65,15 +74,15 @@ export const OFF = {
     comm: 64,
     cgroupNames: 80,
   },
-  exec: { argc: 1040, argvLen: 1044, filename: 1048, argv: 1304 },
+  exec: { argc: 1040, argvLen: 1044, filenameLen: 1048, data: 1056 },
   exit: { exitCode: 1040, startNs: 1048 },
-  mount: { ret: 1040, flags: 1048, op: 1056, source: 1064, target: 1320, fstype: 1576 },
+  mount: { ret: 1040, flags: 1048, op: 1056, mflags: 1060, source: 1064, target: 1320, fstype: 1576 },
 } as const;
 
 export const SIZE = {
   hdr: 16,
   task: 48 + COMM_LEN + CG_LEVELS * CG_NAME_LEN,
-  exec: 16 + 1024 + 8 + FILENAME_LEN + ARGV_LEN,
+  exec: 16 + 1024 + 16 + FILENAME_LEN + ARGV_LEN,
   exit: 16 + 1024 + 16,
   mount: 16 + 1024 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
   pidVerdict: 16,
@@ -109,6 +118,7 @@ export interface RawExec extends RawBase {
   filename: string;
   argv: string[];
   argvTruncated: boolean;
+  filenameTruncated: boolean;
 }
 export interface RawExit extends RawBase {
   type: 'exit';
@@ -124,6 +134,8 @@ export interface RawMount extends RawBase {
   source: string;
   target: string;
   fstype: string;
+  /** enum ctrace_mount_flags */
+  mflags: number;
 }
 export type RawRecord = RawExec | RawExit | RawMount;
 
@@ -213,18 +225,22 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
       throw new Error(`corrupt record batch: record at ${o} claims ${size} bytes of ${buf.length - o}`);
     }
     const ktimeNs = dv.getBigUint64(o + OFF.hdr.ktime, true);
-    if (type === EV_EXEC && size >= OFF.exec.argv) {
-      const argvLen = Math.min(dv.getUint32(o + OFF.exec.argvLen, true), size - OFF.exec.argv);
-      const { argv, truncated } = splitArgv(buf, o + OFF.exec.argv, argvLen);
+    if (type === EV_EXEC && size > OFF.exec.data) {
+      // data: the filename, its NUL, then argv
+      const filenameLen = Math.min(dv.getUint32(o + OFF.exec.filenameLen, true), size - OFF.exec.data - 1);
+      const argvAt = OFF.exec.data + filenameLen + 1;
+      const argvLen = Math.min(dv.getUint32(o + OFF.exec.argvLen, true), size - argvAt);
+      const { argv, truncated } = splitArgv(buf, o + argvAt, argvLen);
       out.push({
         type: 'exec',
         flags,
         ktimeNs,
         task: readTask(buf, dv, o, flags, paths),
         argc: dv.getUint32(o + OFF.exec.argc, true),
-        filename: decodeCString(buf, o + OFF.exec.filename, FILENAME_LEN),
+        filename: decodeBytes(buf, o + OFF.exec.data, o + OFF.exec.data + filenameLen),
         argv,
         argvTruncated: truncated || (flags & F_ARGV_TRUNC) !== 0,
+        filenameTruncated: (flags & F_FILENAME_TRUNC) !== 0,
       });
     } else if (type === EV_EXIT && size >= SIZE.exit) {
       out.push({
@@ -247,6 +263,7 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
         source: decodeCString(buf, o + OFF.mount.source, PATH_LEN),
         target: decodeCString(buf, o + OFF.mount.target, PATH_LEN),
         fstype: decodeCString(buf, o + OFF.mount.fstype, FSTYPE_LEN),
+        mflags: dv.getUint32(o + OFF.mount.mflags, true),
       });
     }
     o += size;

@@ -1,7 +1,10 @@
 /**
- * Kernel strings are bytes. Valid UTF-8 passes through; every byte that is not
- * part of a valid sequence becomes the four characters `\xNN`, so nothing is
- * dropped and no JSON line can be broken by what a process put in its argv.
+ * Kernel strings are bytes. Valid UTF-8 passes through; every byte 0xNN that is
+ * not part of a valid sequence becomes the lone surrogate U+DCNN (Python's
+ * "surrogateescape"), which JSON writes as `\udcNN`. Valid UTF-8 never decodes to
+ * a lone surrogate, so the escape is unambiguous (the four characters `\xff` stay
+ * `\\xff` in JSON) and reversible; nothing is dropped and no JSON line can be broken
+ * by what a process put in its argv.
  */
 
 function hex2(b: number): string {
@@ -34,7 +37,7 @@ function utf8SeqLen(buf: Uint8Array, i: number, end: number): number {
   return n;
 }
 
-/** Decode buf[start, end) as text, escaping invalid UTF-8 bytes as `\xNN`. */
+/** Decode buf[start, end) as text, escaping each invalid UTF-8 byte 0xNN as U+DCNN. */
 export function decodeBytes(buf: Buffer, start: number, end: number): string {
   let ascii = true;
   for (let i = start; i < end; i++) {
@@ -59,7 +62,7 @@ export function decodeBytes(buf: Buffer, start: number, end: number): string {
       continue;
     }
     if (i > runStart) out += buf.toString('utf8', runStart, i);
-    out += '\\x' + hex2(b);
+    out += String.fromCharCode(0xdc00 | b);
     i++;
     runStart = i;
   }
@@ -74,14 +77,22 @@ export function decodeCString(buf: Buffer, off: number, maxLen: number): string 
   return decodeBytes(buf, off, end);
 }
 
-/** Escape control characters for a terminal, so an argv cannot move the cursor or recolour the screen. */
+/**
+ * Escape for a terminal what would let an argv move the cursor, recolour the screen or
+ * hide what it says: control characters, bidi overrides and isolates (U+202A-202E,
+ * U+2066-2069: "evil" reordering), line/paragraph separators (U+2028/2029) and
+ * zero-width characters (U+200B-200F, U+FEFF) become `\u{NNNN}`; an invalid byte
+ * (U+DCNN, see decodeBytes) is shown as `\xNN`.
+ */
 export function escapeControl(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+  return s.replace(/[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]|(?<![\ud800-\udbff])[\udc80-\udcff]/g, (c) => {
     const code = c.charCodeAt(0);
     if (c === '\n') return '\\n';
     if (c === '\t') return '\\t';
     if (c === '\r') return '\\r';
-    return '\\x' + hex2(code);
+    if (code < 0x100) return '\\x' + hex2(code);
+    if (code >= 0xdc80 && code <= 0xdcff) return '\\x' + hex2(code & 0xff);
+    return '\\u{' + code.toString(16) + '}';
   });
 }

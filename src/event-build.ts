@@ -3,7 +3,15 @@
  * attribution) becomes a TraceEvent here, and only here: the tracer and the
  * userland benchmark share it.
  */
-import type { RawRecord } from './abi.js';
+import {
+  MF_ARGS_CHANGED,
+  MF_ARGS_UNVERIFIED,
+  MF_FSTYPE_TRUNC,
+  MF_KERNEL_VIEW,
+  MF_SOURCE_TRUNC,
+  MF_TARGET_TRUNC,
+  type RawRecord,
+} from './abi.js';
 import type { ContainerInfo, ExecEvent, ExitEvent, MountEvent, Scope, TraceEvent } from './event.js';
 
 export interface Attribution {
@@ -13,6 +21,8 @@ export interface Attribution {
   container: ContainerInfo | null;
   /** the pid inside its namespace: the kernel's value, or a fallback from /proc */
   nspid: number;
+  /** why the scope differs from what the cgroup says; null when it does not */
+  reason?: string | null;
 }
 
 /** The fields every event has, in the order of the JSON form; the detail is added by buildEvent. */
@@ -36,6 +46,7 @@ function common(rec: RawRecord, a: Attribution) {
     mntNs: t.mntnsIno,
     scope: a.scope,
     container: a.container,
+    reason: a.reason ?? null,
   };
 }
 
@@ -44,7 +55,12 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
   const ev = common(rec, a) as unknown as TraceEvent;
   switch (rec.type) {
     case 'exec':
-      (ev as ExecEvent).exec = { filename: rec.filename, argv: rec.argv, argvTruncated: rec.argvTruncated };
+      (ev as ExecEvent).exec = {
+        filename: rec.filename,
+        argv: rec.argv,
+        argvTruncated: rec.argvTruncated,
+        filenameTruncated: rec.filenameTruncated,
+      };
       break;
     case 'exit': {
       // a wait status: exit code in bits 8-15, or the signal in 0-6 and a core flag in 7
@@ -65,6 +81,12 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         fstype: rec.fstype || null,
         flags: rec.flags64,
         ret: rec.ret,
+        sourceTruncated: (rec.mflags & MF_SOURCE_TRUNC) !== 0,
+        targetTruncated: (rec.mflags & MF_TARGET_TRUNC) !== 0,
+        fstypeTruncated: (rec.mflags & MF_FSTYPE_TRUNC) !== 0,
+        argsChanged: (rec.mflags & MF_ARGS_CHANGED) !== 0,
+        argsUnverified: (rec.mflags & MF_ARGS_UNVERIFIED) !== 0,
+        kernelView: (rec.mflags & MF_KERNEL_VIEW) !== 0,
       };
       break;
   }

@@ -30,6 +30,8 @@ export interface ExecDetail {
   argv: string[];
   /** true when argv was cut (too many or too long arguments). */
   argvTruncated: boolean;
+  /** true when the filename was cut (longer than the capture, PATH_MAX) */
+  filenameTruncated: boolean;
 }
 
 export interface ExitDetail {
@@ -50,6 +52,15 @@ export interface MountDetail {
   fstype: string | null;
   flags: number;
   ret: number;
+  sourceTruncated: boolean;
+  targetTruncated: boolean;
+  fstypeTruncated: boolean;
+  /** the user-memory arguments changed during the syscall: another thread rewrote them (an attack signal) */
+  argsChanged: boolean;
+  /** source/target/fstype are only the caller's claim: the call failed, or the kernel's copy was not found */
+  argsUnverified: boolean;
+  /** source/target/fstype were read from the kernel's mount (device name, super block type, mount point) */
+  kernelView: boolean;
 }
 
 interface EventBase {
@@ -76,6 +87,8 @@ interface EventBase {
   mntNs: number;
   scope: Scope;
   container: ContainerInfo | null;
+  /** why an event has the scope it has when its cgroup says otherwise (e.g. an isolated process in a host cgroup); null otherwise */
+  reason: string | null;
 }
 
 export interface ExecEvent extends EventBase {

@@ -21,6 +21,7 @@ import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
+import { IsolatedTasks, seenEnoughForLane } from './isolation.js';
 import { toJsonLine } from './format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
 import { loadNative, type NativeTracer } from './native.js';
@@ -121,6 +122,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly hookList: string[];
   private readonly iterators = new Set<EventQueue>();
   private readonly table = new ProcessTable();
+  private readonly isolated = new IsolatedTasks();
   private readonly catalog: ContainerCatalog | null;
   private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
@@ -338,16 +340,24 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     const keys: bigint[] = [];
     for (const rec of records) {
       const cls = this.classify(rec);
+      this.isolated.remember(rec, cls);
       if (rec.type === 'exec' && !this.closed) {
         pids.push(rec.task.tgid);
         verdicts.push(VERDICT_OF[cls.scope]);
         keys.push(rec.task.cgroupKey);
       }
       const ev = this.toEvent(rec, cls);
+      this.isolated.ended(rec);
       if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
-      if (this.lane && cls.scope !== 'unknown' && ev.scope === cls.scope && !this.lane.has(rec.task.cgroupKey)) {
+      if (
+        this.lane &&
+        cls.scope !== 'unknown' &&
+        ev.scope === cls.scope &&
+        seenEnoughForLane(rec) &&
+        !this.lane.has(rec.task.cgroupKey)
+      ) {
         this.lane.register(rec.task.cgroupKey, {
           cls,
           cgroupPath: rec.task.cgroupPath,
@@ -416,6 +426,19 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
     const t = rec.task;
+    // the kernel let it through because it is isolated (own PID namespace, own root) although
+    // its cgroup looks like the host's: never host, and say why
+    const isolated = this.isolated.attribute(rec, cls);
+    if (isolated) {
+      const c = isolated.container;
+      return buildEvent(rec, {
+        time: this.clock.iso(rec.ktimeNs),
+        scope: 'unknown',
+        container: c && this.catalog ? this.catalog.enrich(c) : c,
+        nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
+        reason: isolated.reason,
+      });
+    }
     // a known container process whose cgroup the path alone could not name (cut path, cache cleared)
     const known = cls.scope !== 'container' && rec.type !== 'exec' ? this.table.get(t.tgid) : undefined;
     if (known && known.cgroupKey === t.cgroupKey) cls = { scope: 'container', container: known.container, rule: cls.rule };

@@ -37,13 +37,14 @@ const FIELDS: Array<[string, string, number]> = [
   ).map(([f, off]): [string, string, number] => ['struct ctrace_exec', `task.${f}`, off]),
   ['struct ctrace_exec', 'argc', abi.OFF.exec.argc],
   ['struct ctrace_exec', 'argv_len', abi.OFF.exec.argvLen],
-  ['struct ctrace_exec', 'filename', abi.OFF.exec.filename],
-  ['struct ctrace_exec', 'argv', abi.OFF.exec.argv],
+  ['struct ctrace_exec', 'filename_len', abi.OFF.exec.filenameLen],
+  ['struct ctrace_exec', 'data', abi.OFF.exec.data],
   ['struct ctrace_exit', 'exit_code', abi.OFF.exit.exitCode],
   ['struct ctrace_exit', 'start_ns', abi.OFF.exit.startNs],
   ['struct ctrace_mount', 'ret', abi.OFF.mount.ret],
   ['struct ctrace_mount', 'flags', abi.OFF.mount.flags],
   ['struct ctrace_mount', 'op', abi.OFF.mount.op],
+  ['struct ctrace_mount', 'mflags', abi.OFF.mount.mflags],
   ['struct ctrace_mount', 'source', abi.OFF.mount.source],
   ['struct ctrace_mount', 'target', abi.OFF.mount.target],
   ['struct ctrace_mount', 'fstype', abi.OFF.mount.fstype],
@@ -76,6 +77,14 @@ const CONSTANTS: Array<[string, number]> = [
   ['CTRACE_F_CG_TRUNC', abi.F_CG_TRUNC],
   ['CTRACE_F_CG_V1', abi.F_CG_V1],
   ['CTRACE_F_HOST_PIDNS', abi.F_HOST_PIDNS],
+  ['CTRACE_F_FILENAME_TRUNC', abi.F_FILENAME_TRUNC],
+  ['CTRACE_F_ISOLATED', abi.F_ISOLATED],
+  ['CTRACE_MF_ARGS_CHANGED', abi.MF_ARGS_CHANGED],
+  ['CTRACE_MF_ARGS_UNVERIFIED', abi.MF_ARGS_UNVERIFIED],
+  ['CTRACE_MF_SOURCE_TRUNC', abi.MF_SOURCE_TRUNC],
+  ['CTRACE_MF_TARGET_TRUNC', abi.MF_TARGET_TRUNC],
+  ['CTRACE_MF_FSTYPE_TRUNC', abi.MF_FSTYPE_TRUNC],
+  ['CTRACE_MF_KERNEL_VIEW', abi.MF_KERNEL_VIEW],
   ['CTRACE_VERDICT_HOST', abi.VERDICT_HOST],
   ['CTRACE_VERDICT_CONTAINER', abi.VERDICT_CONTAINER],
   ['CTRACE_VERDICT_UNCLASSIFIED', abi.VERDICT_UNCLASSIFIED],
@@ -125,8 +134,9 @@ describe('ABI mirror of bpf/ctrace.h', () => {
       strcpy(e.task.comm, "sh");
       strcpy(e.task.cgroup_names[0], "a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1");
       strcpy(e.task.cgroup_names[1], "docker");
-      strcpy(e.filename, "/bin/sh"); e.argc = 3; memcpy(e.argv, args, sizeof args); e.argv_len = sizeof args;
-      e.hdr.size = sizeof e - CTRACE_ARGV_LEN + e.argv_len;
+      strcpy(e.data, "/bin/sh"); e.filename_len = 7; e.hdr.flags |= CTRACE_F_FILENAME_TRUNC;
+      e.argc = 3; memcpy(e.data + 8, args, sizeof args); e.argv_len = sizeof args;
+      e.hdr.size = offsetof(struct ctrace_exec, data) + 8 + e.argv_len;
       memcpy(buf + n, &e, e.hdr.size); n += e.hdr.size;
       struct ctrace_exit x; memset(&x, 0, sizeof x);
       x.hdr.type = CTRACE_EV_EXIT; x.hdr.size = sizeof x; x.hdr.ktime_ns = 2000000000ULL; x.task = e.task;
@@ -134,6 +144,7 @@ describe('ABI mirror of bpf/ctrace.h', () => {
       memcpy(buf + n, &x, sizeof x); n += sizeof x;
       struct ctrace_mount m; memset(&m, 0, sizeof m);
       m.hdr.type = CTRACE_EV_MOUNT; m.hdr.size = sizeof m; m.task = e.task; m.ret = -1; m.flags = 0x1000; m.op = CTRACE_MOUNT_OP_MOUNT;
+      m.mflags = CTRACE_MF_ARGS_CHANGED | CTRACE_MF_TARGET_TRUNC;
       strcpy(m.source, "none"); strcpy(m.target, "/tmp"); strcpy(m.fstype, "tmpfs");
       memcpy(buf + n, &m, sizeof m); n += sizeof m;
       for (size_t i = 0; i < n; i++) printf("%02x", buf[i]);
@@ -161,11 +172,13 @@ describe('ABI mirror of bpf/ctrace.h', () => {
     expect(e.ktimeNs).toBe(123456789n);
     expect(e.filename).toBe('/bin/sh');
     expect(e.argc).toBe(3);
-    expect(e.argv).toEqual(['sh', '-c', 'echo \\xff\\xfe ok']);
+    expect(e.argv).toEqual(['sh', '-c', 'echo \udcff\udcfe ok']); // invalid bytes: surrogate escapes
     expect(e.argvTruncated).toBe(false);
+    expect(e.filenameTruncated).toBe(true);
     expect(x.status).toBe(7 << 8);
     expect(x.startNs).toBe(1000000000n);
     expect(m).toMatchObject({ op: 'mount', ret: -1, flags64: 0x1000, source: 'none', target: '/tmp', fstype: 'tmpfs' });
+    expect(m.mflags).toBe(abi.MF_ARGS_CHANGED | abi.MF_TARGET_TRUNC);
   });
 
   it('rejects a record whose size runs past the batch', () => {

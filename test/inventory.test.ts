@@ -117,7 +117,7 @@ describe('procfs parsers', () => {
     expect(s).toEqual({ name: 'sh', tgid: 8277, ppid: 8260, uid: 1000, gid: 5, nspid: [8277, 12, 1] });
   });
   it('cmdline: NUL-separated, invalid UTF-8 escaped', () => {
-    expect(splitNul(Buffer.from('sh\0-c\0\xff\0', 'latin1'))).toEqual(['sh', '-c', '\\xff']);
+    expect(splitNul(Buffer.from('sh\0-c\0\xff\0', 'latin1'))).toEqual(['sh', '-c', '\udcff']);
   });
 });
 

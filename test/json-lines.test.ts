@@ -92,13 +92,18 @@ function record(r: Rand, i: number, cg: Cg): Buffer {
     let argv = Buffer.concat(args.flatMap((a) => [a, Buffer.from([0])]));
     if (r() < 0.2) argv = argv.subarray(0, Math.max(0, argv.length - 1)); // no final NUL
     argv = argv.subarray(0, abi.ARGV_LEN);
-    b = Buffer.alloc(OFF.exec.argv + argv.length);
+    // the filename: sometimes a long one, a NUL, then argv
+    const filename = r() < 0.1 ? Buffer.alloc(256 + int(r, 3000), 0x2f) : junk(r, 255);
+    const argvAt = OFF.exec.data + filename.length + 1;
+    b = Buffer.alloc(argvAt + argv.length);
     b.writeUInt32LE(argc, OFF.exec.argc);
     // the kernel's length, sometimes claiming more than was sent
     b.writeUInt32LE(r() < 0.1 ? argv.length + 50 : argv.length, OFF.exec.argvLen);
-    (r() < 0.1 ? Buffer.alloc(256, 0x2f) : junk(r, 255)).copy(b, OFF.exec.filename);
-    argv.copy(b, OFF.exec.argv);
+    b.writeUInt32LE(filename.length, OFF.exec.filenameLen);
+    filename.copy(b, OFF.exec.data);
+    argv.copy(b, argvAt);
     if (r() < 0.2) flags |= abi.F_ARGV_TRUNC;
+    if (r() < 0.1) flags |= abi.F_FILENAME_TRUNC;
   } else if (type === abi.EV_EXIT) {
     b = Buffer.alloc(SIZE.exit);
     b.writeUInt32LE(int(r, 2 ** 16), OFF.exit.exitCode);
@@ -112,6 +117,7 @@ function record(r: Rand, i: number, cg: Cg): Buffer {
     junk(r, 255).copy(b, OFF.mount.source);
     junk(r, 255).copy(b, OFF.mount.target);
     junk(r, 31).copy(b, OFF.mount.fstype);
+    b.writeUInt32LE(int(r, 64), OFF.mount.mflags); // every combination of the CTRACE_MF_* bits
   }
   b.writeUInt16LE(type, OFF.hdr.type);
   b.writeUInt16LE(flags, OFF.hdr.flags);

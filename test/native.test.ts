@@ -28,8 +28,8 @@ const HDR_SIZE = 16;
 const TGID = 16 + 4;
 const CGROUP_KEY = 16 + 32;
 const VERDICT = 16 + 40;
-// struct ctrace_exec: hdr, task, argc, argv_len, filename
-const FILENAME = (taskSize: number) => 16 + taskSize + 8;
+// struct ctrace_exec: hdr, task, argc, argv_len, filename_len, _pad, data (the filename first)
+const FILENAME = (taskSize: number) => 16 + taskSize + 16;
 
 interface Rec {
   type: number;

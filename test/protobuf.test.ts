@@ -12,7 +12,7 @@ import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
 import { entryToJsonObject, startOptions, type Entry } from '../src/audit/records.js';
-import type { TraceEvent } from '../src/event.js';
+import type { ExecEvent, TraceEvent } from '../src/event.js';
 import { toJsonObject } from '../src/format/json.js';
 import {
   decodeRecordObject,
@@ -24,7 +24,7 @@ import {
 } from '../src/format/protobuf.js';
 import { ProtobufStreamSink } from '../src/sinks/protobuf.js';
 import { StdoutSink } from '../src/sinks/stdout.js';
-import { sampleEvents } from './helpers/events.js';
+import { execEvent, sampleEvents } from './helpers/events.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
@@ -91,9 +91,15 @@ function eventToJsonForm(e: Json): Json {
     scope: e.scope,
     cgroupPath: e.cgroupPath ?? '',
     cgroupV1: e.cgroupV1 ?? false,
+    reason: orNull(e.reason),
   };
   if (e.detail === 'exec') {
-    out.exec = { filename: e.exec.filename ?? '', argv: e.exec.argv ?? [], argvTruncated: e.exec.argvTruncated ?? false };
+    out.exec = {
+      filename: e.exec.filename ?? '',
+      argv: e.exec.argv ?? [],
+      argvTruncated: e.exec.argvTruncated ?? false,
+      filenameTruncated: e.exec.filenameTruncated ?? false,
+    };
   } else if (e.detail === 'exit') {
     out.exit = {
       code: e.exit.code ?? 0,
@@ -109,6 +115,12 @@ function eventToJsonForm(e: Json): Json {
       fstype: orNull(e.mount.fstype),
       flags: num(e.mount.flags),
       ret: num(e.mount.ret),
+      sourceTruncated: e.mount.sourceTruncated ?? false,
+      targetTruncated: e.mount.targetTruncated ?? false,
+      fstypeTruncated: e.mount.fstypeTruncated ?? false,
+      argsChanged: e.mount.argsChanged ?? false,
+      argsUnverified: e.mount.argsUnverified ?? false,
+      kernelView: e.mount.kernelView ?? false,
     };
   }
   return out;
@@ -244,5 +256,16 @@ describe('protobuf stream', () => {
       if (k === 'type') continue; // the oneof case names the type
       expect(text, k).toMatch(new RegExp(`\\b${snake(k)} = \\d+;`));
     }
+  });
+});
+
+describe('protobuf strings', () => {
+  it('are valid UTF-8 even when an argv held invalid bytes (U+FFFD there; JSON keeps the byte)', () => {
+    const ev = execEvent(1, { argv: ['true', '\udcff', '\\xff', 'ok 🐳'] });
+    const frames = new FrameSplitter().push(encodeDelimited(ev));
+    const back = entryFromProto(decodeRecordObject(frames[0]!.bytes)) as ExecEvent;
+    expect(back.exec.argv).toEqual(['true', '\ufffd', '\\xff', 'ok 🐳']);
+    // no three-byte surrogate (ED A0..BF ..) on the wire
+    expect(frames[0]!.bytes.includes(Buffer.from([0xed, 0xb3, 0xbf]))).toBe(false);
   });
 });

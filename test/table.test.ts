@@ -34,3 +34,21 @@ describe('table lines', () => {
     );
   });
 });
+
+describe('table lines say what cannot be believed', () => {
+  it('marks cut strings, changed and unverified mount arguments, and the reason for the scope', () => {
+    expect(toTableLine(execEvent(1, { filename: '/dev/fd/3/aaa', argv: ['aaa'], filenameTruncated: true }))).toMatch(/\/dev\/fd\/3\/aaa…$/);
+    const raced = mountEvent(1, { source: 'x', target: '/tmp/ra', targetTruncated: true, argsChanged: true, argsUnverified: true });
+    expect(toTableLine(raced)).toMatch(/x on \/tmp\/ra… type tmpfs flags=0x0 ret=0 \[ARGS CHANGED DURING CALL\] \[unverified\]$/);
+    const hidden = { ...exitEvent(1, { code: 0, signal: 0, durationNs: 1000 }), scope: 'unknown' as const, container: null, reason: 'isolated process in a host cgroup' };
+    expect(toTableLine(hidden)).toMatch(/\(unknown\).*code=0 after 1µs \[isolated process in a host cgroup\]$/);
+  });
+
+  it('escapes bidi overrides and zero-width characters from the traced process', () => {
+    const line = toTableLine(execEvent(1, { filename: '/bin/x', argv: ['x', 'invoice\u202efdp.exe', 'a\u200bb', 'l\u2028m'] }));
+    expect(line).toContain('invoice\\u{202e}fdp.exe');
+    expect(line).toContain('a\\u{200b}b');
+    expect(line).toContain('l\\u{2028}m');
+    expect(line).not.toMatch(/[\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/);
+  });
+});

@@ -297,12 +297,22 @@ export function entryFromJsonObject(o: Obj): Entry {
               podNamespace: strOrNull(c, 'podNamespace'),
             }
           : null,
+        reason: strOrNull(o, 'reason'),
       };
       if (type === 'exec') {
         const d = obj(o, 'exec');
         const argv = d.argv;
         if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new Error(`field 'argv' is not a string array`);
-        return { ...base, type, exec: { filename: str(d, 'filename'), argv: argv as string[], argvTruncated: bool(d, 'argvTruncated') } };
+        return {
+          ...base,
+          type,
+          exec: {
+            filename: str(d, 'filename'),
+            argv: argv as string[],
+            argvTruncated: bool(d, 'argvTruncated'),
+            filenameTruncated: bool(d, 'filenameTruncated'),
+          },
+        };
       }
       if (type === 'exit') {
         const d = obj(o, 'exit');
@@ -323,6 +333,12 @@ export function entryFromJsonObject(o: Obj): Entry {
           fstype: strOrNull(d, 'fstype'),
           flags: num(d, 'flags'),
           ret: num(d, 'ret'),
+          sourceTruncated: bool(d, 'sourceTruncated'),
+          targetTruncated: bool(d, 'targetTruncated'),
+          fstypeTruncated: bool(d, 'fstypeTruncated'),
+          argsChanged: bool(d, 'argsChanged'),
+          argsUnverified: bool(d, 'argsUnverified'),
+          kernelView: bool(d, 'kernelView'),
         },
       };
     }

@@ -37,10 +37,16 @@ export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
     scope: ev.scope,
     cgroupPath: ev.cgroupPath,
     cgroupV1: ev.cgroupV1,
+    reason: ev.reason ?? null,
   };
   switch (ev.type) {
     case 'exec':
-      base.exec = { filename: ev.exec.filename, argv: ev.exec.argv, argvTruncated: ev.exec.argvTruncated };
+      base.exec = {
+        filename: ev.exec.filename,
+        argv: ev.exec.argv,
+        argvTruncated: ev.exec.argvTruncated,
+        filenameTruncated: ev.exec.filenameTruncated ?? false,
+      };
       break;
     case 'exit':
       base.exit = {
@@ -58,6 +64,12 @@ export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
         fstype: ev.mount.fstype,
         flags: ev.mount.flags,
         ret: ev.mount.ret,
+        sourceTruncated: ev.mount.sourceTruncated ?? false,
+        targetTruncated: ev.mount.targetTruncated ?? false,
+        fstypeTruncated: ev.mount.fstypeTruncated ?? false,
+        argsChanged: ev.mount.argsChanged ?? false,
+        argsUnverified: ev.mount.argsUnverified ?? false,
+        kernelView: ev.mount.kernelView ?? false,
       };
       break;
   }
@@ -91,13 +103,19 @@ export function lineType(line: string): EventType {
 }
 
 /**
- * The part of a line that depends only on the cgroup: `,"container":…,"scope":…,"cgroupPath":…,"cgroupV1":…`.
+ * The part of a line that depends only on the cgroup: `,"container":…,"scope":…,"cgroupPath":…,"cgroupV1":…,"reason":…`.
  * The addon's JSON-lines lane (native/json_lines.cc) writes the rest of the line around it.
  */
-export function attributionJson(container: ContainerInfo | null, scope: string, cgroupPath: string, cgroupV1: boolean): string {
+export function attributionJson(
+  container: ContainerInfo | null,
+  scope: string,
+  cgroupPath: string,
+  cgroupV1: boolean,
+  reason: string | null = null,
+): string {
   return (
     ',"container":' + (container ? containerJson(container) : 'null') + ',"scope":"' + scope + '","cgroupPath":' +
-    q(cgroupPath) + ',"cgroupV1":' + cgroupV1
+    q(cgroupPath) + ',"cgroupV1":' + cgroupV1 + ',"reason":' + str(reason)
   );
 }
 
@@ -116,11 +134,11 @@ export function toJsonLine(ev: TraceEvent): string {
     '{"type":"' + ev.type + '","time":"' + ev.time + '","pid":' + ev.pid + ',"tid":' + ev.tid + ',"ppid":' + ev.ppid +
     ',"nspid":' + ev.nspid + ',"uid":' + ev.uid + ',"gid":' + ev.gid + ',"comm":' + q(ev.comm) +
     ',"cgroupId":' + ev.cgroupId + ',"pidNs":' + ev.pidNs + ',"mntNs":' + ev.mntNs +
-    attributionJson(ev.container, ev.scope, ev.cgroupPath, ev.cgroupV1);
+    attributionJson(ev.container, ev.scope, ev.cgroupPath, ev.cgroupV1, ev.reason ?? null);
   switch (ev.type) {
     case 'exec':
       s += ',"exec":{"filename":' + q(ev.exec.filename) + ',"argv":' + q(ev.exec.argv) + ',"argvTruncated":' +
-        ev.exec.argvTruncated + '}}';
+        ev.exec.argvTruncated + ',"filenameTruncated":' + (ev.exec.filenameTruncated ?? false) + '}}';
       break;
     case 'exit':
       s += ',"exit":{"code":' + ev.exit.code + ',"signal":' + ev.exit.signal + ',"coreDumped":' + ev.exit.coreDumped +
@@ -129,7 +147,10 @@ export function toJsonLine(ev: TraceEvent): string {
     case 'mount':
       s += ',"mount":{"op":"' + ev.mount.op + '","source":' + str(ev.mount.source) + ',"target":' +
         str(ev.mount.target) + ',"fstype":' + str(ev.mount.fstype) + ',"flags":' + ev.mount.flags + ',"ret":' +
-        ev.mount.ret + '}}';
+        ev.mount.ret + ',"sourceTruncated":' + (ev.mount.sourceTruncated ?? false) + ',"targetTruncated":' +
+        (ev.mount.targetTruncated ?? false) + ',"fstypeTruncated":' + (ev.mount.fstypeTruncated ?? false) +
+        ',"argsChanged":' + (ev.mount.argsChanged ?? false) + ',"argsUnverified":' + (ev.mount.argsUnverified ?? false) +
+        ',"kernelView":' + (ev.mount.kernelView ?? false) + '}}';
       break;
   }
   lastEvent = ev;

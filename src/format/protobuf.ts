@@ -66,6 +66,24 @@ function containerToProto(c: ContainerInfo): Obj {
   return o;
 }
 
+/**
+ * A protobuf `string` must be UTF-8, and a lone surrogate (an invalid kernel byte U+DCNN, see
+ * src/bytes.ts) has no UTF-8 form: strict decoders would reject the whole message. Here it
+ * becomes U+FFFD; the JSON form keeps the byte.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+function utf8(s: string): string {
+  // most strings are ASCII: one scan, no copy
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return s.replace(LONE_SURROGATE, '\ufffd');
+  }
+  return s;
+}
+function utf8OrNull(s: string | null): string | null {
+  return s === null ? null : utf8(s);
+}
+
 function eventToProto(ev: TraceEvent): Obj {
   const o: Obj = {
     time: isoToTimestamp(ev.time),
@@ -76,27 +94,43 @@ function eventToProto(ev: TraceEvent): Obj {
     nspid: ev.nspid,
     uid: ev.uid,
     gid: ev.gid,
-    comm: ev.comm,
+    comm: utf8(ev.comm),
     cgroupId: ev.cgroupId,
     pidNs: ev.pidNs,
     mntNs: ev.mntNs,
     scope: ev.scope,
-    cgroupPath: ev.cgroupPath,
+    cgroupPath: utf8(ev.cgroupPath),
     cgroupV1: ev.cgroupV1,
   };
   if (ev.container) o.container = containerToProto(ev.container);
+  opt(o, 'reason', ev.reason ?? null);
   switch (ev.type) {
     case 'exec':
-      o.exec = { filename: ev.exec.filename, argv: ev.exec.argv, argvTruncated: ev.exec.argvTruncated };
+      o.exec = {
+        filename: utf8(ev.exec.filename),
+        argv: ev.exec.argv.map(utf8),
+        argvTruncated: ev.exec.argvTruncated,
+        filenameTruncated: ev.exec.filenameTruncated ?? false,
+      };
       break;
     case 'exit':
       o.exit = { code: ev.exit.code, signal: ev.exit.signal, coreDumped: ev.exit.coreDumped, durationNs: ev.exit.durationNs };
       break;
     case 'mount': {
-      const m: Obj = { op: ev.mount.op, flags: ev.mount.flags, ret: ev.mount.ret };
-      opt(m, 'source', ev.mount.source);
-      opt(m, 'target', ev.mount.target);
-      opt(m, 'fstype', ev.mount.fstype);
+      const m: Obj = {
+        op: ev.mount.op,
+        flags: ev.mount.flags,
+        ret: ev.mount.ret,
+        sourceTruncated: ev.mount.sourceTruncated ?? false,
+        targetTruncated: ev.mount.targetTruncated ?? false,
+        fstypeTruncated: ev.mount.fstypeTruncated ?? false,
+        argsChanged: ev.mount.argsChanged ?? false,
+        argsUnverified: ev.mount.argsUnverified ?? false,
+        kernelView: ev.mount.kernelView ?? false,
+      };
+      opt(m, 'source', utf8OrNull(ev.mount.source));
+      opt(m, 'target', utf8OrNull(ev.mount.target));
+      opt(m, 'fstype', utf8OrNull(ev.mount.fstype));
       o.mount = m;
       break;
     }
@@ -197,6 +231,7 @@ function eventFromProto(o: Obj): TraceEvent {
     mntNs: n(o.mntNs),
     scope: (s(o.scope) || 'unknown') as TraceEvent['scope'],
     container: o.container ? containerFromProto(o.container as Obj) : null,
+    reason: sn(o.reason),
   };
   switch (o.detail) {
     case 'exec': {
@@ -204,7 +239,12 @@ function eventFromProto(o: Obj): TraceEvent {
       return {
         ...base,
         type: 'exec',
-        exec: { filename: s(d.filename), argv: (d.argv as string[] | undefined) ?? [], argvTruncated: d.argvTruncated === true },
+        exec: {
+          filename: s(d.filename),
+          argv: (d.argv as string[] | undefined) ?? [],
+          argvTruncated: d.argvTruncated === true,
+          filenameTruncated: d.filenameTruncated === true,
+        },
       };
     }
     case 'exit': {
@@ -227,6 +267,12 @@ function eventFromProto(o: Obj): TraceEvent {
           fstype: sn(d.fstype),
           flags: n(d.flags),
           ret: n(d.ret),
+          sourceTruncated: d.sourceTruncated === true,
+          targetTruncated: d.targetTruncated === true,
+          fstypeTruncated: d.fstypeTruncated === true,
+          argsChanged: d.argsChanged === true,
+          argsUnverified: d.argsUnverified === true,
+          kernelView: d.kernelView === true,
         },
       };
     }

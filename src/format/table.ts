@@ -43,19 +43,35 @@ export function details(ev: TraceEvent): string {
       const a0 = argv[0];
       const base = filename.slice(filename.lastIndexOf('/') + 1);
       const args = a0 === filename || a0 === base ? argv.slice(1) : argv;
-      return [filename, ...args.map(shellWord)].join(' ') + (ev.exec.argvTruncated ? ' …' : '');
+      return (
+        [filename + (ev.exec.filenameTruncated ? '…' : ''), ...args.map(shellWord)].join(' ') +
+        (ev.exec.argvTruncated ? ' …' : '') +
+        why(ev)
+      );
     }
     case 'exit':
       return (
         (ev.exit.signal ? `signal=${ev.exit.signal}${ev.exit.coreDumped ? ' (core)' : ''}` : `code=${ev.exit.code}`) +
-        ` after ${fmtDuration(ev.exit.durationNs)}`
+        ` after ${fmtDuration(ev.exit.durationNs)}` +
+        why(ev)
       );
-    case 'mount':
+    case 'mount': {
+      const m = ev.mount;
+      const cut = (s: string | null, t: boolean | undefined) => (s ?? '-') + (t ? '…' : '');
       return (
-        `${ev.mount.op === 'move_mount' ? 'move_mount ' : ''}${ev.mount.source ?? '-'} on ${ev.mount.target ?? '-'} ` +
-        `type ${ev.mount.fstype || '-'} flags=0x${ev.mount.flags.toString(16)} ret=${ev.mount.ret}`
+        `${m.op === 'move_mount' ? 'move_mount ' : ''}${cut(m.source, m.sourceTruncated)} on ${cut(m.target, m.targetTruncated)} ` +
+        `type ${m.fstype ? cut(m.fstype, m.fstypeTruncated) : '-'} flags=0x${m.flags.toString(16)} ret=${m.ret}` +
+        (m.argsChanged ? ' [ARGS CHANGED DURING CALL]' : '') +
+        (m.argsUnverified ? ' [unverified]' : '') +
+        why(ev)
       );
+    }
   }
+}
+
+/** The reason an event's scope is not what its cgroup says, for the eye. */
+function why(ev: TraceEvent): string {
+  return ev.reason ? ` [${ev.reason}]` : '';
 }
 
 export function toTableLine(ev: TraceEvent): string {

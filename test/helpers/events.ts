@@ -56,6 +56,7 @@ function base(i: number, container: ContainerInfo | null) {
     mntNs: container ? 4026532177 : 4026531841,
     scope: container ? ('container' as const) : ('host' as const),
     container,
+    reason: null as string | null,
   };
 }
 
@@ -64,7 +65,7 @@ export function execEvent(i = 0, o: Partial<ExecEvent['exec']> & { container?: C
   return {
     ...base(i, container),
     type: 'exec',
-    exec: { filename: '/bin/sh', argv: ['sh', '-c', `echo ${i} > /tmp/x`], argvTruncated: false, ...exec },
+    exec: { filename: '/bin/sh', argv: ['sh', '-c', `echo ${i} > /tmp/x`], argvTruncated: false, filenameTruncated: false, ...exec },
   };
 }
 
@@ -83,7 +84,21 @@ export function mountEvent(i = 0, o: Partial<MountEvent['mount']> & { container?
     ...base(i, container),
     comm: 'mount',
     type: 'mount',
-    mount: { op: 'mount', source: 'none', target: '/mnt', fstype: 'tmpfs', flags: 0, ret: 0, ...mount },
+    mount: {
+      op: 'mount',
+      source: 'none',
+      target: '/mnt',
+      fstype: 'tmpfs',
+      flags: 0,
+      ret: 0,
+      sourceTruncated: false,
+      targetTruncated: false,
+      fstypeTruncated: false,
+      argsChanged: false,
+      argsUnverified: false,
+      kernelView: true,
+      ...mount,
+    },
   };
 }
 
@@ -121,6 +136,10 @@ export function sampleEvents(n: number): TraceEvent[] {
             fstype: null,
             flags: 2 ** 40 + 7,
             ret: -1,
+            targetTruncated: true,
+            argsChanged: true,
+            argsUnverified: true,
+            kernelView: false,
             container: dockerContainer,
           }),
         );

@@ -1,0 +1,52 @@
+/**
+ * Tasks the kernel marks isolated (their own PID namespace and their own root, CTRACE_F_ISOLATED)
+ * whose cgroup path says host: a container run in a host-looking cgroup (`/system.slice/x.service`),
+ * or a container process moved out of its cgroup. They are reported with scope `unknown` and a
+ * reason, never hidden. A PID namespace belongs to one container: the container whose events came
+ * from it before names where a moved process came from. Namespace inodes are reused once a
+ * namespace dies, which is when its PID 1 exits: that exit always reaches JavaScript (the
+ * addon's lane passes it on raw) and ends the association.
+ */
+import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from './abi.js';
+import type { Classification } from './classify.js';
+import type { ContainerInfo } from './event.js';
+
+export const REASON_ISOLATED = 'isolated process in a host cgroup';
+export const REASON_MOVED = 'container process moved to a host cgroup';
+
+const MAX_NAMESPACES = 16384;
+
+export class IsolatedTasks {
+  private readonly byPidns = new Map<number, ContainerInfo>();
+
+  /** Learn which container a PID namespace is from an event the cgroup path attributed. */
+  remember(rec: RawRecord, cls: Classification): void {
+    if (cls.scope !== 'container' || !cls.container || rec.flags & F_HOST_PIDNS) return;
+    const ns = rec.task.pidnsIno;
+    if (this.byPidns.get(ns) === cls.container) return;
+    if (this.byPidns.size >= MAX_NAMESPACES) this.byPidns.clear();
+    this.byPidns.set(ns, cls.container);
+  }
+
+  /** After a record's event is built: the exit of a namespace's PID 1 ends the namespace. */
+  ended(rec: RawRecord): void {
+    if (rec.type === 'exit' && rec.task.nspid === 1 && !(rec.flags & F_HOST_PIDNS)) this.byPidns.delete(rec.task.pidnsIno);
+  }
+
+  /** For a record the kernel let through as isolated although its cgroup classifies as host: what to report; else null. */
+  attribute(rec: RawRecord, cls: Classification): { container: ContainerInfo | null; reason: string } | null {
+    if (!(rec.flags & F_ISOLATED) || cls.scope !== 'host') return null;
+    const container = this.byPidns.get(rec.task.pidnsIno) ?? null;
+    return { container, reason: container ? REASON_MOVED : REASON_ISOLATED };
+  }
+}
+
+/**
+ * Whether the JavaScript path has seen enough of a cgroup to hand its lines to the addon's lane
+ * (whose records JavaScript no longer sees): a record from inside the container's PID namespace,
+ * so that remember() knows it, or an exec (a container sharing the host's PID namespace has
+ * none; in one with its own, the runtime's init mounts there before it execs).
+ */
+export function seenEnoughForLane(rec: RawRecord): boolean {
+  return rec.type === 'exec' || !(rec.flags & F_HOST_PIDNS);
+}
