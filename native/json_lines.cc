@@ -115,32 +115,6 @@ void PutCStringOrNull(std::string* s, const uint8_t* p, size_t max) {
   }
 }
 
-// argv: NUL-separated, cut to CTRACE_MAX_ARGS of CTRACE_MAX_ARG_LEN bytes (src/abi.ts splitArgv).
-bool PutArgv(std::string* s, const uint8_t* p, size_t len) {
-  bool truncated = false;
-  const uint8_t* end = p + len;
-  size_t count = 0;
-  s->push_back('[');
-  while (p < end) {
-    const void* z = memchr(p, 0, end - p);
-    const uint8_t* stop = z != nullptr ? static_cast<const uint8_t*>(z) : end;
-    if (count == CTRACE_MAX_ARGS) {
-      truncated = true;
-      break;
-    }
-    const uint8_t* arg_end = stop;
-    if (arg_end - p > CTRACE_MAX_ARG_LEN) {
-      arg_end = p + CTRACE_MAX_ARG_LEN;
-      truncated = true;
-    }
-    if (count++ > 0) s->push_back(',');
-    PutString(s, p, arg_end);
-    p = stop + 1;
-  }
-  s->push_back(']');
-  return truncated;
-}
-
 const char* Bool(bool b) { return b ? "true" : "false"; }
 
 }  // namespace
@@ -300,7 +274,9 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   size_t min;
   const char* type;
   switch (hdr.type) {
-    case CTRACE_EV_EXEC: min = offsetof(struct ctrace_exec, data) + 1; type = "exec"; break;
+    // an exec's line carries what only JavaScript knows (its ancestors' binaries, its own
+    // binary's hash, whether it entered the container): it takes the object path
+    case CTRACE_EV_EXEC: return Outcome::kRaw;
     case CTRACE_EV_EXIT: min = sizeof(struct ctrace_exit); type = "exit"; break;
     case CTRACE_EV_MOUNT: min = sizeof(struct ctrace_mount); type = "mount"; break;
     default: return Outcome::kRaw;
@@ -361,26 +337,6 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   s->append(cg.fragment);
 
   switch (hdr.type) {
-    case CTRACE_EV_EXEC: {
-      // data: the filename, its NUL, then argv (src/abi.ts decodeBatch)
-      const size_t data_at = offsetof(struct ctrace_exec, data);
-      const size_t filename_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, filename_len));
-      if (filename_len >= CTRACE_FILENAME_LEN || filename_len + 1 > len - data_at) return Outcome::kRaw;
-      const size_t argv_at = data_at + filename_len + 1;
-      size_t argv_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argv_len));
-      if (argv_len > len - argv_at) argv_len = len - argv_at;
-      s->append(",\"exec\":{\"filename\":");
-      PutString(s, rec + data_at, rec + data_at + filename_len);
-      s->append(",\"argv\":");
-      const bool cut = PutArgv(s, rec + argv_at, argv_len);
-      s->append(",\"argvTruncated\":");
-      s->append(Bool(cut || (hdr.flags & CTRACE_F_ARGV_TRUNC) != 0));
-      s->append(",\"filenameTruncated\":");
-      s->append(Bool((hdr.flags & CTRACE_F_FILENAME_TRUNC) != 0));
-      s->append("}}\n");
-      exec_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    }
     case CTRACE_EV_EXIT: {
       const uint32_t status = Read<uint32_t>(rec + offsetof(struct ctrace_exit, exit_code));
       const uint64_t start = Read<uint64_t>(rec + offsetof(struct ctrace_exit, start_ns));

@@ -27,9 +27,10 @@ const REQUIRED = ['sched_process_exec', 'sched_process_exit', 'sys_exit_mount'];
 const HDR_SIZE = 16;
 const TGID = 16 + 4;
 const CGROUP_KEY = 16 + 32;
-const VERDICT = 16 + 40;
-// struct ctrace_exec: hdr, task, argc, argv_len, filename_len, _pad, data (the filename first)
-const FILENAME = (taskSize: number) => 16 + taskSize + 16;
+const VERDICT = 16 + 56;
+// struct ctrace_exec: hdr, task, the exec's facts (64 bytes of numbers, tty, cwd, 16 ancestors),
+// argc, argv_len, filename_len, _pad, data (the filename first)
+const FILENAME = (taskSize: number) => 16 + taskSize + 64 + 32 + 256 + 16 * 48 + 16;
 
 interface Rec {
   type: number;

@@ -1,0 +1,124 @@
+/**
+ * The binary an exec ran: its host path, its SHA-256 and what kind of file it is. The kernel
+ * captured the file's device, inode, change time and size at the exec, and whether it is a
+ * memfd, unlinked, or in an overlayfs upper directory. The hash is read through
+ * /proc/PID/exe (the very file the process runs, even unlinked or a memfd), checked to be
+ * that inode, and cached by device + inode + change time: a binary is read once however often
+ * it runs, and a cached hash is known even after the process is gone. A process that exited
+ * (or exec'd again) before its binary was read gets no hash and the reason why.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { XF_DELETED, XF_MEMFD, XF_UPPER, type RawExec } from '../abi.js';
+import { PROC } from '../procfs.js';
+import { resolveBinary } from './binary.js';
+
+export interface BinaryDetail {
+  /** a host path naming the file (an overlayfs layer's file, the container's rootfs + path, or /proc/PID/root + path) */
+  hostPath: string | null;
+  sha256: string | null;
+  /** why sha256 is null; null when it is not */
+  hashError: string | null;
+  size: number;
+  /** the file lives in (or was copied up to) an overlayfs upper directory: written after the container started */
+  upperLayer: boolean;
+  /** a memfd: the program never was a file on disk */
+  memfd: boolean;
+  /** no link left to the file (unlinked after the exec, or a memfd) */
+  deleted: boolean;
+}
+
+export interface BinaryHasherOptions {
+  /** files larger than this are not hashed (hashError says so); default 64 MiB */
+  maxBytes?: number;
+  /** cached hashes; default 4096 */
+  cacheEntries?: number;
+  /** resolve a host path for the binary (a few /proc reads per new binary); default true */
+  hostPaths?: boolean;
+}
+
+interface Cached {
+  sha256: string | null;
+  hashError: string | null;
+  hostPath: string | null;
+}
+
+/** The kernel's dev_t (MAJOR << 20 | MINOR) as stat(2) reports it (new_encode_dev). */
+export function userDev(kdev: number): number {
+  const major = kdev >>> 20;
+  const minor = kdev & 0xfffff;
+  return (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
+}
+
+export class BinaryHasher {
+  private readonly cache = new Map<string, Cached>();
+  private readonly maxBytes: number;
+  private readonly maxEntries: number;
+  private readonly hostPaths: boolean;
+  private readonly chunk = Buffer.allocUnsafe(1 << 16);
+
+  constructor(opts: BinaryHasherOptions = {}) {
+    this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+    this.maxEntries = opts.cacheEntries ?? 4096;
+    this.hostPaths = opts.hostPaths ?? true;
+  }
+
+  describe(rec: RawExec, rootfs: string | null = null): BinaryDetail {
+    const f = rec.facts;
+    const memfd = (f.xflags & XF_MEMFD) !== 0;
+    const key = `${f.exeDev}:${f.exeIno}:${f.exeCtimeNs}`;
+    let c = this.cache.get(key);
+    if (!c) {
+      c = this.read(rec, memfd, rootfs);
+      // a transient failure (the process was gone) is not remembered: the next exec may read it
+      if (c.sha256 !== null || c.hashError?.startsWith('larger') === true) {
+        if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+        this.cache.set(key, c);
+      }
+    }
+    return {
+      hostPath: c.hostPath ?? (memfd || !rec.filename.startsWith('/') ? null : `${PROC}/${rec.task.tgid}/root${rec.filename}`),
+      sha256: c.sha256,
+      hashError: c.hashError,
+      size: f.exeSize,
+      upperLayer: (f.xflags & XF_UPPER) !== 0,
+      memfd,
+      deleted: (f.xflags & XF_DELETED) !== 0,
+    };
+  }
+
+  private read(rec: RawExec, memfd: boolean, rootfs: string | null): Cached {
+    const f = rec.facts;
+    const pid = rec.task.tgid;
+    let hostPath: string | null = null;
+    if (this.hostPaths && !memfd) {
+      const info = resolveBinary(pid, rootfs);
+      // a path that names the file only while this process lives is not worth caching
+      if (info && info.via !== 'proc-root' && info.ino === Number(f.exeIno)) hostPath = info.hostPath;
+    }
+    if (f.exeSize > this.maxBytes) return { sha256: null, hashError: `larger than the ${this.maxBytes}-byte hash limit`, hostPath };
+    let fd: number;
+    try {
+      fd = openSync(`${PROC}/${pid}/exe`, 'r');
+    } catch {
+      return { sha256: null, hashError: 'the process exited before its binary was read', hostPath };
+    }
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      if (st.ino !== f.exeIno || Number(st.dev) !== userDev(f.exeDev)) {
+        return { sha256: null, hashError: 'the process ran another binary before this one was read', hostPath };
+      }
+      const h = createHash('sha256');
+      for (;;) {
+        const n = readSync(fd, this.chunk, 0, this.chunk.length, null);
+        if (n <= 0) break;
+        h.update(this.chunk.subarray(0, n));
+      }
+      return { sha256: h.digest('hex'), hashError: null, hostPath };
+    } catch (err) {
+      return { sha256: null, hashError: `unreadable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, hostPath };
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
