@@ -49,8 +49,11 @@ export interface ComponentRule {
   runtime?: Runtime;
   /** the cgroup's own name */
   leaf: RegExp;
-  /** the parent cgroup's name must match; 'kube-pod': the parent must be a `pod` row */
-  parent?: RegExp | 'kube-pod';
+  /**
+   * the parent cgroup's name must match; 'kube-pod': the parent must be a `pod` row;
+   * 'not-host': the cgroups above must not be a known host path (nor the root)
+   */
+  parent?: RegExp | 'kube-pod' | 'not-host';
   /** the row's topmost component must sit at the hierarchy root, or directly in another container's cgroup */
   top?: true;
   /** the id is a systemd-escaped unit name part (`\x2d` for `-`): unescape it */
@@ -129,6 +132,9 @@ export const RULES: readonly Rule[] = [
   { kind: 'container', name: 'podman-cgroupfs', runtime: 'podman', leaf: re`^libpod-(?<id>${HEX64})$` },
   // Kubernetes, cgroupfs driver: /kubepods[/<qos>]/pod<uid>/<id>; the path does not name the runtime
   { kind: 'container', name: 'kube-cgroupfs', runtime: 'cri', parent: 'kube-pod', leaf: re`^(?<id>${HEX64})$` },
+  // docker's cgroupfs driver under --cgroup-parent=/<anything> (CI runners, custom slices):
+  // a 64-hex leaf under a parent that is no host path is a container, docker's by default
+  { kind: 'container', name: 'docker-cgroup-parent', runtime: 'docker', parent: 'not-host', leaf: re`^(?<id>${HEX64})$` },
   // LXC <= 3 / LXD 3: /lxc/<name>; LXC 3.x: /lxc.payload/<name>
   { kind: 'container', name: 'lxc', runtime: 'lxc', parent: /^lxc(?:\.payload)?$/, leaf: /^(?<id>.+)$/ },
   // LXC >= 4 / LXD: /lxc.payload.<name>
@@ -211,6 +217,9 @@ function matchRule(rule: ComponentRule, parts: readonly string[], i: number, roo
   if (rule.parent !== undefined) {
     if (rule.parent === 'kube-pod') {
       if (!podAt(parts, i - 1, rooted)) return null;
+    } else if (rule.parent === 'not-host') {
+      // only on a whole path: a cut one hides what the parent is (a pod's, a host slice)
+      if (!rooted || i === 0 || isHostPath('/' + parts.slice(0, i).join('/'))) return null;
     } else {
       const parentName = parts[i - 1];
       const parent = parentName === undefined ? null : rule.parent.exec(parentName);
@@ -225,6 +234,10 @@ function matchRule(rule: ComponentRule, parts: readonly string[], i: number, roo
     if (!atRoot && !(topmost > 0 && firstHit(parts, topmost - 1, rooted)?.rule.kind === 'container')) return null;
   }
   return { rule, groups, width };
+}
+
+function isHostPath(normalized: string): boolean {
+  return HOST_RULES.some((r) => r.path.test(normalized));
 }
 
 /** The first component row that matches the cgroup at index i. */

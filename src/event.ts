@@ -25,13 +25,63 @@ export interface ContainerInfo {
   podNamespace?: string | null;
 }
 
+/** One ancestor of an exec, nearest first (src/enrich/lineage.ts). */
+export interface AncestorInfo {
+  processId: string | null;
+  pid: number;
+  comm: string;
+  /** its binary as it named it at its exec; null when not known (never guessed) */
+  filename: string | null;
+  /** it runs outside the exec'ing process's container */
+  outside: boolean;
+}
+
+/** The binary an exec ran (src/enrich/binary-hash.ts). */
+export interface BinaryInfo {
+  hostPath: string | null;
+  sha256: string | null;
+  /** why sha256 is null (too large, the process was gone); null when it is not */
+  hashError: string | null;
+  size: number;
+  /** in an overlayfs upper directory: written after the container started, not from its image */
+  upperLayer: boolean;
+  /** a memfd: a fileless exec */
+  memfd: boolean;
+  /** no link left to the file */
+  deleted: boolean;
+}
+
 export interface ExecDetail {
   filename: string;
   argv: string[];
-  /** true when argv was cut (too many or too long arguments). */
+  /** true when argv was cut (longer in total than the capture, --argv-max). */
   argvTruncated: boolean;
   /** true when the filename was cut (longer than the capture, PATH_MAX) */
   filenameTruncated: boolean;
+  /** unique per execve: the process's id and the exec's time */
+  execId?: string | null;
+  /** the parent runs outside the container: someone entered it (runc exec, kubectl exec, nsenter) */
+  entry?: boolean;
+  /** nearest first, up to the container's init or through the outside process that entered it */
+  ancestors?: AncestorInfo[];
+  /** the chain goes on past the ancestors recorded (--ancestors) */
+  ancestorsTruncated?: boolean;
+  /** working directory as the process sees it; null when the kernel could not walk it */
+  cwd?: string | null;
+  cwdTruncated?: boolean;
+  /** controlling terminal (e.g. "pts/0"), null for none */
+  tty?: string | null;
+  /** audit login uid and session id (kept across su and container entry); null when unset */
+  loginUid?: number | null;
+  sessionId?: number | null;
+  /** effective capabilities: 16 hex digits, and their names */
+  capEffective?: string;
+  capabilities?: string[];
+  /** the user namespace's inode */
+  userNs?: number;
+  /** the uid is root in the initial user namespace (root inside a user namespace is not) */
+  hostRoot?: boolean;
+  binary?: BinaryInfo | null;
 }
 
 export interface ExitDetail {
@@ -78,6 +128,10 @@ interface EventBase {
   uid: number;
   gid: number;
   comm: string;
+  /** unique on this host across PID reuse and reboots: boot id, start time (ns since boot), pid */
+  processId?: string | null;
+  /** the real parent's processId at the event */
+  parentProcessId?: string | null;
   /** the kernfs id of the cgroup the event was attributed by (v2 id, or v1 hierarchy's node id) */
   cgroupId: number;
   /** the cgroup path the classification used (from kernel-captured kernfs names) */

@@ -26,6 +26,10 @@ import { toJsonLine } from './format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
 import { loadNative, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
+import { BinaryHasher } from './enrich/binary-hash.js';
+import { lineage, LiveBinaryNames, startTicksOf } from './enrich/lineage.js';
+import { readExe, readStat } from './procfs.js';
+import type { ExecEnrichment } from './event-build.js';
 
 export interface TracerFilter {
   /** container id prefix */
@@ -71,6 +75,14 @@ export interface TracerOptions {
    * a NativeError with step 'stdout'; writing stops there.
    */
   jsonOut?: number;
+  /** argv bytes an exec records, the cut flagged (default 4096, at most 32768) */
+  argvMax?: number;
+  /** ancestors an exec records (default 8, at most 16) */
+  ancestors?: number;
+  /** hash exec'd binaries (SHA-256, cached per inode); false: binary.sha256 is null (default true) */
+  hashBinaries?: boolean;
+  /** binaries larger than this are not hashed (default 64 MiB) */
+  hashMaxBytes?: number;
 }
 
 /** What the start-up walk over /proc found and cost. */
@@ -123,6 +135,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly iterators = new Set<EventQueue>();
   private readonly table = new ProcessTable();
   private readonly isolated = new IsolatedTasks();
+  private readonly hasher: BinaryHasher;
+  private readonly liveNames = new LiveBinaryNames((pid) => {
+    const st = readStat(pid);
+    return st ? { startTicks: st.startTicks, exe: readExe(pid) } : null;
+  });
   private readonly catalog: ContainerCatalog | null;
   private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
@@ -151,9 +168,12 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       // bench/README.md). An idle reader sleeps until the kernel wakes it (native/ring_reader.cc).
       wakeupBytes: options.wakeupBytes ?? ringBytes / 2,
       v1SubsysId: v1Id,
+      ...(options.argvMax !== undefined ? { argvMax: options.argvMax } : {}),
+      ...(options.ancestors !== undefined ? { ancestors: options.ancestors } : {}),
       ringBytes,
       pollMs: options.pollMs ?? 5,
     });
+    this.hasher = new BinaryHasher({ maxBytes: options.hashMaxBytes, hash: options.hashBinaries ?? true });
     try {
       this.clock = new WallClock(this.native.clockOffsetNs());
       this.hookList = this.native.attach();
@@ -348,7 +368,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       }
       const ev = this.toEvent(rec, cls);
       this.isolated.ended(rec);
-      if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
+      if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey, rec.task.startNs);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
       if (
@@ -424,8 +444,16 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return true;
   }
 
+  /** An exec's ancestors (their binaries from what ctrace saw of those same processes) and its binary. */
+  private enrichExec(rec: RawRecord): ExecEnrichment | undefined {
+    if (rec.type !== 'exec') return undefined;
+    const l = lineage(rec, (pid, startNs) => this.table.filenameOf(pid, startNs, startTicksOf(startNs)) ?? this.liveNames.lookup(pid, startNs));
+    return { ...l, binary: this.hasher.describe(rec) };
+  }
+
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
     const t = rec.task;
+    const exec = this.enrichExec(rec);
     // the kernel let it through because it is isolated (own PID namespace, own root) although
     // its cgroup looks like the host's: never host, and say why
     const isolated = this.isolated.attribute(rec, cls);
@@ -437,6 +465,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         container: c && this.catalog ? this.catalog.enrich(c) : c,
         nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
         reason: isolated.reason,
+        exec,
       });
     }
     // a known container process whose cgroup the path alone could not name (cut path, cache cleared)
@@ -447,6 +476,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       scope: cls.scope,
       container: cls.container && this.catalog ? this.catalog.enrich(cls.container) : cls.container,
       nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
+      exec,
     });
   }
 }

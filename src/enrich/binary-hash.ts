@@ -35,6 +35,8 @@ export interface BinaryHasherOptions {
   cacheEntries?: number;
   /** resolve a host path for the binary (a few /proc reads per new binary); default true */
   hostPaths?: boolean;
+  /** compute hashes; false: sha256 is null, hashError says hashing is off (default true) */
+  hash?: boolean;
 }
 
 interface Cached {
@@ -55,12 +57,14 @@ export class BinaryHasher {
   private readonly maxBytes: number;
   private readonly maxEntries: number;
   private readonly hostPaths: boolean;
+  private readonly hash: boolean;
   private readonly chunk = Buffer.allocUnsafe(1 << 16);
 
   constructor(opts: BinaryHasherOptions = {}) {
     this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.maxEntries = opts.cacheEntries ?? 4096;
     this.hostPaths = opts.hostPaths ?? true;
+    this.hash = opts.hash ?? true;
   }
 
   describe(rec: RawExec, rootfs: string | null = null): BinaryDetail {
@@ -71,7 +75,7 @@ export class BinaryHasher {
     if (!c) {
       c = this.read(rec, memfd, rootfs);
       // a transient failure (the process was gone) is not remembered: the next exec may read it
-      if (c.sha256 !== null || c.hashError?.startsWith('larger') === true) {
+      if (c.sha256 !== null || c.hashError?.startsWith('larger') === true || !this.hash) {
         if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
         this.cache.set(key, c);
       }
@@ -96,6 +100,7 @@ export class BinaryHasher {
       // a path that names the file only while this process lives is not worth caching
       if (info && info.via !== 'proc-root' && info.ino === Number(f.exeIno)) hostPath = info.hostPath;
     }
+    if (!this.hash) return { sha256: null, hashError: 'hashing is off', hostPath };
     if (f.exeSize > this.maxBytes) return { sha256: null, hashError: `larger than the ${this.maxBytes}-byte hash limit`, hostPath };
     let fd: number;
     try {

@@ -48,3 +48,32 @@ export function lineage(rec: RawExec, filenameOf: FilenameLookup, boot?: string)
     entry: inOwnPidns && t.nspid !== 1 && ancestors[0]?.outside === true,
   };
 }
+
+/** start_boottime ns → the clock ticks /proc/PID/stat shows */
+export function startTicksOf(startNs: bigint, clkTck = 100): number {
+  return Number(startNs / BigInt(Math.round(1e9 / clkTck)));
+}
+
+/**
+ * Binaries of processes the process table does not hold (the host process that entered a
+ * container, processes of the start-up walk): /proc/PID/exe while that very process (same start
+ * time) still runs, remembered by pid and start time, a miss too.
+ */
+export class LiveBinaryNames {
+  private readonly names = new Map<string, string | null>();
+  constructor(
+    private readonly read: (pid: number) => { startTicks: number; exe: string | null } | null,
+    private readonly max = 4096,
+  ) {}
+
+  lookup(pid: number, startNs: bigint): string | null {
+    const key = `${pid}:${startNs}`;
+    const hit = this.names.get(key);
+    if (hit !== undefined) return hit;
+    const live = this.read(pid);
+    const name = live && live.startTicks === startTicksOf(startNs) ? live.exe : null;
+    if (this.names.size >= this.max) this.names.delete(this.names.keys().next().value!);
+    this.names.set(key, name);
+    return name;
+  }
+}
