@@ -448,7 +448,9 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private enrichExec(rec: RawRecord): ExecEnrichment | undefined {
     if (rec.type !== 'exec') return undefined;
     const l = lineage(rec, (pid, startNs) => this.table.filenameOf(pid, startNs, startTicksOf(startNs)) ?? this.liveNames.lookup(pid, startNs));
-    return { ...l, binary: this.hasher.describe(rec) };
+    // a binary that outlived its short process is still reachable through its parents' root
+    const via = rec.facts.ancestors.filter((a) => a.pidnsIno === rec.task.pidnsIno).map((a) => a.pid);
+    return { ...l, binary: this.hasher.describe(rec, null, via) };
   }
 
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {

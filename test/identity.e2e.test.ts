@@ -6,7 +6,8 @@
  *
  * Each test filters on its own container ids: other suites run containers at the same time.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import { buildRootfs } from './helpers/rootfs.js';
 import { cleanupAllContainers, createContainer, dockerId, runContainer, runContainerToExit } from './helpers/runc.js';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
+const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A tracer that keeps every event of the given containers. */
@@ -55,9 +57,13 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
     const id = dockerId();
     const box = await runContainer({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', '/bin/true own-child; exec /bin/sleep 60'] });
     try {
-      const r = spawnSync('runc', ['exec', '--cwd', '/tmp', id, '/bin/sh', '-c', '/bin/true entered-child; echo done'], { encoding: 'utf8', timeout: 20_000 });
+      // asynchronously: the tracer (in this process) reads the events while runc still runs
+      const r = await execFileAsync('runc', ['exec', '--cwd', '/tmp', id, '/bin/sh', '-c', '/bin/true entered-child; echo done; sleep 0.5'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
       expect(r.stdout).toContain('done');
-      const shell = await c.waitFor(() => withArg(c.execs(id), '/bin/true entered-child; echo done'), 'the exec of the entered shell');
+      const shell = await c.waitFor(() => withArg(c.execs(id), '/bin/true entered-child; echo done; sleep 0.5'), 'the exec of the entered shell');
       const child = await c.waitFor(() => withArg(c.execs(id), 'entered-child'), "the entered shell's child");
       const own = await c.waitFor(() => withArg(c.execs(id), 'own-child'), "the init's own child");
       const init = c.execs(id).find((e) => e.nspid === 1 && e.exec.filename === '/bin/sh')!;
@@ -129,10 +135,11 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
   it('records a chain through processes that exited, and the reaper that adopted an orphan', async () => {
     const c = track(collect());
     const id = dockerId();
-    // init → B (sh) → C (sh) → D: B and C exit at once after starting their child.
-    // Then an orphan: E forks F and exits; F execs after E is gone, adopted by init.
+    // init → B (sh) → C (sh) → D: C and B exit as soon as D has (likely before userland reads
+    // D's exec; the chain is the kernel's, from the exec). Then an orphan: E forks F and exits;
+    // F execs after E is gone, adopted by init.
     const script = [
-      `/bin/sh -c '/bin/sh -c "/bin/true chain-leaf & exit 0" & exit 0'`,
+      `/bin/sh -c '/bin/sh -c "/bin/true chain-leaf; exit 0"; exit 0'`,
       `/bin/sh -c '(sleep 0.5; exec /bin/echo orphan-leaf) & exit 0'`,
       'sleep 2',
     ].join('; ');
@@ -143,7 +150,7 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
     const execs = c.execs(id);
     const init = execs.find((e) => e.nspid === 1)!;
     const b = execs.find((e) => e.exec.argv[2]?.startsWith('/bin/sh -c "/bin/true chain-leaf'))!;
-    const cc = execs.find((e) => e.exec.argv[2] === '/bin/true chain-leaf & exit 0')!;
+    const cc = execs.find((e) => e.exec.argv[2] === '/bin/true chain-leaf; exit 0')!;
     expect(leaf.exec.ancestors!.map((a) => a.processId)).toEqual([cc.processId, b.processId, init.processId]);
     expect(leaf.exec.ancestors!.map((a) => a.filename)).toEqual(['/bin/sh', '/bin/sh', '/bin/sh']);
     expect(leaf.parentProcessId).toBe(cc.processId);
@@ -185,7 +192,7 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
         id,
         cgroupsPath: `/docker/${id}`,
         rootfs: merged,
-        args: ['/bin/sh', '-c', 'mkfifo /tmp/go; read x < /tmp/go; /bin/true from-lower; /bin/added from-upper; /bin/memfdexec /bin/busybox echo from-memfd; exit 0'],
+        args: ['/bin/sh', '-c', 'mkfifo /tmp/go; read x < /tmp/go; /bin/true from-lower; /bin/added from-upper; /bin/memfdexec /bin/busybox echo from-memfd; sleep 1; exit 0'],
       });
       try {
         await box.start();
@@ -197,7 +204,7 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
         writeFileSync(fifo, 'go\n');
         const lowerEv = await c.waitFor(() => withArg(c.execs(id), 'from-lower'), 'the lower exec');
         const upperEv = await c.waitFor(() => withArg(c.execs(id), 'from-upper'), 'the upper exec');
-        const memfdEv = await c.waitFor(() => withArg(c.execs(id), 'from-memfd'), 'the memfd exec');
+        const memfdEv = await c.waitFor(() => c.execs(id).find((e) => e.exec.argv[0] === 'echo' && e.exec.argv.includes('from-memfd')), 'the memfd exec');
         await box.exited;
 
         const busyboxHash = createHash('sha256').update(readFileSync('/bin/busybox')).digest('hex');

@@ -2,10 +2,11 @@
  * The binary an exec ran: its host path, its SHA-256 and what kind of file it is. The kernel
  * captured the file's device, inode, change time and size at the exec, and whether it is a
  * memfd, unlinked, or in an overlayfs upper directory. The hash is read through
- * /proc/PID/exe (the very file the process runs, even unlinked or a memfd), checked to be
- * that inode, and cached by device + inode + change time: a binary is read once however often
- * it runs, and a cached hash is known even after the process is gone. A process that exited
- * (or exec'd again) before its binary was read gets no hash and the reason why.
+ * /proc/PID/exe (the very file the process runs, even unlinked or a memfd) or, when the process
+ * is already gone, through the root of an ancestor in the same container (the path it named);
+ * either is checked to be that inode, and the hash is cached by device + inode + change time: a
+ * binary is read once however often it runs, and a cached hash is known even after the process
+ * is gone. An exec whose binary could be reached by neither gets no hash and the reason why.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -67,13 +68,14 @@ export class BinaryHasher {
     this.hash = opts.hash ?? true;
   }
 
-  describe(rec: RawExec, rootfs: string | null = null): BinaryDetail {
+  /** `via`: pids of live processes in the same mount namespace (its ancestors inside the container). */
+  describe(rec: RawExec, rootfs: string | null = null, via: number[] = []): BinaryDetail {
     const f = rec.facts;
     const memfd = (f.xflags & XF_MEMFD) !== 0;
     const key = `${f.exeDev}:${f.exeIno}:${f.exeCtimeNs}`;
     let c = this.cache.get(key);
     if (!c) {
-      c = this.read(rec, memfd, rootfs);
+      c = this.read(rec, memfd, rootfs, via);
       // a transient failure (the process was gone) is not remembered: the next exec may read it
       if (c.sha256 !== null || c.hashError?.startsWith('larger') === true || !this.hash) {
         if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
@@ -91,7 +93,7 @@ export class BinaryHasher {
     };
   }
 
-  private read(rec: RawExec, memfd: boolean, rootfs: string | null): Cached {
+  private read(rec: RawExec, memfd: boolean, rootfs: string | null, via: number[]): Cached {
     const f = rec.facts;
     const pid = rec.task.tgid;
     let hostPath: string | null = null;
@@ -102,28 +104,43 @@ export class BinaryHasher {
     }
     if (!this.hash) return { sha256: null, hashError: 'hashing is off', hostPath };
     if (f.exeSize > this.maxBytes) return { sha256: null, hashError: `larger than the ${this.maxBytes}-byte hash limit`, hostPath };
-    let fd: number;
-    try {
-      fd = openSync(`${PROC}/${pid}/exe`, 'r');
-    } catch {
-      return { sha256: null, hashError: 'the process exited before its binary was read', hostPath };
-    }
-    try {
-      const st = fstatSync(fd, { bigint: true });
-      if (st.ino !== f.exeIno || Number(st.dev) !== userDev(f.exeDev)) {
-        return { sha256: null, hashError: 'the process ran another binary before this one was read', hostPath };
+    const paths = [`${PROC}/${pid}/exe`];
+    if (!memfd && rec.filename.startsWith('/')) for (const p of via) paths.push(`${PROC}/${p}/root${rec.filename}`);
+    let other = false;
+    for (const path of paths) {
+      let fd: number;
+      try {
+        fd = openSync(path, 'r');
+      } catch {
+        continue;
       }
-      const h = createHash('sha256');
-      for (;;) {
-        const n = readSync(fd, this.chunk, 0, this.chunk.length, null);
-        if (n <= 0) break;
-        h.update(this.chunk.subarray(0, n));
+      try {
+        const st = fstatSync(fd, { bigint: true });
+        if (st.ino !== f.exeIno || Number(st.dev) !== userDev(f.exeDev)) {
+          other = true;
+          continue;
+        }
+        return { sha256: this.digest(fd), hashError: null, hostPath };
+      } catch (err) {
+        return { sha256: null, hashError: `unreadable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, hostPath };
+      } finally {
+        closeSync(fd);
       }
-      return { sha256: h.digest('hex'), hashError: null, hostPath };
-    } catch (err) {
-      return { sha256: null, hashError: `unreadable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, hostPath };
-    } finally {
-      closeSync(fd);
     }
+    return {
+      sha256: null,
+      hashError: other ? 'the file was replaced before it was read' : 'the process exited before its binary was read',
+      hostPath,
+    };
+  }
+
+  private digest(fd: number): string {
+    const h = createHash('sha256');
+    for (;;) {
+      const n = readSync(fd, this.chunk, 0, this.chunk.length, null);
+      if (n <= 0) break;
+      h.update(this.chunk.subarray(0, n));
+    }
+    return h.digest('hex');
   }
 }
