@@ -17,8 +17,9 @@ import {
 import { classifyCgroupPath, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
 import { buildEvent } from './event-build.js';
-import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
+import type { EventType, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
+import { compileFilter, type CompiledFilter, type EventFilter } from './filter.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
 import { toJsonLine } from './format/json.js';
@@ -26,13 +27,8 @@ import { forEachChunk, JsonLane } from './lane.js';
 import { loadNative, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
 
-export interface TracerFilter {
-  /** container id prefix */
-  container?: string;
-  runtime?: Runtime;
-  /** pod UID (prefix) */
-  pod?: string;
-}
+/** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
+export type TracerFilter = EventFilter;
 
 export interface TracerOptions {
   /** event types to trace (default: all) */
@@ -124,11 +120,13 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly catalog: ContainerCatalog | null;
   private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
+  private readonly filter: CompiledFilter;
   /** null when preload is off */
   readonly startup: StartupReport | null = null;
 
   constructor(options: TracerOptions = {}) {
     this.options = { ...options };
+    this.filter = compileFilter(options.filter);
     const events = options.events ?? ['exec', 'exit', 'mount'];
     preflight();
     const native = loadNative();
@@ -347,7 +345,8 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
-      if (this.lane && cls.scope !== 'unknown' && ev.scope === cls.scope && !this.lane.has(rec.task.cgroupKey)) {
+      // (a filter on names or per-event fields is decided per event, here: such cgroups stay off the lane)
+      if (this.lane && this.filter.perCgroup && cls.scope !== 'unknown' && ev.scope === cls.scope && !this.lane.has(rec.task.cgroupKey)) {
         this.lane.register(rec.task.cgroupKey, {
           cls,
           cgroupPath: rec.task.cgroupPath,
@@ -405,14 +404,9 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private passes(ev: TraceEvent): boolean {
     if (ev.scope === 'host' && !this.options.all) return false;
-    const f = this.options.filter;
-    if (!f) return true;
-    const c = ev.container;
-    if (f.container && !c?.id.startsWith(f.container)) return false;
-    if (f.runtime && c?.runtime !== f.runtime) return false;
-    if (f.pod && !c?.podUid?.startsWith(f.pod)) return false;
-    return true;
+    return this.filter.event(ev);
   }
+
 
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
     const t = rec.task;
