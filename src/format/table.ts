@@ -37,6 +37,8 @@ const TITLES: Record<Key, string> = {
   comm: 'COMM',
 };
 const NUMERIC = new Set<Key>(['pid', 'nspid', 'ppid', 'uid']);
+/** Never cut: the column widens instead (numbers, and the runtime's closed set of names). */
+const WHOLE = new Set<Key>([...NUMERIC, 'runtime', 'event']);
 /** Cut in the middle: both ends of `namespace/pod/container` say something. */
 const MIDDLE_CUT = new Set<Key>(['container']);
 
@@ -56,7 +58,7 @@ const LAYOUTS: Array<{ minColumns: number; cols: Array<[Key, number]> }> = [
       ['time', 12],
       ['event', 5],
       ['container', 30],
-      ['runtime', 10],
+      ['runtime', 14], // systemd-nspawn
       ['pid', 7],
       ['nspid', 6],
       ['ppid', 7],
@@ -97,15 +99,32 @@ export function ellipsize(s: string, n: number, where: 'end' | 'middle' = 'end')
   return chars.slice(0, head).join('') + '…' + (tail ? chars.slice(-tail).join('') : '');
 }
 
-/** `ns/pod/container` for Kubernetes, the name, else the short id; `(host)`, `(unknown)`. */
-export function containerLabel(ev: TraceEvent): string {
+/** A 64-hex id as docker shows it (12); other ids (an nspawn machine name) whole. */
+const shortId = (id: string) => (/^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id);
+
+/**
+ * How to name the container, longest first: `namespace/pod/container` for Kubernetes,
+ * then `pod/container`, then the pod; otherwise its name, else the short id. `(host)`,
+ * `(unknown)` for the rest.
+ */
+export function containerLabels(ev: TraceEvent): string[] {
   const c = ev.container;
-  if (!c) return ev.scope === 'host' ? '(host)' : '(unknown)';
+  if (!c) return [ev.scope === 'host' ? '(host)' : '(unknown)'];
   if (c.podName) {
-    const pod = c.podNamespace ? `${c.podNamespace}/${c.podName}` : c.podName;
-    return c.name ? `${pod}/${c.name}` : `${pod}/${c.id.slice(0, 12)}`;
+    const name = c.name ?? shortId(c.id);
+    const full = c.podNamespace ? [`${c.podNamespace}/${c.podName}/${name}`] : [];
+    return [...full, `${c.podName}/${name}`, c.podName];
   }
-  return c.name || c.id.slice(0, 12);
+  return [c.name || shortId(c.id)];
+}
+
+export function containerLabel(ev: TraceEvent): string {
+  return containerLabels(ev)[0]!;
+}
+
+/** The longest label that fits `width`, else the shortest cut in the middle. */
+function fitLabel(labels: string[], width: number): string {
+  return labels.find((l) => len(l) <= width) ?? labels[labels.length - 1]!;
 }
 
 function shellWord(a: string): string {
@@ -151,14 +170,14 @@ export function details(ev: TraceEvent): string {
   }
 }
 
-function cell(ev: TraceEvent, key: Key, timeWidth: number): string {
+function cell(ev: TraceEvent, key: Key, timeWidth: number, containerWidth: number | null): string {
   switch (key) {
     case 'time':
       return ev.time.slice(11, 11 + timeWidth);
     case 'event':
       return ev.type;
     case 'container':
-      return containerLabel(ev);
+      return containerWidth === null ? containerLabel(ev) : fitLabel(containerLabels(ev), containerWidth);
     case 'runtime':
       return ev.container?.runtime ?? '-';
     case 'pid':
@@ -194,6 +213,9 @@ export class TableFormatter {
       ? [...LAYOUTS].reverse().find((l) => columns! >= l.minColumns)!
       : LAYOUTS[LAYOUTS.length - 1]!;
     this.cols = layout.cols.map(([key, width]) => ({ key, width }));
+    // a wide terminal gives part of its room to the container's name (up to pod/container)
+    const container = this.cols.find((c) => c.key === 'container')!;
+    if (this.fit && layout.minColumns >= 150) container.width = Math.min(48, container.width + Math.max(0, Math.floor((columns! - 160) / 2)));
     this.columns = columns;
     this.color = !!opts.color;
     this.headerEvery = opts.headerEvery ?? 0;
@@ -209,12 +231,13 @@ export class TableFormatter {
   /** The event's line, preceded by the header when it is due. */
   lines(ev: TraceEvent): string[] {
     const timeWidth = this.cols[0]!.width;
-    const cells = this.cols.map((c) => escapeControl(cell(ev, c.key, timeWidth)));
+    const cw = this.fit ? (this.cols.find((c) => c.key === 'container')?.width ?? null) : null;
+    const cells = this.cols.map((c) => escapeControl(cell(ev, c.key, timeWidth, cw)));
     let widened = false;
     for (let i = 0; i < cells.length; i++) {
       const c = this.cols[i]!;
       // numbers are never cut: the column widens; in --wide (or a pipe) nothing is cut
-      if ((NUMERIC.has(c.key) || !this.fit) && len(cells[i]!) > c.width) {
+      if ((WHOLE.has(c.key) || !this.fit) && len(cells[i]!) > c.width) {
         c.width = len(cells[i]!);
         widened = true;
       }
