@@ -40,13 +40,19 @@ function collectUid(value: string, prev: number[] | undefined): number[] {
   return [...(prev ?? []), n];
 }
 
+function runtimeOption(): Option {
+  const o = new Option('-r, --runtime <name>', 'only containers of this runtime; repeat for more').argParser(collectRuntime);
+  o.argChoices = [...RUNTIMES]; // for --help and completion; collectRuntime checks them
+  return o;
+}
+
 /** The filter flags; repeated flags are alternatives, different flags must all match. */
 export function addFilterOptions(cmd: Command, opts: { events: boolean }): Command {
   cmd
     .option('-c, --container <id|name>', 'only this container: id prefix or name (glob); repeat for more', collect)
     .option('-p, --pod <uid|ns/name>', 'only this Kubernetes pod: UID prefix, namespace/name or name (glob); repeat for more', collect)
     .option('-n, --namespace <ns>', 'only pods of this Kubernetes namespace (glob); repeat for more', collect)
-    .option('-r, --runtime <name>', `only containers of this runtime (${RUNTIMES.join(', ')}); repeat for more`, collectRuntime)
+    .addOption(runtimeOption())
     .option('--comm <glob>', "only tasks whose comm matches (e.g. 'sh', 'python*'); repeat for more", collect)
     .option('--binary <glob>', "only execs of this file (a pattern without '/' matches the base name); repeat for more", collect)
     .option('-u, --uid <uid>', 'only tasks of this user id; repeat for more', collectUid);
