@@ -407,7 +407,6 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return this.filter.event(ev);
   }
 
-
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
     const t = rec.task;
     // a known container process whose cgroup the path alone could not name (cut path, cache cleared)
@@ -416,7 +415,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return buildEvent(rec, {
       time: this.clock.iso(rec.ktimeNs),
       scope: cls.scope,
-      container: cls.container && this.catalog ? this.catalog.enrich(cls.container) : cls.container,
+      container: cls.container && this.catalog ? this.catalog.enrich(cls.container, rec.type === 'exec') : cls.container,
       nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
     });
   }
