@@ -216,7 +216,7 @@ describe('finding a container\'s state', () => {
 
     it('a new container whose state appears a few ms after its first event still gets its name', () => {
       let now = 1_000;
-      const id = 'e'.repeat(64);
+      const id = '3c'.repeat(32);
       const cat = new ContainerCatalog({ roots, now: () => now, retryMs: 2_000 });
       expect(cat.enrich(info(id)).name).toBeUndefined(); // the runtime's init, before runc create wrote the state
       const statePath = join(dir, 'runc', id, 'state.json');
@@ -231,7 +231,7 @@ describe('finding a container\'s state', () => {
 
     it('an exec looks again at once (its process runs after runc start), a few times at most', () => {
       let now = 1_000;
-      const id = 'd'.repeat(64);
+      const id = '1a'.repeat(32);
       const cat = new ContainerCatalog({ roots, now: () => now, retryMs: 2_000 });
       expect(cat.enrich(info(id)).name).toBeUndefined();
       const statePath = join(dir, 'runc', id, 'state.json');
@@ -241,7 +241,7 @@ describe('finding a container\'s state', () => {
       expect(cat.enrich(info(id), true).name).toBe('ctr');
       rmSync(join(statePath, '..'), { recursive: true });
       // a container that never has state: execs stop triggering lookups after a few
-      const none = 'c'.repeat(64);
+      const none = '2b'.repeat(32);
       for (let i = 0; i < 20; i++) cat.enrich(info(none), true);
       const late = join(dir, 'runc', none, 'state.json');
       mkdirSync(join(late, '..'), { recursive: true });
