@@ -2,10 +2,26 @@
  * `ctrace read --follow`: the bytes of a growing file, as `tail -F` reads them. At the end
  * of the file it waits for more; when the path names a new file (ctrace rotated the log:
  * the old file was renamed `<log>.<time>` and a new one created), it reads what is left of
- * the old file, then continues at the start of the new one; a file truncated in place is
- * read again from its start.
+ * the old file, then continues with the file that came after it: the next rotated file if
+ * the log rotated more than once meanwhile (a busy log on a small --log-max-size), else the
+ * new `<log>`. A file truncated in place is read again from its start.
  */
+import { statSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { listRotated } from '../audit/files.js';
+
+/** The file written after the one with inode `ino`: the next rotated file, else the log itself. */
+function nextFile(path: string, ino: number): string {
+  const files = [...listRotated(path), path];
+  const at = files.findIndex((f) => {
+    try {
+      return statSync(f).ino === ino;
+    } catch {
+      return false;
+    }
+  });
+  return at >= 0 && at + 1 < files.length ? files[at + 1]! : path;
+}
 
 export interface FollowOptions {
   /** stop at the next wait */
@@ -47,9 +63,9 @@ export async function* followFile(path: string, opts: FollowOptions): AsyncGener
       if (opts.signal.aborted) return;
       const now = await stat(path).catch(() => null);
       if (now && now.ino !== ino) {
-        // rotated: the rest of the old file first (written before the rename), then the new one
+        // rotated: the rest of the old file first (written before the rename), then the next one
         yield* drain();
-        const next = await open(path, 'r').catch(() => null);
+        const next = await open(nextFile(path, ino), 'r').catch(() => null);
         if (next) {
           await fh.close();
           fh = next;

@@ -166,7 +166,8 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       }
       decoded++;
       if (selected(entry)) emit(entry);
-      if (buf.length >= 512) await flush();
+      // following, a record is shown when it arrives; otherwise in blocks
+      if (buf.length >= 512 || follow) await flush();
       if (outClosed) break;
     }
     await flush();
