@@ -82,7 +82,7 @@ describe('table that fits the terminal', () => {
     expect(new TableFormatter({ columns: 120 }).lines(pod!)[1]).toContain(' checkout-api…8c6b5-x2x9q ');
     expect(new TableFormatter({ columns: 160 }).lines(pod!)[1]).toContain(' checkout-api-7d9f8c6b5-x2x9q ');
     expect(new TableFormatter({ columns: 200 }).lines(pod!)[1]).toContain(' checkout-api-7d9f8c6b5-x2x9q/checkout-api ');
-    expect(new TableFormatter({ columns: 80 }).lines(pod!)[1]).toContain(' checkout-…b5-x2x9q ');
+    expect(new TableFormatter({ columns: 80 }).lines(pod!)[1]).toContain(' checkout…5-x2x9q ');
     expect(new TableFormatter({ columns: 80, wide: true }).lines(pod!)[1]).toContain(' payments-production/checkout-api-7d9f8c6b5-x2x9q/checkout-api ');
   });
 

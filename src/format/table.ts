@@ -46,11 +46,12 @@ const MIDDLE_CUT = new Set<Key>(['container']);
 const LAYOUTS: Array<{ minColumns: number; cols: Array<[Key, number]> }> = [
   {
     minColumns: 0,
-    cols: [['time', 8], ['event', 5], ['container', 18], ['pid', 7], ['comm', 12]],
+    cols: [['time', 8], ['event', 5], ['container', 16], ['pid', 7], ['comm', 10]],
   },
   {
     minColumns: 100,
-    cols: [['time', 12], ['event', 5], ['container', 24], ['pid', 7], ['uid', 5], ['comm', 15]],
+    // UID 6 wide: rootless containers map to 100000 and up
+    cols: [['time', 12], ['event', 5], ['container', 24], ['pid', 7], ['uid', 6], ['comm', 15]],
   },
   {
     minColumns: 150,
@@ -62,7 +63,7 @@ const LAYOUTS: Array<{ minColumns: number; cols: Array<[Key, number]> }> = [
       ['pid', 7],
       ['nspid', 6],
       ['ppid', 7],
-      ['uid', 5],
+      ['uid', 6],
       ['comm', 15],
     ],
   },
