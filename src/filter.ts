@@ -73,6 +73,12 @@ export interface CompiledFilter {
    * after a container's first event; comm, binary, uid and type differ per event.
    */
   readonly perCgroup: boolean;
+  /**
+   * Whether the decision for this container holds for all its later events: always when
+   * `perCgroup`; with name filters, once its names are known (`namesKnown`: the runtime's
+   * state was found) or for a host process (no container); never with per-event fields.
+   */
+  finalFor(c: ContainerInfo | null, namesKnown: boolean): boolean;
   container(c: ContainerInfo | null): boolean;
   event(ev: TraceEvent): boolean;
 }
@@ -109,10 +115,12 @@ export function compileFilter(f: EventFilter | undefined): CompiledFilter {
     return true;
   };
   const perEvent = !!(events.length || comms.length || binaries.length || uids.length);
+  const perCgroup = !containers.length && !pods.length && !namespaces.length && !perEvent;
   return {
     empty: !selectsContainers && !perEvent,
     selectsContainers,
-    perCgroup: !containers.length && !pods.length && !namespaces.length && !perEvent,
+    perCgroup,
+    finalFor: (c, namesKnown) => perCgroup || (!perEvent && (c === null || namesKnown)),
     container,
     event(ev) {
       if (events.length && !events.includes(ev.type)) return false;

@@ -345,8 +345,9 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
-      // (a filter on names or per-event fields is decided per event, here: such cgroups stay off the lane)
-      if (this.lane && this.filter.perCgroup && cls.scope !== 'unknown' && ev.scope === cls.scope && !this.lane.has(rec.task.cgroupKey)) {
+      // (not while a name filter's answer may change: names come from runtime state that may appear later)
+      const final = this.filter.finalFor(ev.container, !!ev.container && !!this.catalog?.peek(ev.container.id));
+      if (this.lane && final && cls.scope !== 'unknown' && ev.scope === cls.scope && !this.lane.has(rec.task.cgroupKey)) {
         this.lane.register(rec.task.cgroupKey, {
           cls,
           cgroupPath: rec.task.cgroupPath,

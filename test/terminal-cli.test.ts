@@ -89,6 +89,15 @@ describe('one filter vocabulary', () => {
     }
   });
 
+  it('a name filter is final for a container once its names are known, or for a host process; per-event fields never', () => {
+    const byName = compileFilter({ container: 'nginx' });
+    expect(byName.finalFor(nginx, false)).toBe(false); // its state may not be written yet
+    expect(byName.finalFor(nginx, true)).toBe(true);
+    expect(byName.finalFor(null, false)).toBe(true);
+    expect(compileFilter({ runtime: 'docker' }).finalFor(nginx, false)).toBe(true);
+    expect(compileFilter({ container: 'nginx', uid: 0 }).finalFor(nginx, true)).toBe(false);
+  });
+
   it('globs: *, ?, [...], [!...]; everything else literal', () => {
     expect(globToRegExp('a.b').test('axb')).toBe(false);
     expect(globToRegExp('web-[0-9]').test('web-3')).toBe(true);
