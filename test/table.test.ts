@@ -224,6 +224,16 @@ describe('numbers as names', () => {
   });
 });
 
+describe('notes between the events (ctrace read: start, stop, lost)', () => {
+  it('are cut to the width, and a loss is red when colour is on', () => {
+    const long = 'x'.repeat(200);
+    expect(width(new TableFormatter({ columns: 80 }).note(long))).toBe(80);
+    expect(new TableFormatter({}).note(long)).toBe(long);
+    expect(new TableFormatter({ columns: 80, color: true }).note('LOST 3 events', 'error')).toBe('\x1b[31mLOST 3 events\x1b[0m');
+    expect(new TableFormatter({ columns: 80, color: true }).note('start')).toBe('start');
+  });
+});
+
 describe('the shared table (stdout sink and ctrace read)', () => {
   it('header once, then lines; configureTable() sets the width and colour', () => {
     configureTable({ columns: 80 });

@@ -15,7 +15,7 @@ import { describeFsError } from '../audit/log.js';
 import { rawRecords } from '../audit/reader.js';
 import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
-import { tableHeader, toTableLine } from '../format/table.js';
+import { tableHeader, tableNote, toTableLine } from '../format/table.js';
 import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
 import { Readable as ReadableStream } from 'node:stream';
 import { followFile } from './follow.js';
@@ -105,7 +105,7 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       }
       buf.push(toTableLine(e));
     } else {
-      buf.push(metaTableLine(e));
+      buf.push(tableNote(metaTableLine(e), e.type === 'lost' ? 'error' : undefined));
     }
   };
 

@@ -256,6 +256,12 @@ export class TableFormatter {
     return out;
   }
 
+  /** A line that is not an event (a log's start, stop, lost records): cut to fit, red for an error. */
+  note(text: string, level?: 'error'): string {
+    const line = this.fit ? ellipsize(text, this.columns!) : text;
+    return this.color && level === 'error' ? SGR.red + line + SGR.reset : line;
+  }
+
   private pad(s: string, c: { key: Key; width: number }): string {
     const cut = this.fit ? ellipsize(s, c.width, MIDDLE_CUT.has(c.key) ? 'middle' : 'end') : s;
     const fill = ' '.repeat(Math.max(0, c.width - len(cut)));
@@ -300,4 +306,8 @@ export function tableHeader(): string {
 
 export function toTableLine(ev: TraceEvent): string {
   return shared.lines(ev).join('\n');
+}
+
+export function tableNote(text: string, level?: 'error'): string {
+  return shared.note(text, level);
 }
