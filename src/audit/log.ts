@@ -33,7 +33,7 @@ import { loadNative, type NativeAddon } from '../native.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
 import { isRotatedName, rotatedPath } from './files.js';
 import { detectFormat, rawRecords } from './reader.js';
-import { nowIso, RecordTally, startRecord, type Entry, type StartOptions } from './records.js';
+import { nowIso, RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from './records.js';
 
 export type FsyncPolicy = 'always' | 'never' | { intervalMs: number };
 
@@ -353,9 +353,9 @@ export class AuditLog implements Sink {
   }
 
   /** The kernel dropped events: a `lost` record. */
-  noteLost(report: LostReport): void {
+  noteLost(report: LostReport, source: LossSource = 'kernel'): void {
     if (!this.accepting()) return;
-    this.append(this.tally.lostRecord(report));
+    this.append(this.tally.lostRecord(report, source));
   }
 
   /**

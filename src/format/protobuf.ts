@@ -9,7 +9,7 @@ import type protobuf from 'protobufjs';
 import { isoNs } from '../clock.js';
 import type { ContainerInfo, EventType, TraceEvent } from '../event.js';
 import type { ChainCodec, ChainedRecord } from '../audit/chain.js';
-import { isEvent, type Entry, type MetaRecord, type StartOptions } from '../audit/records.js';
+import { isEvent, lossSource, type Entry, type MetaRecord, type StartOptions } from '../audit/records.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/ctrace.proto', import.meta.url));
 export const RECORD_TYPE = 'ctrace.v1.Record';
@@ -284,7 +284,7 @@ export function entryFromProto(rec: Obj): Entry {
     }
     case 'lost': {
       const r = rec.lost as Obj;
-      return { type: 'lost', time: timestampToIso(r.time), count: n(r.count), total: n(r.total), source: 'kernel' };
+      return { type: 'lost', time: timestampToIso(r.time), count: n(r.count), total: n(r.total), source: lossSource(r.source) };
     }
     case 'rotate': {
       const r = rec.rotate as Obj;

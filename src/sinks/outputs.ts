@@ -101,7 +101,13 @@ export interface OutputsOptions extends RecordOptions {
 
 export class Outputs implements RecordSink {
   private constructor(
-    private readonly stdout: (Sink & { noteLost?: (r: LostReport) => void; close(reason?: string): Promise<void> }) | null,
+    private readonly stdout:
+      | (Sink & {
+          noteLost?: (r: LostReport) => void;
+          close(reason?: string): Promise<void>;
+          readonly loss: { dropped: number; undelivered: number };
+        })
+      | null,
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
   ) {}
@@ -171,6 +177,21 @@ export class Outputs implements RecordSink {
     this.stdout?.noteLost?.(report);
     this.log?.noteLost(report);
     this.socket?.noteLost(report);
+  }
+
+  /** Events the JavaScript stdout sink did not write (null when stdout is not its: none, or the tracer's own). */
+  stdoutLoss(): { dropped: number; undelivered: number } | null {
+    return this.stdout ? this.stdout.loss : null;
+  }
+
+  /** stdout could not keep up: the log says so (a `lost` record with source stdout: the log has these events). */
+  noteStdoutLost(report: LostReport): void {
+    this.log?.noteLost(report, 'stdout');
+  }
+
+  /** Ends stdout first (bounded: a stuck reader costs a few seconds), so its loss is known before the stop records. */
+  async closeStdout(reason = 'closed'): Promise<void> {
+    await this.stdout?.close(reason);
   }
 
   /** SIGHUP: reopen the log if it was moved away. */
