@@ -68,6 +68,7 @@ export function buildProgram(): Command {
     .option('--log-max-size <size>', 'rotate the log at this size, e.g. 100M, 1G; 0: never (default: 100M)', parseSize)
     .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
     .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)
+    .option('--log-allow-unsafe', 'append to a log owned by another user, or in a directory others can write (refused by default)')
     .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)')
     .action(async (opts) => {
       const record = {
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
         logMaxSize: opts.logMaxSize,
         logKeep: opts.logKeep,
         logFsync: opts.logFsync,
+        logAllowUnsafe: opts.logAllowUnsafe ? true : undefined,
         socket: opts.socket,
       };
       const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);

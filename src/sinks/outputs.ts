@@ -31,6 +31,8 @@ export interface RecordOptions {
   logKeep?: number;
   /** as given: always | never | 1s | 500ms */
   logFsync?: string;
+  /** --log-allow-unsafe: append to a log owned by another user or in a directory others can write */
+  logAllowUnsafe?: boolean;
   socket?: string;
 }
 
@@ -75,6 +77,7 @@ export function recordOptionsProblem(o: RecordOptions & { output?: string }, std
       ['--log-max-size', o.logMaxSize],
       ['--log-keep', o.logKeep],
       ['--log-fsync', o.logFsync],
+      ['--log-allow-unsafe', o.logAllowUnsafe || undefined],
     ] as const) {
       if (v !== undefined) return `${flag} needs --log <path>`;
     }
@@ -127,6 +130,7 @@ export class Outputs implements RecordSink {
         start: o.start,
         onError: (err) => o.onFatal(err.message),
         onWarning: (m) => o.onNote(m),
+        allowUnsafe: o.logAllowUnsafe,
       });
     }
     if (o.socket) {
