@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { parseProtobufRecord } from '../format/protobuf.js';
 import { chainHash, parseJsonlRecord, type ChainedRecord, type LogFormat } from './chain.js';
 import { DAMAGED_SUFFIX, isRotatedFile, listRotated } from './files.js';
-import { rawRecords, type RawRecord } from './reader.js';
+import { MAX_RECORD_BYTES, rawRecords, type RawRecord } from './reader.js';
 
 export interface VerifyOptions {
   /** accept a last run without a stop record (a log still being written) */
@@ -102,6 +102,9 @@ export async function verifyLogs(files: string[], opts: VerifyOptions = {}): Pro
       const fmt = format as LogFormat | null;
       const next = await it.next();
       const at = (what: string) => fail(file, raw.index, fmt, what);
+      if (raw.tooLong !== undefined) {
+        return at(`a line of ${raw.tooLong} bytes, over the ${MAX_RECORD_BYTES / 1024 / 1024} MiB maximum of a record: not a ctrace record (altered or corrupted)`);
+      }
       if (!raw.complete && file.endsWith(DAMAGED_SUFFIX) && next.done) {
         // ctrace moved this file aside at start-up because of this tail, and linked the next run to
         // the record before it: the chain goes on; the cut record itself cannot be checked

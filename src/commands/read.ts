@@ -11,7 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import type { LogFormat } from '../audit/chain.js';
 import { describeFsError } from '../audit/log.js';
-import { rawRecords } from '../audit/reader.js';
+import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
 import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
 import { tableHeader, toTableLine } from '../format/table.js';
@@ -99,9 +99,20 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
 
   let format: LogFormat | null = null;
   const source = openSource(path);
+  // Ctrl-C: stop reading, print what was read, exit 130
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    source.destroy();
+  };
+  process.once('SIGINT', onSigint);
   try {
     for await (const raw of rawRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
       const where = format === 'protobuf' ? `${name}: record ${raw.index}` : `${name}:${raw.index}`;
+      if (raw.tooLong !== undefined) {
+        complain(`${where}: a line of ${raw.tooLong} bytes, over the ${MAX_RECORD_BYTES / 1024 / 1024} MiB maximum of a record, skipped`);
+        continue;
+      }
       if (!raw.complete) {
         complain(`${where}: incomplete last ${format === 'protobuf' ? 'record' : 'line'} (cut short), skipped`);
         continue;
@@ -116,17 +127,21 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       } catch (e) {
         complain(`${where}: not a ctrace record: ${(e as Error).message}`);
       }
-      if (buf.length >= 512) await flush();
-      if (outClosed) break;
+      // live sources (a socket, a pipe): what arrived is printed now, not after 512 more
+      if (buf.length >= 512 || raw.endOfChunk) await flush();
+      if (outClosed || interrupted) break;
     }
     await flush();
   } catch (e) {
     await flush().catch(() => {});
+    if (interrupted) return 130; // the destroyed source ends the iteration early: that was us
     const code = (e as NodeJS.ErrnoException).code;
     err.write(`ctrace: cannot read ${name}: ${code ? describeFsError(e) : (e as Error).message}\n`);
     return 1;
   } finally {
+    process.off('SIGINT', onSigint);
     if (path !== '-') source.destroy();
   }
+  if (interrupted) return 130;
   return bad > 0 ? 1 : 0;
 }
