@@ -79,7 +79,8 @@ describe.each([
         const rss = peakRssMb(run.child.pid!);
         const t0 = Date.now();
         run.child.kill('SIGINT');
-        const code = await run.exited;
+        // a ctrace that never stops must fail this test, not hang it
+        const code = await Promise.race([run.exited, new Promise<string>((r) => setTimeout(() => r('still running after 15 s'), 15_000))]);
         const stopMs = Date.now() - t0;
         const { execs, stdoutLost, lostKernel } = logEvents(log, id);
         console.log(`[${name}] log execs ${execs}/${BURST}, kernel lost ${lostKernel}, stdout lost ${stdoutLost}, peak RSS ${rss.toFixed(0)} MB, SIGINT→exit ${stopMs} ms`);

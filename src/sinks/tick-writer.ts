@@ -78,7 +78,7 @@ export class TickWriter<T extends string | Buffer> {
    * Writes what is pending and waits until the stream has taken it, for at most
    * timeoutMs; what it has not taken by then stays in `undelivered`.
    */
-  async end(timeoutMs = 3000): Promise<void> {
+  async end(timeoutMs = 2000): Promise<void> {
     this.flush();
     if (this.ended) return;
     this.ended = true;
