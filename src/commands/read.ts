@@ -39,7 +39,9 @@ export function metaTableLine(r: MetaRecord): string {
       );
     }
     case 'lost':
-      return `${t} -- LOST ${r.count} events: ring buffer full (${r.total} since start)`;
+      return r.source === 'stdout'
+        ? `${t} -- ${r.count} events not written to stdout: too slow (${r.total} since start; this log has them)`
+        : `${t} -- LOST ${r.count} events: ring buffer full (${r.total} since start)`;
     case 'rotate':
       return `${t} -- log rotated (${r.reason}); continues in the next file`;
     case 'continuation':
