@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-native.sh
 npx tsc -p tsconfig.json
+node scripts/gen-man.js  # build/man/ctrace.1, from the CLI's definitions

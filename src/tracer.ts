@@ -17,27 +17,23 @@ import {
 import { classifyCgroupPath, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
 import { buildEvent } from './event-build.js';
-import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
+import type { EventType, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
+import { compileFilter, type CompiledFilter, type EventFilter } from './filter.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
 import { IsolatedTasks, seenEnoughForLane } from './isolation.js';
 import { toJsonLine } from './format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
-import { loadNative, type NativeTracer } from './native.js';
+import { loadNative, type NativeOutputStats, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
 import { BinaryHasher } from './enrich/binary-hash.js';
 import { lineage, LiveBinaryNames, startTicksOf } from './enrich/lineage.js';
 import { readExe, readStat } from './procfs.js';
 import type { ExecEnrichment } from './event-build.js';
 
-export interface TracerFilter {
-  /** container id prefix */
-  container?: string;
-  runtime?: Runtime;
-  /** pod UID (prefix) */
-  pod?: string;
-}
+/** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
+export type TracerFilter = EventFilter;
 
 export interface TracerOptions {
   /** event types to trace (default: all) */
@@ -70,8 +66,9 @@ export interface TracerOptions {
   jsonLines?: boolean;
   /**
    * Implies jsonLines: every event passed on is also written as a JSON line to this fd (ctrace
-   * run's stdout, 1), by the addon's poll thread for known cgroups and synchronously, in ring
-   * order, for the rest. A write failure (EPIPE: the reader went away) reaches onError once, as
+   * run's stdout, 1), in ring order, through a bounded queue and a writer thread of its own: a
+   * slow reader of the fd never holds up the ring or the other consumers; lines that do not fit
+   * are dropped and counted (outputStats(), closeOutput()). A write failure (EPIPE: the reader went away) reaches onError once, as
    * a NativeError with step 'stdout'; writing stops there.
    */
   jsonOut?: number;
@@ -143,11 +140,13 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly catalog: ContainerCatalog | null;
   private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
+  private readonly filter: CompiledFilter;
   /** null when preload is off */
   readonly startup: StartupReport | null = null;
 
   constructor(options: TracerOptions = {}) {
     this.options = { ...options };
+    this.filter = compileFilter(options.filter);
     const events = options.events ?? ['exec', 'exit', 'mount'];
     preflight();
     const native = loadNative();
@@ -273,6 +272,28 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       filtered,
     };
   }
+  /** The jsonOut queue's counters (lines dropped because stdout was too slow); null without jsonOut. */
+  outputStats(): NativeOutputStats | null {
+    return this.options.jsonOut !== undefined && this.lane ? this.lane.formatter.outputStats() : null;
+  }
+
+  /**
+   * After close(): gives the jsonOut queue up to timeoutMs to drain, then stops its writer. A
+   * stuck reader of stdout costs at most that; what it did not take is `undeliveredLines`.
+   */
+  async closeOutput(timeoutMs: number): Promise<NativeOutputStats | null> {
+    const formatter = this.options.jsonOut !== undefined ? this.lane?.formatter : undefined;
+    if (!formatter) return null;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = formatter.outputStats();
+      if (s.queuedBytes === 0 || s.errno !== 0 || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    formatter.closeOutput();
+    return formatter.outputStats();
+  }
+
   /**
    * Detaches, delivers every record already read (the poll thread's end marker
    * comes after its last batch), reports a final loss count, and ends every
@@ -371,8 +392,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey, rec.task.startNs);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
+      // (not while a name filter's answer may change: names come from runtime state that may appear later)
+      const final = this.filter.finalFor(ev.container, !!ev.container && !!this.catalog?.peek(ev.container.id));
       if (
         this.lane &&
+        final &&
         cls.scope !== 'unknown' &&
         ev.scope === cls.scope &&
         seenEnoughForLane(rec) &&
@@ -435,13 +459,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private passes(ev: TraceEvent): boolean {
     if (ev.scope === 'host' && !this.options.all) return false;
-    const f = this.options.filter;
-    if (!f) return true;
-    const c = ev.container;
-    if (f.container && !c?.id.startsWith(f.container)) return false;
-    if (f.runtime && c?.runtime !== f.runtime) return false;
-    if (f.pod && !c?.podUid?.startsWith(f.pod)) return false;
-    return true;
+    return this.filter.event(ev);
   }
 
   /** An exec's ancestors (their binaries from what ctrace saw of those same processes) and its binary. */
@@ -476,7 +494,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return buildEvent(rec, {
       time: this.clock.iso(rec.ktimeNs),
       scope: cls.scope,
-      container: cls.container && this.catalog ? this.catalog.enrich(cls.container) : cls.container,
+      container: cls.container && this.catalog ? this.catalog.enrich(cls.container, rec.type === 'exec') : cls.container,
       nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
       exec,
     });

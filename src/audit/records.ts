@@ -57,8 +57,11 @@ export interface LostRecord {
   time: string;
   count: number;
   total: number;
-  source: 'kernel';
+  /** kernel: the ring buffer was full (no output has these events); stdout: stdout could not keep up (this output has them) */
+  source: LossSource;
 }
+
+export type LossSource = 'kernel' | 'stdout';
 
 /** Audit logs: the last record of a file that was rotated. */
 export interface RotateRecord {
@@ -100,6 +103,11 @@ export function isHead(e: Entry): e is StartRecord | ContinuationRecord {
   return e.type === 'start' || e.type === 'continuation';
 }
 
+/** A lost record's source as read back (absent in logs older than the field's second value). */
+export function lossSource(v: unknown): LossSource {
+  return v === 'stdout' ? 'stdout' : 'kernel';
+}
+
 /** Now, as ISO-8601 UTC with nanoseconds (like event times). */
 export function nowIso(): string {
   return isoNs(BigInt(Date.now()) * 1_000_000n);
@@ -123,9 +131,10 @@ export class RecordTally {
     this.events[type]++;
   }
 
-  lostRecord(report: { lost: number; total: number }): LostRecord {
-    this.lost = Math.max(this.lost + report.lost, report.total);
-    return { type: 'lost', time: nowIso(), count: report.lost, total: report.total, source: 'kernel' };
+  lostRecord(report: { lost: number; total: number }, source: LossSource = 'kernel'): LostRecord {
+    // the stop record's `lost` counts what no output has: stdout's drops are in this one
+    if (source === 'kernel') this.lost = Math.max(this.lost + report.lost, report.total);
+    return { type: 'lost', time: nowIso(), count: report.lost, total: report.total, source };
   }
 
   stopRecord(reason: string): StopRecord {
@@ -379,7 +388,7 @@ export function entryFromJsonObject(o: Obj): Entry {
       };
     }
     case 'lost':
-      return { type, time: str(o, 'time'), count: num(o, 'count'), total: num(o, 'total'), source: 'kernel' };
+      return { type, time: str(o, 'time'), count: num(o, 'count'), total: num(o, 'total'), source: lossSource(o.source) };
     case 'rotate':
       return { type, time: str(o, 'time'), reason: str(o, 'reason') === 'SIGHUP' ? 'SIGHUP' : 'size' };
     case 'continuation':

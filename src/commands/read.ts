@@ -3,7 +3,8 @@
  * `--output json|protobuf` stream, `-` for stdin, or the `--socket` of a running
  * ctrace) back in the human (table) or JSON form. The format is detected from
  * the first bytes. Chain fields (seq, prev, hash) are left out: `ctrace verify`
- * checks them.
+ * checks them. `--follow` keeps reading a growing log across its rotation; `--since`,
+ * `--until` and the filters of `ctrace run` select what is printed.
  */
 import { createReadStream, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -11,10 +12,13 @@ import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import type { LogFormat } from '../audit/chain.js';
 import { describeFsError } from '../audit/log.js';
-import { rawRecords } from '../audit/reader.js';
+import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
 import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
-import { tableHeader, toTableLine } from '../format/table.js';
+import { tableHeader, tableNote, toTableLine } from '../format/table.js';
+import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
+import { Readable as ReadableStream } from 'node:stream';
+import { followFile } from './follow.js';
 
 export type ReadOutput = 'table' | 'json';
 
@@ -22,6 +26,14 @@ export interface ReadOptions {
   output?: ReadOutput;
   /** default: detected */
   format?: LogFormat | 'auto';
+  /** keep reading a growing file, across rotation, until SIGINT/SIGTERM (or `signal`) */
+  follow?: boolean;
+  /** ends --follow (default: SIGINT/SIGTERM) */
+  signal?: AbortSignal;
+  /** only records at or after / at or before these times (ms since the epoch) */
+  sinceMs?: number;
+  untilMs?: number;
+  filter?: EventFilter;
 }
 
 /** One human line for a start/stop/lost/rotate/continuation record. */
@@ -39,7 +51,9 @@ export function metaTableLine(r: MetaRecord): string {
       );
     }
     case 'lost':
-      return `${t} -- LOST ${r.count} events: ring buffer full (${r.total} since start)`;
+      return r.source === 'stdout'
+        ? `${t} -- ${r.count} events not written to stdout: too slow (${r.total} since start; this log has them)`
+        : `${t} -- LOST ${r.count} events: ring buffer full (${r.total} since start)`;
     case 'rotate':
       return `${t} -- log rotated (${r.reason}); continues in the next file`;
     case 'continuation':
@@ -93,40 +107,113 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       }
       buf.push(toTableLine(e));
     } else {
-      buf.push(metaTableLine(e));
+      buf.push(tableNote(metaTableLine(e), e.type === 'lost' ? 'error' : undefined));
     }
   };
 
+  const filter = compileFilter(opts.filter);
+  let matched = 0;
+  const stopFollow = new AbortController();
+  const onSignal = () => stopFollow.abort();
+  const follow = !!opts.follow && path !== '-' && isRegularFile(path);
+  if (follow) {
+    opts.signal?.addEventListener('abort', onSignal, { once: true });
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  /** whether a record is in the time window and passes the filters */
+  const selected = (e: Entry): boolean => {
+    if (opts.sinceMs !== undefined || opts.untilMs !== undefined) {
+      const t = Date.parse(e.time);
+      if (opts.sinceMs !== undefined && t < opts.sinceMs) return false;
+      if (opts.untilMs !== undefined && t > opts.untilMs) {
+        stopFollow.abort(); // a log is written in time order: nothing later can be selected
+        return false;
+      }
+    }
+    if (!isEvent(e)) return true; // start, stop, lost, rotate: the context of what is shown
+    if (!filter.event(e)) return false;
+    matched++;
+    return true;
+  };
+
   let format: LogFormat | null = null;
-  const source = openSource(path);
+  let decoded = 0;
+  const source = follow ? ReadableStream.from(followFile(path, { signal: stopFollow.signal })) : openSource(path);
+  // Ctrl-C: stop reading, print what was read, exit 130 (following, Ctrl-C is the way to end: exit 0)
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    source.destroy();
+  };
+  if (!follow) process.once('SIGINT', onSigint);
   try {
     for await (const raw of rawRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
       const where = format === 'protobuf' ? `${name}: record ${raw.index}` : `${name}:${raw.index}`;
+      if (raw.tooLong !== undefined) {
+        complain(`${where}: a line of ${raw.tooLong} bytes, over the ${MAX_RECORD_BYTES / 1024 / 1024} MiB maximum of a record, skipped`);
+        continue;
+      }
       if (!raw.complete) {
+        if (follow && stopFollow.signal.aborted) break; // a line still being written when we were stopped
+        if (decoded === 0) return notCtrace(err, name, 'cut short');
         complain(`${where}: incomplete last ${format === 'protobuf' ? 'record' : 'line'} (cut short), skipped`);
         continue;
       }
+      let entry: Entry;
       try {
         if (format === 'jsonl') {
           if (raw.bytes.length === 0) continue;
-          emit(entryFromJsonObject(JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>));
+          entry = entryFromJsonObject(JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>);
         } else {
-          emit(entryFromProto(decodeRecordObject(raw.bytes)));
+          entry = entryFromProto(decodeRecordObject(raw.bytes));
         }
       } catch (e) {
+        // the first record decides: anything else is not something ctrace wrote, said once
+        if (decoded === 0) {
+          await flush();
+          return notCtrace(err, name, (e as Error).message);
+        }
         complain(`${where}: not a ctrace record: ${(e as Error).message}`);
+        continue;
       }
-      if (buf.length >= 512) await flush();
-      if (outClosed) break;
+      decoded++;
+      if (selected(entry)) emit(entry);
+      // following, or a live source (a socket, a pipe): what arrived is printed now, not after 512 more
+      if (buf.length >= 512 || follow || raw.endOfChunk) await flush();
+      if (outClosed || interrupted) break;
     }
     await flush();
   } catch (e) {
     await flush().catch(() => {});
+    if (interrupted) return 130; // the destroyed source ends the iteration early: that was us
     const code = (e as NodeJS.ErrnoException).code;
     err.write(`ctrace: cannot read ${name}: ${code ? describeFsError(e) : (e as Error).message}\n`);
     return 1;
   } finally {
+    process.off('SIGINT', onSigint);
     if (path !== '-') source.destroy();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
+  if (matched === 0 && filter.selectsContainers && decoded > 0) {
+    err.write(`ctrace: note: no event in ${name} matches ${describeContainerFilter(opts.filter!)}\n`);
+  }
+  if (interrupted) return 130;
   return bad > 0 ? 1 : 0;
+}
+
+function notCtrace(err: Writable, name: string, why: string): number {
+  // the decoder's complaint about a foreign file (a wire type, a JSON position) helps nobody
+  void why;
+  err.write(`ctrace: ${name}: not a ctrace log\n`);
+  return 1;
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

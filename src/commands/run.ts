@@ -7,6 +7,11 @@ import { startOptions } from '../audit/records.js';
 import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
 import { isNativeError } from '../native.js';
 import { Tracer, type TracerFilter } from '../tracer.js';
+import { noContainerMatches } from './known.js';
+import { StdoutLossReporter } from '../sinks/stdout-loss.js';
+
+/** How long a stop waits for stdout's reader to take what is queued: a stuck one costs no more. */
+const STDOUT_FLUSH_MS = 2000;
 
 export interface RunOptions {
   output?: OutputFormat;
@@ -17,7 +22,11 @@ export interface RunOptions {
   pidnsOnly: boolean;
   filter: TracerFilter;
   statsSeconds: number;
+  /** --ring-size (default: the tracer's) */
+  ringBytes?: number;
 }
+
+const joined = (v: string | readonly string[] | undefined) => (v === undefined ? null : [v].flat().join(',') || null);
 
 function log(line: string): void {
   process.stderr.write(`ctrace: ${line}\n`);
@@ -40,9 +49,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       events: opts.events ?? ['exec', 'exit', 'mount'],
       all: opts.all,
       pidnsOnly: opts.pidnsOnly,
-      container: opts.filter.container ?? null,
-      runtime: opts.filter.runtime ?? null,
-      pod: opts.filter.pod ?? null,
+      container: joined(opts.filter.container),
+      runtime: joined(opts.filter.runtime),
+      pod: joined(opts.filter.pod),
       output: format,
       log: rec.log ?? null,
       logFormat: rec.log ? (rec.logFormat ?? 'jsonl') : null,
@@ -66,6 +75,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       all: opts.all,
       pidnsOnly: opts.pidnsOnly,
       filter: opts.filter,
+      ringBytes: opts.ringBytes,
       // every output writes JSON lines: let the addon write them for known cgroups
       jsonLines: sink.acceptsLines,
       jsonOut: direct ? 1 : undefined,
@@ -100,11 +110,23 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => stop(sig);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const onHup = () => sink.reopen(); // external log rotation
-  if (rec.log) process.on('SIGHUP', onHup);
+  // external log rotation; without a log there is nothing to reopen, and a hangup must not kill the record
+  const onHup = () => (rec.log ? sink.reopen() : log('SIGHUP ignored (no --log to reopen)'));
+  process.on('SIGHUP', onHup);
   const statsTimer =
     opts.statsSeconds > 0 ? setInterval(() => log(statsLine(tracer)), opts.statsSeconds * 1000) : undefined;
+  // a slow stdout costs stdout lines only (bounded queues), and each drop is said
+  const stdoutLoss = new StdoutLossReporter(
+    () => (tracer.outputStats()?.droppedLines ?? 0) + (sink.stdoutLoss()?.dropped ?? 0),
+    (r) => {
+      log(`stdout too slow: ${r.lost} events not written to stdout (${r.total} since start; the log and socket have them)`);
+      sink.noteStdoutLost(r);
+    },
+  );
+  const lossTimer = setInterval(() => stdoutLoss.check(), 1000);
 
+  const nothing = noContainerMatches(opts.filter);
+  if (nothing) log(nothing);
   const st = tracer.startup;
   if (st) {
     log(
@@ -116,14 +138,32 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   log(`tracing ${(opts.events ?? ['exec', 'exit', 'mount']).join(',')} (hooks: ${tracer.hooks().join(', ')})`);
   const reason = await stopped;
   clearInterval(statsTimer);
+  clearInterval(lossTimer);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGHUP', onHup);
+  // a second signal while stopping must not kill the process before the log is closed
+  const onLate = () => log('stopping: flushing stdout (bounded) and the log');
+  process.on('SIGINT', onLate);
+  process.on('SIGTERM', onLate);
 
   await tracer.close(); // resolves after the last record read has been delivered
+  // stdout gets a bounded time; what it did not take is reported before the stop records
+  stdoutLoss.check();
+  const [native] = await Promise.all([tracer.closeOutput(STDOUT_FLUSH_MS), sink.closeStdout(reason)]);
+  const undelivered = (native?.undeliveredLines ?? 0) + (sink.stdoutLoss()?.undelivered ?? 0);
+  stdoutLoss.check();
+  if (undelivered > 0) {
+    log(`stdout did not take ${undelivered} events before exit (the log and socket have them)`);
+    sink.noteStdoutLost({ lost: undelivered, total: stdoutLoss.total + undelivered });
+  }
   await sink.close(reason);
-  log(`stopped (${reason}): ${statsLine(tracer)}`);
+  log(`stopped (${reason}): ${statsLine(tracer)}${stdoutLoss.total + undelivered ? `, ${stdoutLoss.total + undelivered} not written to stdout` : ''}`);
   for (const line of sink.summary()) log(line);
+  process.off('SIGINT', onLate);
+  process.off('SIGTERM', onLate);
+  // a write a stuck reader never takes would keep the process alive: done is done
+  setTimeout(() => process.exit(), 100).unref();
   return exitCode;
 }
 

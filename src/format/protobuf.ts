@@ -9,7 +9,7 @@ import type protobuf from 'protobufjs';
 import { isoNs } from '../clock.js';
 import type { ContainerInfo, EventType, TraceEvent } from '../event.js';
 import type { ChainCodec, ChainedRecord } from '../audit/chain.js';
-import { isEvent, type Entry, type MetaRecord, type StartOptions } from '../audit/records.js';
+import { isEvent, lossSource, type Entry, type MetaRecord, type StartOptions } from '../audit/records.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/ctrace.proto', import.meta.url));
 export const RECORD_TYPE = 'ctrace.v1.Record';
@@ -330,7 +330,7 @@ export function entryFromProto(rec: Obj): Entry {
     }
     case 'lost': {
       const r = rec.lost as Obj;
-      return { type: 'lost', time: timestampToIso(r.time), count: n(r.count), total: n(r.total), source: 'kernel' };
+      return { type: 'lost', time: timestampToIso(r.time), count: n(r.count), total: n(r.total), source: lossSource(r.source) };
     }
     case 'rotate': {
       const r = rec.rotate as Obj;
@@ -413,13 +413,27 @@ export function parseProtobufRecord(msg: Buffer): ChainedRecord {
  */
 export class FrameSplitter {
   private buf: Buffer = Buffer.alloc(0);
+  /** a frame longer than what has arrived: its chunks, joined once it is whole (linear, not per chunk) */
+  private parts: Buffer[] = [];
+  private partLen = 0;
+  private need = 0;
   /** bytes consumed so far (offset of the next frame in the stream) */
   offset = 0;
 
   constructor(private readonly maxMessage = 64 * 1024 * 1024) {}
 
   push(chunk: Buffer): Array<{ offset: number; bytes: Buffer }> {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (this.need > 0) {
+      this.parts.push(chunk);
+      this.partLen += chunk.length;
+      if (this.partLen < this.need) return [];
+      this.buf = Buffer.concat(this.parts, this.partLen);
+      this.parts = [];
+      this.partLen = 0;
+      this.need = 0;
+    } else {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    }
     const out: Array<{ offset: number; bytes: Buffer }> = [];
     let pos = 0;
     for (;;) {
@@ -441,16 +455,24 @@ export class FrameSplitter {
         break;
       }
       if (len > this.maxMessage) throw new Error(`record of ${len} bytes at byte ${this.offset + pos}: not a ctrace stream`);
-      if (i + len > this.buf.length) break;
+      if (i + len > this.buf.length) {
+        this.need = i + len - pos;
+        break;
+      }
       out.push({ offset: this.offset + pos, bytes: this.buf.subarray(i, i + len) });
       pos = i + len;
     }
     this.offset += pos;
     this.buf = this.buf.subarray(pos);
+    if (this.need > 0) {
+      this.parts = [this.buf];
+      this.partLen = this.buf.length;
+      this.buf = Buffer.alloc(0);
+    }
     return out;
   }
 
   get pending(): number {
-    return this.buf.length;
+    return this.buf.length + this.partLen;
   }
 }
