@@ -291,6 +291,23 @@ function containerFrom(hit: Hit, parts: readonly string[], i: number, rooted: bo
   };
 }
 
+/** The nearest container whose cgroup holds index `from` and above (a nested container's host). */
+function outerContainer(parts: readonly string[], from: number, rooted: boolean): ContainerInfo | null {
+  for (let i = from; i >= 0; ) {
+    const hit = firstHit(parts, i, rooted);
+    if (!hit) {
+      i -= 1;
+      continue;
+    }
+    if (hit.rule.kind === 'container') {
+      const c = containerFrom(hit, parts, i, rooted);
+      if (c) return c;
+    }
+    i -= hit.width;
+  }
+  return null;
+}
+
 /**
  * Classify one cgroup path (see the module comment for the forms accepted).
  *
@@ -312,7 +329,16 @@ export function classifyCgroupPath(path: string): Classification {
     }
     if (hit.rule.kind === 'container') {
       const container = containerFrom(hit, parts, i, rooted);
-      if (container) return { scope: 'container', container, rule: hit.rule.name };
+      if (container) {
+        // nested (kind, a CI runner's docker in docker): the process is the innermost
+        // container's; the one that holds it is recorded
+        const outer = outerContainer(parts, i - hit.width, rooted);
+        if (outer) {
+          container.outerId = outer.id;
+          container.outerRuntime = outer.runtime;
+        }
+        return { scope: 'container', container, rule: hit.rule.name };
+      }
     } else {
       note ??= hit.rule;
     }

@@ -23,6 +23,9 @@ export interface ContainerInfo {
   image?: string | null;
   podName?: string | null;
   podNamespace?: string | null;
+  /** a nested container's outer container (kind's node, docker in docker); absent or null when not nested */
+  outerId?: string | null;
+  outerRuntime?: Runtime | null;
 }
 
 /** One ancestor of an exec, nearest first (src/enrich/lineage.ts). */

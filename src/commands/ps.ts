@@ -4,6 +4,7 @@
  * each process attributed by the cgroup the kernel would key it by (src/inventory.ts),
  * names from the runtime's state (src/enrich/).
  */
+import type { ContainerJson } from '../format/json.js';
 import type { Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import { containerJsonObject } from '../format/json.js';
@@ -27,7 +28,7 @@ export interface PsProcess {
   argv: string[];
 }
 
-export interface PsContainer extends Required<ContainerInfo> {
+export interface PsContainer extends ContainerJson {
   cgroupPath: string;
   /** the controller hierarchy the cgroup path is from: true on a cgroup v1 (legacy/hybrid) host */
   cgroupV1: boolean;

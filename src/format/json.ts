@@ -4,8 +4,11 @@
  */
 import type { ContainerInfo, EventType, TraceEvent } from '../event.js';
 
+/** A container's keys in the JSON form (a nested container's outer one is not among them yet). */
+export type ContainerJson = Required<Omit<ContainerInfo, 'outerId' | 'outerRuntime'>>;
+
 /** A container in the JSON form: every key present, absent data null. */
-export function containerJsonObject(c: ContainerInfo): Required<ContainerInfo> {
+export function containerJsonObject(c: ContainerInfo): ContainerJson {
   return {
     id: c.id,
     runtime: c.runtime,
