@@ -335,6 +335,24 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   s->append(",\"mntNs\":");
   AppendUint(s, field(offsetof(struct ctrace_task, mntns_ino)));
   s->append(cg.fragment);
+  // identity (src/identity.ts processId): boot id, start time since boot, pid; null without a start time
+  auto put_process_id = [&](uint32_t pid, uint64_t start) {
+    if (pid == 0 || start == 0) {
+      s->append("null");
+      return;
+    }
+    s->push_back('"');
+    s->append(boot_id_);
+    s->push_back(':');
+    AppendUint(s, start);
+    s->push_back(':');
+    AppendUint(s, pid);
+    s->push_back('"');
+  };
+  s->append(",\"processId\":");
+  put_process_id(field(offsetof(struct ctrace_task, tgid)), Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns)));
+  s->append(",\"parentProcessId\":");
+  put_process_id(field(offsetof(struct ctrace_task, ppid)), Read<uint64_t>(task + offsetof(struct ctrace_task, parent_start_ns)));
 
   switch (hdr.type) {
     case CTRACE_EV_EXIT: {

@@ -78,7 +78,9 @@ class JsonLines {
     size_t date_len_ = 0;
   };
 
-  explicit JsonLines(int64_t clock_offset_ns) : clock_offset_ns_(clock_offset_ns) {}
+  // boot_id: what processId values begin with (src/identity.ts)
+  JsonLines(int64_t clock_offset_ns, std::string boot_id)
+      : clock_offset_ns_(clock_offset_ns), boot_id_(std::move(boot_id)) {}
 
   // JS thread.
   void Set(uint64_t key, Cgroup cgroup);
@@ -109,6 +111,7 @@ class JsonLines {
   bool Time(uint64_t ktime_ns, Writer* w) const;
 
   const int64_t clock_offset_ns_;
+  const std::string boot_id_;
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, Cgroup> cgroups_;
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};

@@ -154,8 +154,8 @@ export interface NativeAbi {
 
 export interface NativeAddon {
   Tracer: NativeTracerConstructor;
-  /** new LineFormatter(clockOffsetNs) */
-  LineFormatter: new (clockOffsetNs: bigint) => NativeLineFormatter;
+  /** new LineFormatter(clockOffsetNs, bootId?) */
+  LineFormatter: new (clockOffsetNs: bigint, bootId?: string) => NativeLineFormatter;
   /**
    * The audit log's chain (src/audit/chain.ts) over newline-terminated event lines from
    * `offset`, starting at `seq` after `head` (hex); stops after the line that fills `room`

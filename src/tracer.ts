@@ -30,6 +30,7 @@ import { ProcessTable, type ProcEntry } from './proctable.js';
 import { BinaryHasher } from './enrich/binary-hash.js';
 import { lineage, LiveBinaryNames, startTicksOf } from './enrich/lineage.js';
 import { readExe, readStat } from './procfs.js';
+import { bootId } from './identity.js';
 import type { ExecEnrichment } from './event-build.js';
 
 /** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
@@ -181,7 +182,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (options.preload ?? true) this.startup = this.preload(v1Id >= 0 ? v1.name : null);
       if (options.jsonLines || options.jsonOut !== undefined) {
         const catalog = this.catalog;
-        const formatter = new native.LineFormatter(this.native.clockOffsetNs());
+        const formatter = new native.LineFormatter(this.native.clockOffsetNs(), bootId());
         this.lane = new JsonLane(formatter, catalog ? (c) => catalog.enrich(c) : undefined);
         if (options.jsonOut !== undefined) formatter.setOutput(options.jsonOut);
       }

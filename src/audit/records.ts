@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { isoNs } from '../clock.js';
-import type { EventType, TraceEvent } from '../event.js';
+import type { EventType, ExecDetail, TraceEvent } from '../event.js';
 import { toJsonObject } from '../format/json.js';
 
 /** The options a run was started with, as recorded in its start record. */
@@ -266,6 +266,52 @@ function obj(o: Obj, k: string): Obj {
   return v as Obj;
 }
 
+function numOrNull(o: Obj, k: string): number | null {
+  const v = o[k];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number') throw new Error(`field '${k}' is not a number`);
+  return v;
+}
+
+/** Who did it and what ran (src/format/json.ts execJsonObject); a log written before these fields reads as unknown. */
+function execExtrasFromJson(d: Obj): Partial<ExecDetail> {
+  const anc = Array.isArray(d.ancestors) ? (d.ancestors as Obj[]) : [];
+  const b = d.binary && typeof d.binary === 'object' ? (d.binary as Obj) : null;
+  const caps = Array.isArray(d.capabilities) ? (d.capabilities as unknown[]).filter((c): c is string => typeof c === 'string') : [];
+  return {
+    execId: strOrNull(d, 'execId'),
+    entry: bool(d, 'entry'),
+    ancestors: anc.map((a) => ({
+      processId: strOrNull(a, 'processId'),
+      pid: num(a, 'pid'),
+      comm: str(a, 'comm'),
+      filename: strOrNull(a, 'filename'),
+      outside: bool(a, 'outside'),
+    })),
+    ancestorsTruncated: bool(d, 'ancestorsTruncated'),
+    cwd: strOrNull(d, 'cwd'),
+    cwdTruncated: bool(d, 'cwdTruncated'),
+    tty: strOrNull(d, 'tty'),
+    loginUid: numOrNull(d, 'loginUid'),
+    sessionId: numOrNull(d, 'sessionId'),
+    ...(typeof d.capEffective === 'string' ? { capEffective: d.capEffective } : {}),
+    capabilities: caps,
+    ...(typeof d.userNs === 'number' ? { userNs: d.userNs } : {}),
+    ...(typeof d.hostRoot === 'boolean' ? { hostRoot: d.hostRoot } : {}),
+    binary: b
+      ? {
+          hostPath: strOrNull(b, 'hostPath'),
+          sha256: strOrNull(b, 'sha256'),
+          hashError: strOrNull(b, 'hashError'),
+          size: numOrNull(b, 'size') ?? 0,
+          upperLayer: bool(b, 'upperLayer'),
+          memfd: bool(b, 'memfd'),
+          deleted: bool(b, 'deleted'),
+        }
+      : null,
+  };
+}
+
 /**
  * An entry from its JSON object (a line of a JSONL log or of `--output json`).
  * Fields the JSON form does not carry (ktimeNs, cgroupV1) get neutral values.
@@ -307,6 +353,8 @@ export function entryFromJsonObject(o: Obj): Entry {
             }
           : null,
         reason: strOrNull(o, 'reason'),
+        processId: strOrNull(o, 'processId'),
+        parentProcessId: strOrNull(o, 'parentProcessId'),
       };
       if (type === 'exec') {
         const d = obj(o, 'exec');
@@ -320,6 +368,7 @@ export function entryFromJsonObject(o: Obj): Entry {
             argv: argv as string[],
             argvTruncated: bool(d, 'argvTruncated'),
             filenameTruncated: bool(d, 'filenameTruncated'),
+            ...execExtrasFromJson(d),
           },
         };
       }

@@ -2,7 +2,7 @@
  * The JSON form of DESIGN.md: one object per event, camelCase, absent data is null.
  * Used by stdout (`--output json`) and the JSONL audit log.
  */
-import type { ContainerInfo, EventType, TraceEvent } from '../event.js';
+import type { ContainerInfo, EventType, ExecDetail, TraceEvent } from '../event.js';
 
 /** A container's keys in the JSON form (a nested container's outer one is not among them yet). */
 export type ContainerJson = Required<Omit<ContainerInfo, 'outerId' | 'outerRuntime'>>;
@@ -41,15 +41,12 @@ export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
     cgroupPath: ev.cgroupPath,
     cgroupV1: ev.cgroupV1,
     reason: ev.reason ?? null,
+    processId: ev.processId ?? null,
+    parentProcessId: ev.parentProcessId ?? null,
   };
   switch (ev.type) {
     case 'exec':
-      base.exec = {
-        filename: ev.exec.filename,
-        argv: ev.exec.argv,
-        argvTruncated: ev.exec.argvTruncated,
-        filenameTruncated: ev.exec.filenameTruncated ?? false,
-      };
+      base.exec = execJsonObject(ev.exec);
       break;
     case 'exit':
       base.exit = {
@@ -77,6 +74,47 @@ export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
       break;
   }
   return base;
+}
+
+/** An exec's detail in the JSON form: who did it and what ran, every key present. */
+export function execJsonObject(x: ExecDetail): Record<string, unknown> {
+  const b = x.binary;
+  return {
+    filename: x.filename,
+    argv: x.argv,
+    argvTruncated: x.argvTruncated,
+    filenameTruncated: x.filenameTruncated ?? false,
+    execId: x.execId ?? null,
+    entry: x.entry ?? false,
+    ancestors: (x.ancestors ?? []).map((a) => ({
+      processId: a.processId,
+      pid: a.pid,
+      comm: a.comm,
+      filename: a.filename,
+      outside: a.outside,
+    })),
+    ancestorsTruncated: x.ancestorsTruncated ?? false,
+    cwd: x.cwd ?? null,
+    cwdTruncated: x.cwdTruncated ?? false,
+    tty: x.tty ?? null,
+    loginUid: x.loginUid ?? null,
+    sessionId: x.sessionId ?? null,
+    capEffective: x.capEffective ?? null,
+    capabilities: x.capabilities ?? [],
+    userNs: x.userNs ?? null,
+    hostRoot: x.hostRoot ?? null,
+    binary: b
+      ? {
+          hostPath: b.hostPath,
+          sha256: b.sha256,
+          hashError: b.hashError,
+          size: b.size,
+          upperLayer: b.upperLayer,
+          memfd: b.memfd,
+          deleted: b.deleted,
+        }
+      : null,
+  };
 }
 
 const q = JSON.stringify;
@@ -137,11 +175,11 @@ export function toJsonLine(ev: TraceEvent): string {
     '{"type":"' + ev.type + '","time":"' + ev.time + '","pid":' + ev.pid + ',"tid":' + ev.tid + ',"ppid":' + ev.ppid +
     ',"nspid":' + ev.nspid + ',"uid":' + ev.uid + ',"gid":' + ev.gid + ',"comm":' + q(ev.comm) +
     ',"cgroupId":' + ev.cgroupId + ',"pidNs":' + ev.pidNs + ',"mntNs":' + ev.mntNs +
-    attributionJson(ev.container, ev.scope, ev.cgroupPath, ev.cgroupV1, ev.reason ?? null);
+    attributionJson(ev.container, ev.scope, ev.cgroupPath, ev.cgroupV1, ev.reason ?? null) +
+    ',"processId":' + str(ev.processId) + ',"parentProcessId":' + str(ev.parentProcessId);
   switch (ev.type) {
     case 'exec':
-      s += ',"exec":{"filename":' + q(ev.exec.filename) + ',"argv":' + q(ev.exec.argv) + ',"argvTruncated":' +
-        ev.exec.argvTruncated + ',"filenameTruncated":' + (ev.exec.filenameTruncated ?? false) + '}}';
+      s += ',"exec":' + q(execJsonObject(ev.exec)) + '}';
       break;
     case 'exit':
       s += ',"exit":{"code":' + ev.exit.code + ',"signal":' + ev.exit.signal + ',"coreDumped":' + ev.exit.coreDumped +

@@ -104,15 +104,45 @@ function eventToProto(ev: TraceEvent): Obj {
   };
   if (ev.container) o.container = containerToProto(ev.container);
   opt(o, 'reason', ev.reason ?? null);
+  opt(o, 'processId', ev.processId ?? null);
+  opt(o, 'parentProcessId', ev.parentProcessId ?? null);
   switch (ev.type) {
-    case 'exec':
-      o.exec = {
-        filename: utf8(ev.exec.filename),
-        argv: ev.exec.argv.map(utf8),
-        argvTruncated: ev.exec.argvTruncated,
-        filenameTruncated: ev.exec.filenameTruncated ?? false,
+    case 'exec': {
+      const x = ev.exec;
+      const e: Obj = {
+        filename: utf8(x.filename),
+        argv: x.argv.map(utf8),
+        argvTruncated: x.argvTruncated,
+        filenameTruncated: x.filenameTruncated ?? false,
+        entry: x.entry ?? false,
+        ancestors: (x.ancestors ?? []).map((a) => {
+          const p: Obj = { pid: a.pid, comm: utf8(a.comm), outside: a.outside };
+          opt(p, 'processId', a.processId);
+          opt(p, 'filename', utf8OrNull(a.filename));
+          return p;
+        }),
+        ancestorsTruncated: x.ancestorsTruncated ?? false,
+        cwdTruncated: x.cwdTruncated ?? false,
+        capabilities: x.capabilities ?? [],
       };
+      opt(e, 'execId', x.execId ?? null);
+      opt(e, 'cwd', utf8OrNull(x.cwd ?? null));
+      opt(e, 'tty', x.tty ?? null);
+      opt(e, 'loginUid', x.loginUid ?? null);
+      opt(e, 'sessionId', x.sessionId ?? null);
+      opt(e, 'capEffective', x.capEffective ?? null);
+      opt(e, 'userNs', x.userNs ?? null);
+      opt(e, 'hostRoot', x.hostRoot ?? null);
+      if (x.binary) {
+        const b: Obj = { size: x.binary.size, upperLayer: x.binary.upperLayer, memfd: x.binary.memfd, deleted: x.binary.deleted };
+        opt(b, 'hostPath', utf8OrNull(x.binary.hostPath));
+        opt(b, 'sha256', x.binary.sha256);
+        opt(b, 'hashError', x.binary.hashError);
+        e.binary = b;
+      }
+      o.exec = e;
       break;
+    }
     case 'exit':
       o.exit = { code: ev.exit.code, signal: ev.exit.signal, coreDumped: ev.exit.coreDumped, durationNs: ev.exit.durationNs };
       break;
@@ -232,10 +262,14 @@ function eventFromProto(o: Obj): TraceEvent {
     scope: (s(o.scope) || 'unknown') as TraceEvent['scope'],
     container: o.container ? containerFromProto(o.container as Obj) : null,
     reason: sn(o.reason),
+    processId: sn(o.processId),
+    parentProcessId: sn(o.parentProcessId),
   };
   switch (o.detail) {
     case 'exec': {
       const d = o.exec as Obj;
+      const b = d.binary as Obj | undefined;
+      const has = (k: string) => Object.prototype.hasOwnProperty.call(d, k) && d[k] !== null && d[k] !== undefined;
       return {
         ...base,
         type: 'exec',
@@ -244,6 +278,36 @@ function eventFromProto(o: Obj): TraceEvent {
           argv: (d.argv as string[] | undefined) ?? [],
           argvTruncated: d.argvTruncated === true,
           filenameTruncated: d.filenameTruncated === true,
+          execId: sn(d.execId),
+          entry: d.entry === true,
+          ancestors: ((d.ancestors as Obj[] | undefined) ?? []).map((a) => ({
+            processId: sn(a.processId),
+            pid: n(a.pid),
+            comm: s(a.comm),
+            filename: sn(a.filename),
+            outside: a.outside === true,
+          })),
+          ancestorsTruncated: d.ancestorsTruncated === true,
+          cwd: sn(d.cwd),
+          cwdTruncated: d.cwdTruncated === true,
+          tty: sn(d.tty),
+          loginUid: has('loginUid') ? n(d.loginUid) : null,
+          sessionId: has('sessionId') ? n(d.sessionId) : null,
+          ...(has('capEffective') ? { capEffective: s(d.capEffective) } : {}),
+          capabilities: (d.capabilities as string[] | undefined) ?? [],
+          ...(has('userNs') ? { userNs: n(d.userNs) } : {}),
+          ...(has('hostRoot') ? { hostRoot: d.hostRoot === true } : {}),
+          binary: b
+            ? {
+                hostPath: sn(b.hostPath),
+                sha256: sn(b.sha256),
+                hashError: sn(b.hashError),
+                size: n(b.size),
+                upperLayer: b.upperLayer === true,
+                memfd: b.memfd === true,
+                deleted: b.deleted === true,
+              }
+            : null,
         },
       };
     }
