@@ -1,0 +1,95 @@
+/**
+ * The npm package as a user installs it: `npm pack`, then `npm install -g ./<tarball>` into a
+ * fresh prefix on a "host" with Node and no compiler (a mount namespace hides cc, clang, cmake,
+ * make, ld, bpftool and the host's libbpf; PATH holds only node and sh), offline, then the
+ * installed `ctrace run` sees the events of a real runc container.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot, startCtrace, type CtraceRun } from './helpers/ctrace-cli.js';
+import { HIDDEN_TOOLS, noCompilerShell, npmPack, type Packed } from './helpers/pack.js';
+import { privileged } from './helpers/privileges.js';
+import { cleanupAllContainers, dockerId, runContainerToExit } from './helpers/runc.js';
+
+const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+const platform = `${process.platform}-${process.arch}`;
+
+describe('package.json', () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
+  it('is named ctrace-ebpf (ctrace on the registry is another package) and installs the command ctrace', () => {
+    expect(pkg.name).toBe('ctrace-ebpf');
+    expect(pkg.bin).toEqual({ ctrace: 'bin/ctrace.js' });
+    expect(pkg.files).toContain('prebuilds');
+  });
+  it('the README never runs `npx ctrace` (outside a clone it would fetch that other package)', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    expect(readme).not.toMatch(/npx ctrace/);
+    expect(readme).toMatch(/npm install -g \.\/ctrace-ebpf-/);
+  });
+});
+
+describe.runIf(privileged())('npm pack, then a compiler-free global install', () => {
+  let dir: string;
+  let packed: Packed;
+  let prefix: string;
+  let shell: string[];
+  let ct: CtraceRun | undefined;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ctrace-pack-'));
+    packed = npmPack(join(dir, 'out'));
+    prefix = join(dir, 'prefix');
+    shell = noCompilerShell(join(dir, 'host'));
+  }, 240_000);
+  afterAll(async () => {
+    await ct?.stop('SIGTERM');
+    await cleanupAllContainers();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the tarball carries the prebuilt addon, its libbpf, the CO-RE BPF object, dist/ and its dependencies', () => {
+    for (const f of ['ctrace.node', 'libbpf.so.1', 'ctrace.bpf.o']) expect(packed.files).toContain(`prebuilds/${platform}/${f}`);
+    expect(packed.files).toEqual(expect.arrayContaining(['bin/ctrace.js', 'dist/cli.js', 'dist/commands/doctor.js', 'scripts/install.js']));
+    expect(packed.files.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
+    expect(packed.bundled).toEqual(expect.arrayContaining(['commander', 'protobufjs']));
+
+    const obj = execFileSync('tar', ['xzf', packed.tarball, '-O', `package/prebuilds/${platform}/ctrace.bpf.o`]);
+    expect(obj.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(obj.readUInt16LE(18)).toBe(247); // e_machine EM_BPF
+    // CO-RE: the relocations against kernel types travel in .BTF.ext and are applied at load
+    expect(obj.includes(Buffer.from('.BTF.ext'))).toBe(true);
+  });
+
+  it('the shell really has no compiler', () => {
+    for (const tool of ['cc', 'clang', 'cmake', 'make']) {
+      const r = spawnSync(shell[0], [...shell.slice(1), 'sh', '-c', `command -v ${tool} || /usr/bin/${tool} --version`], { encoding: 'utf8' });
+      expect(r.status, `${tool}: ${r.stdout}`).not.toBe(0);
+    }
+    expect(HIDDEN_TOOLS).toContain('ld');
+  });
+
+  it('npm install -g ./<tarball> works offline with no compiler, and the installed ctrace traces a runc container', async () => {
+    const install = spawnSync(
+      shell[0],
+      [...shell.slice(1), 'node', npmCli, 'install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, packed.tarball],
+      { encoding: 'utf8', cwd: dir },
+    );
+    expect(install.status, install.stderr).toBe(0);
+    const bin = join(prefix, 'bin', 'ctrace');
+    expect(realpathSync(bin)).toBe(join(prefix, 'lib', 'node_modules', 'ctrace-ebpf', 'bin', 'ctrace.js'));
+
+    ct = await startCtrace([], 30_000, [...shell, bin]);
+    const id = dockerId();
+    const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'exit 5'] });
+    expect(run.code).toBe(5);
+    await ct.waitFor((ev) => ev.some((e) => e.type === 'exit' && e.pid === run.pid), 15_000, `exit of ${id}`);
+    const init = ct.events.find((e) => e.type === 'exec' && e.pid === run.pid);
+    expect(init).toMatchObject({ container: { id, runtime: 'docker' }, exec: { filename: '/bin/sh', argv: ['/bin/sh', '-c', 'exit 5'] } });
+    expect(ct.events.find((e) => e.type === 'exit' && e.pid === run.pid)).toMatchObject({ container: { id }, exit: { code: 5 } });
+    const { code, stderr } = await ct.stop('SIGINT');
+    expect(code, stderr).toBe(0);
+  });
+});
