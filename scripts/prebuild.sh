@@ -13,13 +13,16 @@ rm -rf "$out"
 mkdir -p "$out"
 cp build/Release/ctrace.node "$out/ctrace.node"
 strip --strip-unneeded "$out/ctrace.node"
-# The addon's RUNPATH is $ORIGIN: it finds this copy first, the host's libbpf.so.1 otherwise.
-libbpf=$(ldd build/Release/ctrace.node | awk '$1 == "libbpf.so.1" { print $3 }')
-if [ -z "$libbpf" ] || [ ! -f "$libbpf" ]; then
-  echo "prebuild: libbpf.so.1 not found by ldd build/Release/ctrace.node" >&2
-  exit 1
-fi
-cp -L "$libbpf" "$out/libbpf.so.1"
+# The addon's RUNPATH is $ORIGIN: it finds these copies first, the host's otherwise. libc,
+# libstdc++ and zlib are on every host Node runs on.
+for lib in libbpf.so.1 libelf.so.1; do
+  path=$(ldd build/Release/ctrace.node | awk -v l="$lib" '$1 == l { print $3 }')
+  if [ -z "$path" ] || [ ! -f "$path" ]; then
+    echo "prebuild: $lib not found by ldd build/Release/ctrace.node" >&2
+    exit 1
+  fi
+  cp -L "$path" "$out/$lib"
+done
 # The same object the addon embeds (its skeleton): shipped for inspection (bpftool, llvm-objdump).
 cp build/ctrace.bpf.o "$out/ctrace.bpf.o"
 echo "prebuild: $out: $(cd "$out" && ls | tr '\n' ' ')" >&2

@@ -1,6 +1,6 @@
 /**
  * The package as users get it: `npm pack` of this repository, and a shell that hides every
- * compiler (and the host's libbpf) to install and run it in, as on a host with Node only.
+ * compiler (and the host's libbpf and libelf) to install and run it in, as on a host with Node only.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ export const HIDDEN_TOOLS = ['cc', 'gcc', 'g++', 'c++', 'clang', 'cmake', 'make'
 
 /**
  * Writes a script that, run by `unshare --mount`, bind-mounts /dev/null over every tool in
- * HIDDEN_TOOLS and over the host's libbpf.so.1, sets PATH to a directory holding only node and
+ * HIDDEN_TOOLS and over the host's libbpf.so.1 and libelf.so.1, sets PATH to a directory holding only node and
  * sh, and execs its arguments. Returns the command prefix to run something in that shell.
  */
 export function noCompilerShell(dir: string): string[] {
@@ -51,7 +51,7 @@ export function noCompilerShell(dir: string): string[] {
       '  p=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$f" || true)',
       '  if [ -n "$p" ]; then mount --bind /dev/null "$(readlink -f "$p")"; fi',
       'done',
-      'for l in /lib/x86_64-linux-gnu/libbpf.so.1 /usr/lib/x86_64-linux-gnu/libbpf.so.1; do',
+      'for l in /lib/x86_64-linux-gnu/libbpf.so.1 /lib/x86_64-linux-gnu/libelf.so.1; do',
       '  if [ -e "$l" ]; then mount --bind /dev/null "$(readlink -f "$l")"; fi',
       'done',
       `export PATH=${bin} HOME=${join(dir, 'home')} npm_config_cache=${join(dir, 'npm-cache')} npm_config_update_notifier=false`,
