@@ -26,7 +26,16 @@ const container = (ds: Obj) => ds.spec.template.spec.containers[0];
 const argAfter = (args: string[], flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
 
 /** The host paths the pod needs, each mounted read-only at the same path. */
-const HOST_MOUNTS = ['/sys/kernel/btf', '/sys/kernel/tracing', '/sys/fs/cgroup', '/run/containerd/runc', '/run/runc', '/run/crun'];
+const HOST_MOUNTS = [
+  '/sys/kernel/btf',
+  '/sys/kernel/tracing',
+  '/sys/fs/cgroup',
+  '/run/containerd/runc',
+  '/run/containerd/io.containerd.runtime.v2.task',
+  '/run/runc',
+  '/run/crun',
+  '/run/containers/storage',
+];
 
 function checkPodSpec(ds: Obj) {
   const pod = ds.spec.template.spec;
@@ -44,6 +53,8 @@ function checkPodSpec(ds: Obj) {
     expect(volumes.get(m.name), path).toBe(path);
   }
   expect(volumes.get(c.volumeMounts.find((vm: Obj) => vm.mountPath === '/var/log/ctrace').name)).toBe('/var/log/ctrace');
+  // never the runtime's API socket
+  expect(pod.volumes.filter((v: Obj) => /^\/run\/containerd\/?$|\.sock$/.test(v.hostPath?.path ?? ''))).toEqual([]);
 
   // probes on the port ctrace serves its metrics on, reachable from the kubelet
   const port = c.ports.find((p: Obj) => p.name === 'metrics').containerPort;

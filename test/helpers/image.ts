@@ -1,6 +1,6 @@
 /**
  * Container images for the image test, with no registry: a base made here from this host's
- * node binary, the shared libraries it needs, npm and a static busybox for /bin/sh — what an
+ * node binary, the shared libraries it needs, npm and a static busybox for /bin/sh and env — what an
  * official node image holds for our purpose — imported into podman.
  * podman runs with the flags this VM needs (cgroupfs manager, runc, explicit ulimits).
  */
@@ -49,6 +49,9 @@ export function importNodeBase(root: string, name: string): void {
   symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm'));
   copyFile('/bin/busybox', root);
   symlinkSync('busybox', join(root, 'bin/sh'));
+  // npm's and ctrace's scripts start with #!/usr/bin/env node
+  mkdirSync(join(root, 'usr/bin'), { recursive: true });
+  symlinkSync('/bin/busybox', join(root, 'usr/bin/env'));
   for (const d of ['tmp', 'root', 'etc']) mkdirSync(join(root, d), { recursive: true });
   chmodSync(join(root, 'tmp'), 0o1777);
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n');
