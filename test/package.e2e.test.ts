@@ -24,10 +24,21 @@ describe('package.json', () => {
     expect(pkg.bin).toEqual({ ctrace: 'bin/ctrace.js' });
     expect(pkg.files).toContain('prebuilds');
   });
-  it('the README never runs `npx ctrace` (outside a clone it would fetch that other package)', () => {
+  it('no command in the README runs `npx ctrace` (outside a clone it would fetch that other package)', () => {
     const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    expect(readme).not.toMatch(/npx ctrace/);
-    expect(readme).toMatch(/npm install -g \.\/ctrace-ebpf-/);
+    const blocks = [...readme.matchAll(/```[a-z]*\n([\s\S]*?)```/g)].map((m) => m[1]).join('\n');
+    expect(blocks).not.toMatch(/npx (--yes )?ctrace/);
+    expect(blocks).toMatch(/npm install -g \.\/ctrace-ebpf-/);
+    // the install section starts with the package, then the clone, then the service and Kubernetes
+    const heads = [...readme.matchAll(/^### (.+)$/gm)].map((m) => m[1]);
+    expect(heads.slice(0, 4)).toEqual(['The package (no compiler needed)', 'From a clone', 'As a service (systemd)', 'On Kubernetes (DaemonSet, Helm)']);
+  });
+  it('`npm exec --no -- ctrace` (the README\'s form) runs this checkout and never the registry', () => {
+    const here = spawnSync('npm', ['exec', '--no', '--', 'ctrace', '--version'], { cwd: repoRoot, encoding: 'utf8' });
+    expect(here.stdout).toBe('0.1.0\n');
+    const elsewhere = spawnSync('npm', ['exec', '--no', '--', 'ctrace', '--version'], { cwd: tmpdir(), encoding: 'utf8' });
+    expect(elsewhere.status).not.toBe(0);
+    expect(elsewhere.stdout).toBe('');
   });
 });
 
