@@ -5,12 +5,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CAP } from '../src/capabilities.js';
 import { parseCgroupMounts } from '../src/cgroupfs.js';
 import { cgroupMode, kernelVersion, runChecks, type Check } from '../src/doctor/checks.js';
 import { HOOKS, parseMemlock, type HostFacts } from '../src/doctor/facts.js';
-import { ctraceBin } from './helpers/ctrace-cli.js';
+import { ctraceBin, repoRoot } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
 import { cleanupAllContainers, dockerId, runContainer } from './helpers/runc.js';
 
@@ -98,6 +99,15 @@ describe('doctor verdict', () => {
     const checks = runChecks(facts({ hooks: { ...facts().hooks, sys_exit_mount: false, sys_exit_fsopen: false } }));
     expect(failed(checks)).toEqual(['hook sys_exit_mount']);
     expect(byName(checks, 'hook sys_exit_fsopen').status).toBe('warn');
+  });
+
+  it('checks the hooks the BPF program has, the addon\'s required ones required', () => {
+    const bpf = readFileSync(join(repoRoot, 'bpf/ctrace.bpf.c'), 'utf8');
+    const sections = [...bpf.matchAll(/^SEC\("(tp[^"]*)"\)/gm)].map((m) => m[1]);
+    expect(HOOKS.map((h) => h.section)).toEqual(sections);
+    const tracer = readFileSync(join(repoRoot, 'native/tracer.cc'), 'utf8');
+    const required = /bool Tracer::IsRequired[\s\S]*?return ([^;]+);/.exec(tracer)![1]!;
+    expect(HOOKS.filter((h) => h.required).map((h) => h.name)).toEqual([...required.matchAll(/"(\w+)"/g)].map((m) => m[1]));
   });
 
   it('reads RLIMIT_MEMLOCK from /proc/self/limits', () => {

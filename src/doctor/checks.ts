@@ -46,7 +46,7 @@ function has(facts: HostFacts, cap: bigint): boolean {
 function privileges(f: HostFacts): Check {
   const who = f.uid === 0 ? 'root' : `uid ${f.uid}`;
   const missing = CAPABILITIES.filter((c) => !has(f, CAP[c]));
-  if (!canLoadBpf(f.caps === -1n ? -1n : f.caps)) {
+  if (!canLoadBpf(f.caps)) {
     return { name: 'privileges', status: 'fail', detail: `${who} lacks ${missing.join(', ')}: run as root, or with ${CAPABILITY_TEXT}` };
   }
   const detail = missing.length ? `${who}, without ${missing.join(', ')}` : `${who} with ${CAPABILITY_TEXT}`;
