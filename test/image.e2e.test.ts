@@ -4,7 +4,8 @@
  * context is the `npm pack` tarball alone, the build runs with no network. The image then runs
  * as the README shows (--privileged --pid=host with the host's cgroup, BTF and tracefs mounts)
  * and as the DaemonSet runs it (no privilege: exactly CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH,
- * seccomp unconfined, read-only root), and each time reports a runc container started here.
+ * seccomp unconfined, read-only root, a private cgroup namespace), and each time reports runc
+ * containers started here.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,8 +30,13 @@ const image = `localhost/ctrace-test:${tag}`;
  */
 const HOST_MOUNTS = ['/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing', '/run/runc', tmpdir()].flatMap((p) => ['-v', `${p}:${p}:ro`]);
 
-/** deploy/kubernetes's securityContext in podman's words */
+/**
+ * deploy/kubernetes's securityContext in podman's words, in a cgroup namespace of its own as
+ * Kubernetes gives every pod on cgroup v2 (/proc/PID/cgroup of the host's processes then reads
+ * `/../..`: ctrace attributes by what the kernel captures, not by those paths)
+ */
 const DAEMONSET_SECURITY = [
+  '--cgroupns=private',
   '--cap-drop=all',
   '--cap-add=CAP_BPF,CAP_PERFMON,CAP_DAC_READ_SEARCH',
   '--security-opt',

@@ -94,6 +94,16 @@ describe.runIf(privileged())('npm pack, then a compiler-free global install', ()
     const bin = join(prefix, 'bin', 'ctrace');
     expect(realpathSync(bin)).toBe(join(prefix, 'lib', 'node_modules', 'ctrace-ebpf', 'bin', 'ctrace.js'));
 
+    // the addon it loads is the prebuilt one, with libbpf and libelf from beside it
+    const doctor = spawnSync(shell[0], [...shell.slice(1), bin, 'doctor', '-o', 'json'], { encoding: 'utf8' });
+    expect(doctor.status, doctor.stdout + doctor.stderr).toBe(0);
+    const addon = JSON.parse(doctor.stdout).checks.find((c: { name: string }) => c.name === 'addon');
+    expect(addon).toEqual({
+      name: 'addon',
+      status: 'ok',
+      detail: `${join(prefix, 'lib', 'node_modules', 'ctrace-ebpf', 'prebuilds', platform, 'ctrace.node')} loads`,
+    });
+
     ct = await startCtrace([], 30_000, [...shell, bin]);
     const id = dockerId();
     const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'exit 5'] });
