@@ -115,4 +115,25 @@ describe.runIf(privileged())('npm pack, then a compiler-free global install', ()
     const { code, stderr } = await ct.stop('SIGINT');
     expect(code, stderr).toBe(0);
   });
+
+  it('without prebuilds/ (another platform), the install script builds the addon with the compilers', () => {
+    const unpacked = join(dir, 'unpacked');
+    execFileSync('mkdir', ['-p', unpacked]);
+    execFileSync('tar', ['xzf', packed.tarball, '-C', unpacked]);
+    rmSync(join(unpacked, 'package', 'prebuilds'), { recursive: true });
+    const bare = join(dir, 'no-prebuilds.tgz');
+    execFileSync('tar', ['czf', bare, '-C', unpacked, 'package']);
+    const prefix2 = join(dir, 'prefix-built');
+    const r = spawnSync('npm', ['install', '-g', '--offline', '--no-audit', '--no-fund', '--allow-scripts=ctrace-ebpf', '--prefix', prefix2, bare], {
+      encoding: 'utf8',
+      cwd: dir,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const root = join(prefix2, 'lib', 'node_modules', 'ctrace-ebpf');
+    const doctor = spawnSync(join(prefix2, 'bin', 'ctrace'), ['doctor', '-o', 'json'], { encoding: 'utf8' });
+    expect(doctor.status, doctor.stdout).toBe(0);
+    expect(JSON.parse(doctor.stdout).checks.find((c: { name: string }) => c.name === 'addon').detail).toBe(
+      `${join(root, 'build', 'Release', 'ctrace.node')} loads`,
+    );
+  }, 300_000);
 });
