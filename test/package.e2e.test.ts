@@ -64,7 +64,9 @@ describe.runIf(privileged())('npm pack, then a compiler-free global install', ()
   it('the tarball carries the prebuilt addon, its libbpf and libelf, the CO-RE BPF object, dist/ and its dependencies', () => {
     for (const f of ['ctrace.node', 'libbpf.so.1', 'libelf.so.1', 'ctrace.bpf.o']) expect(packed.files).toContain(`prebuilds/${platform}/${f}`);
     expect(packed.files).toEqual(expect.arrayContaining(['bin/ctrace.js', 'dist/cli.js', 'dist/commands/doctor.js', 'scripts/install.js']));
-    expect(packed.files.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
+    // build/ ships only the generated man page, never the build tree
+    expect(packed.files.some((f) => f.startsWith('test/') || (f.startsWith('build/') && !f.startsWith('build/man/')))).toBe(false);
+    expect(packed.files).toContain('build/man/ctrace.1');
     // every runtime dependency travels in the tarball (bundleDependencies: true): an offline install
     const deps = Object.keys(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).dependencies);
     expect(packed.bundled).toEqual(expect.arrayContaining(deps));

@@ -18,9 +18,14 @@ export const BTF_PATH = '/sys/kernel/btf/vmlinux';
 export const HOOKS: readonly { name: string; section: string; required: boolean }[] = [
   { name: 'sched_process_exec', section: 'tp_btf/sched_process_exec', required: true },
   { name: 'sched_process_exit', section: 'tp_btf/sched_process_exit', required: true },
+  // the sys_enter_ hooks let a mount record be checked against the kernel's view; without them
+  // mounts are still recorded, marked unverified
+  { name: 'sys_enter_mount', section: 'tp/syscalls/sys_enter_mount', required: false },
   { name: 'sys_exit_mount', section: 'tp/syscalls/sys_exit_mount', required: true },
+  { name: 'sys_enter_move_mount', section: 'tp/syscalls/sys_enter_move_mount', required: false },
   { name: 'sys_exit_move_mount', section: 'tp/syscalls/sys_exit_move_mount', required: false },
   { name: 'sys_exit_fsopen', section: 'tp/syscalls/sys_exit_fsopen', required: false },
+  { name: 'sys_enter_fsconfig', section: 'tp/syscalls/sys_enter_fsconfig', required: false },
   { name: 'sys_exit_fsconfig', section: 'tp/syscalls/sys_exit_fsconfig', required: false },
 ];
 
