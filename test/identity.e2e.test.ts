@@ -19,6 +19,7 @@ import type { ExecEvent, TraceEvent } from '../src/event.js';
 import { privileged } from './helpers/privileges.js';
 import { buildRootfs } from './helpers/rootfs.js';
 import { cleanupAllContainers, createContainer, dockerId, runContainer, runContainerToExit } from './helpers/runc.js';
+import { ctraceBin, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
 const execFileAsync = promisify(execFile);
@@ -97,6 +98,48 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
     } finally {
       await box.remove();
     }
+  });
+
+  it('the CLI: the entry in the JSON form and the protobuf log, and `read --tree` rebuilds the tree from the log alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctrace-identity-'));
+    const log = join(dir, 'ctrace.log');
+    const id = dockerId();
+    const ct = await startCtrace(['--log', log, '--log-format', 'protobuf']);
+    try {
+      const box = await runContainer({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'exec /bin/sleep 60'] });
+      try {
+        await execFileAsync('runc', ['exec', id, '/bin/sh', '-c', '/bin/true cli-child; echo ok'], { timeout: 20_000 });
+        const mine = (evs: JsonEvent[]) => evs.filter((e) => e.container?.id === id && e.type === 'exec');
+        await ct.waitFor((evs) => mine(evs).some((e) => e.exec.argv.includes('cli-child')), 15_000, 'the entered child');
+        const shell = mine(ct.events).find((e) => e.exec.argv[2] === '/bin/true cli-child; echo ok')!;
+        expect(shell.exec).toMatchObject({ entry: true, ancestors: [{ comm: 'runc', outside: true }] });
+        expect(shell.processId).toMatch(/^[0-9a-f]{32}:\d+:\d+$/);
+        expect(shell.exec.execId).toBe(`${shell.processId}:${shell.exec.execId.split(':').pop()}`);
+        // every key of the documented JSON form is there, absent data null
+        for (const k of ['cwd', 'tty', 'loginUid', 'sessionId', 'capEffective', 'capabilities', 'userNs', 'hostRoot', 'binary']) {
+          expect(shell.exec, k).toHaveProperty(k);
+        }
+        expect(shell.exec.binary).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), upperLayer: false, memfd: false });
+      } finally {
+        await box.remove();
+      }
+    } finally {
+      await ct.stop();
+    }
+    const json = spawnSync(process.execPath, [ctraceBin, 'read', '-o', 'json', log], { encoding: 'utf8' });
+    const fromLog = json.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.container?.id === id && e.type === 'exec');
+    const shell = fromLog.find((e) => e.exec.argv[2] === '/bin/true cli-child; echo ok')!;
+    expect(shell.exec).toMatchObject({ entry: true, ancestors: [{ comm: 'runc', outside: true }] });
+    const tree = spawnSync(process.execPath, [ctraceBin, 'read', '--tree', '-c', id.slice(0, 12), log], { encoding: 'utf8' });
+    expect(tree.status).toBe(0);
+    const lines = tree.stdout.split('\n').filter(Boolean);
+    // runc (outside) → the entered shell → its child, as the log's events alone say
+    const runcAt = lines.findIndex((l) => / runc +\[outside the container\]/.test(l) && lines.some((m) => m.includes('ENTRY')));
+    expect(runcAt, tree.stdout).toBeGreaterThanOrEqual(0);
+    const shellLine = lines.find((l) => l.includes('[ENTRY'))!;
+    expect(shellLine).toMatch(/^\s*└─ \d+ sh +\/bin\/sh -c/);
+    expect(lines[lines.indexOf(shellLine) + 1]).toMatch(/^\s+└─ \d+ \S+ +\/bin\/true cli-child/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('gives a reused PID a new processId (ns_last_pid forces the reuse)', async () => {

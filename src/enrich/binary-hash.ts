@@ -46,6 +46,11 @@ interface Cached {
   hostPath: string | null;
 }
 
+/** An absolute name of a file, not a descriptor (/dev/fd/N, /proc/self/exe, /proc/PID/fd/N): only such a name can be looked up again. */
+function pathOnDisk(filename: string): boolean {
+  return filename.startsWith('/') && !filename.startsWith('/proc/') && !filename.startsWith('/dev/fd/');
+}
+
 /** The kernel's dev_t (MAJOR << 20 | MINOR) as stat(2) reports it (new_encode_dev). */
 export function userDev(kdev: number): number {
   const major = kdev >>> 20;
@@ -83,7 +88,7 @@ export class BinaryHasher {
       }
     }
     return {
-      hostPath: c.hostPath ?? (memfd || !rec.filename.startsWith('/') ? null : `${PROC}/${rec.task.tgid}/root${rec.filename}`),
+      hostPath: c.hostPath ?? (memfd || !pathOnDisk(rec.filename) ? null : `${PROC}/${rec.task.tgid}/root${rec.filename}`),
       sha256: c.sha256,
       hashError: c.hashError,
       size: f.exeSize,
@@ -105,7 +110,7 @@ export class BinaryHasher {
     if (!this.hash) return { sha256: null, hashError: 'hashing is off', hostPath };
     if (f.exeSize > this.maxBytes) return { sha256: null, hashError: `larger than the ${this.maxBytes}-byte hash limit`, hostPath };
     const paths = [`${PROC}/${pid}/exe`];
-    if (!memfd && rec.filename.startsWith('/')) for (const p of via) paths.push(`${PROC}/${p}/root${rec.filename}`);
+    if (!memfd && pathOnDisk(rec.filename)) for (const p of via) paths.push(`${PROC}/${p}/root${rec.filename}`);
     let other = false;
     for (const path of paths) {
       let fd: number;
