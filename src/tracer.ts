@@ -383,7 +383,9 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     for (const rec of records) {
       const cls = this.classify(rec);
       this.isolated.remember(rec, cls);
-      if (rec.type === 'exec' && !this.closed) {
+      // an exec the kernel decided by this cgroup's verdict needs no PID verdict of its own (as
+      // the addon's lane decides, native/json_lines.cc): one LRU update less per exec
+      if (rec.type === 'exec' && !this.closed && rec.task.verdict !== VERDICT_OF[cls.scope]) {
         pids.push(rec.task.tgid);
         verdicts.push(VERDICT_OF[cls.scope]);
         keys.push(rec.task.cgroupKey);

@@ -147,7 +147,8 @@ describe.runIf(privileged())('audit log on a full disk, with the real tracer', (
     for (const line of raw.split('\n').filter(Boolean)) JSON.parse(line);
     const v = await verifyLogs([logPath], { open: true }); // no stop record: the disk was full
     expect(v.problem).toBeNull();
-    expect(v.events).toBeGreaterThan(50);
+    // a host exec's line carries up to 8 ancestors (~3 KB): some 20 fit in 64 KiB
+    expect(v.events).toBeGreaterThan(10);
   });
 });
 
