@@ -53,6 +53,7 @@ export function buildProgram(): Command {
         'table',
         'json',
         'protobuf',
+        'ocsf',
       ]),
     )
     .option('-e, --events <list>', 'event types, comma-separated: exec,exit,mount', parseEvents)
@@ -64,7 +65,7 @@ export function buildProgram(): Command {
     .option('--stats <seconds>', 'print a stats line to stderr every N seconds', parseSeconds)
     .option('-q, --quiet', 'nothing on stdout (with --log or --socket)')
     .option('--log <path>', 'append every event to this audit log (0600, hash-chained; see ctrace verify)')
-    .addOption(new Option('--log-format <format>', 'audit log format (default: jsonl)').choices(['jsonl', 'protobuf']))
+    .addOption(new Option('--log-format <format>', 'audit log format (default: jsonl)').choices(['jsonl', 'protobuf', 'ocsf']))
     .option('--log-max-size <size>', 'rotate the log at this size, e.g. 100M, 1G; 0: never (default: 100M)', parseSize)
     .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
     .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)

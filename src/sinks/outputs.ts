@@ -18,7 +18,7 @@ import type { RecordSink, StartOptions } from '../audit/records.js';
 import type { SocketSink } from './socket.js';
 import { StdoutSink } from './stdout.js';
 
-export type OutputFormat = 'table' | 'json' | 'protobuf';
+export type OutputFormat = 'table' | 'json' | 'protobuf' | 'ocsf';
 
 /** The record-keeping options of `ctrace run`, as parsed from the command line. */
 export interface RecordOptions {
