@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RUNTIMES, type EventType, type Runtime } from './event.js';
 import { parseCount, parseFsync, parseSize, recordOptionsProblem } from './sinks/outputs.js';
+import { parseOtlpEndpoint } from './sinks/otlp-endpoint.js';
 
 export class UsageError extends Error {}
 
@@ -70,6 +71,7 @@ export function buildProgram(): Command {
     .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
     .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)
     .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)')
+    .option('--otlp <endpoint>', 'export every event as an OpenTelemetry log record to this OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318', parseOtlpEndpoint)
     .action(async (opts) => {
       const record = {
         quiet: !!opts.quiet,
@@ -79,6 +81,7 @@ export function buildProgram(): Command {
         logKeep: opts.logKeep,
         logFsync: opts.logFsync,
         socket: opts.socket,
+        otlp: opts.otlp,
       };
       const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
       if (problem) throw new UsageError(problem);
