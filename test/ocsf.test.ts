@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
-import { startOptions, type MetaRecord } from '../src/audit/records.js';
+import { entryToJsonObject, startOptions, type MetaRecord } from '../src/audit/records.js';
 import { verifyLogs } from '../src/audit/verify.js';
-import { isoToMs, ocsfRecordType, toOcsf, type OcsfContext } from '../src/format/ocsf.js';
+import { entryFromOcsf, isoToMs, ocsfRecordType, toOcsf, type OcsfContext } from '../src/format/ocsf.js';
 import { DOCKER_ID, execEvent, exitEvent, mountEvent, podContainer, POD_UID } from './helpers/events.js';
 import { OcsfSchema } from './helpers/ocsf-schema.js';
 
@@ -83,6 +83,14 @@ describe('toOcsf', () => {
       expect(ocsfRecordType(o)).toBe(r.type);
       expect(Object.keys(o).at(-1)).toBe('unmapped');
     }
+  });
+
+  it('reads back (ctrace read of an OCSF log): the JSON form of every record is kept', () => {
+    for (const r of [...metas, ...events]) {
+      const back = entryFromOcsf(clone(toOcsf(r, ctx)));
+      expect(entryToJsonObject(back), r.type).toEqual(entryToJsonObject(r));
+    }
+    expect(() => entryFromOcsf({ class_uid: 1007, unmapped: {} })).toThrow(/unmapped\.type/);
   });
 
   it('exec: Process Activity Launch with the command line, the executable and the container', () => {
