@@ -155,6 +155,24 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
     expect(Number(m![2])).toBe(rx.logs.length);
   });
 
+  it('a collector that answers 503 for a moment: the exporter retries and nothing is lost', async () => {
+    const busy = await startOtlpReceiver({ unavailableFor: 2 });
+    try {
+      const ct = await startCtrace(['--otlp', busy.url]);
+      const id = dockerId();
+      await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', '/bin/true; exit 0'] });
+      await ct.waitFor((evs) => evs.some((e) => e.container?.id === id && e.type === 'exit'), 15_000, `exit of ${id}`);
+      const { code, stderr } = await ct.stop('SIGTERM');
+      expect(code).toBe(0);
+      expect(busy.requests).toBeGreaterThanOrEqual(3); // two refused, then accepted
+      expect(busy.logs.filter((l) => l.attributes['ctrace.event.type'] !== 'lost').length).toBe(ct.events.length);
+      expect(stderr).toMatch(new RegExp(`otlp ${busy.url}/v1/logs: (\\d+) of \\1 log records exported, 0 lost`));
+      expect(stderr).not.toMatch(/otlp export to .* failed/);
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('a collector that is down: the records are counted lost, said once while running and at stop', async () => {
     // a port that was free a moment ago: nothing listens there
     const port = await new Promise<number>((resolve) => {

@@ -65,7 +65,9 @@ function attrs(kvs: any[] | undefined): Record<string, AttrValue> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const ns = (v: any): bigint => (v == null ? 0n : BigInt(v.toString()));
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** `unavailableFor`: answer the first N requests 503 (a collector restarting), as a collector would say it. */
+export async function startOtlpReceiver(opts: { unavailableFor?: number } = {}): Promise<OtlpReceiver> {
+  let unavailable = opts.unavailableFor ?? 0;
   const logs: ReceivedLog[] = [];
   const rejected: string[] = [];
   let requests = 0;
@@ -74,6 +76,12 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       requests++;
+      if (unavailable > 0) {
+        unavailable--;
+        res.writeHead(503, { 'retry-after': '0' });
+        res.end();
+        return;
+      }
       try {
         if (req.method !== 'POST' || req.url !== '/v1/logs') throw new Error(`${req.method} ${req.url}`);
         if (req.headers['content-type'] !== 'application/x-protobuf') throw new Error(`content-type ${req.headers['content-type']}`);
