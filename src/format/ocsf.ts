@@ -72,45 +72,53 @@ export function ocsfContext(version = 'unknown'): OcsfContext {
 
 /** Milliseconds since the epoch from an ISO-8601 UTC time with up to nanoseconds. */
 export function isoToMs(iso: string): number {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(iso);
-  if (!m) return Date.parse(iso);
-  return Date.parse(m[1] + 'Z') + Number((m[2] ?? '').padEnd(3, '0').slice(0, 3));
+  // events come in bursts within one second: parse the date part once per second
+  const prefix = iso.slice(0, 19);
+  if (prefix !== lastPrefix) {
+    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(prefix)) return Date.parse(iso);
+    lastPrefix = prefix;
+    lastSecondMs = Date.parse(prefix + 'Z');
+  }
+  const m = /^(?:\.(\d+))?Z$/.exec(iso.slice(19));
+  return m ? lastSecondMs + Number((m[1] ?? '').padEnd(3, '0').slice(0, 3)) : Date.parse(iso);
+}
+let lastPrefix = '';
+let lastSecondMs = 0;
+
+/** Sets o[k] unless v is null or undefined (OCSF leaves absent attributes out; `delete` would slow the object down). */
+function put(o: OcsfObject, k: string, v: unknown): void {
+  if (v !== null && v !== undefined) o[k] = v;
 }
 
-/** Drops keys whose value is null or undefined (OCSF leaves absent attributes out). */
-function compact<T extends OcsfObject>(o: T): T {
-  for (const k of Object.keys(o)) if (o[k] === null || o[k] === undefined) delete o[k];
-  return o;
-}
-
-function device(ctx: OcsfContext): OcsfObject {
-  return compact({
-    type_id: 0,
-    type: 'Unknown',
-    hostname: ctx.host,
-    name: ctx.host,
-    uid: ctx.machineId,
-    boot_uid: ctx.bootId,
-    os: { name: 'Linux', type_id: 200, type: 'Linux', kernel_release: ctx.kernel },
-  });
-}
-
-function metadata(ctx: OcsfContext): OcsfObject {
-  return {
-    product: { name: 'ctrace', vendor_name: 'ctrace', version: ctx.version },
-    version: OCSF_VERSION,
-    profiles: ['container', 'datetime'],
-  };
+/** device and metadata are the same for every record of a context: built once and shared (do not modify them). */
+const perContext = new WeakMap<OcsfContext, { device: OcsfObject; metadata: OcsfObject }>();
+function hostParts(ctx: OcsfContext): { device: OcsfObject; metadata: OcsfObject } {
+  let p = perContext.get(ctx);
+  if (!p) {
+    const device: OcsfObject = { type_id: 0, type: 'Unknown', hostname: ctx.host, name: ctx.host };
+    put(device, 'uid', ctx.machineId);
+    put(device, 'boot_uid', ctx.bootId);
+    device.os = { name: 'Linux', type_id: 200, type: 'Linux', kernel_release: ctx.kernel };
+    const metadata = {
+      product: { name: 'ctrace', vendor_name: 'ctrace', version: ctx.version },
+      version: OCSF_VERSION,
+      profiles: ['container', 'datetime'],
+    };
+    p = { device, metadata };
+    perContext.set(ctx, p);
+  }
+  return p;
 }
 
 function container(c: ContainerInfo): OcsfObject {
-  return compact({
-    uid: c.id,
-    name: c.name ?? null,
-    runtime: c.runtime,
-    orchestrator: c.podUid ? 'Kubernetes' : null,
-    pod_uuid: c.podUid,
-  });
+  const o: OcsfObject = { uid: c.id };
+  put(o, 'name', c.name);
+  o.runtime = c.runtime;
+  if (c.podUid) {
+    o.orchestrator = 'Kubernetes';
+    o.pod_uuid = c.podUid;
+  }
+  return o;
 }
 
 function basename(path: string): string {
@@ -120,7 +128,7 @@ function basename(path: string): string {
 }
 
 /** The process an event happened in (after the exec, for exec). */
-function process_(ev: TraceEvent): OcsfObject {
+function processOf(ev: TraceEvent): OcsfObject {
   const p: OcsfObject = {
     pid: ev.pid,
     ptid: ev.tid,
@@ -185,68 +193,64 @@ function classFields(cls: { uid: number; name: string }, activityId: number, act
 }
 
 function eventToOcsf(ev: TraceEvent, ctx: OcsfContext): OcsfObject {
+  // built by assignment in a fixed order, not by spreading: spreads of per-type shapes are slow
   const ms = isoToMs(ev.time);
   const where = ev.container ? ` in container ${ev.container.id.slice(0, 12)}` : '';
-  const proc = process_(ev);
-  let head: OcsfObject;
-  let body: OcsfObject;
-  let status: OcsfObject = { status_id: 1, status: 'Success' };
+  const proc = processOf(ev);
+  const o =
+    ev.type === 'exec'
+      ? classFields(CLASSES.process, 1, 'Launch')
+      : ev.type === 'exit'
+        ? classFields(CLASSES.process, 2, 'Terminate')
+        : classFields(CLASSES.file, 12, 'Mount');
+  o.severity_id = 1;
+  o.severity = 'Informational';
+  const failed = ev.type === 'mount' && ev.mount.ret !== 0;
+  o.status_id = failed ? 2 : 1;
+  o.status = failed ? 'Failure' : 'Success';
+  if (ev.type === 'mount' && failed) {
+    o.status_code = String(ev.mount.ret);
+    o.status_detail = ERRNO_NAMES.get(-ev.mount.ret) ?? `error ${ev.mount.ret}`;
+  }
+  if (ev.type === 'exit' && ev.exit.signal) {
+    const sig = ev.exit.signal;
+    o.status_detail = `killed by ${SIGNAL_NAMES.get(sig) ?? `signal ${sig}`}${ev.exit.coreDumped ? ' (core dumped)' : ''}`;
+  }
+  o.time = ms;
+  o.time_dt = ev.time;
+  const host = hostParts(ctx);
+  o.metadata = host.metadata;
+  o.device = host.device;
   switch (ev.type) {
     case 'exec':
-      head = classFields(CLASSES.process, 1, 'Launch');
-      body = {
-        message: `${ev.exec.filename} launched (pid ${ev.pid})${where}`,
-        // the exec'ing task is both: its parent is the closest actor ctrace knows
-        actor: { process: { pid: ev.ppid } },
-        process: proc,
-        launch_type_id: 3,
-        launch_type: 'Exec',
-      };
+      o.message = `${ev.exec.filename} launched (pid ${ev.pid})${where}`;
+      // the exec'ing task is both: its parent is the closest actor ctrace knows
+      o.actor = { process: { pid: ev.ppid } };
+      o.process = proc;
+      o.launch_type_id = 3;
+      o.launch_type = 'Exec';
       break;
     case 'exit': {
-      head = classFields(CLASSES.process, 2, 'Terminate');
       proc.created_time = ms - Math.round(ev.exit.durationNs / 1e6);
       proc.terminated_time = ms;
       const sig = ev.exit.signal;
-      body = {
-        message: `${ev.comm} (pid ${ev.pid}) ${sig ? `killed by ${SIGNAL_NAMES.get(sig) ?? `signal ${sig}`}` : `exited with ${ev.exit.code}`}${where}`,
-        // a process that exits terminates itself: actor and process are the same (as OCSF describes)
-        actor: { process: { pid: ev.pid, name: ev.comm } },
-        process: proc,
-        exit_code: ev.exit.code,
-      };
-      if (sig) status = { ...status, status_detail: `killed by ${SIGNAL_NAMES.get(sig) ?? `signal ${sig}`}${ev.exit.coreDumped ? ' (core dumped)' : ''}` };
+      o.message = `${ev.comm} (pid ${ev.pid}) ${sig ? `killed by ${SIGNAL_NAMES.get(sig) ?? `signal ${sig}`}` : `exited with ${ev.exit.code}`}${where}`;
+      // a process that exits terminates itself: actor and process are the same (as OCSF describes)
+      o.actor = { process: { pid: ev.pid, name: ev.comm } };
+      o.process = proc;
+      o.exit_code = ev.exit.code;
       break;
     }
     case 'mount': {
-      head = classFields(CLASSES.file, 12, 'Mount');
       const target = ev.mount.target;
-      body = {
-        message: `${ev.comm} (pid ${ev.pid}) mounted ${ev.mount.source ?? '?'} (${ev.mount.fstype ?? '?'}) on ${target ?? '?'}${where}`,
-        actor: { process: proc },
-        file: target
-          ? { name: basename(target), path: target, type_id: 2, type: 'Folder' }
-          : { name: 'unknown', type_id: 0, type: 'Unknown' },
-      };
-      if (ev.mount.ret !== 0) {
-        const err = ERRNO_NAMES.get(-ev.mount.ret);
-        status = { status_id: 2, status: 'Failure', status_code: String(ev.mount.ret), status_detail: err ?? `error ${ev.mount.ret}` };
-      }
+      o.message = `${ev.comm} (pid ${ev.pid}) mounted ${ev.mount.source ?? '?'} (${ev.mount.fstype ?? '?'}) on ${target ?? '?'}${where}`;
+      o.actor = { process: proc };
+      o.file = target ? { name: basename(target), path: target, type_id: 2, type: 'Folder' } : { name: 'unknown', type_id: 0, type: 'Unknown' };
       break;
     }
   }
-  return {
-    ...head,
-    severity_id: 1,
-    severity: 'Informational',
-    ...status,
-    time: ms,
-    time_dt: ev.time,
-    metadata: metadata(ctx),
-    device: device(ctx),
-    ...body,
-    unmapped: unmappedEvent(ev),
-  };
+  o.unmapped = unmappedEvent(ev);
+  return o;
 }
 
 function metaToOcsf(r: MetaRecord, ctx: OcsfContext): OcsfObject {
@@ -281,16 +285,12 @@ function metaToOcsf(r: MetaRecord, ctx: OcsfContext): OcsfObject {
       count = r.count;
       break;
   }
-  return compact({
-    ...head,
-    ...severity,
-    ...status,
-    time: isoToMs(r.time),
-    time_dt: r.time,
-    count,
+  const o: OcsfObject = { ...head, ...severity, ...status, time: isoToMs(r.time), time_dt: r.time };
+  put(o, 'count', count);
+  return Object.assign(o, {
     message,
-    metadata: metadata(ctx),
-    device: device(ctx),
+    metadata: hostParts(ctx).metadata,
+    device: hostParts(ctx).device,
     actor: { process: { pid: r.type === 'start' ? r.pid : ctx.pid, name: 'ctrace' } },
     log_name: 'ctrace',
     log_provider: 'ctrace',
@@ -302,7 +302,8 @@ function metaToOcsf(r: MetaRecord, ctx: OcsfContext): OcsfObject {
 
 /**
  * One ctrace record as an OCSF 1.7.0 event object. Pure: the same record and
- * context give the same object; `unmapped` is always its last key.
+ * context give the same object; `unmapped` is always its last key. Its `metadata`
+ * and `device` are shared by all records of the context: copy them before changing them.
  */
 export function toOcsf(entry: Entry, ctx: OcsfContext): OcsfObject {
   return isEvent(entry) ? eventToOcsf(entry, ctx) : metaToOcsf(entry, ctx);

@@ -221,6 +221,11 @@ export class OtlpSink {
     });
   }
 
+  /** Resolves once what is queued now has been exported (or has failed). */
+  flush(): Promise<void> {
+    return this.provider.forceFlush();
+  }
+
   /** Flushes what is queued (waiting at most SHUTDOWN_WAIT_MS), then stops. */
   close(): Promise<void> {
     this.closing ??= (async () => {
