@@ -14,9 +14,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, bench, describe } from 'vitest';
 import { Chain, newSeed } from '../src/audit/chain.js';
 import { toJsonLine } from '../src/format/json.js';
-import { ocsfCodec, toOcsfLine } from '../src/format/ocsf.js';
-import { otlpAttributes } from '../src/sinks/otlp.js';
-import { OtlpSink } from '../src/sinks/otlp.js';
+import { toOcsfLine } from '../src/format/ocsf.js';
+import { ocsfCodec } from '../src/format/ocsf-log.js';
+import { otlpAttributes, OtlpSink } from '../src/sinks/otlp.js';
 import { sampleEvents } from '../test/helpers/events.js';
 
 const events = sampleEvents(1024);

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
 import { entryToJsonObject, startOptions, type MetaRecord } from '../src/audit/records.js';
 import { verifyLogs } from '../src/audit/verify.js';
-import { entryFromOcsf, isoToMs, ocsfRecordType, toOcsf, type OcsfContext } from '../src/format/ocsf.js';
+import { isoToMs, ocsfRecordType, toOcsf, type OcsfContext } from '../src/format/ocsf.js';
+import { entryFromOcsf } from '../src/format/ocsf-log.js';
 import { DOCKER_ID, execEvent, exitEvent, mountEvent, podContainer, POD_UID } from './helpers/events.js';
 import { OcsfSchema } from './helpers/ocsf-schema.js';
 

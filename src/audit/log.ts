@@ -28,7 +28,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { EventType, Sink, TraceEvent } from '../event.js';
 import type { LostReport } from '../tracer.js';
 import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
-import { ocsfCodec } from '../format/ocsf.js';
+import { ocsfCodec } from '../format/ocsf-log.js';
 import { lineType } from '../format/json.js';
 import { loadNative, type NativeAddon } from '../native.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';

@@ -10,7 +10,7 @@ import { createConnection } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import type { LogFormat } from '../audit/chain.js';
-import { entryFromOcsf } from '../format/ocsf.js';
+import { entryFromOcsf } from '../format/ocsf-log.js';
 import { describeFsError } from '../audit/log.js';
 import { rawRecords } from '../audit/reader.js';
 import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
