@@ -90,7 +90,9 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
   });
 
   it('every event arrives as one log record, in order, with its semantic-convention attributes', async () => {
-    const ct = await startCtrace(['--otlp', rx.url]);
+    // headers (a collector's token) come from the standard variable, as for any OpenTelemetry SDK
+    process.env.OTEL_EXPORTER_OTLP_HEADERS = 'authorization=Bearer fleet-token';
+    const ct = await startCtrace(['--otlp', rx.url]).finally(() => delete process.env.OTEL_EXPORTER_OTLP_HEADERS);
     const id = dockerId();
     const pod = podUid();
     const run = await runContainerToExit({
@@ -116,6 +118,8 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
 
     // the receiver got exactly the events ctrace printed (other tests' containers included), in order
     expect(rx.rejected).toEqual([]);
+    expect(rx.authorization).toBe('Bearer fleet-token');
+    expect(rx.encoding).toBeUndefined();
     const logs = rx.logs.filter((l) => l.attributes['ctrace.event.type'] !== 'lost');
     expect(logs.length).toBe(ct.events.length);
     for (let i = 0; i < logs.length; i++) {
@@ -155,16 +159,19 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
     expect(Number(m![2])).toBe(rx.logs.length);
   });
 
-  it('a collector that answers 503 for a moment: the exporter retries and nothing is lost', async () => {
+  it('a collector that answers 503 for a moment: the exporter retries and nothing is lost (gzip on)', async () => {
     const busy = await startOtlpReceiver({ unavailableFor: 2 });
     try {
-      const ct = await startCtrace(['--otlp', busy.url]);
+      process.env.OTEL_EXPORTER_OTLP_COMPRESSION = 'gzip';
+      const ct = await startCtrace(['--otlp', busy.url]).finally(() => delete process.env.OTEL_EXPORTER_OTLP_COMPRESSION);
       const id = dockerId();
       await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', '/bin/true; exit 0'] });
       await ct.waitFor((evs) => evs.some((e) => e.container?.id === id && e.type === 'exit'), 15_000, `exit of ${id}`);
       const { code, stderr } = await ct.stop('SIGTERM');
       expect(code).toBe(0);
       expect(busy.requests).toBeGreaterThanOrEqual(3); // two refused, then accepted
+      expect(busy.rejected).toEqual([]);
+      expect(busy.encoding).toBe('gzip');
       expect(busy.logs.filter((l) => l.attributes['ctrace.event.type'] !== 'lost').length).toBe(ct.events.length);
       expect(stderr).toMatch(new RegExp(`otlp ${busy.url}/v1/logs: (\\d+) of \\1 log records exported, 0 lost`));
       expect(stderr).not.toMatch(/otlp export to .* failed/);

@@ -39,6 +39,10 @@ export interface OtlpReceiver {
   /** requests that were not a decodable ExportLogsServiceRequest */
   rejected: string[];
   requests: number;
+  /** the authorization header of the last request */
+  authorization: string | undefined;
+  /** the content-encoding of the last request that was decoded */
+  encoding: string | undefined;
   close(): Promise<void>;
 }
 
@@ -71,11 +75,14 @@ export async function startOtlpReceiver(opts: { unavailableFor?: number } = {}):
   const logs: ReceivedLog[] = [];
   const rejected: string[] = [];
   let requests = 0;
+  let authorization: string | undefined;
+  let encoding: string | undefined;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       requests++;
+      authorization = req.headers.authorization;
       if (unavailable > 0) {
         unavailable--;
         res.writeHead(503, { 'retry-after': '0' });
@@ -86,7 +93,8 @@ export async function startOtlpReceiver(opts: { unavailableFor?: number } = {}):
         if (req.method !== 'POST' || req.url !== '/v1/logs') throw new Error(`${req.method} ${req.url}`);
         if (req.headers['content-type'] !== 'application/x-protobuf') throw new Error(`content-type ${req.headers['content-type']}`);
         let body = Buffer.concat(chunks);
-        if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+        encoding = req.headers['content-encoding'];
+        if (encoding === 'gzip') body = gunzipSync(body);
         const msg = ExportLogsServiceRequest.decode(body);
         for (const rl of msg.resourceLogs ?? []) {
           const resource = attrs(rl.resource?.attributes);
@@ -124,6 +132,12 @@ export async function startOtlpReceiver(opts: { unavailableFor?: number } = {}):
     rejected,
     get requests() {
       return requests;
+    },
+    get authorization() {
+      return authorization;
+    },
+    get encoding() {
+      return encoding;
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
