@@ -47,8 +47,9 @@ describe.runIf(privileged())('OCSF output and OCSF audit log with a real contain
     const run = await runContainerToExit({
       id,
       cgroupsPath: k8sSystemdPath({ qos: 'besteffort', podUid: pod, scope: `cri-containerd-${id}.scope` }),
-      // the sleep: ctrace looks the container's state (its names) up again 2 s after a first sighting that found none
-      args: ['/bin/sh', '-c', '/bin/sleep 2.5; /bin/echo one two; mount -t tmpfs none /mnt; mount -t tmpfs none /nonexistent; exit 5'],
+      // the sleep: runc writes the state (the names) only once the container runs, and ctrace
+      // looks a container without state up again 2 s later: the events after it carry the names
+      args: ['/bin/sh', '-c', '/bin/echo one two; mount -t tmpfs none /mnt; mount -t tmpfs none /nonexistent; /bin/sleep 3; exit 5'],
       capAdd: ['CAP_SYS_ADMIN'],
       annotations: ANNOTATIONS,
     });
@@ -73,9 +74,9 @@ describe.runIf(privileged())('OCSF output and OCSF audit log with a real contain
       process: {
         cmd_line: '/bin/echo one two',
         file: { name: 'echo', path: '/bin/echo' },
-        container: { uid: id, name: 'worker', runtime: 'containerd', pod_uuid: pod, orchestrator: 'Kubernetes' },
+        container: { uid: id, runtime: 'containerd', pod_uuid: pod, orchestrator: 'Kubernetes' },
       },
-      unmapped: { type: 'exec', container: { podName: 'api-0', podNamespace: 'payments', image: 'docker.io/library/busybox:1.36' } },
+      unmapped: { type: 'exec' },
     });
     expect(launch!.process.parent_process.pid).toBe(launch!.actor.process.pid);
     expect(launch!.device.hostname).toBeTruthy();
@@ -85,7 +86,8 @@ describe.runIf(privileged())('OCSF output and OCSF audit log with a real contain
     expect(ours.find((e) => e.class_uid === 1007 && e.activity_id === 2 && e.process.pid === run.pid)).toMatchObject({
       type_uid: 100702,
       exit_code: 5,
-      process: { container: { uid: id } },
+      process: { container: { uid: id, name: 'worker', pod_uuid: pod } },
+      unmapped: { type: 'exit', container: { podName: 'api-0', podNamespace: 'payments', image: 'docker.io/library/busybox:1.36' } },
     });
 
     // the log: start first, stop last, every line valid, the same events as stdout

@@ -98,9 +98,9 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
     const run = await runContainerToExit({
       id,
       cgroupsPath: k8sSystemdPath({ qos: 'burstable', podUid: pod, scope: `cri-containerd-${id}.scope` }),
-      // the sleep: ctrace looks a container's state up again 2 s after a first sighting that found none
-      // (runc writes it after the init's first events), and the names come from there
-      args: ['/bin/sh', '-c', '/bin/sleep 2.5; /bin/echo one two; mount -t tmpfs none /mnt; /bin/true; exit 5'],
+      // the sleep: runc writes the state (the names) only once the container runs, and ctrace
+      // looks a container without state up again 2 s later: the events after it carry the names
+      args: ['/bin/sh', '-c', '/bin/echo one two; mount -t tmpfs none /mnt; /bin/sleep 3; /bin/true; exit 5'],
       capAdd: ['CAP_SYS_ADMIN'],
       annotations: ANNOTATIONS,
     });
@@ -134,19 +134,24 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
     // the kernel's loss reports, if any, came as WARN records
     for (const l of rx.logs.filter((x) => x.attributes['ctrace.event.type'] === 'lost')) expect(l.severityNumber).toBe(13);
 
-    // our container's records carry the pod and container identity
+    // our container's records carry the pod and container identity (the names once known)
     const execEcho = logs.find((l) => l.attributes['container.id'] === id && l.attributes['process.executable.path'] === '/bin/echo')!;
     expect(execEcho.attributes).toMatchObject({
       'k8s.pod.uid': pod,
-      'k8s.pod.name': 'api-0',
-      'k8s.namespace.name': 'payments',
-      'container.name': 'worker',
-      'container.image.name': 'docker.io/library/busybox:1.36',
       'container.runtime.name': 'containerd',
       'process.command_args': ['/bin/echo', 'one', 'two'],
       'process.command': '/bin/echo',
     });
     expect(execEcho.body).toBe('exec /bin/echo ["/bin/echo","one","two"]');
+    const initExit = logs.find((l) => l.attributes['container.id'] === id && l.eventName === 'ctrace.exit' && l.attributes['process.pid'] === run.pid)!;
+    expect(initExit.attributes).toMatchObject({
+      'process.exit.code': 5,
+      'k8s.pod.uid': pod,
+      'k8s.pod.name': 'api-0',
+      'k8s.namespace.name': 'payments',
+      'container.name': 'worker',
+      'container.image.name': 'docker.io/library/busybox:1.36',
+    });
 
     // one resource and scope for all: the agent on this host
     for (const l of rx.logs) {
