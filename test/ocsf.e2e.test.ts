@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctraceBin, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
 import { OcsfSchema } from './helpers/ocsf-schema.js';
 import { privileged } from './helpers/privileges.js';
-import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainerToExit } from './helpers/runc.js';
+import { openGate, WAIT_AT_GATE } from './helpers/fifo-gate.js';
+import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainer } from './helpers/runc.js';
 
 const ANNOTATIONS = {
   'io.kubernetes.pod.name': 'api-0',
@@ -41,19 +42,22 @@ describe.runIf(privileged())('OCSF output and OCSF audit log with a real contain
 
   it('every record is valid OCSF 1.7.0, the container is mapped as documented, and verify checks the log', async () => {
     const logPath = join(dir, 'ctrace.ocsf');
-    const ct = await startCtrace(['--output', 'ocsf', '--log', logPath, '--log-format', 'ocsf']);
     const id = dockerId();
     const pod = podUid();
-    const run = await runContainerToExit({
+    // running (its names in its runtime state) before ctrace starts; the workload waits at a gate
+    const c = await runContainer({
       id,
       cgroupsPath: k8sSystemdPath({ qos: 'besteffort', podUid: pod, scope: `cri-containerd-${id}.scope` }),
-      // the sleep: runc writes the state (the names) only once the container runs, and ctrace
-      // looks a container without state up again 2 s later: the events after it carry the names
-      args: ['/bin/sh', '-c', '/bin/echo one two; mount -t tmpfs none /mnt; mount -t tmpfs none /nonexistent; /bin/sleep 3; exit 5'],
+      args: ['/bin/sh', '-c', `${WAIT_AT_GATE}/bin/echo one two; mount -t tmpfs none /mnt; mount -t tmpfs none /nonexistent; exit 5`],
       capAdd: ['CAP_SYS_ADMIN'],
       annotations: ANNOTATIONS,
     });
-    expect(run.code).toBe(5);
+    const ct = await startCtrace(['--output', 'ocsf', '--log', logPath, '--log-format', 'ocsf']);
+    await openGate(c);
+    const exited = await c.exited;
+    await c.remove();
+    expect(exited.code).toBe(5);
+    const run = { pid: c.pid };
     const mine = (evs: JsonEvent[]) => evs.filter((e) => e.process?.container?.uid === id || e.actor?.process?.container?.uid === id);
     await ct.waitFor((evs) => mine(evs).some((e) => e.class_uid === 1007 && e.activity_id === 2 && e.process.pid === run.pid), 15_000, `exit of ${id}`);
     const { code, stderr } = await ct.stop('SIGTERM');
@@ -74,9 +78,9 @@ describe.runIf(privileged())('OCSF output and OCSF audit log with a real contain
       process: {
         cmd_line: '/bin/echo one two',
         file: { name: 'echo', path: '/bin/echo' },
-        container: { uid: id, runtime: 'containerd', pod_uuid: pod, orchestrator: 'Kubernetes' },
+        container: { uid: id, name: 'worker', runtime: 'containerd', pod_uuid: pod, orchestrator: 'Kubernetes' },
       },
-      unmapped: { type: 'exec' },
+      unmapped: { type: 'exec', container: { podName: 'api-0', podNamespace: 'payments', image: 'docker.io/library/busybox:1.36' } },
     });
     expect(launch!.process.parent_process.pid).toBe(launch!.actor.process.pid);
     expect(launch!.device.hostname).toBeTruthy();

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
 import { startOtlpReceiver, type AttrValue, type OtlpReceiver } from './helpers/otlp-receiver.js';
 import { privileged } from './helpers/privileges.js';
-import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainerToExit } from './helpers/runc.js';
+import { openGate, WAIT_AT_GATE } from './helpers/fifo-gate.js';
+import { cleanupAllContainers, dockerId, k8sSystemdPath, podUid, runContainer, runContainerToExit } from './helpers/runc.js';
 
 const ANNOTATIONS = {
   'io.kubernetes.pod.name': 'api-0',
@@ -91,20 +92,23 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
 
   it('every event arrives as one log record, in order, with its semantic-convention attributes', async () => {
     // headers (a collector's token) come from the standard variable, as for any OpenTelemetry SDK
-    process.env.OTEL_EXPORTER_OTLP_HEADERS = 'authorization=Bearer fleet-token';
-    const ct = await startCtrace(['--otlp', rx.url]).finally(() => delete process.env.OTEL_EXPORTER_OTLP_HEADERS);
     const id = dockerId();
     const pod = podUid();
-    const run = await runContainerToExit({
+    // running (its names in its runtime state) before ctrace starts; the workload waits at a gate
+    const c = await runContainer({
       id,
       cgroupsPath: k8sSystemdPath({ qos: 'burstable', podUid: pod, scope: `cri-containerd-${id}.scope` }),
-      // the sleep: runc writes the state (the names) only once the container runs, and ctrace
-      // looks a container without state up again 2 s later: the events after it carry the names
-      args: ['/bin/sh', '-c', '/bin/echo one two; mount -t tmpfs none /mnt; /bin/sleep 3; /bin/true; exit 5'],
+      args: ['/bin/sh', '-c', `${WAIT_AT_GATE}/bin/echo one two; mount -t tmpfs none /mnt; /bin/true; exit 5`],
       capAdd: ['CAP_SYS_ADMIN'],
       annotations: ANNOTATIONS,
     });
-    expect(run.code).toBe(5);
+    process.env.OTEL_EXPORTER_OTLP_HEADERS = 'authorization=Bearer fleet-token';
+    const ct = await startCtrace(['--otlp', rx.url]).finally(() => delete process.env.OTEL_EXPORTER_OTLP_HEADERS);
+    await openGate(c);
+    const exited = await c.exited;
+    await c.remove();
+    expect(exited.code).toBe(5);
+    const run = { pid: c.pid };
     const mine = (evs: JsonEvent[]) => evs.filter((e) => e.container?.id === id);
     await ct.waitFor((evs) => mine(evs).some((e) => e.type === 'exit' && e.pid === run.pid), 15_000, `exit of ${id}`);
     const { code, stderr } = await ct.stop('SIGTERM');
@@ -134,24 +138,20 @@ describe.runIf(privileged())('--otlp with a real container (the receiver stands 
     // the kernel's loss reports, if any, came as WARN records
     for (const l of rx.logs.filter((x) => x.attributes['ctrace.event.type'] === 'lost')) expect(l.severityNumber).toBe(13);
 
-    // our container's records carry the pod and container identity (the names once known)
-    const execEcho = logs.find((l) => l.attributes['container.id'] === id && l.attributes['process.executable.path'] === '/bin/echo')!;
-    expect(execEcho.attributes).toMatchObject({
-      'k8s.pod.uid': pod,
-      'container.runtime.name': 'containerd',
-      'process.command_args': ['/bin/echo', 'one', 'two'],
-      'process.command': '/bin/echo',
-    });
-    expect(execEcho.body).toBe('exec /bin/echo ["/bin/echo","one","two"]');
-    const initExit = logs.find((l) => l.attributes['container.id'] === id && l.eventName === 'ctrace.exit' && l.attributes['process.pid'] === run.pid)!;
-    expect(initExit.attributes).toMatchObject({
-      'process.exit.code': 5,
+    // our container's records carry the pod and container identity
+    const identity = {
       'k8s.pod.uid': pod,
       'k8s.pod.name': 'api-0',
       'k8s.namespace.name': 'payments',
       'container.name': 'worker',
       'container.image.name': 'docker.io/library/busybox:1.36',
-    });
+      'container.runtime.name': 'containerd',
+    };
+    const execEcho = logs.find((l) => l.attributes['container.id'] === id && l.attributes['process.executable.path'] === '/bin/echo')!;
+    expect(execEcho.attributes).toMatchObject({ ...identity, 'process.command_args': ['/bin/echo', 'one', 'two'], 'process.command': '/bin/echo' });
+    expect(execEcho.body).toBe('exec /bin/echo ["/bin/echo","one","two"]');
+    const initExit = logs.find((l) => l.attributes['container.id'] === id && l.eventName === 'ctrace.exit' && l.attributes['process.pid'] === run.pid)!;
+    expect(initExit.attributes).toMatchObject({ ...identity, 'process.exit.code': 5 });
 
     // one resource and scope for all: the agent on this host
     for (const l of rx.logs) {
