@@ -162,17 +162,31 @@ function unmappedEvent(ev: TraceEvent): OcsfObject {
     pidNs: ev.pidNs,
     mntNs: ev.mntNs,
     scope: ev.scope,
+    reason: ev.reason,
     container: c ? { qos: c.qos, image: c.image ?? null, podName: c.podName ?? null, podNamespace: c.podNamespace ?? null } : null,
   };
   switch (ev.type) {
     case 'exec':
-      u.exec = { argv: ev.exec.argv, argvTruncated: ev.exec.argvTruncated };
+      u.exec = { argv: ev.exec.argv, argvTruncated: ev.exec.argvTruncated, filenameTruncated: ev.exec.filenameTruncated };
       break;
     case 'exit':
       u.exit = { signal: ev.exit.signal, coreDumped: ev.exit.coreDumped, durationNs: ev.exit.durationNs };
       break;
     case 'mount':
-      u.mount = { op: ev.mount.op, source: ev.mount.source, fstype: ev.mount.fstype, flags: ev.mount.flags, ret: ev.mount.ret };
+      // what the record can be believed for (README): OCSF has no attribute for it
+      u.mount = {
+        op: ev.mount.op,
+        source: ev.mount.source,
+        fstype: ev.mount.fstype,
+        flags: ev.mount.flags,
+        ret: ev.mount.ret,
+        sourceTruncated: ev.mount.sourceTruncated,
+        targetTruncated: ev.mount.targetTruncated,
+        fstypeTruncated: ev.mount.fstypeTruncated,
+        argsChanged: ev.mount.argsChanged,
+        argsUnverified: ev.mount.argsUnverified,
+        kernelView: ev.mount.kernelView,
+      };
       break;
   }
   return u;
