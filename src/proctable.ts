@@ -18,7 +18,7 @@ export interface ProcEntry {
   comm: string;
   /** the command line of its last exec (from /proc for a process found at start) */
   argv: string[];
-  /** the binary of its last exec, as the process names it; null when found at start */
+  /** the binary of its last exec, as the process names it (for one found at start: its /proc/PID/exe); null when unknown */
   filename: string | null;
   /** start time after boot in clock ticks, when read from /proc; null when learnt from an exec event */
   startTicks: number | null;
@@ -69,7 +69,7 @@ export class ProcessTable {
         uid: p.uid,
         comm: p.comm,
         argv: p.argv,
-        filename: null,
+        filename: p.exe ?? null,
         startTicks: p.startTicks,
         startNs: null,
         execTime: null,

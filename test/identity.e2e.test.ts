@@ -203,6 +203,27 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
     expect(orphan.exec.entry).toBe(false);
   });
 
+  it('names the binary of an ancestor that started before ctrace (from the /proc walk at start), and its identity matches its later events', async () => {
+    const id = dockerId();
+    const box = await runContainer({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'mkfifo /tmp/go; read x < /tmp/go; /bin/true after-start; exit 3'] });
+    try {
+      const c = track(collect());
+      const fifo = `/proc/${box.pid}/root/tmp/go`;
+      await c.waitFor(() => (existsSync(fifo) ? true : undefined), 'the fifo');
+      writeFileSync(fifo, 'go\n');
+      const ev = await c.waitFor(() => withArg(c.execs(id), 'after-start'), 'the exec');
+      const init = ev.exec.ancestors![0]!;
+      expect(init.pid).toBe(box.pid);
+      expect(init.filename).toMatch(/\/(sh|busybox)$/);
+      // the init's own exit carries the same processId as its place in the chain
+      const exit = await c.waitFor(() => c.events.find((e) => e.type === 'exit' && e.pid === box.pid), "the init's exit");
+      expect(exit.processId).toBe(init.processId);
+      expect(ev.parentProcessId).toBe(init.processId);
+    } finally {
+      await box.remove();
+    }
+  });
+
   it('bounds the chain with --ancestors and says it was cut', async () => {
     const c = track(collect({ ancestors: 2 }));
     const id = dockerId();
