@@ -57,12 +57,12 @@ export interface TracerOptions {
   /** container names from runtime state: looked up on first sight ('sync', default), in the background ('async'), or not */
   enrich?: 'sync' | 'async' | false;
   /**
-   * The JSON-lines lane: events of cgroups already classified reach `onLines` listeners as
-   * JSON lines written by the addon (what toJsonLine() writes for them), not as objects; the
-   * first events of a cgroup and events of `unknown` scope still reach onEvent and iterators.
-   * For consumers that only write JSON lines (`ctrace run --output json`, the JSONL log): it
-   * spares JavaScript the per-event work. The process table then knows only the processes of
-   * the start-up walk and of object events. Default false.
+   * The JSON-lines lane: exit and mount events of cgroups already classified reach `onLines`
+   * listeners as JSON lines written by the addon (what toJsonLine() writes for them), not as
+   * objects; execs (their ancestors' binaries and their hash are userland's), the first events
+   * of a cgroup and events of `unknown` scope still reach onEvent and iterators. For consumers
+   * that only write JSON lines (`ctrace run --output json`, the JSONL log): it spares
+   * JavaScript the per-event work. Default false.
    */
   jsonLines?: boolean;
   /**
