@@ -6,6 +6,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RUNTIMES, type EventType, type Runtime } from './event.js';
 import { parseCount, parseFsync, parseSize, recordOptionsProblem } from './sinks/outputs.js';
+import { parseEndpoint } from './metrics/server.js';
+import { NATS_FORMATS } from './sinks/nats-format.js';
+import { natsOptionsProblem, parseNatsServers, parseReplicas, parseStreamName } from './sinks/nats-options.js';
 
 export class UsageError extends Error {}
 
@@ -69,6 +72,13 @@ export function buildProgram(): Command {
     .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
     .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)
     .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)')
+    .option('--metrics <[host:]port>', 'serve Prometheus /metrics, /healthz and /readyz here (a bare port: 127.0.0.1)', parseEndpoint)
+    .option('--nats <url[,url...]>', 'publish every record to a NATS JetStream stream through these servers', parseNatsServers)
+    .option('--nats-stream <name>', 'the JetStream stream, created if missing with subjects ctrace.> (default: CTRACE)', parseStreamName)
+    .addOption(new Option('--nats-format <format>', 'message body (default: json)').choices([...NATS_FORMATS]))
+    .option('--nats-spool <dir>', 'where records wait while the servers are away (default: /var/lib/ctrace/nats-spool)')
+    .option('--nats-spool-size <size>', 'bound of the spool; records past it are counted lost (default: 1G)', parseSize)
+    .option('--nats-replicas <n>', 'replicas of the stream when ctrace creates it (default: 1)', parseReplicas)
     .action(async (opts) => {
       const record = {
         quiet: !!opts.quiet,
@@ -78,8 +88,18 @@ export function buildProgram(): Command {
         logKeep: opts.logKeep,
         logFsync: opts.logFsync,
         socket: opts.socket,
+        nats: opts.nats
+          ? {
+              servers: opts.nats as string[],
+              stream: opts.natsStream,
+              format: opts.natsFormat,
+              spool: opts.natsSpool,
+              spoolSize: opts.natsSpoolSize,
+              replicas: opts.natsReplicas,
+            }
+          : undefined,
       };
-      const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
+      const problem = natsOptionsProblem(opts) ?? recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
       if (problem) throw new UsageError(problem);
       const { runCommand } = await import('./commands/run.js');
       process.exitCode = await runCommand({
@@ -94,6 +114,7 @@ export function buildProgram(): Command {
           pod: opts.pod,
         },
         statsSeconds: opts.stats ?? 0,
+        metrics: opts.metrics,
       });
     });
 

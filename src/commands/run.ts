@@ -7,6 +7,7 @@ import { startOptions } from '../audit/records.js';
 import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
 import { isNativeError } from '../native.js';
 import { Tracer, type TracerFilter } from '../tracer.js';
+import type { Endpoint } from '../metrics/server.js';
 
 export interface RunOptions {
   output?: OutputFormat;
@@ -17,6 +18,8 @@ export interface RunOptions {
   pidnsOnly: boolean;
   filter: TracerFilter;
   statsSeconds: number;
+  /** --metrics: serve /metrics, /healthz, /readyz */
+  metrics?: Endpoint;
 }
 
 function log(line: string): void {
@@ -31,7 +34,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   let exitCode = 0;
   // JSON on stdout, and every other output takes JSON lines too: the tracer (its addon, for
   // known cgroups) writes stdout itself, and wakes JavaScript only for what else needs it
-  const direct = format === 'json' && !rec.socket && (rec.logFormat ?? 'jsonl') === 'jsonl';
+  const direct = format === 'json' && !rec.socket && !rec.nats && (rec.logFormat ?? 'jsonl') === 'jsonl';
+  // first of all: a busy port fails before anything is opened, and /healthz answers during start-up
+  const fleet = opts.metrics ? await (await import('../metrics/wire.js')).startMetrics(opts.metrics) : null;
   // the log and the socket first: an unwritable path fails before BPF is loaded
   const sink = await Outputs.open({
     ...rec,
@@ -58,6 +63,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       stop('error: audit log failed');
     },
     onNote: (message) => log(message),
+  }).catch(async (err: unknown) => {
+    await fleet?.close();
+    throw err;
   });
   let tracer: Tracer;
   try {
@@ -72,8 +80,10 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     });
   } catch (err) {
     await sink.close(`error: ${(err as Error).message}`);
+    await fleet?.close();
     throw err;
   }
+  fleet?.attach(tracer, sink);
 
   tracer.onEvent((ev) => sink.write(ev));
   // stdout is the tracer's own: only the log wants the lines (without it, the addon never wakes us for them)
@@ -122,6 +132,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
 
   await tracer.close(); // resolves after the last record read has been delivered
   await sink.close(reason);
+  await fleet?.close();
   log(`stopped (${reason}): ${statsLine(tracer)}`);
   for (const line of sink.summary()) log(line);
   return exitCode;

@@ -16,6 +16,9 @@ import type { AuditLog, FsyncPolicy } from '../audit/log.js';
 import type { LogFormat } from '../audit/chain.js';
 import type { RecordSink, StartOptions } from '../audit/records.js';
 import type { SocketSink } from './socket.js';
+import type { Exporter } from './exporter.js';
+import type { NatsSink } from './nats.js';
+import type { NatsFormat } from './nats-format.js';
 import { StdoutSink } from './stdout.js';
 
 export type OutputFormat = 'table' | 'json' | 'protobuf';
@@ -32,6 +35,17 @@ export interface RecordOptions {
   /** as given: always | never | 1s | 500ms */
   logFsync?: string;
   socket?: string;
+  /** --nats and its settings */
+  nats?: NatsSettings;
+}
+
+export interface NatsSettings {
+  servers: string[];
+  stream?: string;
+  format?: NatsFormat;
+  spool?: string;
+  spoolSize?: number;
+  replicas?: number;
 }
 
 export const LOG_DEFAULTS = { format: 'jsonl' as LogFormat, maxSize: 100 * 1024 * 1024, keep: 10, fsync: '1s' };
@@ -79,7 +93,7 @@ export function recordOptionsProblem(o: RecordOptions & { output?: string }, std
       if (v !== undefined) return `${flag} needs --log <path>`;
     }
   }
-  if (o.quiet && !o.log && !o.socket) return '--quiet needs --log or --socket (events would go nowhere)';
+  if (o.quiet && !o.log && !o.socket && !o.nats) return '--quiet needs --log or --socket (or --nats) (events would go nowhere)';
   if (o.quiet && o.output) return '--quiet and --output exclude each other (--quiet: nothing on stdout)';
   if (o.output === 'protobuf' && stdoutIsTTY) return 'refusing to write the protobuf stream to a terminal: redirect stdout, or use ctrace read';
   return null;
@@ -104,6 +118,7 @@ export class Outputs implements RecordSink {
     private readonly stdout: (Sink & { noteLost?: (r: LostReport) => void; close(reason?: string): Promise<void> }) | null,
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
+    readonly nats: NatsSink | null = null,
   ) {}
 
   static async open(o: OutputsOptions): Promise<Outputs> {
@@ -139,13 +154,33 @@ export class Outputs implements RecordSink {
         throw err;
       }
     }
+    let nats: NatsSink | null = null;
+    if (o.nats) {
+      try {
+        const { NatsSink } = await import('./nats.js');
+        const n = o.nats;
+        nats = await NatsSink.open({
+          servers: n.servers,
+          stream: n.stream,
+          format: n.format,
+          spoolDir: n.spool,
+          spoolSize: n.spoolSize,
+          replicas: n.replicas,
+          start: o.start,
+          onNote: o.onNote,
+        });
+      } catch (err) {
+        await Promise.all([log?.close(`error: ${(err as Error).message}`).catch(() => {}), socket?.close('error')]);
+        throw err;
+      }
+    }
     let stdout = null;
     if (o.stdout === 'protobuf') {
       const { ProtobufStreamSink } = await import('./protobuf.js');
       stdout = new ProtobufStreamSink(process.stdout, o.start, o.onStdoutClosed);
     }
     else if (o.stdout) stdout = new StdoutSink(process.stdout, o.stdout, o.onStdoutClosed);
-    return new Outputs(stdout, log, socket);
+    return new Outputs(stdout, log, socket, nats);
   }
 
   /**
@@ -153,7 +188,7 @@ export class Outputs implements RecordSink {
    * JSON for stdout is written by the tracer itself): the tracer's lane can feed them.
    */
   get acceptsLines(): boolean {
-    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket;
+    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket && !this.nats;
   }
 
   /** Events as JSON lines from the tracer's lane (only when acceptsLines). */
@@ -165,12 +200,19 @@ export class Outputs implements RecordSink {
     this.stdout?.write(event);
     this.log?.write(event);
     this.socket?.write(event);
+    this.nats?.write(event);
+  }
+
+  /** The exporters to remote systems, for metrics. */
+  exporters(): Exporter[] {
+    return this.nats ? [this.nats] : [];
   }
 
   noteLost(report: LostReport): void {
     this.stdout?.noteLost?.(report);
     this.log?.noteLost(report);
     this.socket?.noteLost(report);
+    this.nats?.noteLost(report);
   }
 
   /** SIGHUP: reopen the log if it was moved away. */
@@ -187,6 +229,7 @@ export class Outputs implements RecordSink {
       this.stdout?.close(reason),
       this.log?.close(reason).catch(() => {}),
       this.socket?.close(reason),
+      this.nats?.close(reason),
     ]);
   }
 
@@ -205,6 +248,7 @@ export class Outputs implements RecordSink {
           (s.dropped ? ` (${s.undelivered} records not delivered to them)` : ''),
       );
     }
+    if (this.nats) out.push(this.nats.summary());
     return out;
   }
 }
