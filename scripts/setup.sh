@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PKGS=(clang libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ runc crun busybox-static util-linux)
+DEB_PKGS+=(prometheus)  # fleet tests: a real Prometheus scrapes ctrace run --metrics
+DEB_PKGS+=(nats-server)  # fleet tests: a three-server JetStream cluster for ctrace run --nats
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
@@ -18,8 +20,8 @@ if ((${#missing[@]})); then
   fi
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 # npm packages: `npm ci` whenever the lockfile differs from the one installed
