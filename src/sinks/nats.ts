@@ -291,8 +291,7 @@ export class NatsSink implements RecordSink, Exporter {
     this.closing = true;
     this.wake?.();
     let timer: NodeJS.Timeout | undefined;
-    const drained = this.connected ? this.pumpDone : Promise.resolve();
-    await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, this.o.drainTimeoutMs ?? 5000)))]);
+    await Promise.race([this.pumpDone, new Promise((r) => (timer = setTimeout(r, this.o.drainTimeoutMs ?? 5000)))]);
     clearTimeout(timer);
     this.stopped = true;
     this.wake?.();

@@ -1,0 +1,149 @@
+/**
+ * The NATS sink and its disk spool against a real nats-server (Debian's, JetStream on, one
+ * server on a loopback port, its own store): acknowledged publishes with message ids, both
+ * message forms, a server that is down when ctrace starts, and a spool too small to hold an
+ * outage.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startOptions } from '../src/audit/records.js';
+import { decodeRecordObject } from '../src/format/protobuf.js';
+import { NatsSink } from '../src/sinks/nats.js';
+import { DiskSpool } from '../src/sinks/spool.js';
+import { sampleEvents } from './helpers/events.js';
+import { readStream, startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ctrace-nats-unit-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('DiskSpool', () => {
+  it('keeps messages in order across segments and runs, and refuses past its bound', () => {
+    const path = join(dir, 'spool-a');
+    const msg = (i: number) => ({ subject: `s.${i}`, id: `id-${i}`, payload: Buffer.from(`payload ${i} `.repeat(50)) });
+    let s = DiskSpool.open(path, 512 * 1024); // 64 KiB segments
+    for (let i = 0; i < 400; i++) expect(s.append(msg(i))).toBe(true);
+    expect(readdirSync(path).length).toBeGreaterThan(2);
+    const got: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const batch = s.peek(50);
+      got.push(...batch.map((m) => m.id));
+      s.ack(batch.length);
+    }
+    s.close();
+    // the next run starts where this one was acknowledged
+    s = DiskSpool.open(path, 512 * 1024);
+    expect(s.length).toBe(400 - got.length);
+    while (s.length) {
+      const batch = s.peek(64);
+      got.push(...batch.map((m) => m.id));
+      expect(batch[0]!.subject).toBe(`s.${got.length - batch.length}`);
+      s.ack(batch.length);
+    }
+    expect(got).toEqual(Array.from({ length: 400 }, (_, i) => `id-${i}`));
+    expect(s.bytes).toBe(0);
+    expect(readdirSync(path)).toEqual([]);
+    // the bound: ~700-byte frames in 8 KiB
+    const small = DiskSpool.open(join(dir, 'spool-b'), 8 * 1024);
+    let taken = 0;
+    while (small.append(msg(taken))) taken++;
+    expect(taken).toBe(Math.floor((8 * 1024) / (small.bytes / taken)));
+    expect(small.length).toBe(taken);
+    small.close();
+  });
+});
+
+describe('NatsSink on a real nats-server', () => {
+  let cluster: NatsCluster;
+  beforeAll(async () => {
+    cluster = await startNatsCluster(1);
+    await cluster.waitForJetStream();
+  });
+  afterAll(async () => cluster?.destroy());
+  let n = 0;
+  const notes: string[] = [];
+  afterEach(async () => {
+    notes.length = 0;
+    // every stream takes ctrace.>: one at a time
+    const { jsm } = await cluster.client();
+    await jsm.streams.delete(`S${n}`).catch(() => {});
+  });
+  const open = (o: Partial<Parameters<typeof NatsSink.open>[0]> = {}) =>
+    NatsSink.open({
+      servers: cluster.urls,
+      stream: `S${++n}`,
+      spoolDir: join(dir, `spool-${n}`),
+      start: startOptions(),
+      onNote: (m) => notes.push(m),
+      host: 'node-1.example',
+      ...o,
+    });
+
+  it('creates the stream and publishes every record as JSON, each acknowledged once with its message id', async () => {
+    const sink = await open();
+    const events = sampleEvents(300);
+    for (const e of events) sink.write(e);
+    sink.noteLost({ lost: 3, total: 3 });
+    await sink.close('SIGTERM');
+    expect(sink.stats()).toMatchObject({ delivered: 303, queued: 0, lost: 0 });
+    const { nc, jsm } = await cluster.client();
+    const info = await jsm.streams.info(`S${n}`);
+    expect(info.config.subjects).toEqual(['ctrace.>']);
+    const msgs = await readStream(nc, `S${n}`);
+    expect(msgs).toHaveLength(303);
+    const bodies = msgs.map((m) => JSON.parse(Buffer.from(m.data).toString()));
+    expect(bodies.map((b) => b.type)).toEqual(['start', ...events.map((e) => e.type), 'lost', 'stop']);
+    expect(msgs.map((m) => m.subject)).toEqual(bodies.map((b) => `ctrace.node-1_example.${b.type}`));
+    expect(bodies[1]).toMatchObject({ type: events[0]!.type, pid: events[0]!.pid, time: events[0]!.time });
+    expect(bodies.at(-1)).toMatchObject({ type: 'stop', reason: 'SIGTERM', lost: 3 });
+    const ids = msgs.map((m) => m.msgId!);
+    expect(new Set(ids).size).toBe(303);
+    expect(ids[0]).toMatch(/^node-1_example:[0-9a-f-]{36}:\d+:0$/);
+    expect(ids.at(-1)).toMatch(/:302$/);
+    expect(notes).toContain(`nats: created stream S${n} (subjects ctrace.>, 1 replicas)`);
+  });
+
+  it('publishes the protobuf form with --nats-format protobuf', async () => {
+    const sink = await open({ format: 'protobuf' });
+    const events = sampleEvents(5);
+    for (const e of events) sink.write(e);
+    await sink.close('SIGINT');
+    const { nc } = await cluster.client();
+    const recs = (await readStream(nc, `S${n}`)).map((m) => decodeRecordObject(m.data));
+    expect(recs).toHaveLength(7);
+    expect(Object.keys(recs[0]!)).toContain('start');
+    expect((recs[1]!['event'] as { pid: number }).pid).toBe(events[0]!.pid);
+    expect(Object.keys(recs[6]!)).toContain('stop');
+  });
+
+  it('spools while the server is down, sends the spool in order once it is back, and counts what the bound refuses', async () => {
+    await cluster.stopAll();
+    const sink = await open({ spoolSize: 64 * 1024 });
+    const events = sampleEvents(400);
+    for (const e of events) sink.write(e);
+    const s = sink.stats();
+    expect(s.connected).toBe(false);
+    expect(s.lost).toBeGreaterThan(0); // 64 KiB hold fewer than 400 JSON events
+    const kept = s.queued;
+    expect(kept + s.lost).toBe(401);
+    expect(notes.some((m) => /spool .* full .* records lost so far/.test(m))).toBe(true);
+    await cluster.startAll();
+    await cluster.waitForJetStream();
+    const deadline = Date.now() + 20_000;
+    while (sink.stats().queued > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(sink.stats()).toMatchObject({ queued: 0, replayed: kept, delivered: kept, lost: s.lost });
+    await sink.close('SIGTERM');
+    const { nc } = await cluster.client();
+    const msgs = await readStream(nc, `S${n}`);
+    const seqs = msgs.map((m) => Number(m.msgId!.split(':').at(-1)));
+    // in order, the start record first, and the stop record (sent once connected) last
+    expect(seqs).toHaveLength(kept + 1);
+    expect(seqs.slice(0, 3)).toEqual([0, 1, 2]);
+    expect(seqs.at(-1)).toBe(401);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+  });
+});
