@@ -104,7 +104,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     async client() {
       const nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
       clients.push(nc);
-      return { nc, jsm: await jetstreamManager(nc, { timeout: 5000 }) };
+      return { nc, jsm: await jetstreamManager(nc, { timeout: 5000, checkAPI: false }) };
     },
     async waitForJetStream(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
