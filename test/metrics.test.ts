@@ -55,7 +55,7 @@ describe('metrics server', () => {
     });
     await expect(
       MetricsServer.listen(server.address, new TracerMetrics('test'), { health: () => ({ ok: true }), ready: () => ({ ok: true }) }),
-    ).rejects.toThrow(`--metrics 127.0.0.1:${server.address.port}: EADDRINUSE`);
+    ).rejects.toThrow(`--metrics 127.0.0.1:${server.address.port}: address already in use (EADDRINUSE)`);
   });
 });
 

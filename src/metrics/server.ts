@@ -60,9 +60,11 @@ export class MetricsServer {
     // a scraper that keeps its connection open must not hold ctrace's exit
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(`--metrics ${at.host}:${at.port}: ${err.code ?? ''} ${err.message}`.replace(/ +/g, ' '))),
-      );
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        // `listen EADDRINUSE: address already in use 127.0.0.1:9464` -> `address already in use (EADDRINUSE)`
+        const what = err.message.replace(/^listen \w+: /, '').replace(/ \S+:\d+$/, '');
+        reject(new Error(`--metrics ${at.host}:${at.port}: ${what}${err.code ? ` (${err.code})` : ''}`));
+      });
       server.listen(at.port, at.host, () => resolve());
     });
     const a = server.address();
