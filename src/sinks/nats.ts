@@ -263,11 +263,11 @@ export class NatsSink implements RecordSink, Exporter {
       const results = await Promise.allSettled(batch.map((m) => this.js!.publish(m.subject, m.payload, { msgID: m.id })));
       let acked = 0;
       while (acked < results.length && results[acked]!.status === 'fulfilled') acked++;
+      if (!fromDisk && spills !== this.spills) continue; // moved to disk meanwhile: sent again from there, the server drops the copies
       if (fromDisk) {
         this.spool.ack(acked);
         this.st.replayed += acked;
-      } else if (spills === this.spills) this.mem.splice(0, acked);
-      else acked = 0; // moved to disk meanwhile: they go again from there and the server drops the copies
+      } else this.mem.splice(0, acked);
       this.st.delivered += acked;
       if (acked < results.length) {
         this.st.retries += results.length - acked;

@@ -6,9 +6,9 @@
  * every message in it was acknowledged. What is left when ctrace stops is sent by the next run
  * first (partly sent segments are cut to what was not acknowledged).
  *
- * Writes are synchronous: they happen only while the servers are unreachable or behind, and a
- * frame is then on disk before write() returns. The spool is not fsynced per message: it is
- * there for outages of the servers, not of this host.
+ * Frames appended in one event-loop tick are written together at its end (synchronously: the
+ * spool is used only while the servers are unreachable or behind). The spool is not fsynced:
+ * it is there for outages of the servers, not of this host.
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,12 +63,16 @@ export function decodeFrames(buf: Buffer): Array<SpoolMessage & { bytes: number 
 }
 
 export class DiskSpool {
-  /** segment numbers on disk, oldest first */
-  private readonly segments: number[] = [];
+  /** segments on disk, oldest first, with their size once what is pending is written */
+  private readonly segments: Array<{ n: number; size: number }> = [];
   /** the oldest segment, read into memory, and how many of its messages were acknowledged */
   private reading: { n: number; frames: Array<SpoolMessage & { bytes: number }>; next: number; loaded: number } | null = null;
+  /** the newest segment's fd, while it takes appends */
   private writeFd = -1;
-  private writeSize = 0;
+  /** frames appended in this tick, written together */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
   private size = 0;
   private count = 0;
 
@@ -85,13 +89,13 @@ export class DiskSpool {
     for (const name of readdirSync(dir).sort()) {
       const m = SEGMENT_RE.exec(name);
       if (!m) continue;
-      const n = Number(m[1]);
-      const frames = decodeFrames(readFileSync(join(dir, name)));
+      const buf = readFileSync(join(dir, name));
+      const frames = decodeFrames(buf);
       if (frames.length === 0) {
         unlinkSync(join(dir, name));
         continue;
       }
-      s.segments.push(n);
+      s.segments.push({ n: Number(m[1]), size: buf.length });
       s.count += frames.length;
       s.size += frames.reduce((a, f) => a + f.bytes, 0);
     }
@@ -108,15 +112,25 @@ export class DiskSpool {
     return this.size;
   }
 
-  /** Appends one message; false (nothing written) when it would take the spool past its bound. */
+  /**
+   * Appends one message; false (nothing written) when it would take the spool past its bound.
+   * Frames are written at the end of the event-loop tick (or sooner, when many), together.
+   */
   append(m: SpoolMessage): boolean {
     const frame = encodeFrame(m);
     if (this.size + frame.length > this.maxBytes) return false;
-    if (this.writeFd < 0 || this.writeSize + frame.length > this.segmentBytes) this.newSegment();
-    writeSync(this.writeFd, frame);
-    this.writeSize += frame.length;
+    let seg = this.writeFd >= 0 ? this.segments[this.segments.length - 1]! : null;
+    if (!seg || seg.size + frame.length > this.segmentBytes) seg = this.newSegment();
+    this.pending.push(frame);
+    this.pendingBytes += frame.length;
+    seg.size += frame.length;
     this.size += frame.length;
     this.count++;
+    if (this.pendingBytes >= 256 * 1024) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
     return true;
   }
 
@@ -134,12 +148,12 @@ export class DiskSpool {
     for (let i = r.next; i < r.next + k; i++) this.size -= r.frames[i]!.bytes;
     r.next += k;
     this.count -= k;
-    if (r.next < r.frames.length) return;
-    const appending = this.writeFd >= 0 && r.n === this.segments[this.segments.length - 1];
-    // the segment being appended to may have grown since it was read: loadOldest() reads the rest
-    if (appending && this.writeSize > r.loaded) return;
+    const seg = this.segments[0];
+    // done with it only when every frame it will hold was read (the newest may still grow)
+    if (r.next < r.frames.length || !seg || seg.n !== r.n || r.loaded < seg.size) return;
     this.segments.shift();
-    if (appending) {
+    if (this.segments.length === 0 && this.writeFd >= 0) {
+      this.flush();
       closeSync(this.writeFd);
       this.writeFd = -1;
     }
@@ -147,41 +161,55 @@ export class DiskSpool {
     this.reading = null;
   }
 
-  /** Closes the segment being written and cuts the one being read to what was not acknowledged. */
+  /** Writes what is pending, closes the newest segment and cuts the oldest to what was not acknowledged. */
   close(): void {
+    this.flush();
     if (this.writeFd >= 0) closeSync(this.writeFd);
     this.writeFd = -1;
     const r = this.reading;
     if (r && r.next > 0) {
       const path = join(this.dir, segName(r.n));
-      if (r.next >= r.frames.length) unlinkSync(path);
+      const rest = readFileSync(path).subarray(r.frames.slice(0, r.next).reduce((a, f) => a + f.bytes, 0));
+      if (rest.length === 0) unlinkSync(path);
       else {
-        writeFileSync(`${path}.tmp`, Buffer.concat(r.frames.slice(r.next).map((f) => encodeFrame(f))), { mode: 0o600 });
+        writeFileSync(`${path}.tmp`, rest, { mode: 0o600 });
         renameSync(`${path}.tmp`, path);
       }
     }
     this.reading = null;
   }
 
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingBytes === 0 || this.writeFd < 0) return;
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (let off = 0; off < buf.length; ) off += writeSync(this.writeFd, buf, off);
+  }
+
   private loadOldest(): DiskSpool['reading'] {
-    const n = this.segments[0];
-    if (n === undefined) return null;
-    const path = join(this.dir, segName(n));
-    const appending = this.writeFd >= 0 && n === this.segments[this.segments.length - 1];
+    const seg = this.segments[0];
+    if (!seg) return null;
     // the oldest segment may also be the one appended to: pick up what was added since it was read
-    if (this.reading?.n !== n || (appending && this.reading.loaded < this.writeSize)) {
-      const buf = readFileSync(path);
-      this.reading = { n, frames: decodeFrames(buf), next: this.reading?.n === n ? this.reading.next : 0, loaded: buf.length };
+    if (this.reading?.n !== seg.n || this.reading.loaded < seg.size) {
+      if (this.segments.length === 1) this.flush();
+      const buf = readFileSync(join(this.dir, segName(seg.n)));
+      const next = this.reading?.n === seg.n ? this.reading.next : 0;
+      this.reading = { n: seg.n, frames: decodeFrames(buf), next, loaded: buf.length };
     }
     return this.reading;
   }
 
-  private newSegment(): void {
+  private newSegment(): { n: number; size: number } {
+    this.flush();
     if (this.writeFd >= 0) closeSync(this.writeFd);
-    const n = (this.segments[this.segments.length - 1] ?? this.lastNumber()) + 1;
-    this.writeFd = openSync(join(this.dir, segName(n)), 'a', 0o600);
-    this.writeSize = statSync(join(this.dir, segName(n))).size;
-    this.segments.push(n);
+    const n = (this.segments[this.segments.length - 1]?.n ?? this.lastNumber()) + 1;
+    const path = join(this.dir, segName(n));
+    this.writeFd = openSync(path, 'a', 0o600);
+    const seg = { n, size: statSync(path).size };
+    this.segments.push(seg);
+    return seg;
   }
 
   /** The highest segment number ever used here, so numbers keep rising across runs. */
