@@ -14,12 +14,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { RecordTally, startRecord, type Entry, type RecordSink, type StartOptions } from '../audit/records.js';
 import type { TraceEvent } from '../event.js';
 import type { Exporter, ExporterStats } from './exporter.js';
 import { DiskSpool, type SpoolMessage } from './spool.js';
 import { natsEncoder, type NatsFormat } from './nats-format.js';
+import { BatchPublisher } from './nats-publish.js';
 
 export const NATS_DEFAULTS = {
   stream: 'CTRACE',
@@ -75,7 +76,7 @@ export class NatsSink implements RecordSink, Exporter {
   private readonly idPrefix: string;
   private readonly subjectPrefix: string;
   private nc: NatsConnection | null = null;
-  private js: JetStreamClient | null = null;
+  private publisher: BatchPublisher | null = null;
   private connected = false;
   private closing = false;
   private stopped = false;
@@ -194,7 +195,7 @@ export class NatsSink implements RecordSink, Exporter {
     }
     if (noted) this.o.onNote(`nats: connected to ${this.nc.getServer()}`);
     this.watchStatus(this.nc);
-    this.js = jetstream(this.nc, { timeout: this.o.ackTimeoutMs ?? 3000 });
+    this.publisher = new BatchPublisher(this.nc);
     await this.ensureStream();
     this.connected = true;
     this.wake?.();
@@ -260,9 +261,9 @@ export class NatsSink implements RecordSink, Exporter {
         continue;
       }
       const spills = this.spills;
-      const results = await Promise.allSettled(batch.map((m) => this.js!.publish(m.subject, m.payload, { msgID: m.id })));
+      const results = await this.publisher!.send(batch, this.o.ackTimeoutMs ?? 3000);
       let acked = 0;
-      while (acked < results.length && results[acked]!.status === 'fulfilled') acked++;
+      while (acked < results.length && results[acked]) acked++;
       if (!fromDisk && spills !== this.spills) continue; // moved to disk meanwhile: sent again from there, the server drops the copies
       if (fromDisk) {
         this.spool.ack(acked);
