@@ -83,6 +83,10 @@ describe('NatsSink on a real nats-server', () => {
       ...o,
     });
 
+  it('refuses a spool directory it cannot make, naming it', async () => {
+    await expect(open({ spoolDir: '/dev/null/spool' })).rejects.toThrow(/^--nats-spool \/dev\/null\/spool: ENOTDIR/);
+  });
+
   it('creates the stream and publishes every record as JSON, each acknowledged once with its message id', async () => {
     const sink = await open();
     const events = sampleEvents(300);

@@ -105,7 +105,13 @@ export class NatsSink implements RecordSink, Exporter {
    * are a spooled outage like any other, not a reason to refuse to trace.
    */
   static async open(o: NatsSinkOptions): Promise<NatsSink> {
-    const spool = DiskSpool.open(o.spoolDir ?? NATS_DEFAULTS.spool, o.spoolSize ?? NATS_DEFAULTS.spoolSize);
+    const dir = o.spoolDir ?? NATS_DEFAULTS.spool;
+    let spool: DiskSpool;
+    try {
+      spool = DiskSpool.open(dir, o.spoolSize ?? NATS_DEFAULTS.spoolSize);
+    } catch (err) {
+      throw new Error(`--nats-spool ${dir}: ${(err as Error).message}`);
+    }
     const sink = new NatsSink(o, await natsEncoder(o.format ?? NATS_DEFAULTS.format), spool);
     if (spool.length) o.onNote(`nats: ${spool.length} records left in the spool ${spool.dir} by an earlier run: sending them first`);
     sink.push(startRecord(o.start));
