@@ -148,6 +148,7 @@ describe.runIf(privileged())('ctrace run --nats, a three-server JetStream cluste
     const ids = await burst(8);
     expect(await metric(port, 'ctrace_exporter_queue_depth{exporter="nats"}')).toBeGreaterThanOrEqual(8 * 4);
     expect(readdirSync(spool).filter((f) => f.endsWith('.spool')).length).toBeGreaterThan(0);
+    expect(await metric(port, 'ctrace_exporter_spool_bytes{exporter="nats"}')).toBeGreaterThan(0);
     await sleep(Math.max(0, 30_000 - (Date.now() - down)));
     const outageMs = Date.now() - down;
 
@@ -156,6 +157,8 @@ describe.runIf(privileged())('ctrace run --nats, a three-server JetStream cluste
     await until(async () => (await metric(port, 'ctrace_exporter_queue_depth{exporter="nats"}')) === 0, 90_000, 'the spool to drain');
     expect(await metric(port, 'ctrace_exporter_connected{exporter="nats"}')).toBe(1);
     expect(await metric(port, 'ctrace_events_lost_total{stage="nats"}')).toBe(0);
+    const replayedSeen = await metric(port, 'ctrace_exporter_replayed_total{exporter="nats"}');
+    expect(await metric(port, 'ctrace_exporter_spool_bytes{exporter="nats"}')).toBe(0);
     const run = ct!;
     const { stderr } = await run.stop('SIGTERM');
     ct = undefined;
@@ -167,6 +170,8 @@ describe.runIf(privileged())('ctrace run --nats, a three-server JetStream cluste
     for (const e of mine) expect(counts.get(key(e)), key(e)).toBe(1);
     expect(counts.size).toBe(mine.length);
     expect(s.replayed).toBeGreaterThanOrEqual(mine.length);
+    expect(replayedSeen).toBeGreaterThanOrEqual(mine.length);
+    expect(replayedSeen).toBeLessThanOrEqual(s.replayed);
     expect(s.lost).toBe(0);
     expect(msgs).toHaveLength(s.acked);
     expect(new Set(msgs.map((m) => m.msgId)).size).toBe(msgs.length);

@@ -150,6 +150,8 @@ export class TracerMetrics {
     gauge(r, 'ctrace_exporter_connected', 'An exporter is connected to its servers, 1 or 0', ['exporter'], exp((e) => (e.stats().connected ? 1 : 0)));
     mirrorCounter(r, 'ctrace_exporter_retries_total', 'Sends an exporter tried again after a failure or a timeout', ['exporter'], exp((e) => e.stats().retries));
     mirrorCounter(r, 'ctrace_exporter_delivered_total', 'Records an exporter delivered and had acknowledged', ['exporter'], exp((e) => e.stats().delivered));
+    gauge(r, 'ctrace_exporter_spool_bytes', 'Bytes an exporter holds in its on-disk spool', ['exporter'], exp((e) => e.stats().spoolBytes ?? 0));
+    mirrorCounter(r, 'ctrace_exporter_replayed_total', 'Records an exporter delivered from its on-disk spool', ['exporter'], exp((e) => e.stats().replayed ?? 0));
   }
 
   /** Where the figures come from, once the tracer runs; until then they read as zero. */

@@ -13,6 +13,10 @@ export interface ExporterStats {
   lost: number;
   /** connected to the remote end now */
   connected: boolean;
+  /** bytes waiting in an on-disk spool (exporters with one) */
+  spoolBytes?: number;
+  /** records delivered from the on-disk spool */
+  replayed?: number;
 }
 
 export interface Exporter {
