@@ -36,10 +36,10 @@ async function until(pred: () => Promise<boolean> | boolean, timeoutMs: number, 
 }
 
 /** `nats ...: N records acknowledged, R of them from the spool, T retries, L lost (spool full)` */
-function summary(stderr: string): { acked: number; replayed: number; retries: number; lost: number } {
-  const m = /nats .*: (\d+) records acknowledged, (\d+) of them from the spool, (\d+) retries, (\d+) lost/.exec(stderr);
+function summary(stderr: string): { acked: number; replayed: number; retries: number; lost: number; duplicates: number } {
+  const m = /nats .*: (\d+) records acknowledged, (\d+) of them from the spool, (\d+) retries, (\d+) lost.*?(?:; (\d+) copies sent again were already stored)?\n/.exec(stderr);
   if (!m) throw new Error(`no nats summary in:\n${stderr}`);
-  return { acked: Number(m[1]), replayed: Number(m[2]), retries: Number(m[3]), lost: Number(m[4]) };
+  return { acked: Number(m[1]), replayed: Number(m[2]), retries: Number(m[3]), lost: Number(m[4]), duplicates: Number(m[5] ?? 0) };
 }
 
 describe.runIf(privileged())('ctrace run --nats, a three-server JetStream cluster', () => {
@@ -135,7 +135,7 @@ describe.runIf(privileged())('ctrace run --nats, a three-server JetStream cluste
     expect(events).toBe(run.events.length);
     console.log(
       `failover: stream leader ${leader} killed and restarted; burst events published ${mine.length}, in the stream ${[...counts.values()].reduce((a, b) => a + b, 0)} (${counts.size} distinct); ` +
-        `whole run: ${run.events.length} events on stdout, ${s.acked} records acknowledged, ${msgs.length} in the stream, ${s.retries} publishes retried`,
+        `whole run: ${run.events.length} events on stdout, ${s.acked} records acknowledged, ${msgs.length} in the stream, ${s.retries} publishes retried, ${s.duplicates} retried copies dropped by the server as duplicates`,
     );
   }, 240_000);
 

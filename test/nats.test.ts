@@ -124,6 +124,36 @@ describe('NatsSink on a real nats-server', () => {
     expect(Object.keys(recs[6]!)).toContain('stop');
   });
 
+  it('leaves what it could not send in the spool, and the next run sends it first, ids unchanged', async () => {
+    await cluster.stopAll();
+    const spoolDir = join(dir, 'spool-restart');
+    const first = await open({ stream: 'SR', spoolDir, drainTimeoutMs: 300 });
+    const events = sampleEvents(50);
+    for (const e of events) first.write(e);
+    await first.close('SIGTERM');
+    expect(first.stats()).toMatchObject({ delivered: 0, queued: 52 });
+    expect(first.summary()).toMatch(/0 records acknowledged, .*52 left in the spool .*spool-restart for the next run/);
+
+    await cluster.startAll();
+    await cluster.waitForJetStream();
+    const second = await open({ stream: 'SR', spoolDir });
+    expect(notes).toContain(`nats: 52 records left in the spool ${spoolDir} by an earlier run: sending them first`);
+    for (const e of sampleEvents(10)) second.write(e);
+    await second.close('SIGINT');
+    expect(second.stats()).toMatchObject({ delivered: 52 + 12, queued: 0 });
+    const { nc, jsm } = await cluster.client();
+    const msgs = await readStream(nc, 'SR');
+    await jsm.streams.delete('SR');
+    const runs = [...new Set(msgs.map((m) => m.msgId!.split(':').slice(0, 3).join(':')))];
+    expect(runs).toHaveLength(2);
+    const types = msgs.map((m) => JSON.parse(Buffer.from(m.data).toString()).type);
+    expect(types.slice(0, 52)).toEqual(['start', ...events.map((e) => e.type), 'stop']);
+    expect(msgs.slice(0, 52).every((m) => m.msgId!.startsWith(runs[0]!))).toBe(true);
+    expect(msgs.slice(0, 52).map((m) => Number(m.msgId!.split(':')[3]))).toEqual(Array.from({ length: 52 }, (_, i) => i));
+    expect(types.slice(52)).toEqual(['start', ...Array(10).fill(expect.any(String)), 'stop']);
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
   it('spools while the server is down, sends the spool in order once it is back, and counts what the bound refuses', async () => {
     await cluster.stopAll();
     const sink = await open({ spoolSize: 64 * 1024 });

@@ -23,6 +23,8 @@ export class BatchPublisher {
   private results: boolean[] = [];
   private left = 0;
   private done: (() => void) | null = null;
+  /** acknowledgements saying the stream had the message already (a copy sent again) */
+  duplicates = 0;
 
   constructor(private readonly nc: NatsConnection) {
     this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (err, msg) => this.onAck(err, msg) });
@@ -68,8 +70,9 @@ export class BatchPublisher {
     let ok = false;
     if (!msg.headers || !msg.headers.hasError) {
       try {
-        const body = msg.json<{ error?: unknown; seq?: number }>();
+        const body = msg.json<{ error?: unknown; seq?: number; duplicate?: boolean }>();
         ok = !body.error && typeof body.seq === 'number';
+        if (ok && body.duplicate) this.duplicates++;
       } catch {
         ok = false;
       }

@@ -130,8 +130,9 @@ export class NatsSink implements RecordSink, Exporter {
     this.push(this.tally.lostRecord(report));
   }
 
-  stats(): ExporterStats & { replayed: number; spooled: number; spoolBytes: number } {
+  stats(): ExporterStats & { replayed: number; spooled: number; spoolBytes: number; duplicates: number } {
     return {
+      duplicates: this.publisher?.duplicates ?? 0,
       delivered: this.st.delivered,
       queued: this.mem.length + this.spool.length,
       retries: this.st.retries,
@@ -313,7 +314,8 @@ export class NatsSink implements RecordSink, Exporter {
     return (
       `nats ${this.o.servers.join(',')} stream ${this.o.stream ?? NATS_DEFAULTS.stream}: ${s.delivered} records acknowledged, ` +
       `${s.replayed} of them from the spool, ${s.retries} retries, ${s.lost} lost (spool full)` +
-      (s.queued ? `, ${s.queued} left in the spool ${this.spool.dir} for the next run` : '')
+      (s.queued ? `, ${s.queued} left in the spool ${this.spool.dir} for the next run` : '') +
+      (s.duplicates ? `; ${s.duplicates} copies sent again were already stored (de-duplicated by id)` : '')
     );
   }
 }
