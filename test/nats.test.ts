@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startOptions } from '../src/audit/records.js';
 import { decodeRecordObject } from '../src/format/protobuf.js';
 import { NatsSink } from '../src/sinks/nats.js';
+import { BatchPublisher } from '../src/sinks/nats-publish.js';
 import { DiskSpool } from '../src/sinks/spool.js';
 import { sampleEvents } from './helpers/events.js';
 import { readStream, startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
@@ -122,6 +123,21 @@ describe('NatsSink on a real nats-server', () => {
     expect(Object.keys(recs[0]!)).toContain('start');
     expect((recs[1]!['event'] as { pid: number }).pid).toBe(events[0]!.pid);
     expect(Object.keys(recs[6]!)).toContain('stop');
+  });
+
+  it('a batch sent again (an acknowledgement lost) is stored once: the server drops the copies by Nats-Msg-Id', async () => {
+    const { nc, jsm } = await cluster.client();
+    await jsm.streams.add({ name: 'SD', subjects: ['ctrace.>'], duplicate_window: 120e9 });
+    const pub = new BatchPublisher(nc);
+    const batch = Array.from({ length: 20 }, (_, i) => ({ subject: 'ctrace.h.exec', id: `h:boot:1:${i}`, payload: Buffer.from(`{"n":${i}}`) }));
+    expect(await pub.send(batch, 3000)).toEqual(Array(20).fill(true));
+    expect(pub.duplicates).toBe(0);
+    expect(await pub.send(batch.slice(5, 15), 3000)).toEqual(Array(10).fill(true));
+    expect(pub.duplicates).toBe(10);
+    pub.close();
+    const msgs = await readStream(nc, 'SD');
+    await jsm.streams.delete('SD');
+    expect(msgs.map((m) => m.msgId)).toEqual(batch.map((m) => m.id));
   });
 
   it('leaves what it could not send in the spool, and the next run sends it first, ids unchanged', async () => {
