@@ -58,6 +58,12 @@ describe('DiskSpool', () => {
   });
 });
 
+/** Close drains only while connected (with the servers away the spool keeps everything). */
+async function connected(sink: NatsSink): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!sink.stats().connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe('NatsSink on a real nats-server', () => {
   let cluster: NatsCluster;
   beforeAll(async () => {
@@ -90,6 +96,7 @@ describe('NatsSink on a real nats-server', () => {
 
   it('creates the stream and publishes every record as JSON, each acknowledged once with its message id', async () => {
     const sink = await open();
+    await connected(sink);
     const events = sampleEvents(300);
     for (const e of events) sink.write(e);
     sink.noteLost({ lost: 3, total: 3 });
@@ -114,6 +121,7 @@ describe('NatsSink on a real nats-server', () => {
 
   it('publishes the protobuf form with --nats-format protobuf', async () => {
     const sink = await open({ format: 'protobuf' });
+    await connected(sink);
     const events = sampleEvents(5);
     for (const e of events) sink.write(e);
     await sink.close('SIGINT');
@@ -143,7 +151,7 @@ describe('NatsSink on a real nats-server', () => {
   it('leaves what it could not send in the spool, and the next run sends it first, ids unchanged', async () => {
     await cluster.stopAll();
     const spoolDir = join(dir, 'spool-restart');
-    const first = await open({ stream: 'SR', spoolDir, drainTimeoutMs: 300 });
+    const first = await open({ stream: 'SR', spoolDir });
     const events = sampleEvents(50);
     for (const e of events) first.write(e);
     await first.close('SIGTERM');
@@ -154,6 +162,7 @@ describe('NatsSink on a real nats-server', () => {
     await cluster.waitForJetStream();
     const second = await open({ stream: 'SR', spoolDir });
     expect(notes).toContain(`nats: 52 records left in the spool ${spoolDir} by an earlier run: sending them first`);
+    await connected(second);
     for (const e of sampleEvents(10)) second.write(e);
     await second.close('SIGINT');
     expect(second.stats()).toMatchObject({ delivered: 52 + 12, queued: 0 });

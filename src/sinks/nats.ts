@@ -185,6 +185,7 @@ export class NatsSink implements RecordSink, Exporter {
           // once connected, the client itself reconnects for ever
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
+          timeout: 5000,
           pingInterval: 5000,
           maxPingOut: 2,
         });
@@ -262,7 +263,7 @@ export class NatsSink implements RecordSink, Exporter {
         if (this.closing && batch.length === 0) return;
         await new Promise<void>((r) => {
           this.wake = r;
-          setTimeout(r, batch.length ? 250 : 1000);
+          setTimeout(r, batch.length ? 250 : 1000).unref();
         });
         this.wake = null;
         continue;
@@ -285,13 +286,14 @@ export class NatsSink implements RecordSink, Exporter {
     }
   }
 
+  /** Waits of the background loops never hold the process: close() decides when it ends. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
+    return new Promise((r) => setTimeout(r, ms).unref());
   }
 
   /**
-   * A stop record, then up to drainTimeoutMs for everything to be acknowledged; what is not
-   * stays in the spool for the next run.
+   * A stop record, then, while connected, up to drainTimeoutMs for everything to be
+   * acknowledged; what is not stays in the spool for the next run.
    */
   async close(reason = 'closed'): Promise<void> {
     if (this.closing) return;
@@ -299,7 +301,8 @@ export class NatsSink implements RecordSink, Exporter {
     this.closing = true;
     this.wake?.();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.pumpDone, new Promise((r) => (timer = setTimeout(r, this.o.drainTimeoutMs ?? 5000)))]);
+    // with the servers away the spool keeps it all for the next run: no reason to hold the exit
+    if (this.connected) await Promise.race([this.pumpDone, new Promise((r) => (timer = setTimeout(r, this.o.drainTimeoutMs ?? 5000)))]);
     clearTimeout(timer);
     this.stopped = true;
     this.wake?.();
