@@ -475,7 +475,7 @@ static __always_inline void ancestors(struct ctrace_exec *e, struct task_struct 
 	__u8 n = 0;
 
 	for (__u32 i = 0; i < CTRACE_MAX_ANCESTORS; i++) {
-		struct ctrace_ancestor *c = &e->ancestors[i];
+		struct ctrace_ancestor *c = (struct ctrace_ancestor *)e->data + i;
 		struct task_struct *leader;
 		struct pid *tp;
 		struct upid up = {};
@@ -551,7 +551,8 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	struct mm_struct *mm;
 	unsigned long arg_start, arg_end, len;
 	long flen;
-	__u32 size;
+	__u32 size, anc;
+	char *fname;
 
 	r = screened_record(CTRACE_EV_EXEC, &k);
 	if (!r)
@@ -560,10 +561,15 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	e->hdr.type = CTRACE_EV_EXEC;
 	fill_task(&e->hdr, &e->task, &k);
 
+	/* the ancestors first: they lead the data, the filename follows them */
+	exec_facts(e, p, bprm, k.pidns_ino);
+	anc = (e->n_ancestors * sizeof(struct ctrace_ancestor)) & (CTRACE_ANC_AREA - 1);
+	fname = e->data + anc;
+
 	/* bprm and p are BTF pointers: plain loads, no probe read per link */
-	flen = bpf_probe_read_kernel_str(e->data, CTRACE_FILENAME_LEN, bprm->filename);
+	flen = bpf_probe_read_kernel_str(fname, CTRACE_FILENAME_LEN, bprm->filename);
 	if (flen <= 0) {
-		e->data[0] = '\0';
+		fname[0] = '\0';
 		flen = 1;
 	} else if (flen == CTRACE_FILENAME_LEN) {
 		/* full buffer: cut unless the name ends exactly here */
@@ -579,7 +585,6 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	e->filename_len = flen - 1;
 	e->_pad = 0;
 	e->argc = bprm->argc;
-	exec_facts(e, p, bprm, k.pidns_ino);
 
 	/* argv: one read of the NUL-separated block the kernel just copied in */
 	mm = p->mm;
@@ -593,12 +598,12 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	len &= 0xffff; /* for the verifier: len <= CTRACE_ARGV_LEN already */
 	if (len > CTRACE_ARGV_LEN)
 		len = CTRACE_ARGV_LEN;
-	if (len && bpf_probe_read_user(e->data + flen, len, (void *)arg_start) < 0) {
+	if (len && bpf_probe_read_user(fname + flen, len, (void *)arg_start) < 0) {
 		stat_inc(CTRACE_STAT_READ_ERR);
 		len = 0;
 	}
 	e->argv_len = len;
-	size = offsetof(struct ctrace_exec, data) + flen + len;
+	size = offsetof(struct ctrace_exec, data) + anc + flen + len;
 	if (size > sizeof(*e)) /* for the verifier: it is not */
 		size = sizeof(*e);
 	e->hdr.size = size;

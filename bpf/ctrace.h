@@ -34,8 +34,10 @@
 #define CTRACE_ARGV_LEN 32768
 #define CTRACE_ARGV_DEFAULT 4096
 #define CTRACE_PATH_LEN 256
-/* an exec records this many ancestors at most (cfg_ancestors, default 8) */
+/* an exec records this many ancestors at most (cfg_ancestors, default 8); they lead its data,
+ * in an area of CTRACE_ANC_AREA bytes of which only the filled ones are sent */
 #define CTRACE_MAX_ANCESTORS 16
+#define CTRACE_ANC_AREA 1024
 #define CTRACE_TTY_LEN 32
 #define CTRACE_FSTYPE_LEN 32
 
@@ -158,18 +160,17 @@ struct ctrace_exec {
 	__u32 sessionid;  /* audit session id, (u32)-1 unset */
 	__u32 userns_ino;
 	__u32 userns_level; /* 0: the initial user namespace */
-	__u8 n_ancestors;
+	__u8 n_ancestors; /* struct ctrace_ancestor at data[0], n_ancestors of them */
 	__u8 _pad2[7];
 	char tty[CTRACE_TTY_LEN];
 	char cwd[CTRACE_PATH_LEN];
-	struct ctrace_ancestor ancestors[CTRACE_MAX_ANCESTORS];
 	__u32 argc;	 /* the real argument count (bprm->argc) */
 	__u32 argv_len;	 /* bytes of argv that are filled */
-	__u32 filename_len; /* bytes of the filename at data[0], its NUL not counted */
+	__u32 filename_len; /* bytes of the filename after the ancestors, its NUL not counted */
 	__u32 _pad;
-	/* the filename (filename_len bytes and a NUL), then argv_len bytes of argv:
-	 * only what is filled is sent */
-	char data[CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
+	/* n_ancestors struct ctrace_ancestor, then the filename (filename_len bytes and a NUL),
+	 * then argv_len bytes of argv: only what is filled is sent */
+	char data[CTRACE_ANC_AREA + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
 };
 
 struct ctrace_exit {
@@ -226,7 +227,7 @@ enum ctrace_stat {
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
 CTRACE_SIZE_ASSERT(struct ctrace_task, 64 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_ancestor, 48);
-CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1040 + 64 + CTRACE_TTY_LEN + CTRACE_PATH_LEN + 48 * CTRACE_MAX_ANCESTORS + 16 +
+CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1040 + 64 + CTRACE_TTY_LEN + CTRACE_PATH_LEN + 16 + CTRACE_ANC_AREA +
 					       CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 1040 + 16);
 CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 1040 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);

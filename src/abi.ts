@@ -15,6 +15,7 @@ export const ARGV_LEN = 32768;
 export const ARGV_DEFAULT = 4096;
 export const PATH_LEN = 256;
 export const MAX_ANCESTORS = 16;
+export const ANC_AREA = 1024;
 export const TTY_LEN = 32;
 export const FSTYPE_LEN = 32;
 
@@ -101,11 +102,11 @@ export const OFF = {
     nAncestors: 1112,
     tty: 1120,
     cwd: 1152,
-    ancestors: 1408,
-    argc: 2176,
-    argvLen: 2180,
-    filenameLen: 2184,
-    data: 2192,
+    argc: 1408,
+    argvLen: 1412,
+    filenameLen: 1416,
+    /** n_ancestors struct ctrace_ancestor, then the filename and its NUL, then argv */
+    data: 1424,
   },
   /** struct ctrace_ancestor, from its start */
   ancestor: { startNs: 0, cgroupKey: 8, tgid: 16, nspid: 20, pidnsIno: 24, comm: 32 },
@@ -117,7 +118,7 @@ export const SIZE = {
   hdr: 16,
   task: 64 + COMM_LEN + CG_LEVELS * CG_NAME_LEN,
   ancestor: 48,
-  exec: 16 + 1040 + 64 + TTY_LEN + PATH_LEN + 48 * MAX_ANCESTORS + 16 + FILENAME_LEN + ARGV_LEN,
+  exec: 16 + 1040 + 64 + TTY_LEN + PATH_LEN + 16 + ANC_AREA + FILENAME_LEN + ARGV_LEN,
   exit: 16 + 1040 + 16,
   mount: 16 + 1040 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
   pidVerdict: 16,
@@ -272,7 +273,7 @@ function readAncestors(buf: Buffer, dv: DataView, o: number): RawAncestor[] {
   const n = Math.min(buf[o + OFF.exec.nAncestors]!, MAX_ANCESTORS);
   const out: RawAncestor[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const a = o + OFF.exec.ancestors + i * SIZE.ancestor;
+    const a = o + OFF.exec.data + i * SIZE.ancestor;
     out[i] = {
       pid: dv.getUint32(a + OFF.ancestor.tgid, true),
       nspid: dv.getUint32(a + OFF.ancestor.nspid, true),
@@ -320,10 +321,12 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
       throw new Error(`corrupt record batch: record at ${o} claims ${size} bytes of ${buf.length - o}`);
     }
     const ktimeNs = dv.getBigUint64(o + OFF.hdr.ktime, true);
-    if (type === EV_EXEC && size > OFF.exec.data) {
-      // data: the filename, its NUL, then argv
-      const filenameLen = Math.min(dv.getUint32(o + OFF.exec.filenameLen, true), size - OFF.exec.data - 1);
-      const argvAt = OFF.exec.data + filenameLen + 1;
+    const ancBytes = type === EV_EXEC && size > OFF.exec.data ? Math.min(buf[o + OFF.exec.nAncestors]!, MAX_ANCESTORS) * SIZE.ancestor : 0;
+    if (type === EV_EXEC && size > OFF.exec.data + ancBytes) {
+      // data: the ancestors, the filename and its NUL, then argv
+      const fileAt = OFF.exec.data + ancBytes;
+      const filenameLen = Math.min(dv.getUint32(o + OFF.exec.filenameLen, true), size - fileAt - 1);
+      const argvAt = fileAt + filenameLen + 1;
       const argvLen = Math.min(dv.getUint32(o + OFF.exec.argvLen, true), size - argvAt);
       const argv = splitArgv(buf, o + argvAt, argvLen);
       const argc = dv.getUint32(o + OFF.exec.argc, true);
@@ -334,7 +337,7 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
         task: readTask(buf, dv, o, flags, paths),
         facts: readExecFacts(buf, dv, o),
         argc,
-        filename: decodeBytes(buf, o + OFF.exec.data, o + OFF.exec.data + filenameLen),
+        filename: decodeBytes(buf, o + fileAt, o + fileAt + filenameLen),
         argv,
         argvTruncated: (flags & F_ARGV_TRUNC) !== 0 || argc > argv.length,
         filenameTruncated: (flags & F_FILENAME_TRUNC) !== 0,
