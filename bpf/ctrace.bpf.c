@@ -521,6 +521,7 @@ static __always_inline void exec_facts(struct ctrace_exec *e, struct task_struct
 
 	e->xflags = 0;
 	__builtin_memset(e->_pad2, 0, sizeof(e->_pad2));
+	e->exec_seq = (__u32)p->self_exec_id;
 	exe_facts(e, bprm->file);
 	bpf_core_read(&e->cap_effective, sizeof(e->cap_effective), &cred->cap_effective);
 	e->userns_ino = cred->user_ns->ns.inum;

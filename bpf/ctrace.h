@@ -161,7 +161,10 @@ struct ctrace_exec {
 	__u32 userns_ino;
 	__u32 userns_level; /* 0: the initial user namespace */
 	__u8 n_ancestors; /* struct ctrace_ancestor at data[0], n_ancestors of them */
-	__u8 _pad2[7];
+	__u8 _pad2[3];
+	/* the task's exec count after this exec (self_exec_id): with the process's identity, the
+	 * same exec's id for every observer */
+	__u32 exec_seq;
 	char tty[CTRACE_TTY_LEN];
 	char cwd[CTRACE_PATH_LEN];
 	__u32 argc;	 /* the real argument count (bprm->argc) */

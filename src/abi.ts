@@ -100,6 +100,7 @@ export const OFF = {
     usernsIno: 1104,
     usernsLevel: 1108,
     nAncestors: 1112,
+    execSeq: 1116,
     tty: 1120,
     cwd: 1152,
     argc: 1408,
@@ -175,6 +176,8 @@ export interface RawExecFacts {
   sessionid: number;
   usernsIno: number;
   usernsLevel: number;
+  /** the task's exec count after this exec: with the process's identity, this exec's */
+  execSeq: number;
   tty: string;
   cwd: string;
   ancestors: RawAncestor[];
@@ -298,6 +301,7 @@ function readExecFacts(buf: Buffer, dv: DataView, o: number): RawExecFacts {
     sessionid: dv.getUint32(o + OFF.exec.sessionid, true),
     usernsIno: dv.getUint32(o + OFF.exec.usernsIno, true),
     usernsLevel: dv.getUint32(o + OFF.exec.usernsLevel, true),
+    execSeq: dv.getUint32(o + OFF.exec.execSeq, true),
     tty: decodeCString(buf, o + OFF.exec.tty, TTY_LEN),
     cwd: decodeCString(buf, o + OFF.exec.cwd, PATH_LEN),
     ancestors: readAncestors(buf, dv, o),

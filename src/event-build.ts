@@ -82,7 +82,7 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         argv: rec.argv,
         argvTruncated: rec.argvTruncated,
         filenameTruncated: rec.filenameTruncated,
-        execId: execId(ev.processId ?? null, rec.ktimeNs),
+        execId: execId(ev.processId ?? null, f.execSeq),
         entry: x?.entry ?? false,
         ancestors: x?.ancestors ?? [],
         ancestorsTruncated: x?.ancestorsTruncated ?? false,

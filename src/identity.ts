@@ -2,7 +2,8 @@
  * Process identity that PID reuse cannot fake: the boot, the process's start time (ns since
  * boot, captured in kernel) and its pid. The same process has the same processId on its exec,
  * mount and exit events and as an ancestor of others; a later process that gets the same pid
- * starts later and so differs. execId adds the exec's own time: one per execve.
+ * starts later and so differs. execId adds the task's exec count (self_exec_id, read in kernel):
+ * one per execve, and the same for every observer of that exec.
  */
 import { readFileSync } from 'node:fs';
 
@@ -25,9 +26,9 @@ export function processId(pid: number, startNs: bigint, boot: string = bootId())
   return pid > 0 && startNs > 0n ? `${boot}:${startNs}:${pid}` : null;
 }
 
-/** The exec's id: its process's id and the exec's kernel time. */
-export function execId(procId: string | null, ktimeNs: bigint): string | null {
-  return procId === null ? null : `${procId}:${ktimeNs}`;
+/** The exec's id: its process's id and the task's exec count after it. */
+export function execId(procId: string | null, execSeq: number): string | null {
+  return procId === null ? null : `${procId}:${execSeq}`;
 }
 
 /** Capability numbers as the kernel names them (include/uapi/linux/capability.h). */

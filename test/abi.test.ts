@@ -48,6 +48,7 @@ const FIELDS: Array<[string, string, number]> = [
   ['struct ctrace_exec', 'userns_ino', abi.OFF.exec.usernsIno],
   ['struct ctrace_exec', 'userns_level', abi.OFF.exec.usernsLevel],
   ['struct ctrace_exec', 'n_ancestors', abi.OFF.exec.nAncestors],
+  ['struct ctrace_exec', 'exec_seq', abi.OFF.exec.execSeq],
   ['struct ctrace_exec', 'tty', abi.OFF.exec.tty],
   ['struct ctrace_exec', 'cwd', abi.OFF.exec.cwd],
   ['struct ctrace_ancestor', 'start_ns', abi.OFF.ancestor.startNs],

@@ -95,6 +95,11 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
       expect(own.exec.ancestors![0]!.processId).toBe(init.processId);
       expect(init.exec.entry).toBe(false);
       expect(init.exec.ancestors![0]!.outside).toBe(true);
+      // the init execs again (exec /bin/sleep): the same process, another exec
+      const sleeper = await c.waitFor(() => c.execs(id).find((e) => e.pid === init.pid && e.exec.filename === '/bin/sleep'), 'the exec of sleep');
+      expect(sleeper.processId).toBe(init.processId);
+      expect(sleeper.exec.execId).not.toBe(init.exec.execId);
+      expect(sleeper.exec.execId!.startsWith(`${init.processId}:`)).toBe(true);
     } finally {
       await box.remove();
     }

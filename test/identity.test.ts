@@ -54,6 +54,7 @@ function exec(nspid: number, ancestors: RawAncestor[], flags = 0, xflags = 0): R
       sessionid: 0,
       usernsIno: 0,
       usernsLevel: 0,
+      execSeq: 1,
       tty: '',
       cwd: '/',
       ancestors,
@@ -73,7 +74,7 @@ describe('processId and execId', () => {
   it('differ for the same pid at another start time, and per exec', () => {
     expect(processId(42, 1000n, BOOT)).toBe('b00t:1000:42');
     expect(processId(42, 2000n, BOOT)).not.toBe(processId(42, 1000n, BOOT));
-    expect(execId('b00t:1000:42', 5n)).not.toBe(execId('b00t:1000:42', 6n));
+    expect(execId('b00t:1000:42', 5)).not.toBe(execId('b00t:1000:42', 6));
     expect(processId(42, 0n, BOOT)).toBeNull(); // no start time: no identity rather than a weak one
   });
 

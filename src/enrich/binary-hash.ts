@@ -112,11 +112,14 @@ export class BinaryHasher {
     const paths = [`${PROC}/${pid}/exe`];
     if (!memfd && pathOnDisk(rec.filename)) for (const p of via) paths.push(`${PROC}/${p}/root${rec.filename}`);
     let other = false;
+    let denied = false;
     for (const path of paths) {
       let fd: number;
       try {
         fd = openSync(path, 'r');
-      } catch {
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'EPERM') denied = true;
         continue;
       }
       try {
@@ -134,7 +137,11 @@ export class BinaryHasher {
     }
     return {
       sha256: null,
-      hashError: other ? 'the file was replaced before it was read' : 'the process exited before its binary was read',
+      hashError: other
+        ? 'the file was replaced before it was read'
+        : denied
+          ? "no permission to read another user's binary through /proc (it takes CAP_SYS_PTRACE)"
+          : 'the process exited before its binary was read',
       hostPath,
     };
   }
