@@ -431,6 +431,8 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     const pids: number[] = [];
     const verdicts: number[] = [];
     const keys: bigint[] = [];
+    // the chunk's lines for jsonOut, written at once: one write, not one per event
+    let out = '';
     for (const rec of records) {
       const cls = this.classify(rec);
       this.isolated.remember(rec, cls);
@@ -469,10 +471,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         continue;
       }
       this.counts[ev.type]++;
-      if (this.options.jsonOut !== undefined) this.writeOut(toJsonLine(ev) + '\n');
+      if (this.options.jsonOut !== undefined) out += toJsonLine(ev) + '\n';
       for (const fn of this.eventListeners) fn(ev);
       for (const q of this.iterators) q.push(ev);
     }
+    if (out) this.writeOut(out);
     if (pids.length && !this.closed) {
       this.native.setVerdicts(Uint32Array.from(pids), Uint8Array.from(verdicts), BigUint64Array.from(keys));
     }
