@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-native.sh
+node scripts/gen-schema.mjs
 npx tsc -p tsconfig.json

@@ -14,7 +14,7 @@ import {
   EV_MOUNT,
   type RawRecord,
 } from './abi.js';
-import { classifyCgroupPath, type Classification } from './classify.js';
+import { classifyCgroupPath, fullContainer, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
 import { buildEvent } from './event-build.js';
 import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
@@ -434,7 +434,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       return buildEvent(rec, {
         time: this.clock.iso(rec.ktimeNs),
         scope: 'unknown',
-        container: c && this.catalog ? this.catalog.enrich(c) : c,
+        container: c ? fullContainer(this.catalog ? this.catalog.enrich(c) : c) : null,
         nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
         reason: isolated.reason,
       });
@@ -445,7 +445,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return buildEvent(rec, {
       time: this.clock.iso(rec.ktimeNs),
       scope: cls.scope,
-      container: cls.container && this.catalog ? this.catalog.enrich(cls.container) : cls.container,
+      container: cls.container ? fullContainer(this.catalog ? this.catalog.enrich(cls.container) : cls.container) : null,
       nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
     });
   }

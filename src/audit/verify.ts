@@ -181,7 +181,8 @@ export async function verifyLogs(files: string[], opts: VerifyOptions = {}): Pro
         case 'lost': {
           const o = rec.object;
           const lostObj = (o.lost as Record<string, unknown> | undefined) ?? o;
-          if (typeof lostObj?.count === 'number') res.lost += lostObj.count;
+          const count = lostObj?.count;
+          if (typeof count === 'number' || (typeof count === 'string' && /^\d+$/.test(count))) res.lost += Number(count);
           break;
         }
         case 'exec':

@@ -52,7 +52,7 @@ export function details(ev: TraceEvent): string {
     case 'exit':
       return (
         (ev.exit.signal ? `signal=${ev.exit.signal}${ev.exit.coreDumped ? ' (core)' : ''}` : `code=${ev.exit.code}`) +
-        ` after ${fmtDuration(ev.exit.durationNs)}` +
+        ` after ${fmtDuration(Number(ev.exit.durationNs))}` +
         why(ev)
       );
     case 'mount': {
