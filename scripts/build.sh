@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/build-native.sh
 node scripts/gen-schema.mjs
 npx tsc -p tsconfig.json
+node scripts/gen-man.js  # build/man/ctrace.1, from the CLI's definitions

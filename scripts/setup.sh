@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PKGS=(clang libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ runc crun busybox-static util-linux)
+DEB_PKGS+=(zsh fish)  # completion tests: the zsh and fish scripts parse in their own shells
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

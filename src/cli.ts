@@ -3,27 +3,20 @@
  * imported when the command runs, so `run` does not load what `read` needs. One error handler
  * prints one line and sets the exit code: 2 for bad usage, 1 for failures.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { RUNTIMES, type EventType, type Runtime } from './event.js';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  addFilterOptions,
+  addTableOptions,
+  applyConfigFile,
+  filterFromOptions,
+  parseHeadHash,
+  parseRingSize,
+  parseTimeBound,
+  tableOptionsFor,
+} from './cli-options.js';
 import { parseCount, parseFsync, parseSize, recordOptionsProblem } from './sinks/outputs.js';
 
 export class UsageError extends Error {}
-
-const EVENT_TYPES: EventType[] = ['exec', 'exit', 'mount'];
-
-function parseEvents(value: string): EventType[] {
-  const list = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const e of list) {
-    if (!EVENT_TYPES.includes(e as EventType)) {
-      throw new InvalidArgumentError(`unknown event type '${e}' (expected ${EVENT_TYPES.join(', ')})`);
-    }
-  }
-  if (list.length === 0) throw new InvalidArgumentError('no event types given');
-  return list as EventType[];
-}
 
 function parsePid(value: string): number {
   const n = Number(value);
@@ -45,7 +38,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => {} }) // printed once by main()
     .showHelpAfterError(false);
 
-  program
+  const run = program
     .command('run')
     .description('trace container processes (the main job): events to stdout until SIGINT/SIGTERM')
     .addOption(
@@ -55,12 +48,8 @@ export function buildProgram(): Command {
         'protobuf',
       ]),
     )
-    .option('-e, --events <list>', 'event types, comma-separated: exec,exit,mount', parseEvents)
     .option('-a, --all', 'also show host processes')
     .option('--pidns-only', 'strict screen: ignore tasks in the host PID namespace (misses --pid=host containers)')
-    .option('-c, --container <id-prefix>', 'only this container')
-    .addOption(new Option('-r, --runtime <name>', 'only containers of this runtime').choices([...RUNTIMES]))
-    .option('-p, --pod <uid>', 'only containers of this Kubernetes pod (UID or prefix)')
     .option('--stats <seconds>', 'print a stats line to stderr every N seconds', parseSeconds)
     .option('-q, --quiet', 'nothing on stdout (with --log or --socket)')
     .option('--log <path>', 'append every event to this audit log (0600, hash-chained; see ctrace verify)')
@@ -69,7 +58,15 @@ export function buildProgram(): Command {
     .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
     .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)
     .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)')
-    .action(async (opts) => {
+    .option(
+      '--ring-size <size>',
+      'kernel ring buffer, a power of two from 4K to 1G (default 2M); it costs its size in kernel memory and twice its size in ctrace\'s RSS (64M: 64 MiB + 128 MiB)',
+      parseRingSize,
+    )
+    .option('--config <file>', 'read options from a YAML or JSON file (keys: the long option names); flags on the command line win');
+  addFilterOptions(run, { events: true });
+  addTableOptions(run);
+  run.action(async (opts) => {
       const record = {
         quiet: !!opts.quiet,
         log: opts.log,
@@ -82,18 +79,17 @@ export function buildProgram(): Command {
       const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
       if (problem) throw new UsageError(problem);
       const { runCommand } = await import('./commands/run.js');
+      const { configureTable } = await import('./format/table.js');
+      configureTable(tableOptionsFor(process.stdout, opts));
       process.exitCode = await runCommand({
         output: opts.output,
         record,
         events: opts.events,
         all: !!opts.all,
         pidnsOnly: !!opts.pidnsOnly,
-        filter: {
-          container: opts.container,
-          runtime: opts.runtime as Runtime | undefined,
-          pod: opts.pod,
-        },
+        filter: filterFromOptions(opts),
         statsSeconds: opts.stats ?? 0,
+        ringBytes: opts.ringSize,
       });
     });
 
@@ -111,7 +107,7 @@ export function buildProgram(): Command {
     .description('check the hash chain of audit logs; exit 1 at the first altered, removed or inserted record')
     .argument('<log...>', 'log files, oldest first; a log with rotated files beside it (<log>.<time>) stands for them all')
     .option('--open', 'accept a log still being written (its last run has no stop record yet)')
-    .option('--head <hash>', 'a chain head kept elsewhere (printed when ctrace stops): the chain must contain it')
+    .option('--head <hash>', 'a chain head kept elsewhere (printed when ctrace stops): the chain must contain it', parseHeadHash)
     .option('--no-expand', 'check only the files given, not the rotated files beside them')
     .action(async (paths: string[], opts) => {
       const { verifyCommand } = await import('./commands/verify.js');
@@ -123,7 +119,7 @@ export function buildProgram(): Command {
       );
     });
 
-  program
+  const read = program
     .command('read')
     .description('print a JSONL or protobuf log or stream (a file, - for stdin, or a --socket) in the table or JSON form')
     .argument('<file>', 'what ctrace wrote: --log file, saved --output json|protobuf, -, or a socket path')
@@ -133,26 +129,42 @@ export function buildProgram(): Command {
         'json',
       ]),
     )
-    .addOption(new Option('-f, --format <format>', 'input format (default: detected)').choices(['jsonl', 'protobuf']))
-    .action(async (file: string, opts) => {
+    .addOption(new Option('--format <format>', 'input format (default: detected)').choices(['jsonl', 'protobuf']))
+    .option('-f, --follow', 'keep reading as the log grows, and across its rotation (tail -F); stop with Ctrl-C')
+    .option('--since <time>', 'only records from this time on: RFC 3339 (2026-11-30T12:00:00Z) or a time ago (10m, 2h, 1d)', (v) =>
+      parseTimeBound(v),
+    )
+    .option('--until <time>', 'only records up to this time (as --since)', (v) => parseTimeBound(v));
+  addFilterOptions(read, { events: true });
+  addTableOptions(read);
+  read.action(async (file: string, opts) => {
       const { readCommand } = await import('./commands/read.js');
+      const { configureTable } = await import('./format/table.js');
+      configureTable(tableOptionsFor(process.stdout, opts));
       process.exitCode = await readCommand(
         file,
-        { output: opts.output ?? (process.stdout.isTTY ? 'table' : 'json'), format: opts.format },
+        {
+          output: opts.output ?? (process.stdout.isTTY ? 'table' : 'json'),
+          format: opts.format,
+          follow: !!opts.follow,
+          sinceMs: opts.since,
+          untilMs: opts.until,
+          filter: { ...filterFromOptions(opts), events: opts.events },
+        },
         process.stdout,
         process.stderr,
       );
     });
 
-  program
+  const ps = program
     .command('ps')
     .description('list every container on the host with its processes (from /proc; no BPF needed)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('-c, --container <id-prefix>', 'only this container (id prefix or name)')
-    .action(async (opts) => {
-      const { psCommand } = await import('./commands/ps.js');
-      process.exitCode = psCommand({ output: opts.output, container: opts.container }, process.stdout);
-    });
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
+  addFilterOptions(ps, { events: false });
+  ps.action(async (opts) => {
+    const { psCommand } = await import('./commands/ps.js');
+    process.exitCode = psCommand({ output: opts.output, filter: filterFromOptions(opts) }, process.stdout, process.stderr);
+  });
 
   program
     .command('inspect')
@@ -164,12 +176,37 @@ export function buildProgram(): Command {
       process.exitCode = inspectCommand(pid, { output: opts.output }, process.stdout);
     });
 
+  program
+    .command('completion')
+    .description('print a shell completion script: source <(ctrace completion bash)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .action(async (shell: 'bash' | 'zsh' | 'fish') => {
+      const { completionScript } = await import('./completion.js');
+      process.stdout.write(completionScript(program, shell));
+    });
+
+  // --config: its values fill in what the command line left unset, before the action runs
+  program.hook('preAction', (_root, cmd) => {
+    const file = cmd.getOptionValue('config') as string | undefined;
+    if (!file) return;
+    try {
+      applyConfigFile(cmd, file);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  });
+
   return program;
 }
 
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  if (argv.length <= 2) {
+    // no command: the help, on stdout, exit 0 (as docker, kubectl and tetra do)
+    process.stdout.write(program.helpInformation());
+    return 0;
+  }
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

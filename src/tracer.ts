@@ -17,8 +17,9 @@ import {
 import { classifyCgroupPath, fullContainer, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
 import { buildEvent } from './event-build.js';
-import type { EventType, Runtime, TraceEvent, TraceStats } from './event.js';
+import type { EventType, TraceEvent, TraceStats } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
+import { compileFilter, type CompiledFilter, type EventFilter } from './filter.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
 import { IsolatedTasks, seenEnoughForLane } from './isolation.js';
@@ -27,13 +28,8 @@ import { forEachChunk, JsonLane } from './lane.js';
 import { loadNative, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
 
-export interface TracerFilter {
-  /** container id prefix */
-  container?: string;
-  runtime?: Runtime;
-  /** pod UID (prefix) */
-  pod?: string;
-}
+/** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
+export type TracerFilter = EventFilter;
 
 export interface TracerOptions {
   /** event types to trace (default: all) */
@@ -126,11 +122,13 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly catalog: ContainerCatalog | null;
   private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
+  private readonly filter: CompiledFilter;
   /** null when preload is off */
   readonly startup: StartupReport | null = null;
 
   constructor(options: TracerOptions = {}) {
     this.options = { ...options };
+    this.filter = compileFilter(options.filter);
     const events = options.events ?? ['exec', 'exit', 'mount'];
     preflight();
     const native = loadNative();
@@ -351,8 +349,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
+      // (not while a name filter's answer may change: names come from runtime state that may appear later)
+      const final = this.filter.finalFor(ev.container, !!ev.container && !!this.catalog?.peek(ev.container.id));
       if (
         this.lane &&
+        final &&
         cls.scope !== 'unknown' &&
         ev.scope === cls.scope &&
         seenEnoughForLane(rec) &&
@@ -415,13 +416,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private passes(ev: TraceEvent): boolean {
     if (ev.scope === 'host' && !this.options.all) return false;
-    const f = this.options.filter;
-    if (!f) return true;
-    const c = ev.container;
-    if (f.container && !c?.id.startsWith(f.container)) return false;
-    if (f.runtime && c?.runtime !== f.runtime) return false;
-    if (f.pod && !c?.podUid?.startsWith(f.pod)) return false;
-    return true;
+    return this.filter.event(ev);
   }
 
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
@@ -445,7 +440,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return buildEvent(rec, {
       time: this.clock.iso(rec.ktimeNs),
       scope: cls.scope,
-      container: cls.container ? fullContainer(this.catalog ? this.catalog.enrich(cls.container) : cls.container) : null,
+      container: cls.container ? fullContainer(this.catalog ? this.catalog.enrich(cls.container, rec.type === 'exec') : cls.container) : null,
       nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
     });
   }

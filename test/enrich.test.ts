@@ -194,11 +194,16 @@ describe('finding a container\'s state', () => {
       expect(cat.enrich(src).name).toBe('ctr');
     });
 
-    it('a container without state is not looked up again before retryMs', () => {
+    it('a container without state is looked up again after 5, 10, 20 ms..., then at most every retryMs', () => {
       let now = 1_000;
       const id = 'f'.repeat(64);
       const cat = new ContainerCatalog({ roots, now: () => now, retryMs: 2_000 });
       expect(cat.enrich(info(id))).toEqual(info(id));
+      // no state for a long while: the retries back off to retryMs
+      for (let i = 0; i < 12; i++) {
+        now += 2_000;
+        cat.enrich(info(id));
+      }
       const statePath = join(dir, 'runc', id, 'state.json');
       mkdirSync(join(statePath, '..'), { recursive: true });
       writeFileSync(statePath, fixture('runc-state.json'));
@@ -207,6 +212,44 @@ describe('finding a container\'s state', () => {
       now += 1_500;
       expect(cat.enrich(info(id)).name).toBe('ctr');
       rmSync(join(statePath, '..'), { recursive: true });
+    });
+
+    it('a new container whose state appears a few ms after its first event still gets its name', () => {
+      let now = 1_000;
+      const id = '3c'.repeat(32);
+      const cat = new ContainerCatalog({ roots, now: () => now, retryMs: 2_000 });
+      expect(cat.enrich(info(id)).name).toBeUndefined(); // the runtime's init, before runc create wrote the state
+      const statePath = join(dir, 'runc', id, 'state.json');
+      mkdirSync(join(statePath, '..'), { recursive: true });
+      writeFileSync(statePath, fixture('runc-state.json'));
+      now += 2;
+      expect(cat.enrich(info(id)).name).toBeUndefined(); // not yet due
+      now += 5;
+      expect(cat.enrich(info(id)).name).toBe('ctr');
+      rmSync(join(statePath, '..'), { recursive: true });
+    });
+
+    it('an exec looks again at once (its process runs after runc start), a few times at most', () => {
+      let now = 1_000;
+      const id = '1a'.repeat(32);
+      const cat = new ContainerCatalog({ roots, now: () => now, retryMs: 2_000 });
+      expect(cat.enrich(info(id)).name).toBeUndefined();
+      const statePath = join(dir, 'runc', id, 'state.json');
+      mkdirSync(join(statePath, '..'), { recursive: true });
+      writeFileSync(statePath, fixture('runc-state.json'));
+      expect(cat.enrich(info(id)).name).toBeUndefined(); // not an exec, not due
+      expect(cat.enrich(info(id), true).name).toBe('ctr');
+      rmSync(join(statePath, '..'), { recursive: true });
+      // a container that never has state: execs stop triggering lookups after a few
+      const none = '2b'.repeat(32);
+      for (let i = 0; i < 20; i++) cat.enrich(info(none), true);
+      const late = join(dir, 'runc', none, 'state.json');
+      mkdirSync(join(late, '..'), { recursive: true });
+      writeFileSync(late, fixture('runc-state.json'));
+      expect(cat.enrich(info(none), true).name).toBeUndefined();
+      now += 2_000;
+      expect(cat.enrich(info(none), true).name).toBe('ctr');
+      rmSync(join(late, '..'), { recursive: true });
     });
 
     it('keeps a removed container ~30 s so late events resolve, then forgets it', () => {

@@ -10,11 +10,12 @@ import { containerJsonObject } from '../format/json.js';
 import { ContainerCatalog } from '../enrich/containers.js';
 import type { ContainerInfo } from '../event.js';
 import { scanProcesses, type ProcInfo } from '../inventory.js';
+import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
 
 export interface PsOptions {
   output: 'table' | 'json';
-  /** container id prefix (or exact name) */
-  container?: string;
+  /** the filter vocabulary of run and read: container, pod, namespace, runtime, comm, binary, uid */
+  filter?: EventFilter;
 }
 
 export interface PsProcess {
@@ -28,7 +29,10 @@ export interface PsProcess {
 
 export interface PsContainer extends Required<ContainerInfo> {
   cgroupPath: string;
+  /** the controller hierarchy the cgroup path is from: true on a cgroup v1 (legacy/hybrid) host */
   cgroupV1: boolean;
+  /** when the runtime created it (its state's `created`, RFC 3339); null when the state does not say */
+  created: string | null;
   processes: PsProcess[];
 }
 
@@ -44,6 +48,7 @@ export function groupByContainer(procs: readonly ProcInfo[], catalog: ContainerC
         ...containerJsonObject(info),
         cgroupPath: p.cgroup.path,
         cgroupV1: p.cgroup.v1,
+        created: catalog?.peek(info.id)?.created ?? null,
         processes: [],
       };
       byId.set(info.id, c);
@@ -53,8 +58,15 @@ export function groupByContainer(procs: readonly ProcInfo[], catalog: ContainerC
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-export function matchesContainer(c: PsContainer, filter: string | undefined): boolean {
-  return !filter || c.id.startsWith(filter) || c.name === filter;
+/** `3m ago`, `2h ago`, `5d ago`; `-` when unknown. */
+export function startedAgo(created: string | null, now = Date.now()): string {
+  const t = created ? Date.parse(created) : NaN;
+  if (!Number.isFinite(t)) return '-';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
 }
 
 function podOf(c: PsContainer): string {
@@ -68,8 +80,8 @@ function command(p: PsProcess): string {
 }
 
 /** Aligned columns; the last (the command) is not padded. */
-export function formatPsTable(containers: readonly PsContainer[]): string {
-  const header = ['CONTAINER', 'RUNTIME', 'NAME', 'POD', 'PID', 'NSPID', 'PPID', 'UID', 'COMMAND'];
+export function formatPsTable(containers: readonly PsContainer[], now = Date.now()): string {
+  const header = ['CONTAINER', 'RUNTIME', 'NAME', 'POD', 'IMAGE', 'STARTED', 'PID', 'NSPID', 'PPID', 'UID', 'COMMAND'];
   const rows: string[][] = [header];
   for (const c of containers) {
     for (const p of c.processes) {
@@ -78,6 +90,8 @@ export function formatPsTable(containers: readonly PsContainer[]): string {
         c.runtime,
         escapeControl(c.name ?? '-'),
         escapeControl(podOf(c)),
+        escapeControl(c.image ?? '-'),
+        startedAgo(c.created, now),
         String(p.pid),
         String(p.nspid),
         String(p.ppid),
@@ -92,16 +106,34 @@ export function formatPsTable(containers: readonly PsContainer[]): string {
     .join('\n');
 }
 
-export function psCommand(opts: PsOptions, out: Writable): number {
+/** Containers (and their processes) the filter selects; a container with no selected process is left out. */
+export function filterContainers(containers: readonly PsContainer[], filter: EventFilter | undefined): PsContainer[] {
+  const f = compileFilter(filter);
+  if (f.empty) return [...containers];
+  const out: PsContainer[] = [];
+  for (const c of containers) {
+    if (!f.container(c)) continue;
+    const processes = c.processes.filter(
+      (p) =>
+        f.event({ type: 'exec', uid: p.uid, comm: p.comm, exec: { filename: p.argv[0] ?? '', argv: p.argv, argvTruncated: false }, container: c } as never),
+    );
+    if (processes.length) out.push({ ...c, processes });
+  }
+  return out;
+}
+
+export function psCommand(opts: PsOptions, out: Writable, err?: Writable): number {
   const inv = scanProcesses({ details: 'containers' });
   const catalog = new ContainerCatalog({ lookup: 'sync' });
-  const containers = groupByContainer(inv.processes, catalog).filter((c) => matchesContainer(c, opts.container));
-  if (opts.container && containers.length === 0) {
-    throw new Error(`no running container matches '${opts.container}'`);
+  const containers = filterContainers(groupByContainer(inv.processes, catalog), opts.filter);
+  if (opts.filter && compileFilter(opts.filter).selectsContainers && containers.length === 0) {
+    // not an error: the container may not have started yet
+    err?.write(`ctrace: note: no running container matches ${describeContainerFilter(opts.filter)}\n`);
   }
   if (opts.output === 'json') {
-    // one container a line, like every other JSON ctrace writes
-    if (containers.length) out.write(containers.map((c) => JSON.stringify(c)).join('\n') + '\n');
+    // a JSON array of containers ([] when there are none), as docker/podman ps --format json
+    // (one container a line inside it, so it still greps)
+    out.write(containers.length ? `[\n${containers.map((c) => JSON.stringify(c)).join(',\n')}\n]\n` : '[]\n');
   } else {
     out.write(formatPsTable(containers) + '\n');
   }

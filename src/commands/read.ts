@@ -3,7 +3,8 @@
  * `--output json|protobuf` stream, `-` for stdin, or the `--socket` of a running
  * ctrace) back in the human (table) or JSON form. The format is detected from
  * the first bytes. Chain fields (seq, prev, hash) are left out: `ctrace verify`
- * checks them.
+ * checks them. `--follow` keeps reading a growing log across its rotation; `--since`,
+ * `--until` and the filters of `ctrace run` select what is printed.
  */
 import { createReadStream, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -14,7 +15,10 @@ import { describeFsError } from '../audit/log.js';
 import { rawRecords } from '../audit/reader.js';
 import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
-import { tableHeader, toTableLine } from '../format/table.js';
+import { tableHeader, tableNote, toTableLine } from '../format/table.js';
+import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
+import { Readable as ReadableStream } from 'node:stream';
+import { followFile } from './follow.js';
 
 export type ReadOutput = 'table' | 'json';
 
@@ -22,6 +26,14 @@ export interface ReadOptions {
   output?: ReadOutput;
   /** default: detected */
   format?: LogFormat | 'auto';
+  /** keep reading a growing file, across rotation, until SIGINT/SIGTERM (or `signal`) */
+  follow?: boolean;
+  /** ends --follow (default: SIGINT/SIGTERM) */
+  signal?: AbortSignal;
+  /** only records at or after / at or before these times (ms since the epoch) */
+  sinceMs?: number;
+  untilMs?: number;
+  filter?: EventFilter;
 }
 
 /** One human line for a start/stop/lost/rotate/continuation record. */
@@ -93,30 +105,69 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       }
       buf.push(toTableLine(e));
     } else {
-      buf.push(metaTableLine(e));
+      buf.push(tableNote(metaTableLine(e), e.type === 'lost' ? 'error' : undefined));
     }
   };
 
+  const filter = compileFilter(opts.filter);
+  let matched = 0;
+  const stopFollow = new AbortController();
+  const onSignal = () => stopFollow.abort();
+  const follow = !!opts.follow && path !== '-' && isRegularFile(path);
+  if (follow) {
+    opts.signal?.addEventListener('abort', onSignal, { once: true });
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  /** whether a record is in the time window and passes the filters */
+  const selected = (e: Entry): boolean => {
+    if (opts.sinceMs !== undefined || opts.untilMs !== undefined) {
+      const t = Date.parse(e.time);
+      if (opts.sinceMs !== undefined && t < opts.sinceMs) return false;
+      if (opts.untilMs !== undefined && t > opts.untilMs) {
+        stopFollow.abort(); // a log is written in time order: nothing later can be selected
+        return false;
+      }
+    }
+    if (!isEvent(e)) return true; // start, stop, lost, rotate: the context of what is shown
+    if (!filter.event(e)) return false;
+    matched++;
+    return true;
+  };
+
   let format: LogFormat | null = null;
-  const source = openSource(path);
+  let decoded = 0;
+  const source = follow ? ReadableStream.from(followFile(path, { signal: stopFollow.signal })) : openSource(path);
   try {
     for await (const raw of rawRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
       const where = format === 'protobuf' ? `${name}: record ${raw.index}` : `${name}:${raw.index}`;
       if (!raw.complete) {
+        if (follow && stopFollow.signal.aborted) break; // a line still being written when we were stopped
+        if (decoded === 0) return notCtrace(err, name, 'cut short');
         complain(`${where}: incomplete last ${format === 'protobuf' ? 'record' : 'line'} (cut short), skipped`);
         continue;
       }
+      let entry: Entry;
       try {
         if (format === 'jsonl') {
           if (raw.bytes.length === 0) continue;
-          emit(entryFromJsonObject(JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>));
+          entry = entryFromJsonObject(JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>);
         } else {
-          emit(entryFromProto(decodeRecordObject(raw.bytes)));
+          entry = entryFromProto(decodeRecordObject(raw.bytes));
         }
       } catch (e) {
+        // the first record decides: anything else is not something ctrace wrote, said once
+        if (decoded === 0) {
+          await flush();
+          return notCtrace(err, name, (e as Error).message);
+        }
         complain(`${where}: not a ctrace record: ${(e as Error).message}`);
+        continue;
       }
-      if (buf.length >= 512) await flush();
+      decoded++;
+      if (selected(entry)) emit(entry);
+      // following, a record is shown when it arrives; otherwise in blocks
+      if (buf.length >= 512 || follow) await flush();
       if (outClosed) break;
     }
     await flush();
@@ -127,6 +178,26 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
     return 1;
   } finally {
     if (path !== '-') source.destroy();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (matched === 0 && filter.selectsContainers && decoded > 0) {
+    err.write(`ctrace: note: no event in ${name} matches ${describeContainerFilter(opts.filter!)}\n`);
   }
   return bad > 0 ? 1 : 0;
+}
+
+function notCtrace(err: Writable, name: string, why: string): number {
+  // the decoder's complaint about a foreign file (a wire type, a JSON position) helps nobody
+  void why;
+  err.write(`ctrace: ${name}: not a ctrace log\n`);
+  return 1;
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -7,6 +7,7 @@ import { startOptions } from '../audit/records.js';
 import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
 import { isNativeError } from '../native.js';
 import { Tracer, type TracerFilter } from '../tracer.js';
+import { noContainerMatches } from './known.js';
 
 export interface RunOptions {
   output?: OutputFormat;
@@ -17,7 +18,11 @@ export interface RunOptions {
   pidnsOnly: boolean;
   filter: TracerFilter;
   statsSeconds: number;
+  /** --ring-size (default: the tracer's) */
+  ringBytes?: number;
 }
+
+const joined = (v: string | readonly string[] | undefined) => (v === undefined ? null : [v].flat().join(',') || null);
 
 function log(line: string): void {
   process.stderr.write(`ctrace: ${line}\n`);
@@ -40,9 +45,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       events: opts.events ?? ['exec', 'exit', 'mount'],
       all: opts.all,
       pidnsOnly: opts.pidnsOnly,
-      container: opts.filter.container ?? null,
-      runtime: opts.filter.runtime ?? null,
-      pod: opts.filter.pod ?? null,
+      container: joined(opts.filter.container),
+      runtime: joined(opts.filter.runtime),
+      pod: joined(opts.filter.pod),
       output: format,
       log: rec.log ?? null,
       logFormat: rec.log ? (rec.logFormat ?? 'jsonl') : null,
@@ -66,6 +71,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       all: opts.all,
       pidnsOnly: opts.pidnsOnly,
       filter: opts.filter,
+      ringBytes: opts.ringBytes,
       // every output writes JSON lines: let the addon write them for known cgroups
       jsonLines: sink.acceptsLines,
       jsonOut: direct ? 1 : undefined,
@@ -105,6 +111,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const statsTimer =
     opts.statsSeconds > 0 ? setInterval(() => log(statsLine(tracer)), opts.statsSeconds * 1000) : undefined;
 
+  const nothing = noContainerMatches(opts.filter);
+  if (nothing) log(nothing);
   const st = tracer.startup;
   if (st) {
     log(

@@ -11,7 +11,12 @@
  * - starts an asynchronous lookup (`lookup: 'async'`) and returns the event as it is; the
  *   container's later events carry the names.
  * A container with no state on this host (LXC, nspawn, a runtime we do not know) is looked
- * up again at most every `retryMs`, so it costs nothing per event.
+ * up again at most every `retryMs`, so it costs nothing per event; a new container's first
+ * events often come before its runtime has written the state (runc's init mounts the
+ * rootfs before `runc create` returns), so the retries start a few ms apart and back off
+ * to `retryMs`; and an exec in a container not yet found (`enrich(info, true)`) looks again
+ * at once, a few times: the user's process execs only after `runc start`, when the state
+ * is there. So a short-lived container's own process has its name, and name filters match it.
  *
  * Removal: a container whose state file has disappeared stays cached for `retainMs`
  * (30 s), so late events (the exit of its last process, read from the ring after `runc
@@ -38,12 +43,17 @@ interface Entry {
   meta: ContainerMeta | null;
   /** when it was last looked up */
   checkedAt: number;
+  /** lookups that found no state, for the backoff */
+  misses: number;
   /** when its state file was found gone */
   removedAt: number | null;
   pending: Promise<void> | null;
   /** bumps when meta changes, so enriched objects are rebuilt */
   version: number;
 }
+
+/** lookups an exec may trigger outside the backoff (a container without state costs no more than this) */
+const EXEC_RETRIES = 8;
 
 export class ContainerCatalog {
   private readonly entries = new Map<string, Entry>();
@@ -88,8 +98,8 @@ export class ContainerCatalog {
   }
 
   /** ContainerInfo with the names filled in when known. Returns the same object for the same input while nothing changed. */
-  enrich(info: CgroupContainer): CgroupContainer {
-    const e = this.touch(info.id, info.runtime, this.lookupMode);
+  enrich(info: CgroupContainer, exec = false): CgroupContainer {
+    const e = this.touch(info.id, info.runtime, this.lookupMode, exec);
     if (!e.meta) return info;
     const hit = this.enriched.get(info);
     if (hit && hit.version === e.version && hit.id === info.id) return hit.info;
@@ -116,12 +126,14 @@ export class ContainerCatalog {
     return this.peek(id);
   }
 
-  private touch(id: string, runtime: ContainerInfo['runtime'] | null, mode: 'sync' | 'async'): Entry {
+  private touch(id: string, runtime: ContainerInfo['runtime'] | null, mode: 'sync' | 'async', exec = false): Entry {
     const now = this.now();
     let e = this.entries.get(id);
-    if (e && (e.meta !== null || e.pending !== null || now - e.checkedAt < this.retryMs)) return e;
+    if (e && (e.meta !== null || e.pending !== null)) return e;
+    const due = (x: Entry) => (exec && x.misses < EXEC_RETRIES) || now - x.checkedAt >= Math.min(this.retryMs, 5 * 2 ** Math.max(0, x.misses - 1));
+    if (e && !due(e)) return e;
     if (!e) {
-      e = { meta: null, checkedAt: now, removedAt: null, pending: null, version: 0 };
+      e = { meta: null, checkedAt: now, removedAt: null, pending: null, version: 0, misses: 0 };
       this.entries.set(id, e);
       this.trim();
     }
@@ -144,6 +156,7 @@ export class ContainerCatalog {
   }
 
   private fill(e: Entry, meta: ContainerMeta | null): void {
+    if (!meta) e.misses++;
     if (meta) {
       e.meta = meta;
       e.removedAt = null;
