@@ -30,6 +30,8 @@ Napi::Function LineFormatter::Define(Napi::Env env) {
                          InstanceMethod<&LineFormatter::SetOutput>("setOutput"),
                          InstanceMethod<&LineFormatter::Write>("write"),
                          InstanceMethod<&LineFormatter::SetDeliverWritten>("setDeliverWritten"),
+                         InstanceMethod<&LineFormatter::OutputStats>("outputStats"),
+                         InstanceMethod<&LineFormatter::CloseOutput>("closeOutput"),
                      });
 }
 
@@ -41,6 +43,10 @@ std::shared_ptr<JsonLines> LineFormatter::From(Napi::Env env, const Napi::Value&
   }
   if (!tagged) throw Napi::TypeError::New(env, std::string(what) + " must be a LineFormatter");
   return Unwrap(value.As<Napi::Object>())->lines_;
+}
+
+std::shared_ptr<OutQueue> LineFormatter::OutputOf(const Napi::Value& value) {
+  return Unwrap(value.As<Napi::Object>())->out_;
 }
 
 LineFormatter::LineFormatter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LineFormatter>(info) {
@@ -96,31 +102,57 @@ Napi::Value LineFormatter::Counts(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// setOutput(fd): the fd lines are written to (-1: none). The caller keeps it open.
+// setOutput(fd, maxBytes?): the fd lines are written to, through a bounded queue and a writer
+// thread of its own (out_queue.h); once only. The caller keeps fd open.
 Napi::Value LineFormatter::SetOutput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "setOutput: fd must be a number");
   const int fd = info[0].As<Napi::Number>().Int32Value();
-  lines_->SetOutput(fd < 0 ? -1 : fd);
+  size_t max_bytes = OutQueue::kDefaultMaxBytes;
+  if (info.Length() > 1 && !info[1].IsUndefined())
+    max_bytes = static_cast<size_t>(Integer(env, info[1], "setOutput: maxBytes", 4096, 1099511627776.0));
+  if (fd < 0) return env.Undefined();
+  if (const int err = out_->Open(fd, max_bytes); err != 0) NativeError::Throw(env, "stdout", err, "could not start the writer thread");
   return env.Undefined();
 }
 
-// write(bytes): to the output, synchronously, in order with the poll thread's writes. Throws
-// the errno (step 'stdout') on failure; after one, every write fails the same way.
+// write(bytes): queued for the output, in order with the poll thread's lines; never waits.
+// Throws the errno (step 'stdout') once the output failed; after one, every write fails the same way.
 Napi::Value LineFormatter::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int err = 0;
   if (info.Length() >= 1 && info[0].IsBuffer()) {
     const auto b = info[0].As<Napi::Buffer<uint8_t>>();
-    err = lines_->Write(b.Data(), b.Length());
+    err = out_->Push(b.Data(), b.Length());
   } else if (info.Length() >= 1 && info[0].IsString()) {
     const std::string s = info[0].As<Napi::String>().Utf8Value();
-    err = lines_->Write(s.data(), s.size());
+    err = out_->Push(s.data(), s.size());
   } else {
     throw Napi::TypeError::New(env, "write: bytes must be a Buffer or a string");
   }
   if (err != 0) NativeError::Throw(env, "stdout", err, err == EPIPE ? "the reader of stdout went away" : "");
   return env.Undefined();
+}
+
+// outputStats(): {writtenBytes, droppedLines, droppedBytes, queuedBytes, undeliveredLines, errno}
+Napi::Value LineFormatter::OutputStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const OutQueue::Counts c = out_->counts();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("writtenBytes", Napi::Number::New(env, static_cast<double>(c.written_bytes)));
+  o.Set("droppedLines", Napi::Number::New(env, static_cast<double>(c.dropped_lines)));
+  o.Set("droppedBytes", Napi::Number::New(env, static_cast<double>(c.dropped_bytes)));
+  o.Set("queuedBytes", Napi::Number::New(env, static_cast<double>(c.queued_bytes)));
+  o.Set("undeliveredLines", Napi::Number::New(env, static_cast<double>(c.undelivered_lines)));
+  o.Set("errno", Napi::Number::New(env, c.err));
+  return o;
+}
+
+// closeOutput(): stops the writer thread (at most a poll interval); what is still queued is
+// counted as undelivered. Idempotent.
+Napi::Value LineFormatter::CloseOutput(const Napi::CallbackInfo& info) {
+  out_->Close();
+  return info.Env().Undefined();
 }
 
 Napi::Value LineFormatter::SetDeliverWritten(const Napi::CallbackInfo& info) {

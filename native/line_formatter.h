@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "json_lines.h"
+#include "out_queue.h"
 
 namespace ctrace {
 
@@ -17,6 +18,8 @@ class LineFormatter : public Napi::ObjectWrap<LineFormatter> {
   static Napi::Function Define(Napi::Env env);
   // The lane of a LineFormatter object; throws a TypeError for anything else.
   static std::shared_ptr<JsonLines> From(Napi::Env env, const Napi::Value& value, const char* what);
+  // Its stdout queue (out_queue.h), for the poll thread; From() has checked the object.
+  static std::shared_ptr<OutQueue> OutputOf(const Napi::Value& value);
 
   explicit LineFormatter(const Napi::CallbackInfo& info);
 
@@ -30,8 +33,11 @@ class LineFormatter : public Napi::ObjectWrap<LineFormatter> {
   Napi::Value SetOutput(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value SetDeliverWritten(const Napi::CallbackInfo& info);
+  Napi::Value OutputStats(const Napi::CallbackInfo& info);
+  Napi::Value CloseOutput(const Napi::CallbackInfo& info);
 
   std::shared_ptr<JsonLines> lines_;
+  std::shared_ptr<OutQueue> out_ = std::make_shared<OutQueue>();
 };
 
 }  // namespace ctrace

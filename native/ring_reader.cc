@@ -159,6 +159,7 @@ struct RingReader::Shared {
   struct ring_buffer* rb = nullptr;
   // The JSON-lines lane, when JS asked for it: records of registered cgroups become lines here.
   std::shared_ptr<JsonLines> lines;
+  std::shared_ptr<OutQueue> out;  // stdout's bounded queue: pushing never waits for the reader
   int verdict_fd = -1;
   std::atomic<uint64_t> verdict_errors{0};
 
@@ -340,11 +341,11 @@ struct RingReader::Shared {
     if (batch.empty()) return true;
     // Wait for JS to take the previous batch and have a loop turn; when stopping, go ahead.
     if (!final) credit->Take();
-    // Lines only, and JS has written everything before (it held the credit): write them here.
+    // Lines only, and JS has queued everything before (it held the credit): queue them here.
     // Not in the final drain, where batches before this one may still be queued for JS.
     bool written = false;
-    if (lines && lines->HasOutput() && !raw && !final && !out_failed) {
-      if (const int err = lines->WriteLines(batch); err != 0) {
+    if (lines && out && out->HasOutput() && !raw && !final && !out_failed) {
+      if (const int err = out->PushLines(batch); err != 0) {
         out_failed = true;  // JS writes (and fails) from now on; say why once
         auto* e = new Batch();
         e->err = err;
@@ -440,9 +441,11 @@ struct RingReader::Shared {
 };
 
 RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
-                       std::shared_ptr<JsonLines> lines, int verdict_map_fd, uint32_t* idle_flag)
+                       std::shared_ptr<JsonLines> lines, int verdict_map_fd, uint32_t* idle_flag,
+                       std::shared_ptr<OutQueue> out)
     : shared_(std::make_shared<Shared>()) {
   Shared& s = *shared_;
+  s.out = std::move(out);
   s.poll_ms = poll_ms;
   s.idle_flag = idle_flag;
   s.lines = std::move(lines);

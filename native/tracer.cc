@@ -260,13 +260,17 @@ Napi::Value Tracer::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowType(env, "start(onBatch): onBatch", "a function");
   std::shared_ptr<JsonLines> lines;
-  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull())
+  std::shared_ptr<OutQueue> out;
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
     lines = LineFormatter::From(env, info[1], "start(onBatch, formatter): formatter");
+    out = LineFormatter::OutputOf(info[1]);
+  }
   RequireOpen(env, "start");
   if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
   reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), opts_.ring_bytes,
                                          info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lines),
-                                         bpf_map__fd(skel_->maps.pid_verdicts), &skel_->bss->reader_idle);
+                                         bpf_map__fd(skel_->maps.pid_verdicts), &skel_->bss->reader_idle,
+                                         std::move(out));
   self_ = Napi::Persistent(Value());
   return env.Undefined();
 }

@@ -7,7 +7,8 @@
 // Conventions read from the .proto (see CONTRIBUTING.md, "Adding a field"):
 // - names: snake_case in the .proto, camelCase in TypeScript and JSON (protobufjs's rule);
 // - `optional` (scalar or message): the value may be absent, `| null` in TypeScript, JSON null;
-// - a trailing comment `one of: a | b | c` narrows a string to those literals;
+// - a trailing comment `one of: a | b | c` narrows a string to those literals; an absent one
+//   reads as the first;
 // - a comment containing `not in the JSON form` keeps the field out of the JSON form;
 // - uint64/int64/fixed64: `Int64` (a number while exact, else a bigint; see src/events/wire.ts),
 //   or `bigint` when the comment says `a bigint in TypeScript`;
@@ -205,6 +206,7 @@ function readExpr(f, o) {
   const cast = u ? ` as ${f.repeated ? `Array<${u}>` : u}` : '';
   if (!inJson(f)) return big(f) ? '0n' : LONGS.has(f.type) ? '0' : f.type === 'string' ? "''" : f.type === 'bool' ? 'false' : '0';
   if (f.repeated) return `rStrArray(${o}, ${k})${cast}`;
+  if (f.type === 'string' && u && !n) return `(rStr(${o}, ${k}) || ${u.split(' | ')[0]})${cast}`;
   if (f.type === 'string' || f.type === TS) return (n ? `rStrOrNull(${o}, ${k})` : `rStr(${o}, ${k})`) + cast;
   if (f.type === 'bool') return `rBool(${o}, ${k})`;
   if (NUMS.has(f.type)) return n ? `rNumOrNull(${o}, ${k})` : `rNum(${o}, ${k})`;
@@ -257,6 +259,7 @@ function fromProtoExpr(f, o) {
   const u = union(f);
   const cast = u ? ` as ${f.repeated ? `Array<${u}>` : u}` : '';
   if (f.repeated) return `uStrArray(${v})${cast}`;
+  if (f.type === 'string' && u && !nullable(f)) return `(uStr(${v}) || ${u.split(' | ')[0]})${cast}`;
   if (f.type === 'string') return (nullable(f) ? `uStrOrNull(${v})` : `uStr(${v})`) + cast;
   if (f.type === TS) return `uTime(${v})`;
   if (f.type === 'bool') return `uBool(${v})`;

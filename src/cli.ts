@@ -14,7 +14,10 @@ import {
   parseTimeBound,
   tableOptionsFor,
 } from './cli-options.js';
-import { parseCount, parseFsync, parseSize, recordOptionsProblem } from './sinks/outputs.js';
+import { parseCount, parseFsync, parseSize, recordOptionsProblem, TIMER_MAX_MS } from './sinks/outputs.js';
+
+/** Linux: sun_path holds 108 bytes with its NUL (src/sinks/socket.ts, not imported here: it loads the protobuf code). */
+const MAX_SOCKET_PATH_BYTES = 107;
 
 export class UsageError extends Error {}
 
@@ -24,10 +27,23 @@ function parsePid(value: string): number {
   return n;
 }
 
-function parseSeconds(value: string): number {
+/** --stats: 0.1 s (a line every tick would drown stderr) up to what a Node.js timer takes. */
+function parseStatsSeconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`not a number of seconds: '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`not a number of seconds: '${value}'`);
+  if (n < 0.1) throw new InvalidArgumentError(`stats interval too short: '${value}' (at least 0.1 seconds)`);
+  if (n * 1000 > TIMER_MAX_MS) throw new InvalidArgumentError(`stats interval too long: '${value}' (at most ${Math.floor(TIMER_MAX_MS / 1000)} seconds)`);
   return n;
+}
+
+/** --socket: a path a Unix socket can have (Linux: 107 bytes). */
+function parseSocketPath(value: string): string {
+  if (value === '') throw new InvalidArgumentError('empty socket path');
+  const n = Buffer.byteLength(value);
+  if (n > MAX_SOCKET_PATH_BYTES) {
+    throw new InvalidArgumentError(`socket path too long: ${n} bytes (a Unix socket path has at most ${MAX_SOCKET_PATH_BYTES})`);
+  }
+  return value;
 }
 
 export function buildProgram(): Command {
@@ -50,14 +66,15 @@ export function buildProgram(): Command {
     )
     .option('-a, --all', 'also show host processes')
     .option('--pidns-only', 'strict screen: ignore tasks in the host PID namespace (misses --pid=host containers)')
-    .option('--stats <seconds>', 'print a stats line to stderr every N seconds', parseSeconds)
+    .option('--stats <seconds>', 'print a stats line to stderr every N seconds (at least 0.1)', parseStatsSeconds)
     .option('-q, --quiet', 'nothing on stdout (with --log or --socket)')
     .option('--log <path>', 'append every event to this audit log (0600, hash-chained; see ctrace verify)')
     .addOption(new Option('--log-format <format>', 'audit log format (default: jsonl)').choices(['jsonl', 'protobuf']))
     .option('--log-max-size <size>', 'rotate the log at this size, e.g. 100M, 1G; 0: never (default: 100M)', parseSize)
     .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
     .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)
-    .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)')
+    .option('--log-allow-unsafe', 'append to a log owned by another user, or in a directory others can write (refused by default)')
+    .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)', parseSocketPath)
     .option(
       '--ring-size <size>',
       'kernel ring buffer, a power of two from 4K to 1G (default 2M); it costs its size in kernel memory and twice its size in ctrace\'s RSS (64M: 64 MiB + 128 MiB)',
@@ -74,6 +91,7 @@ export function buildProgram(): Command {
         logMaxSize: opts.logMaxSize,
         logKeep: opts.logKeep,
         logFsync: opts.logFsync,
+        logAllowUnsafe: opts.logAllowUnsafe ? true : undefined,
         socket: opts.socket,
       };
       const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);

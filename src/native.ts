@@ -109,10 +109,30 @@ export interface NativeLineFormatter {
    * writes batches of lines itself (they arrive with `written` true, or not at all unless
    * setDeliverWritten(true)); JS writes the others with write(), synchronously, in order.
    */
-  setOutput(fd: number): void;
-  /** Throws a NativeError (step 'stdout', e.g. EPIPE); after a failure every write fails. */
+  setOutput(fd: number, maxBytes?: number): void;
+  /**
+   * Queues bytes for the output (never waits: what does not fit in the bounded queue is dropped
+   * and counted). Throws a NativeError (step 'stdout', e.g. EPIPE) once the output failed.
+   */
   write(bytes: Buffer | string): void;
+  /** The output queue's counters. */
+  outputStats(): NativeOutputStats;
+  /** Stops the output's writer thread; what is still queued becomes undeliveredLines. */
+  closeOutput(): void;
   setDeliverWritten(on: boolean): void;
+}
+
+/** The lane output's bounded queue (native/out_queue.h). */
+export interface NativeOutputStats {
+  writtenBytes: number;
+  /** lines that did not fit in the queue (stdout too slow) */
+  droppedLines: number;
+  droppedBytes: number;
+  queuedBytes: number;
+  /** lines still queued when the output was closed */
+  undeliveredLines: number;
+  /** the output failed with this errno (0: it did not) */
+  errno: number;
 }
 
 export interface NativeTracerConstructor {

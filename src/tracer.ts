@@ -25,7 +25,7 @@ import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
 import { IsolatedTasks, seenEnoughForLane } from './isolation.js';
 import { toJsonLine } from './format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
-import { loadNative, type NativeTracer } from './native.js';
+import { loadNative, type NativeOutputStats, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
 
 /** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
@@ -62,8 +62,9 @@ export interface TracerOptions {
   jsonLines?: boolean;
   /**
    * Implies jsonLines: every event passed on is also written as a JSON line to this fd (ctrace
-   * run's stdout, 1), by the addon's poll thread for known cgroups and synchronously, in ring
-   * order, for the rest. A write failure (EPIPE: the reader went away) reaches onError once, as
+   * run's stdout, 1), in ring order, through a bounded queue and a writer thread of its own: a
+   * slow reader of the fd never holds up the ring or the other consumers; lines that do not fit
+   * are dropped and counted (outputStats(), closeOutput()). A write failure (EPIPE: the reader went away) reaches onError once, as
    * a NativeError with step 'stdout'; writing stops there.
    */
   jsonOut?: number;
@@ -251,6 +252,28 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       filtered,
     };
   }
+  /** The jsonOut queue's counters (lines dropped because stdout was too slow); null without jsonOut. */
+  outputStats(): NativeOutputStats | null {
+    return this.options.jsonOut !== undefined && this.lane ? this.lane.formatter.outputStats() : null;
+  }
+
+  /**
+   * After close(): gives the jsonOut queue up to timeoutMs to drain, then stops its writer. A
+   * stuck reader of stdout costs at most that; what it did not take is `undeliveredLines`.
+   */
+  async closeOutput(timeoutMs: number): Promise<NativeOutputStats | null> {
+    const formatter = this.options.jsonOut !== undefined ? this.lane?.formatter : undefined;
+    if (!formatter) return null;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = formatter.outputStats();
+      if (s.queuedBytes === 0 || s.errno !== 0 || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    formatter.closeOutput();
+    return formatter.outputStats();
+  }
+
   /**
    * Detaches, delivers every record already read (the poll thread's end marker
    * comes after its last batch), reports a final loss count, and ends every

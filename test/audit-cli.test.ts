@@ -87,7 +87,7 @@ describe.runIf(process.getuid?.() === 0)('ctrace run: an unwritable log path', (
   it('exits 1 when the log path is a directory or the socket path is taken by a file', () => {
     const r = ctrace(['run', '--log', dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`ctrace: audit log ${dir} is not a regular file\n`);
+    expect(r.stderr).toBe(`ctrace: audit log ${dir} is not a regular file; refusing to write to it\n`);
     const s = ctrace(['run', '--socket', jsonl]);
     expect(s.code).toBe(1);
     expect(s.stderr).toBe(`ctrace: cannot listen on socket ${jsonl}: it exists and is not a socket\n`);

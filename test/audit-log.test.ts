@@ -140,22 +140,45 @@ describe('JSONL audit log', () => {
     expect(readFileSync(join(base, 'other.txt'), 'utf8')).toBe('hello\n');
   });
 
-  it('moves aside, untouched, a log that ends in half a line, and starts a new chain', async () => {
+  it('moves aside, untouched, a log that ends in half a line; the chain goes on past it and verify names it', async () => {
     const path = fresh();
     const a = await open(path);
     for (const e of sampleEvents(3)) a.write(e);
     await a.close();
+    const lastSeq = lines(path).at(-1)!.seq as number;
     const damaged = readFileSync(path, 'utf8') + '{"type":"exec","ti';
     writeFileSync(path, damaged);
     const warnings: string[] = [];
     const b = await open(path, { onWarning: (m) => warnings.push(m) });
     await b.close();
-    expect(warnings.join('\n')).toMatch(/incomplete record.*moved it aside/);
+    expect(warnings.join('\n')).toMatch(/incomplete record.*moved it aside, untouched, to .*\.damaged; the chain continues from its last complete record/);
     const aside = readdirSync(join(path, '..')).filter((f) => f !== 'ctrace.log');
     expect(aside).toHaveLength(1);
+    expect(aside[0]).toMatch(/^ctrace\.log\.\d{8}T\d{6}\.\d{3}Z\.damaged$/);
     expect(readFileSync(join(path, '..', aside[0]!), 'utf8')).toBe(damaged);
-    expect(lines(path)[0]).toMatchObject({ type: 'start', seq: 0 });
-    expect((await verifyLogs([path])).ok).toBe(true);
+    expect(lines(path)[0]).toMatchObject({ type: 'start', seq: lastSeq + 1 });
+    const files = expandLogPaths([path]);
+    expect(files).toEqual([join(path, '..', aside[0]!), path]);
+    const res = await verifyLogs(files);
+    expect(res.problem).toBeNull();
+    expect(res.ok).toBe(true);
+    expect(res.notes.join('\n')).toMatch(/\.damaged is a damaged tail moved aside at start-up: its last line \(\d+\) is cut short and was not checked/);
+  });
+
+  it('never prunes a damaged tail by --log-keep', async () => {
+    const path = fresh();
+    mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+    writeFileSync(path, '{"type":"start","seq":0,"ha');
+    const log = await open(path, { maxSize: 4096, keep: 1 });
+    const events = sampleEvents(120);
+    for (let i = 0; i < events.length; i++) {
+      log.write(events[i]!);
+      if (i % 10 === 9) await new Promise((r) => setImmediate(r));
+    }
+    await log.close();
+    const names = readdirSync(join(path, '..'));
+    expect(names.filter((f) => f.endsWith('.damaged'))).toHaveLength(1);
+    expect(names.filter((f) => f !== 'ctrace.log' && !f.endsWith('.damaged'))).toHaveLength(1);
   });
 
   it('rotates by size to time-sorted names, keeps the newest N, and chains across files', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { effectiveCaps, preflight } from '../src/host.js';
-import { ctraceBin } from './helpers/ctrace-cli.js';
+import { readableCliCopy } from './helpers/cli-copy.js';
 import { privileged } from './helpers/privileges.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ctrace-preflight-'));
@@ -39,11 +39,18 @@ describe('preflight', () => {
 
 describe.runIf(privileged())('ctrace run without privileges', () => {
   it('prints one line naming root and exits 1', () => {
-    const r = spawnSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, ctraceBin, 'run'],
-      { encoding: 'utf8' },
-    );
+    // the user 65534 cannot read a clone under a 0700 directory (/root/ctrace): run a copy it can
+    const cli = readableCliCopy();
+    let r;
+    try {
+      r = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cli.bin, 'run'],
+        { encoding: 'utf8', cwd: cli.dir },
+      );
+    } finally {
+      cli.remove();
+    }
     expect(r.stderr).toBe('ctrace: tracing needs root (or CAP_BPF and CAP_PERFMON): run ctrace with sudo\n');
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');

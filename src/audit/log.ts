@@ -31,9 +31,9 @@ import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
 import { lineType } from '../format/json.js';
 import { loadNative, type NativeAddon } from '../native.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
-import { isRotatedName, rotatedPath } from './files.js';
+import { damagedPath, isRotatedName, rotatedPath } from './files.js';
 import { detectFormat, rawRecords } from './reader.js';
-import { nowIso, RecordTally, startRecord, type Entry, type StartOptions } from './records.js';
+import { nowIso, RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from './records.js';
 
 export type FsyncPolicy = 'always' | 'never' | { intervalMs: number };
 
@@ -53,6 +53,11 @@ export interface AuditLogOptions {
   onError?: (err: Error) => void;
   /** Something worth telling the operator (a file moved aside, loose permissions). */
   onWarning?: (message: string) => void;
+  /**
+   * Append to a log owned by another user, or in a directory others can write or own
+   * (--log-allow-unsafe). Refused by default: whoever can replace the file can rewrite the record.
+   */
+  allowUnsafe?: boolean;
 }
 
 /** What close(reason) writes in the stop record. */
@@ -151,6 +156,7 @@ export class AuditLog implements Sink {
   private readonly fsync: FsyncPolicy;
   private readonly onError: (err: Error) => void;
   private readonly onWarning: (message: string) => void;
+  private readonly allowUnsafe: boolean;
 
   private fh!: FileHandle;
   private ino = 0;
@@ -193,6 +199,7 @@ export class AuditLog implements Sink {
     this.fsync = opts.fsync ?? { intervalMs: 1000 };
     this.onError = opts.onError ?? (() => {});
     this.onWarning = opts.onWarning ?? (() => {});
+    this.allowUnsafe = opts.allowUnsafe ?? false;
   }
 
   /**
@@ -224,18 +231,26 @@ export class AuditLog implements Sink {
     } catch (err) {
       if (code(err) !== 'ENOENT') throw new AuditLogError(`cannot open ${what}: ${describeFsError(err)}`, code(err));
     }
+    await this.checkDir(what);
     if (existing) {
       if (existing.isSymbolicLink()) throw new AuditLogError(`${what} is a symbolic link; refusing to follow it`, 'ELOOP');
-      if (!existing.isFile()) throw new AuditLogError(`${what} is not a regular file`, 'EINVAL');
+      if (!existing.isFile()) throw new AuditLogError(`${what} is not a regular file; refusing to write to it`, 'EINVAL');
+      await this.checkSafe(existing, what);
       if (existing.size > 0) {
         const tail = await scanTail(this.path, this.format);
         if (tail.state === 'foreign') {
           throw new AuditLogError(`${what} exists and is not a ctrace ${this.format} log (${tail.why}); choose another path`, 'EINVAL');
         }
         if (tail.state === 'damaged') {
-          const aside = rotatedPath(this.path, new Date(), this.reserved);
+          // kept whatever --log-keep says (a crash, or tampering: evidence either way); the chain
+          // goes on from its last complete record, so verify passes over it and names it
+          const aside = damagedPath(this.path, new Date());
           await rename(this.path, aside);
-          this.onWarning(`${what} ends in an incomplete record (${tail.why}); moved it aside, untouched, to ${aside}; a new chain begins`);
+          link = tail.link;
+          this.onWarning(
+            `${what} ends in an incomplete record (${tail.why}); moved it aside, untouched, to ${aside}; ` +
+              (link ? `the chain continues from its last complete record (seq ${link.seq})` : 'a new chain begins'),
+          );
         } else {
           link = { seq: tail.seq, hash: tail.hash };
           if (this.maxSize > 0 && existing.size >= this.maxSize) {
@@ -279,21 +294,28 @@ export class AuditLog implements Sink {
   private async openFile(switching = false): Promise<void> {
     let fh: FileHandle;
     let created = true;
+    // non-blocking: a FIFO planted at the path must not hang the open (its type is refused below)
+    const flags = C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
     try {
-      fh = await open(this.path, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+      fh = await open(this.path, flags | C.O_CREAT | C.O_EXCL, 0o600);
     } catch (err) {
       if (code(err) !== 'EEXIST') throw err;
       created = false;
-      fh = await open(this.path, C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW);
+      try {
+        fh = await open(this.path, flags);
+      } catch (err2) {
+        throw refusal(this.path, err2);
+      }
     }
     const st = await fh.stat();
-    if (!st.isFile()) {
-      await fh.close();
-      throw Object.assign(new Error(`EINVAL: not a regular file, open '${this.path}'`), { code: 'EINVAL' });
-    }
-    if (created) await fh.chmod(0o600); // whatever the umask
-    else if (st.mode & 0o077) {
-      this.onWarning(`audit log ${this.path} is accessible to group/others (mode ${(st.mode & 0o777).toString(8)})`);
+    try {
+      if (!st.isFile()) throw new AuditLogError(`audit log ${this.path} is not a regular file; refusing to write to it`, 'EINVAL');
+      if (created) await fh.chmod(0o600); // whatever the umask
+      else await this.checkSafe(st, `audit log ${this.path}`, fh);
+      await this.checkDir(`audit log ${this.path}`);
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
     }
     this.fh = fh;
     this.ino = st.ino;
@@ -303,6 +325,38 @@ export class AuditLog implements Sink {
     else {
       this.fileSize = st.size;
       this.recordsInFile = 0;
+    }
+  }
+
+  /**
+   * An existing log must be ours and ours only: owned by another user it could have been
+   * prepared, or be rewritten, by them (refused unless allowUnsafe); readable or writable by
+   * group/others it is tightened to 0600 (with fh; without, the caller is about to move it).
+   */
+  private async checkSafe(st: { uid: number; mode: number }, what: string, fh?: FileHandle): Promise<void> {
+    const me = process.getuid?.() ?? 0;
+    if (st.uid !== me && !this.allowUnsafe) {
+      throw new AuditLogError(`${what} is owned by uid ${st.uid}, not by this user (${me}); refusing to append to it (--log-allow-unsafe to accept)`, 'EPERM');
+    }
+    if (fh && st.mode & 0o077) {
+      await fh.chmod(0o600);
+      this.onWarning(`${what} was accessible to group/others (mode ${(st.mode & 0o777).toString(8)}); tightened to 600`);
+    }
+  }
+
+  /** Others who can write the log's directory can replace the log: refused unless allowUnsafe. */
+  private async checkDir(what: string): Promise<void> {
+    if (this.allowUnsafe) return;
+    const dir = dirname(this.path);
+    const st = await lstat(dir);
+    const me = process.getuid?.() ?? 0;
+    // a sticky directory (/tmp) lets others add files but not replace ours
+    const othersWrite = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0;
+    if (othersWrite || (st.uid !== me && st.uid !== 0)) {
+      throw new AuditLogError(
+        `${what}: its directory ${dir} can be written by ${othersWrite ? `group/others (mode ${(st.mode & 0o7777).toString(8)})` : `uid ${st.uid}`}, who could replace the log; refusing (--log-allow-unsafe to accept)`,
+        'EPERM',
+      );
     }
   }
 
@@ -353,9 +407,9 @@ export class AuditLog implements Sink {
   }
 
   /** The kernel dropped events: a `lost` record. */
-  noteLost(report: LostReport): void {
+  noteLost(report: LostReport, source: LossSource = 'kernel'): void {
     if (!this.accepting()) return;
-    this.append(this.tally.lostRecord(report));
+    this.append(this.tally.lostRecord(report, source));
   }
 
   /**
@@ -622,6 +676,13 @@ export class AuditLog implements Sink {
   }
 }
 
+/** The open of an existing path failed: say why as start-up does (a symbolic link, a FIFO with no reader). */
+function refusal(path: string, err: unknown): unknown {
+  if (code(err) === 'ELOOP') return new AuditLogError(`audit log ${path} is a symbolic link; refusing to follow it`, 'ELOOP');
+  if (code(err) === 'ENXIO') return new AuditLogError(`audit log ${path} is not a regular file; refusing to write to it`, 'EINVAL');
+  return err;
+}
+
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
@@ -643,8 +704,21 @@ export async function ensureDir(dir: string): Promise<void> {
 
 type Tail =
   | { state: 'ok'; seq: number; hash: string }
-  | { state: 'damaged'; why: string }
+  | { state: 'damaged'; why: string; link: { seq: number; hash: string } | null }
   | { state: 'foreign'; why: string };
+
+/** The chain position of the last complete line before a cut-short one, or null. */
+function lastJsonlLink(tail: Buffer): { seq: number; hash: string } | null {
+  const end = tail.lastIndexOf(0x0a);
+  if (end < 0) return null;
+  const start = tail.lastIndexOf(0x0a, end - 1) + 1;
+  try {
+    const r = parseJsonlRecord(tail.subarray(start, end));
+    return r.hash && r.seq !== null ? { seq: r.seq, hash: r.hash } : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The last record of an existing log: where a new run's chain links to. */
 export async function scanTail(path: string, format: LogFormat): Promise<Tail> {
@@ -665,7 +739,7 @@ export async function scanTail(path: string, format: LogFormat): Promise<Tail> {
   const found = detectFormat(first);
   if (found !== format) return { state: 'foreign', why: `it looks like ${found}` };
   if (format === 'jsonl') {
-    if (tail[tail.length - 1] !== 0x0a) return { state: 'damaged', why: 'no newline at the end' };
+    if (tail[tail.length - 1] !== 0x0a) return { state: 'damaged', why: 'no newline at the end', link: lastJsonlLink(tail) };
     const prevNl = tail.lastIndexOf(0x0a, tail.length - 2);
     if (prevNl < 0 && tail.length < size) return { state: 'foreign', why: 'its last line is longer than 1 MiB' };
     try {
@@ -687,7 +761,16 @@ export async function scanTail(path: string, format: LogFormat): Promise<Tail> {
   } catch (err) {
     return { state: 'foreign', why: (err as Error).message };
   }
-  if (incomplete) return { state: 'damaged', why: 'its last record is cut short' };
+  if (incomplete) {
+    let link: { seq: number; hash: string } | null = null;
+    try {
+      const r = last ? parseProtobufRecord(last) : null;
+      if (r?.hash && r.seq !== null) link = { seq: r.seq ?? 0, hash: r.hash };
+    } catch {
+      /* a new chain */
+    }
+    return { state: 'damaged', why: 'its last record is cut short', link };
+  }
   try {
     const r = last ? parseProtobufRecord(last) : null;
     if (r?.hash) return { state: 'ok', seq: r.seq ?? 0, hash: r.hash };

@@ -6,15 +6,25 @@
 import type { LogFormat } from './chain.js';
 import { FrameSplitter } from '../format/protobuf.js';
 
+/**
+ * The largest record read back: an event line is a few KiB (its argv is bounded in kernel);
+ * anything past this is not a ctrace record, and reading it whole would only cost memory.
+ */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
+
 export interface RawRecord {
   /** 1-based line (JSONL) or record (protobuf) number in the stream */
   index: number;
   /** byte offset of the record in the stream */
   offset: number;
-  /** the line without its newline, or the message without its length prefix */
+  /** the line without its newline, or the message without its length prefix (empty when tooLong) */
   bytes: Buffer;
   /** false for a trailing line without newline / a truncated message */
   complete: boolean;
+  /** the line's length when it is over MAX_RECORD_BYTES (its bytes are skipped, not kept) */
+  tooLong?: number;
+  /** the last record of what the source had ready: a live reader prints now */
+  endOfChunk?: boolean;
 }
 
 /**
@@ -27,48 +37,72 @@ export function detectFormat(first: Buffer): LogFormat {
   return first.length >= 1 && first[0] === 0x7b && (first.length === 1 || first[1] === 0x22) ? 'jsonl' : 'protobuf';
 }
 
-/** Splits a stream into records; the format is detected from the first bytes unless given. */
+/**
+ * Splits a stream into records; the format is detected from the first bytes unless given.
+ * Linear in the stream's length: a line that spans chunks is kept as its chunks and joined
+ * once, and a line over maxBytes is skipped as it streams by (a `tooLong` record).
+ */
 export async function* rawRecords(
   stream: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
   format: LogFormat | 'auto' = 'auto',
   onFormat?: (f: LogFormat) => void,
+  maxBytes = MAX_RECORD_BYTES,
 ): AsyncGenerator<RawRecord> {
   let fmt: LogFormat | null = format === 'auto' ? null : format;
   if (fmt) onFormat?.(fmt);
   let index = 0;
-  // JSONL state
-  let carry: Buffer = Buffer.alloc(0);
-  let offset = 0;
+  // JSONL state: the start of a line not ended yet, as the chunks that hold it
+  let parts: Buffer[] = [];
+  let partLen = 0;
+  let offset = 0; // of the line being read
   // protobuf state
-  const frames = new FrameSplitter();
+  const frames = new FrameSplitter(maxBytes);
 
   for await (const c of stream) {
     const chunk = typeof c === 'string' ? Buffer.from(c) : c;
     if (chunk.length === 0) continue;
     if (!fmt) {
-      fmt = detectFormat(carry.length ? Buffer.concat([carry, chunk]) : chunk);
+      fmt = detectFormat(chunk);
       onFormat?.(fmt);
     }
     if (fmt === 'jsonl') {
-      const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
       let start = 0;
+      let last: RawRecord | null = null;
       for (;;) {
-        const nl = buf.indexOf(0x0a, start);
+        const nl = chunk.indexOf(0x0a, start);
         if (nl < 0) break;
-        yield { index: ++index, offset: offset + start, bytes: buf.subarray(start, nl), complete: true };
+        const len = partLen + (nl - start);
+        let rec: RawRecord;
+        if (len > maxBytes) rec = { index: ++index, offset, bytes: Buffer.alloc(0), complete: true, tooLong: len };
+        else {
+          const bytes = partLen ? Buffer.concat([...parts, chunk.subarray(start, nl)], len) : chunk.subarray(start, nl);
+          rec = { index: ++index, offset, bytes, complete: true };
+        }
+        parts = [];
+        partLen = 0;
+        offset += len + 1;
         start = nl + 1;
+        if (last) yield last;
+        last = rec;
       }
-      offset += start;
-      carry = Buffer.from(buf.subarray(start));
+      if (start < chunk.length) {
+        // keep the rest (unless the line is already too long: then only count it)
+        if (partLen + (chunk.length - start) <= maxBytes) parts.push(chunk.subarray(start));
+        else parts = [];
+        partLen += chunk.length - start;
+      }
+      if (last) yield { ...last, endOfChunk: true };
     } else {
-      for (const f of frames.push(chunk)) {
-        yield { index: ++index, offset: f.offset, bytes: f.bytes, complete: true };
+      const got = frames.push(chunk);
+      for (let i = 0; i < got.length; i++) {
+        yield { index: ++index, offset: got[i]!.offset, bytes: got[i]!.bytes, complete: true, endOfChunk: i === got.length - 1 };
       }
     }
   }
-  if (fmt === 'jsonl' && carry.length) {
-    yield { index: ++index, offset, bytes: carry, complete: false };
+  if (fmt === 'jsonl' && partLen) {
+    const tooLong = partLen > maxBytes;
+    yield { index: ++index, offset, bytes: tooLong ? Buffer.alloc(0) : Buffer.concat(parts, partLen), complete: false, ...(tooLong ? { tooLong: partLen } : {}), endOfChunk: true };
   } else if (fmt === 'protobuf' && frames.pending) {
-    yield { index: ++index, offset: frames.offset, bytes: Buffer.alloc(0), complete: false };
+    yield { index: ++index, offset: frames.offset, bytes: Buffer.alloc(0), complete: false, endOfChunk: true };
   }
 }

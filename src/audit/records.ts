@@ -41,6 +41,13 @@ export function isHead(e: Entry): e is StartRecord | ContinuationRecord {
   return e.type === 'start' || e.type === 'continuation';
 }
 
+export type LossSource = LostRecord['source'];
+
+/** A lost record's source as read back (absent in logs older than the field's second value). */
+export function lossSource(v: unknown): LossSource {
+  return v === 'stdout' ? 'stdout' : 'kernel';
+}
+
 /** Now, as ISO-8601 UTC with nanoseconds (like event times). */
 export function nowIso(): string {
   return isoNs(BigInt(Date.now()) * 1_000_000n);
@@ -64,9 +71,10 @@ export class RecordTally {
     this.events[type]++;
   }
 
-  lostRecord(report: { lost: number; total: number }): LostRecord {
-    this.lost = Math.max(this.lost + report.lost, report.total);
-    return { type: 'lost', time: nowIso(), count: report.lost, total: report.total, source: 'kernel' };
+  lostRecord(report: { lost: number; total: number }, source: LossSource = 'kernel'): LostRecord {
+    // the stop record's `lost` counts what no output has: stdout's drops are in this one
+    if (source === 'kernel') this.lost = Math.max(this.lost + report.lost, report.total);
+    return { type: 'lost', time: nowIso(), count: report.lost, total: report.total, source };
   }
 
   stopRecord(reason: string): StopRecord {

@@ -12,7 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import type { LogFormat } from '../audit/chain.js';
 import { describeFsError } from '../audit/log.js';
-import { rawRecords } from '../audit/reader.js';
+import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
 import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
 import { tableHeader, tableNote, toTableLine } from '../format/table.js';
@@ -51,7 +51,9 @@ export function metaTableLine(r: MetaRecord): string {
       );
     }
     case 'lost':
-      return `${t} -- LOST ${r.count} events: ring buffer full (${r.total} since start)`;
+      return r.source === 'stdout'
+        ? `${t} -- ${r.count} events not written to stdout: too slow (${r.total} since start; this log has them)`
+        : `${t} -- LOST ${r.count} events: ring buffer full (${r.total} since start)`;
     case 'rotate':
       return `${t} -- log rotated (${r.reason}); continues in the next file`;
     case 'continuation':
@@ -138,9 +140,20 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
   let format: LogFormat | null = null;
   let decoded = 0;
   const source = follow ? ReadableStream.from(followFile(path, { signal: stopFollow.signal })) : openSource(path);
+  // Ctrl-C: stop reading, print what was read, exit 130 (following, Ctrl-C is the way to end: exit 0)
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    source.destroy();
+  };
+  if (!follow) process.once('SIGINT', onSigint);
   try {
     for await (const raw of rawRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
       const where = format === 'protobuf' ? `${name}: record ${raw.index}` : `${name}:${raw.index}`;
+      if (raw.tooLong !== undefined) {
+        complain(`${where}: a line of ${raw.tooLong} bytes, over the ${MAX_RECORD_BYTES / 1024 / 1024} MiB maximum of a record, skipped`);
+        continue;
+      }
       if (!raw.complete) {
         if (follow && stopFollow.signal.aborted) break; // a line still being written when we were stopped
         if (decoded === 0) return notCtrace(err, name, 'cut short');
@@ -166,17 +179,19 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       }
       decoded++;
       if (selected(entry)) emit(entry);
-      // following, a record is shown when it arrives; otherwise in blocks
-      if (buf.length >= 512 || follow) await flush();
-      if (outClosed) break;
+      // following, or a live source (a socket, a pipe): what arrived is printed now, not after 512 more
+      if (buf.length >= 512 || follow || raw.endOfChunk) await flush();
+      if (outClosed || interrupted) break;
     }
     await flush();
   } catch (e) {
     await flush().catch(() => {});
+    if (interrupted) return 130; // the destroyed source ends the iteration early: that was us
     const code = (e as NodeJS.ErrnoException).code;
     err.write(`ctrace: cannot read ${name}: ${code ? describeFsError(e) : (e as Error).message}\n`);
     return 1;
   } finally {
+    process.off('SIGINT', onSigint);
     if (path !== '-') source.destroy();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -184,6 +199,7 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
   if (matched === 0 && filter.selectsContainers && decoded > 0) {
     err.write(`ctrace: note: no event in ${name} matches ${describeContainerFilter(opts.filter!)}\n`);
   }
+  if (interrupted) return 130;
   return bad > 0 ? 1 : 0;
 }
 

@@ -8,6 +8,10 @@ import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs
 import { isNativeError } from '../native.js';
 import { Tracer, type TracerFilter } from '../tracer.js';
 import { noContainerMatches } from './known.js';
+import { StdoutLossReporter } from '../sinks/stdout-loss.js';
+
+/** How long a stop waits for stdout's reader to take what is queued: a stuck one costs no more. */
+const STDOUT_FLUSH_MS = 2000;
 
 export interface RunOptions {
   output?: OutputFormat;
@@ -106,10 +110,20 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => stop(sig);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const onHup = () => sink.reopen(); // external log rotation
-  if (rec.log) process.on('SIGHUP', onHup);
+  // external log rotation; without a log there is nothing to reopen, and a hangup must not kill the record
+  const onHup = () => (rec.log ? sink.reopen() : log('SIGHUP ignored (no --log to reopen)'));
+  process.on('SIGHUP', onHup);
   const statsTimer =
     opts.statsSeconds > 0 ? setInterval(() => log(statsLine(tracer)), opts.statsSeconds * 1000) : undefined;
+  // a slow stdout costs stdout lines only (bounded queues), and each drop is said
+  const stdoutLoss = new StdoutLossReporter(
+    () => (tracer.outputStats()?.droppedLines ?? 0) + (sink.stdoutLoss()?.dropped ?? 0),
+    (r) => {
+      log(`stdout too slow: ${r.lost} events not written to stdout (${r.total} since start; the log and socket have them)`);
+      sink.noteStdoutLost(r);
+    },
+  );
+  const lossTimer = setInterval(() => stdoutLoss.check(), 1000);
 
   const nothing = noContainerMatches(opts.filter);
   if (nothing) log(nothing);
@@ -124,14 +138,32 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   log(`tracing ${(opts.events ?? ['exec', 'exit', 'mount']).join(',')} (hooks: ${tracer.hooks().join(', ')})`);
   const reason = await stopped;
   clearInterval(statsTimer);
+  clearInterval(lossTimer);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGHUP', onHup);
+  // a second signal while stopping must not kill the process before the log is closed
+  const onLate = () => log('stopping: flushing stdout (bounded) and the log');
+  process.on('SIGINT', onLate);
+  process.on('SIGTERM', onLate);
 
   await tracer.close(); // resolves after the last record read has been delivered
+  // stdout gets a bounded time; what it did not take is reported before the stop records
+  stdoutLoss.check();
+  const [native] = await Promise.all([tracer.closeOutput(STDOUT_FLUSH_MS), sink.closeStdout(reason)]);
+  const undelivered = (native?.undeliveredLines ?? 0) + (sink.stdoutLoss()?.undelivered ?? 0);
+  stdoutLoss.check();
+  if (undelivered > 0) {
+    log(`stdout did not take ${undelivered} events before exit (the log and socket have them)`);
+    sink.noteStdoutLost({ lost: undelivered, total: stdoutLoss.total + undelivered });
+  }
   await sink.close(reason);
-  log(`stopped (${reason}): ${statsLine(tracer)}`);
+  log(`stopped (${reason}): ${statsLine(tracer)}${stdoutLoss.total + undelivered ? `, ${stdoutLoss.total + undelivered} not written to stdout` : ''}`);
   for (const line of sink.summary()) log(line);
+  process.off('SIGINT', onLate);
+  process.off('SIGTERM', onLate);
+  // a write a stuck reader never takes would keep the process alive: done is done
+  setTimeout(() => process.exit(), 100).unref();
   return exitCode;
 }
 

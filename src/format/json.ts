@@ -60,9 +60,7 @@ export function toJsonLine(e: Entry): string {
 export function fromJsonObject(o: Record<string, unknown>): Entry {
   if (typeof o.time !== 'string') throw new Error(`field 'time' is not a string`);
   const e = entryFromJson(o);
-  // logs written before events carried a scope
-  if (e.type === 'exec' || e.type === 'exit' || e.type === 'mount') {
-    if (!e.scope) e.scope = e.container ? 'container' : 'unknown';
-  }
+  // logs written before events carried a scope: a container's events say so
+  if ((e.type === 'exec' || e.type === 'exit' || e.type === 'mount') && o.scope == null && e.container) e.scope = 'container';
   return e;
 }

@@ -118,13 +118,27 @@ export function parseProtobufRecord(msg: Buffer): ChainedRecord {
  */
 export class FrameSplitter {
   private buf: Buffer = Buffer.alloc(0);
+  /** a frame longer than what has arrived: its chunks, joined once it is whole (linear, not per chunk) */
+  private parts: Buffer[] = [];
+  private partLen = 0;
+  private need = 0;
   /** bytes consumed so far (offset of the next frame in the stream) */
   offset = 0;
 
   constructor(private readonly maxMessage = 64 * 1024 * 1024) {}
 
   push(chunk: Buffer): Array<{ offset: number; bytes: Buffer }> {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (this.need > 0) {
+      this.parts.push(chunk);
+      this.partLen += chunk.length;
+      if (this.partLen < this.need) return [];
+      this.buf = Buffer.concat(this.parts, this.partLen);
+      this.parts = [];
+      this.partLen = 0;
+      this.need = 0;
+    } else {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    }
     const out: Array<{ offset: number; bytes: Buffer }> = [];
     let pos = 0;
     for (;;) {
@@ -146,16 +160,24 @@ export class FrameSplitter {
         break;
       }
       if (len > this.maxMessage) throw new Error(`record of ${len} bytes at byte ${this.offset + pos}: not a ctrace stream`);
-      if (i + len > this.buf.length) break;
+      if (i + len > this.buf.length) {
+        this.need = i + len - pos;
+        break;
+      }
       out.push({ offset: this.offset + pos, bytes: this.buf.subarray(i, i + len) });
       pos = i + len;
     }
     this.offset += pos;
     this.buf = this.buf.subarray(pos);
+    if (this.need > 0) {
+      this.parts = [this.buf];
+      this.partLen = this.buf.length;
+      this.buf = Buffer.alloc(0);
+    }
     return out;
   }
 
   get pending(): number {
-    return this.buf.length;
+    return this.buf.length + this.partLen;
   }
 }

@@ -31,6 +31,8 @@ export interface RecordOptions {
   logKeep?: number;
   /** as given: always | never | 1s | 500ms */
   logFsync?: string;
+  /** --log-allow-unsafe: append to a log owned by another user or in a directory others can write */
+  logAllowUnsafe?: boolean;
   socket?: string;
 }
 
@@ -38,19 +40,28 @@ export const LOG_DEFAULTS = { format: 'jsonl' as LogFormat, maxSize: 100 * 1024 
 
 /* ---------- option parsing (commander argParsers: bad values are usage errors) ---------- */
 
-/** 100M, 512K, 1G, 1048576 (bytes; K/M/G are powers of 1024); 0 = never rotate. */
+/** The longest interval a Node.js timer takes (2^31 - 1 ms); beyond it a timer fires at once. */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+/** The largest --log-max-size: beyond it a file size is no longer a number the code compares exactly. */
+export const MAX_LOG_SIZE = 1024 ** 4;
+export const MAX_LOG_KEEP = 1_000_000;
+
+/** 100M, 512K, 1G, 1048576 (bytes; K/M/G/T are powers of 1024); 0 = never rotate. */
 export function parseSize(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(value.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
   if (!m) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 100M, 512K, 1G)`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   const n = Math.floor(Number(m[1]) * mult);
   if (n !== 0 && n < 4096) throw new InvalidArgumentError(`log size too small: '${value}' (at least 4K, or 0 for no rotation)`);
+  if (!(n <= MAX_LOG_SIZE)) throw new InvalidArgumentError(`log size too large: '${value}' (at most 1T, or 0 for no rotation)`);
   return n;
 }
 
 export function parseCount(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`not a count: '${value}'`);
-  return Number(value);
+  const n = Number(value);
+  if (n > MAX_LOG_KEEP) throw new InvalidArgumentError(`count too large: '${value}' (at most ${MAX_LOG_KEEP}, or 0 for all)`);
+  return n;
 }
 
 /** always | never | <n>s | <n>ms (a bare number is seconds). */
@@ -64,6 +75,7 @@ export function fsyncPolicy(value: string): FsyncPolicy {
   const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value);
   const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : 1000) : NaN;
   if (!m || !(ms >= 1)) throw new InvalidArgumentError(`not an fsync policy: '${value}' (always, never, or an interval: 1s, 200ms)`);
+  if (ms > TIMER_MAX_MS) throw new InvalidArgumentError(`fsync interval too long: '${value}' (at most ${Math.floor(TIMER_MAX_MS / 1000)}s)`);
   return { intervalMs: ms };
 }
 
@@ -75,6 +87,7 @@ export function recordOptionsProblem(o: RecordOptions & { output?: string }, std
       ['--log-max-size', o.logMaxSize],
       ['--log-keep', o.logKeep],
       ['--log-fsync', o.logFsync],
+      ['--log-allow-unsafe', o.logAllowUnsafe || undefined],
     ] as const) {
       if (v !== undefined) return `${flag} needs --log <path>`;
     }
@@ -101,7 +114,13 @@ export interface OutputsOptions extends RecordOptions {
 
 export class Outputs implements RecordSink {
   private constructor(
-    private readonly stdout: (Sink & { noteLost?: (r: LostReport) => void; close(reason?: string): Promise<void> }) | null,
+    private readonly stdout:
+      | (Sink & {
+          noteLost?: (r: LostReport) => void;
+          close(reason?: string): Promise<void>;
+          readonly loss: { dropped: number; undelivered: number };
+        })
+      | null,
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
   ) {}
@@ -121,6 +140,7 @@ export class Outputs implements RecordSink {
         start: o.start,
         onError: (err) => o.onFatal(err.message),
         onWarning: (m) => o.onNote(m),
+        allowUnsafe: o.logAllowUnsafe,
       });
     }
     if (o.socket) {
@@ -171,6 +191,21 @@ export class Outputs implements RecordSink {
     this.stdout?.noteLost?.(report);
     this.log?.noteLost(report);
     this.socket?.noteLost(report);
+  }
+
+  /** Events the JavaScript stdout sink did not write (null when stdout is not its: none, or the tracer's own). */
+  stdoutLoss(): { dropped: number; undelivered: number } | null {
+    return this.stdout ? this.stdout.loss : null;
+  }
+
+  /** stdout could not keep up: the log says so (a `lost` record with source stdout: the log has these events). */
+  noteStdoutLost(report: LostReport): void {
+    this.log?.noteLost(report, 'stdout');
+  }
+
+  /** Ends stdout first (bounded: a stuck reader costs a few seconds), so its loss is known before the stop records. */
+  async closeStdout(reason = 'closed'): Promise<void> {
+    await this.stdout?.close(reason);
   }
 
   /** SIGHUP: reopen the log if it was moved away. */

@@ -30,6 +30,11 @@ export class ProtobufStreamSink implements RecordSink {
     this.push(this.tally.lostRecord(report));
   }
 
+  /** Records stdout did not take: dropped (its buffer was full) and undelivered (at close). */
+  get loss(): { dropped: number; undelivered: number } {
+    return { dropped: this.writer.dropped, undelivered: this.writer.undelivered };
+  }
+
   private push(e: Entry): void {
     this.writer.push(encodeDelimited(e));
   }

@@ -9,12 +9,13 @@
  * `maxClientBuffer` is disconnected, and the records it did not get are counted
  * and reported (onClientDropped).
  */
-import { lstat, chmod, unlink } from 'node:fs/promises';
+import { lstat, chmod, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { TraceEvent } from '../event.js';
 import { RecordTally, startRecord, type Entry, type RecordSink, type StartOptions } from '../audit/records.js';
 import { encodeDelimited } from '../format/protobuf.js';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describeFsError, ensureDir } from '../audit/log.js';
 
 export interface SocketSinkOptions {
@@ -62,6 +63,9 @@ export class SocketSink implements RecordSink {
   private pending: Buffer[] = [];
   private scheduled = false;
   private closed = false;
+  /** the socket file this instance created: it removes that file only, never a successor's */
+  private ino = -1;
+  private dev = -1;
   private nextId = 1;
   private readonly tally = new RecordTally();
   private readonly st: SocketStats = { clients: 0, served: 0, dropped: 0, undelivered: 0 };
@@ -85,6 +89,9 @@ export class SocketSink implements RecordSink {
     }
     await clearStaleSocket(opts.path);
     const server = createServer({ pauseOnConnect: false });
+    // Node removes the path it listened on when the server closes, whoever's socket is there by
+    // then: listen on a private name and rename it into place, so close() decides (same inode only)
+    const bindPath = privateName(opts.path);
     let oldMask: number | undefined;
     try {
       oldMask = process.umask(0o177); // the socket is born 0600 (bind happens inside listen())
@@ -94,7 +101,7 @@ export class SocketSink implements RecordSink {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(opts.path, () => {
+        server.listen(bindPath, () => {
           server.off('error', reject);
           resolve();
         });
@@ -104,8 +111,18 @@ export class SocketSink implements RecordSink {
     } finally {
       if (oldMask !== undefined) process.umask(oldMask);
     }
-    await chmod(opts.path, 0o600);
-    return new SocketSink(server, opts);
+    try {
+      await chmod(bindPath, 0o600);
+      if (bindPath !== opts.path) await rename(bindPath, opts.path);
+    } catch (err) {
+      server.close();
+      throw new Error(`cannot listen on socket ${opts.path}: ${describeFsError(err)}`);
+    }
+    const sink = new SocketSink(server, opts);
+    const st = await lstat(opts.path);
+    sink.ino = st.ino;
+    sink.dev = st.dev;
+    return sink;
   }
 
   private accept(sock: Socket): void {
@@ -217,8 +234,19 @@ export class SocketSink implements RecordSink {
     for (const c of this.clients.values()) c.sock.destroy();
     this.clients.clear();
     await serverClosed;
-    await unlink(this.path).catch(() => {});
+    // only our own socket: another ctrace may serve at this path by now
+    const st = await lstat(this.path).catch(() => null);
+    if (st && st.isSocket() && st.ino === this.ino && st.dev === this.dev) await unlink(this.path).catch(() => {});
   }
+}
+
+/** Linux: sun_path holds 108 bytes with its NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** A fresh name beside `path` to bind before the rename (or `path` itself when that would be too long). */
+function privateName(path: string): string {
+  const p = join(dirname(path), `.ctrace-${randomBytes(4).toString('hex')}.sock`);
+  return Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES ? p : path;
 }
 
 /** A socket file left by a ctrace that died is removed; a live one, or any other file, is an error. */

@@ -30,6 +30,11 @@ export class StdoutSink implements Sink {
     this.writer.push(this.format === 'json' ? toJsonLine(event) : toTableLine(event));
   }
 
+  /** Events stdout did not take: dropped (its buffer was full) and undelivered (at close). */
+  get loss(): { dropped: number; undelivered: number } {
+    return { dropped: this.writer.dropped, undelivered: this.writer.undelivered };
+  }
+
   close(): Promise<void> {
     return this.writer.end();
   }
