@@ -15,7 +15,7 @@ std::string NativeError::DefaultHint(int err) {
   switch (err) {
     case EPERM:
     case EACCES:
-      return "needs root or CAP_BPF+CAP_PERFMON";
+      return std::string("needs root, or ") + kCapabilities;
     case ENOMEM:
       return "out of memory (or RLIMIT_MEMLOCK too low on kernels before 5.11)";
     default:

@@ -34,9 +34,17 @@ std::string KernelFeatures::TracefsRoot() {
 
 int KernelFeatures::EnsureTracefs() {
   const std::string root = TracefsRoot();
-  if (PathExists(root + "/events")) return 0;
+  struct stat st;
+  if (stat((root + "/events").c_str(), &st) == 0) return 0;
+  // Mounted, but its directory's mode keeps this process out: mounting again would not help.
+  if (errno == EACCES) return EACCES;
   if (mount("nodev", root.c_str(), "tracefs", 0, nullptr) != 0) return errno;
   return PathExists(root + "/events") ? 0 : ENOENT;
+}
+
+int KernelFeatures::TracefsMode() {
+  struct stat st;
+  return stat(TracefsRoot().c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : -1;
 }
 
 const struct btf* KernelFeatures::Vmlinux() {

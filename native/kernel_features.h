@@ -23,8 +23,12 @@ class KernelFeatures {
   // else /sys/kernel/tracing.
   static std::string TracefsRoot();
   // Mounts tracefs at TracefsRoot() unless its events/ directory is already there.
-  // Returns 0 or a positive errno.
+  // Returns 0 or a positive errno: EACCES when tracefs is mounted but this process may not
+  // search it (it is usually mode 0700: root, or CAP_DAC_READ_SEARCH), EPERM/EBUSY/... when
+  // it is not mounted and mounting failed.
   static int EnsureTracefs();
+  // The mode bits of TracefsRoot() (0700 where the kernel mounted it), or -1.
+  static int TracefsMode();
 
   // Whether the tracepoint behind a program's SEC() name exists. Understands tp/, tracepoint/
   // (tracefs events/<category>/<name>) and tp_btf/ (typedef btf_trace_<name> in vmlinux BTF);

@@ -147,11 +147,20 @@ Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) 
 
   if (!KernelFeatures::HasVmlinuxBtf())
     NativeError::Throw(env, "open", ENOENT, "kernel has no BTF (needs CONFIG_DEBUG_INFO_BTF=y, kernel >= 5.8)");
-  if (const int err = KernelFeatures::EnsureTracefs(); err != 0) {
+  if (const int err = KernelFeatures::EnsureTracefs(); err == EACCES) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", KernelFeatures::TracefsMode() & 07777);
+    NativeError::Throw(env, "tracefs", err,
+                       "tracefs is mounted at " + KernelFeatures::TracefsRoot() + " but its mode " + mode +
+                           " keeps this user out; tracepoint programs cannot attach without it: run as root, or with " +
+                           NativeError::kCapabilities);
+  } else if (err != 0) {
     NativeError::Throw(env, "tracefs", err,
                        "tracefs is not mounted and mounting it at " + KernelFeatures::TracefsRoot() +
                            " failed; tracepoint programs cannot attach without it" +
-                           (err == EPERM ? " (needs root or CAP_SYS_ADMIN)" : ""));
+                           (err == EPERM ? " (mounting needs root or CAP_SYS_ADMIN; or mount it: mount -t tracefs nodev " +
+                                               KernelFeatures::TracefsRoot() + ")"
+                                         : ""));
   }
 
   uint64_t mark = LibbpfLog::Mark();

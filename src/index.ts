@@ -1,4 +1,4 @@
-/** Public API: `import { Tracer } from 'ctrace'`. */
+/** Public API: `import { Tracer } from 'ctrace-ebpf'`. */
 export { Tracer } from './tracer.js';
 export type { TracerOptions, TracerFilter, LostReport } from './tracer.js';
 export type * from './event.js';

@@ -195,7 +195,7 @@ export function packageRoot(): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ctrace') return dir;
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ctrace-ebpf') return dir;
       } catch {
         // not ours: keep climbing
       }
@@ -206,13 +206,20 @@ export function packageRoot(): string {
   }
 }
 
+/**
+ * The addon to load: the one built here (build/Release/, a clone or a fallback build at install)
+ * or else the one the package carries for this platform (prebuilds/, scripts/prebuild.sh).
+ */
 export function addonPath(): string {
-  return join(packageRoot(), 'build', 'Release', 'ctrace.node');
+  const root = packageRoot();
+  const built = join(root, 'build', 'Release', 'ctrace.node');
+  const prebuilt = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'ctrace.node');
+  return existsSync(built) || !existsSync(prebuilt) ? built : prebuilt;
 }
 
 let addon: NativeAddon | undefined;
 
-/** Loads build/Release/ctrace.node once. */
+/** Loads the addon (addonPath()) once. */
 export function loadNative(): NativeAddon {
   if (addon) return addon;
   const path = addonPath();

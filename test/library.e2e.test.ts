@@ -1,13 +1,13 @@
 /**
- * The library API as a user imports it (`import { Tracer } from 'ctrace'`, the
+ * The library API as a user imports it (`import { Tracer } from 'ctrace-ebpf'`, the
  * package's own exports): the README's alert-on-shell example, for real.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Tracer, type ExecEvent, type TraceEvent } from 'ctrace';
+import { Tracer, type ExecEvent, type TraceEvent } from 'ctrace-ebpf';
 import { privileged } from './helpers/privileges.js';
 import { cleanupAllContainers, dockerId, runContainerToExit } from './helpers/runc.js';
 
-describe.runIf(privileged())('library: import { Tracer } from "ctrace"', () => {
+describe.runIf(privileged())('library: import { Tracer } from "ctrace-ebpf"', () => {
   afterAll(async () => {
     await cleanupAllContainers();
   });

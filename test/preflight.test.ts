@@ -23,7 +23,7 @@ describe('preflight', () => {
 
   it('refuses without CAP_SYS_ADMIN or CAP_BPF+CAP_PERFMON', () => {
     expect(() => preflight({ btf: '/sys/kernel/btf/vmlinux', status: status('0000000000000000') })).toThrow(
-      /needs root \(or CAP_BPF and CAP_PERFMON\)/,
+      /needs root, or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH/,
     );
     // CAP_BPF alone is not enough; with CAP_PERFMON it is
     expect(() => preflight({ btf: '/sys/kernel/btf/vmlinux', status: status('0000008000000000') })).toThrow(/needs root/);
@@ -51,7 +51,7 @@ describe.runIf(privileged())('ctrace run without privileges', () => {
     } finally {
       cli.remove();
     }
-    expect(r.stderr).toBe('ctrace: tracing needs root (or CAP_BPF and CAP_PERFMON): run ctrace with sudo\n');
+    expect(r.stderr).toBe('ctrace: tracing needs root, or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH: run ctrace with sudo\n');
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
   });

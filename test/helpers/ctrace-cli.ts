@@ -27,9 +27,15 @@ export function spawnCtrace(args: string[]): ChildProcess {
   return spawn(process.execPath, [ctraceBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
 }
 
-/** Starts `ctrace run <args> --output json` and waits until it reports its hooks attached. */
-export async function startCtrace(args: string[] = [], readyTimeoutMs = 20_000): Promise<CtraceRun> {
-  const child = spawnCtrace(['run', '--output', 'json', ...args]);
+/**
+ * Starts `ctrace run <args> --output json` and waits until it reports its hooks attached.
+ * `command` runs another ctrace (an installed one, one in a container) instead of the repository's.
+ */
+export async function startCtrace(args: string[] = [], readyTimeoutMs = 20_000, command?: string[]): Promise<CtraceRun> {
+  const runArgs = ['run', '--output', 'json', ...args];
+  const child = command
+    ? spawn(command[0], [...command.slice(1), ...runArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawnCtrace(runArgs);
   const events: JsonEvent[] = [];
   let out = '';
   let err = '';
