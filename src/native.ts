@@ -152,19 +152,6 @@ export interface NativeAddon {
   Tracer: NativeTracerConstructor;
   /** new LineFormatter(clockOffsetNs) */
   LineFormatter: new (clockOffsetNs: bigint) => NativeLineFormatter;
-  /**
-   * The audit log's chain (src/audit/chain.ts) over newline-terminated event lines from
-   * `offset`, starting at `seq` after `head` (hex); stops after the line that fills `room`
-   * bytes (0: no limit) unless the file would hold only that record. Native/line_chain.h.
-   */
-  chainJsonLines(
-    lines: Buffer,
-    offset: number,
-    seq: number,
-    head: string,
-    room: number,
-    recordsInFile: number,
-  ): { bytes: Buffer; offset: number; count: number; seq: number; head: string; exec: number; exit: number; mount: number };
   abi: NativeAbi;
 }
 
