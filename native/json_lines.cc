@@ -293,6 +293,7 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
       const bool cut = SplitArgv(rec + argv_at, argv_len, &x.argv);
       x.argv_truncated = cut || (hdr.flags & CTRACE_F_ARGV_TRUNC) != 0;
       x.filename_truncated = (hdr.flags & CTRACE_F_FILENAME_TRUNC) != 0;
+      x.argc = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argc));
       rec_json::WriteExec(s, x);
       exec_.fetch_add(1, std::memory_order_relaxed);
       break;

@@ -61,6 +61,7 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         argv: rec.argv,
         argvTruncated: rec.argvTruncated,
         filenameTruncated: rec.filenameTruncated,
+        argc: rec.argc,
       };
       break;
     case 'exit': {
