@@ -15,6 +15,7 @@ import {
   tableOptionsFor,
 } from './cli-options.js';
 import { parseCount, parseFsync, parseSize, recordOptionsProblem, TIMER_MAX_MS } from './sinks/outputs.js';
+import { parseOtlpEndpoint } from './sinks/otlp-endpoint.js';
 
 /** Linux: sun_path holds 108 bytes with its NUL (src/sinks/socket.ts, not imported here: it loads the protobuf code). */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
         'table',
         'json',
         'protobuf',
+        'ocsf',
       ]),
     )
     .option('-a, --all', 'also show host processes')
@@ -69,7 +71,7 @@ export function buildProgram(): Command {
     .option('--stats <seconds>', 'print a stats line to stderr every N seconds (at least 0.1)', parseStatsSeconds)
     .option('-q, --quiet', 'nothing on stdout (with --log or --socket)')
     .option('--log <path>', 'append every event to this audit log (0600, hash-chained; see ctrace verify)')
-    .addOption(new Option('--log-format <format>', 'audit log format (default: jsonl)').choices(['jsonl', 'protobuf']))
+    .addOption(new Option('--log-format <format>', 'audit log format (default: jsonl)').choices(['jsonl', 'protobuf', 'ocsf']))
     .option('--log-max-size <size>', 'rotate the log at this size, e.g. 100M, 1G; 0: never (default: 100M)', parseSize)
     .option('--log-keep <n>', 'rotated log files to keep; 0: all (default: 10)', parseCount)
     .option('--log-fsync <policy>', 'fsync the log: an interval (1s, 200ms), always (every write), never (default: 1s)', parseFsync)
@@ -80,6 +82,7 @@ export function buildProgram(): Command {
       'kernel ring buffer, a power of two from 4K to 1G (default 2M); it costs its size in kernel memory and twice its size in ctrace\'s RSS (64M: 64 MiB + 128 MiB)',
       parseRingSize,
     )
+    .option('--otlp <endpoint>', 'export every event as an OpenTelemetry log record to this OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318', parseOtlpEndpoint)
     .option('--config <file>', 'read options from a YAML or JSON file (keys: the long option names); flags on the command line win');
   addFilterOptions(run, { events: true });
   addTableOptions(run);
@@ -93,6 +96,7 @@ export function buildProgram(): Command {
         logFsync: opts.logFsync,
         logAllowUnsafe: opts.logAllowUnsafe ? true : undefined,
         socket: opts.socket,
+        otlp: opts.otlp,
       };
       const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
       if (problem) throw new UsageError(problem);

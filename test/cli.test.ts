@@ -12,7 +12,7 @@ describe('ctrace CLI usage', () => {
   it.each([
     [['run', '--bogus'], /^ctrace: unknown option '--bogus'\n$/],
     [['run', '--events', 'exec,fork'], /^ctrace: .*unknown event type 'fork' \(expected exec, exit, mount\)\n$/],
-    [['run', '--output', 'xml'], /^ctrace: .*'xml'.*Allowed choices are table, json, protobuf\.?\n$/],
+    [['run', '--output', 'xml'], /^ctrace: .*'xml'.*Allowed choices are table, json, protobuf, ocsf\.?\n$/],
     [['run', '--runtime', 'rkt'], /^ctrace: .*'rkt'.*docker/],
     [['frobnicate'], /^ctrace: unknown command 'frobnicate'\n$/],
   ])('rejects %j with exit 2', (args, msg) => {

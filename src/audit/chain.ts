@@ -54,7 +54,8 @@ export interface ChainCodec {
   seal(canonical: string | Buffer, hash: string): string | Buffer;
 }
 
-export type LogFormat = 'jsonl' | 'protobuf';
+/** ocsf: JSON lines too, each an OCSF event with its chain fields under `unmapped` (src/format/ocsf.ts) */
+export type LogFormat = 'jsonl' | 'protobuf' | 'ocsf';
 
 /** The running chain of one log: the next seq and the last hash. */
 export class Chain {
@@ -127,34 +128,42 @@ export interface ChainedRecord {
 }
 
 const CLOSE_BRACE = Buffer.from('}');
+const CLOSE_BRACES = Buffer.from('}}');
 
 /**
  * Splits a JSONL line (without its newline) into its chain parts. Throws when
  * the line is not JSON; `hash` is null when the line has no well-formed hash tail.
+ * An OCSF line (`--log-format ocsf`) carries type and chain fields at the end of
+ * its `unmapped` object, so its hash tail is followed by two closing braces.
  */
 export function parseJsonlRecord(line: Buffer): ChainedRecord {
   const object = JSON.parse(line.toString('utf8')) as unknown;
   if (!object || typeof object !== 'object' || Array.isArray(object)) throw new Error('not a JSON object');
-  const o = object as Record<string, unknown>;
+  const top = object as Record<string, unknown>;
+  const nested = typeof top.class_uid === 'number' && !!top.unmapped && typeof top.unmapped === 'object';
+  const o = nested ? (top.unmapped as Record<string, unknown>) : top;
+  const closers = nested ? 2 : 1;
   const type = typeof o.type === 'string' ? o.type : '?';
   const seq = typeof o.seq === 'number' && Number.isSafeInteger(o.seq) && o.seq >= 0 ? o.seq : null;
   const prev = typeof o.prev === 'string' && HEX.test(o.prev) ? o.prev : null;
   let hash: string | null = null;
   let canonical: Uint8Array[] = [line];
   const n = line.length;
+  const tailLen = HASH_TAIL_LEN - 1 + closers;
   if (
-    n > HASH_TAIL_LEN &&
+    n > tailLen &&
     line[n - 1] === 0x7d &&
-    line[n - 2] === 0x22 &&
-    line.subarray(n - HASH_TAIL_LEN, n - HASH_TAIL_LEN + HASH_TAIL_PREFIX.length).equals(HASH_TAIL_PREFIX) &&
+    line[n - closers] === 0x7d &&
+    line[n - closers - 1] === 0x22 &&
+    line.subarray(n - tailLen, n - tailLen + HASH_TAIL_PREFIX.length).equals(HASH_TAIL_PREFIX) &&
     typeof o.hash === 'string' &&
     HEX.test(o.hash)
   ) {
-    const hex = line.subarray(n - 66, n - 2).toString('latin1');
+    const hex = line.subarray(n - closers - 65, n - closers - 1).toString('latin1');
     if (hex === o.hash) {
       hash = hex;
-      canonical = [line.subarray(0, n - HASH_TAIL_LEN), CLOSE_BRACE];
+      canonical = [line.subarray(0, n - tailLen), nested ? CLOSE_BRACES : CLOSE_BRACE];
     }
   }
-  return { type, seq, prev, hash, canonical, object: o };
+  return { type, seq, prev, hash, canonical, object: top };
 }

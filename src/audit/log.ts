@@ -28,6 +28,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { EventType, Sink, TraceEvent } from '../event.js';
 import type { LostReport } from '../tracer.js';
 import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
+import { ocsfCodec } from '../format/ocsf-log.js';
 import { lineType } from '../format/json.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
 import { damagedPath, isRotatedName, rotatedPath } from './files.js';
@@ -176,7 +177,7 @@ export class AuditLog implements Sink {
   private constructor(opts: AuditLogOptions) {
     this.path = resolve(opts.path);
     this.format = opts.format ?? 'jsonl';
-    this.codec = this.format === 'protobuf' ? protobufCodec : jsonlCodec;
+    this.codec = this.format === 'protobuf' ? protobufCodec : this.format === 'ocsf' ? ocsfCodec : jsonlCodec;
     this.maxSize = opts.maxSize ?? DEFAULT_MAX_SIZE;
     this.keep = opts.keep ?? 10;
     this.fsync = opts.fsync ?? { intervalMs: 1000 };
@@ -700,13 +701,16 @@ export async function scanTail(path: string, format: LogFormat): Promise<Tail> {
     closeSync(fd);
   }
   const found = detectFormat(first);
-  if (found !== format) return { state: 'foreign', why: `it looks like ${found}` };
-  if (format === 'jsonl') {
+  if (found !== (format === 'ocsf' ? 'jsonl' : format)) return { state: 'foreign', why: `it looks like ${found}` };
+  if (format !== 'protobuf') {
     if (tail[tail.length - 1] !== 0x0a) return { state: 'damaged', why: 'no newline at the end', link: lastJsonlLink(tail) };
     const prevNl = tail.lastIndexOf(0x0a, tail.length - 2);
     if (prevNl < 0 && tail.length < size) return { state: 'foreign', why: 'its last line is longer than 1 MiB' };
     try {
       const r = parseJsonlRecord(tail.subarray(prevNl + 1, tail.length - 1));
+      // OCSF and ctrace's own JSONL are both lines: one chain holds one of them
+      const ocsf = typeof r.object.class_uid === 'number';
+      if (ocsf !== (format === 'ocsf')) return { state: 'foreign', why: `it looks like ${ocsf ? 'ocsf' : 'jsonl'}` };
       if (r.hash && r.seq !== null) return { state: 'ok', seq: r.seq, hash: r.hash };
       return { state: 'foreign', why: 'its last line carries no chain hash' };
     } catch {

@@ -11,6 +11,7 @@ import { createConnection } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import type { LogFormat } from '../audit/chain.js';
+import { entryFromOcsf } from '../format/ocsf-log.js';
 import { describeFsError } from '../audit/log.js';
 import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
 import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
@@ -164,7 +165,8 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       try {
         if (format === 'jsonl') {
           if (raw.bytes.length === 0) continue;
-          entry = entryFromJsonObject(JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>);
+          const o = JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>;
+          entry = typeof o.class_uid === 'number' ? entryFromOcsf(o) : entryFromJsonObject(o); // OCSF: --log-format ocsf
         } else {
           entry = entryFromProto(decodeRecordObject(raw.bytes));
         }

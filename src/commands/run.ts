@@ -40,7 +40,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   let exitCode = 0;
   // JSON on stdout, and every other output takes JSON lines too: the tracer (its addon, for
   // known cgroups) writes stdout itself, and wakes JavaScript only for what else needs it
-  const direct = format === 'json' && !rec.socket && (rec.logFormat ?? 'jsonl') === 'jsonl';
+  const direct = format === 'json' && !rec.socket && !rec.otlp && (rec.logFormat ?? 'jsonl') === 'jsonl';
   // the log and the socket first: an unwritable path fails before BPF is loaded
   const sink = await Outputs.open({
     ...rec,

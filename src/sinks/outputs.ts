@@ -16,9 +16,10 @@ import type { AuditLog, FsyncPolicy } from '../audit/log.js';
 import type { LogFormat } from '../audit/chain.js';
 import type { RecordSink, StartOptions } from '../audit/records.js';
 import type { SocketSink } from './socket.js';
+import type { OtlpSink } from './otlp.js';
 import { StdoutSink } from './stdout.js';
 
-export type OutputFormat = 'table' | 'json' | 'protobuf';
+export type OutputFormat = 'table' | 'json' | 'protobuf' | 'ocsf';
 
 /** The record-keeping options of `ctrace run`, as parsed from the command line. */
 export interface RecordOptions {
@@ -34,6 +35,8 @@ export interface RecordOptions {
   /** --log-allow-unsafe: append to a log owned by another user or in a directory others can write */
   logAllowUnsafe?: boolean;
   socket?: string;
+  /** OTLP/HTTP logs endpoint (parseOtlpEndpoint's form) */
+  otlp?: string;
 }
 
 export const LOG_DEFAULTS = { format: 'jsonl' as LogFormat, maxSize: 100 * 1024 * 1024, keep: 10, fsync: '1s' };
@@ -92,7 +95,7 @@ export function recordOptionsProblem(o: RecordOptions & { output?: string }, std
       if (v !== undefined) return `${flag} needs --log <path>`;
     }
   }
-  if (o.quiet && !o.log && !o.socket) return '--quiet needs --log or --socket (events would go nowhere)';
+  if (o.quiet && !o.log && !o.socket && !o.otlp) return '--quiet needs --log, --socket or --otlp (events would go nowhere)';
   if (o.quiet && o.output) return '--quiet and --output exclude each other (--quiet: nothing on stdout)';
   if (o.output === 'protobuf' && stdoutIsTTY) return 'refusing to write the protobuf stream to a terminal: redirect stdout, or use ctrace read';
   return null;
@@ -123,6 +126,7 @@ export class Outputs implements RecordSink {
       | null,
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
+    readonly otlp: OtlpSink | null = null,
   ) {}
 
   static async open(o: OutputsOptions): Promise<Outputs> {
@@ -165,7 +169,12 @@ export class Outputs implements RecordSink {
       stdout = new ProtobufStreamSink(process.stdout, o.start, o.onStdoutClosed);
     }
     else if (o.stdout) stdout = new StdoutSink(process.stdout, o.stdout, o.onStdoutClosed);
-    return new Outputs(stdout, log, socket);
+    let otlp: OtlpSink | null = null;
+    if (o.otlp) {
+      const { OtlpSink } = await import('./otlp.js');
+      otlp = new OtlpSink({ endpoint: o.otlp, onNote: o.onNote });
+    }
+    return new Outputs(stdout, log, socket, otlp);
   }
 
   /**
@@ -173,7 +182,7 @@ export class Outputs implements RecordSink {
    * JSON for stdout is written by the tracer itself): the tracer's lane can feed them.
    */
   get acceptsLines(): boolean {
-    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket;
+    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket && !this.otlp;
   }
 
   /** Events as JSON lines from the tracer's lane (only when acceptsLines). */
@@ -185,12 +194,14 @@ export class Outputs implements RecordSink {
     this.stdout?.write(event);
     this.log?.write(event);
     this.socket?.write(event);
+    this.otlp?.write(event);
   }
 
   noteLost(report: LostReport): void {
     this.stdout?.noteLost?.(report);
     this.log?.noteLost(report);
     this.socket?.noteLost(report);
+    this.otlp?.noteLost(report);
   }
 
   /** Events the JavaScript stdout sink did not write (null when stdout is not its: none, or the tracer's own). */
@@ -222,6 +233,7 @@ export class Outputs implements RecordSink {
       this.stdout?.close(reason),
       this.log?.close(reason).catch(() => {}),
       this.socket?.close(reason),
+      this.otlp?.close(),
     ]);
   }
 
@@ -238,6 +250,13 @@ export class Outputs implements RecordSink {
       out.push(
         `socket ${this.socket.path}: ${s.served} clients served, ${s.dropped} dropped for being slow` +
           (s.dropped ? ` (${s.undelivered} records not delivered to them)` : ''),
+      );
+    }
+    if (this.otlp) {
+      const s = this.otlp.stats();
+      out.push(
+        `otlp ${this.otlp.endpoint}: ${s.exported} of ${s.emitted} log records exported, ` +
+          `${s.failed + s.dropped} lost (${s.failed} refused or undeliverable, ${s.dropped} dropped from a full queue or unsent at stop)`,
       );
     }
     return out;

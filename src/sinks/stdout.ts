@@ -1,14 +1,15 @@
 /**
- * Live stream to stdout: table lines on a TTY, JSON lines otherwise, written once
+ * Live stream to stdout: table lines on a TTY, JSON lines otherwise (or OCSF lines), written once
  * per tick (src/sinks/tick-writer.ts); a closed pipe is reported through `onClosed`.
  */
 import type { Writable } from 'node:stream';
 import type { Sink, TraceEvent } from '../event.js';
 import { toJsonLine } from '../format/json.js';
 import { tableHeader, toTableLine } from '../format/table.js';
+import { toOcsfLine } from '../format/ocsf.js';
 import { TickWriter } from './tick-writer.js';
 
-export type StdoutFormat = 'table' | 'json';
+export type StdoutFormat = 'table' | 'json' | 'ocsf';
 
 export class StdoutSink implements Sink {
   private readonly writer: TickWriter<string>;
@@ -27,7 +28,7 @@ export class StdoutSink implements Sink {
       this.headerDone = true;
       this.writer.push(tableHeader());
     }
-    this.writer.push(this.format === 'json' ? toJsonLine(event) : toTableLine(event));
+    this.writer.push(this.format === 'json' ? toJsonLine(event) : this.format === 'ocsf' ? toOcsfLine(event) : toTableLine(event));
   }
 
   /** Events stdout did not take: dropped (its buffer was full) and undelivered (at close). */

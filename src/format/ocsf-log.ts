@@ -1,0 +1,72 @@
+/**
+ * OCSF as a log form: the chain codec of `--log-format ocsf` and the way back
+ * from an OCSF line to a ctrace record (`ctrace read`). The mapping itself is
+ * src/format/ocsf.ts.
+ */
+import type { ChainCodec } from '../audit/chain.js';
+import { ctraceVersion, entryFromJsonObject, type Entry } from '../audit/records.js';
+import { ocsfContext, ocsfRecordType, toOcsf, type OcsfObject } from './ocsf.js';
+
+/**
+ * The OCSF audit log (`--log-format ocsf`): one OCSF event a line, chained like
+ * the JSONL log (src/audit/chain.ts) with the chain fields at the end of
+ * `unmapped`: `…,"unmapped":{…,"seq":N[,"prev":"<hex>"],"hash":"<hex>"}}`.
+ * The canonical bytes are the line without `,"hash":"<hex>"`.
+ */
+export const ocsfCodec: ChainCodec = {
+  format: 'ocsf',
+  canonical(entry, seq, prev) {
+    const o = toOcsf(entry, ocsfContext(ctraceVersion()));
+    const u = o.unmapped as OcsfObject;
+    u.seq = seq;
+    if (prev) u.prev = prev;
+    return JSON.stringify(o);
+  },
+  seal(canonical, hash) {
+    const s = canonical as string;
+    return s.slice(0, -2) + ',"hash":"' + hash + '"}}\n';
+  },
+};
+
+type Obj = Record<string, unknown>;
+const objOf = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+
+/**
+ * A ctrace record back from the OCSF object toOcsf() made (`ctrace read` of an
+ * OCSF log): the JSON form rebuilt from the OCSF attributes and `unmapped`, then
+ * read as any JSON record. Throws when the object is not one of ours.
+ */
+export function entryFromOcsf(o: Obj): Entry {
+  const u = objOf(o.unmapped);
+  const type = ocsfRecordType(o);
+  if (!type) throw new Error('an OCSF event without ctrace\'s unmapped.type');
+  const { seq: _s, prev: _p, hash: _h, ...plain } = u;
+  if (type !== 'exec' && type !== 'exit' && type !== 'mount') return entryFromJsonObject(plain);
+  const proc = objOf(type === 'mount' ? objOf(o.actor).process : o.process);
+  const c = objOf(proc.container);
+  const uc = objOf(u.container);
+  const json: Obj = {
+    type,
+    time: u.time,
+    pid: proc.pid,
+    tid: u.tid,
+    ppid: objOf(proc.parent_process).pid,
+    nspid: proc.namespace_pid,
+    uid: Number(objOf(proc.user).uid),
+    gid: u.gid,
+    comm: proc.name,
+    cgroupId: u.cgroupId,
+    pidNs: u.pidNs,
+    mntNs: u.mntNs,
+    container: c.uid
+      ? { id: c.uid, runtime: c.runtime, podUid: c.pod_uuid ?? null, qos: uc.qos ?? null, name: c.name ?? null, image: uc.image ?? null, podName: uc.podName ?? null, podNamespace: uc.podNamespace ?? null }
+      : null,
+    scope: u.scope,
+    cgroupPath: u.cgroupPath,
+    cgroupV1: u.cgroupV1,
+  };
+  if (type === 'exec') json.exec = { filename: objOf(proc.file).path, ...objOf(u.exec) };
+  else if (type === 'exit') json.exit = { code: o.exit_code, ...objOf(u.exit) };
+  else json.mount = { ...objOf(u.mount), target: objOf(o.file).path ?? null };
+  return entryFromJsonObject(json);
+}

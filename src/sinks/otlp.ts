@@ -1,0 +1,247 @@
+/**
+ * `--otlp <endpoint>`: every event as an OpenTelemetry log record, sent with the
+ * official SDK (sdk-logs' BatchLogRecordProcessor, a bounded queue) and OTLP/HTTP
+ * protobuf exporter, to a collector. Attributes follow the OpenTelemetry semantic
+ * conventions where one exists (process.*, thread.*, container.*, k8s.*); the rest
+ * is under `ctrace.`. Records the queue could not take or the collector refused
+ * (after the exporter's own retries) are counted and reported at stop.
+ */
+import type { AnyValueMap, Logger } from '@opentelemetry/api-logs';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { arch } from 'node:os';
+import type { TraceEvent } from '../event.js';
+import { ctraceVersion } from '../audit/records.js';
+import { ocsfContext } from '../format/ocsf.js';
+
+/** The SDK's batching limits, set on purpose: a full queue drops (and we count) rather than grow. */
+export const OTLP_QUEUE = { maxQueueSize: 8192, maxExportBatchSize: 512, scheduledDelayMillis: 500, exportTimeoutMillis: 10_000 };
+/** How long close() waits for the last batches before counting them lost. */
+const SHUTDOWN_WAIT_MS = 15_000;
+
+export interface OtlpStats {
+  /** log records handed to the SDK */
+  emitted: number;
+  /** accepted by the collector */
+  exported: number;
+  /** refused by the collector or not delivered after the exporter's retries */
+  failed: number;
+  /** queued or being sent (0 once closed) */
+  pending: number;
+  /**
+   * known at close: records the queue had no room for (the SDK drops them without
+   * telling), or still queued when the shutdown wait ended
+   */
+  dropped: number;
+}
+
+function basename(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i >= 0 ? path.slice(i + 1) : path;
+}
+
+/** [seconds, nanoseconds] from an ISO-8601 UTC time with up to nanoseconds: the SDK keeps HrTime exact. */
+export function isoToHrTime(iso: string): [number, number] {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(iso);
+  if (!m) {
+    const ms = Date.parse(iso);
+    return [Math.floor(ms / 1000), (ms % 1000) * 1e6];
+  }
+  return [Date.parse(m[1] + 'Z') / 1000, Number((m[2] ?? '').padEnd(9, '0').slice(0, 9))];
+}
+
+/** The log record's attributes for one event. Exported for tests and other exporters. */
+export function otlpAttributes(ev: TraceEvent): AnyValueMap {
+  const a: AnyValueMap = {
+    'ctrace.event.type': ev.type,
+    'process.pid': ev.pid,
+    'process.parent_pid': ev.ppid,
+    'process.vpid': ev.nspid,
+    'process.user.id': ev.uid,
+    'process.linux.cgroup': ev.cgroupPath,
+    'thread.id': ev.tid,
+    'thread.name': ev.comm,
+  };
+  const c = ev.container;
+  if (c) {
+    a['container.id'] = c.id;
+    a['container.runtime.name'] = c.runtime;
+    if (c.name) a['container.name'] = c.name;
+    if (c.image) a['container.image.name'] = c.image;
+    if (c.podUid) a['k8s.pod.uid'] = c.podUid;
+    if (c.podName) a['k8s.pod.name'] = c.podName;
+    if (c.podNamespace) a['k8s.namespace.name'] = c.podNamespace;
+    if (c.qos) a['ctrace.k8s.qos'] = c.qos;
+  }
+  switch (ev.type) {
+    case 'exec':
+      a['process.executable.path'] = ev.exec.filename;
+      a['process.executable.name'] = basename(ev.exec.filename);
+      if (ev.exec.argv.length) a['process.command'] = ev.exec.argv[0]!;
+      a['process.command_args'] = ev.exec.argv;
+      a['ctrace.exec.argv_truncated'] = ev.exec.argvTruncated;
+      break;
+    case 'exit':
+      a['process.exit.code'] = ev.exit.code;
+      a['ctrace.exit.signal'] = ev.exit.signal;
+      a['ctrace.exit.core_dumped'] = ev.exit.coreDumped;
+      a['ctrace.exit.duration_ns'] = ev.exit.durationNs;
+      break;
+    case 'mount':
+      a['ctrace.mount.op'] = ev.mount.op;
+      if (ev.mount.source !== null) a['ctrace.mount.source'] = ev.mount.source;
+      if (ev.mount.target !== null) a['ctrace.mount.target'] = ev.mount.target;
+      if (ev.mount.fstype !== null) a['ctrace.mount.fstype'] = ev.mount.fstype;
+      a['ctrace.mount.flags'] = ev.mount.flags;
+      a['ctrace.mount.ret'] = ev.mount.ret;
+      break;
+  }
+  a['ctrace.process.gid'] = ev.gid;
+  a['ctrace.scope'] = ev.scope;
+  a['ctrace.cgroup.id'] = ev.cgroupId;
+  a['ctrace.cgroup.v1'] = ev.cgroupV1;
+  a['ctrace.pid_ns'] = ev.pidNs;
+  a['ctrace.mnt_ns'] = ev.mntNs;
+  return a;
+}
+
+/** The log record's body: one readable line. */
+export function otlpBody(ev: TraceEvent): string {
+  switch (ev.type) {
+    case 'exec':
+      return `exec ${ev.exec.filename} ${JSON.stringify(ev.exec.argv)}`;
+    case 'exit':
+      return `exit ${ev.comm} code ${ev.exit.code}${ev.exit.signal ? ` signal ${ev.exit.signal}` : ''}`;
+    case 'mount':
+      return `mount ${ev.mount.source ?? '?'} on ${ev.mount.target ?? '?'} type ${ev.mount.fstype ?? '?'}${ev.mount.ret ? ` failed ${ev.mount.ret}` : ''}`;
+  }
+}
+
+/** Counts what the collector accepted and refused, and says so once per run of failures. */
+class CountingExporter implements LogRecordExporter {
+  exported = 0;
+  failed = 0;
+  private failing = false;
+
+  constructor(
+    private readonly inner: LogRecordExporter,
+    private readonly onFailure: (message: string) => void,
+  ) {}
+
+  export(records: ReadableLogRecord[], done: (result: ExportResult) => void): void {
+    this.inner.export(records, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) {
+        this.exported += records.length;
+        this.failing = false;
+      } else {
+        this.failed += records.length;
+        if (!this.failing) this.onFailure(result.error?.message ?? 'export failed');
+        this.failing = true;
+      }
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+export interface OtlpSinkOptions {
+  /** as given to --otlp (parseOtlpEndpoint's form) */
+  endpoint: string;
+  /** an export failed (once per run of failures): records are being lost */
+  onNote(message: string): void;
+}
+
+export class OtlpSink {
+  readonly endpoint: string;
+  private readonly provider: LoggerProvider;
+  private readonly logger: Logger;
+  private readonly exporter: CountingExporter;
+  private emitted = 0;
+  private lost = 0;
+  private closing: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(o: OtlpSinkOptions) {
+    this.endpoint = o.endpoint;
+    const ctx = ocsfContext(ctraceVersion());
+    this.exporter = new CountingExporter(new OTLPLogExporter({ url: o.endpoint, timeoutMillis: OTLP_QUEUE.exportTimeoutMillis }), (m) =>
+      o.onNote(`otlp export to ${o.endpoint} failed: ${m}; records are being lost`),
+    );
+    const resource = resourceFromAttributes({
+      'service.name': 'ctrace',
+      'service.version': ctx.version,
+      'service.instance.id': `${ctx.bootId ?? ctx.host}/${process.pid}`,
+      'host.name': ctx.host,
+      ...(ctx.machineId ? { 'host.id': ctx.machineId } : {}),
+      'host.arch': arch() === 'x64' ? 'amd64' : arch(),
+      'os.type': 'linux',
+      'os.version': ctx.kernel,
+    });
+    this.provider = new LoggerProvider({
+      resource,
+      processors: [new BatchLogRecordProcessor({ exporter: this.exporter, ...OTLP_QUEUE })],
+    });
+    this.logger = this.provider.getLogger('ctrace', ctx.version);
+  }
+
+  write(ev: TraceEvent): void {
+    if (this.stopped) return;
+    this.emitted++;
+    const t = isoToHrTime(ev.time);
+    this.logger.emit({
+      eventName: `ctrace.${ev.type}`,
+      timestamp: t,
+      severityNumber: SeverityNumber.INFO,
+      severityText: 'INFO',
+      body: otlpBody(ev),
+      attributes: otlpAttributes(ev),
+    });
+  }
+
+  /** The kernel dropped events: a WARN record says how many, so the collector's side knows too. */
+  noteLost(report: { lost: number; total: number }): void {
+    if (this.stopped) return;
+    this.emitted++;
+    this.logger.emit({
+      eventName: 'ctrace.lost',
+      severityNumber: SeverityNumber.WARN,
+      severityText: 'WARN',
+      body: `${report.lost} events lost: ring buffer full (${report.total} since start)`,
+      attributes: { 'ctrace.event.type': 'lost', 'ctrace.lost.count': report.lost, 'ctrace.lost.total': report.total },
+    });
+  }
+
+  /** Resolves once what is queued now has been exported (or has failed). */
+  flush(): Promise<void> {
+    return this.provider.forceFlush();
+  }
+
+  /** Flushes what is queued (waiting at most SHUTDOWN_WAIT_MS), then stops. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopped = true;
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((r) => (timer = setTimeout(r, SHUTDOWN_WAIT_MS)));
+      await Promise.race([this.provider.shutdown().catch(() => {}), gaveUp]);
+      clearTimeout(timer);
+      this.lost = this.emitted - this.exporter.exported - this.exporter.failed;
+    })();
+    return this.closing;
+  }
+
+  stats(): OtlpStats {
+    const { exported, failed } = this.exporter;
+    const pending = this.emitted - exported - failed;
+    return { emitted: this.emitted, exported, failed, pending: this.closing ? 0 : pending, dropped: this.lost };
+  }
+}
