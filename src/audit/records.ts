@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { isoNs } from '../clock.js';
-import type { Entry, EventType, TraceEvent } from '../event.js';
+import type { Entry, EventType, MetaRecord, TraceEvent } from '../event.js';
 import type { ContinuationRecord, LostRecord, Options as StartOptions, StartRecord, StopRecord } from '../events/generated/schema.js';
 import { fromJsonObject, toJsonObject } from '../format/json.js';
 
@@ -126,6 +126,11 @@ export function startOptions(o: Partial<StartOptions> = {}): StartOptions {
     socket: null,
     ...o,
   };
+}
+
+/** The JSON object of a record other than an event. */
+export function metaToJsonObject(r: MetaRecord): Record<string, unknown> {
+  return toJsonObject(r);
 }
 
 /** The JSON object of any entry: the JSON form of DESIGN.md (chain fields are added by the log writer). */
