@@ -28,6 +28,7 @@ import { BENCH_DIR, BUILD_DIR, REPO_ROOT, buildRootfs, buildWorkloads, cleanBund
 import { captureBatches } from './lib/capture.js';
 import { cleanupContainers, dockerId, runContainer } from './lib/container.js';
 import { ctraceHasOption, liveChildren, probePeer, startCtrace, startPeer } from './lib/tracers.js';
+import { localNats, natsSummary } from './lib/nats.js';
 import { WORKLOAD_NAMES, defineWorkloads } from './lib/workloads.js';
 import {
   bpfProgCounters,
@@ -144,6 +145,17 @@ function defineConfigs(bins, hasLog) {
       start: () => startCtrace({ mode: 'log' }),
       unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
     },
+    {
+      // every event also published to JetStream on a local server, acknowledged
+      name: 'ctrace --nats',
+      kinds: ['exec', 'mount'],
+      ctrace: 'nats',
+      start: async () => {
+        const srv = await localNats();
+        return startCtrace({ mode: 'null', extraArgs: ['--nats', srv.url, '--nats-spool', srv.spool] });
+      },
+      unavailable: which('nats-server') ? null : 'nats-server is not installed',
+    },
     peer('execsnoop', ['exec'], (out, w, run) => ({ got: countLines(out, (l) => l.includes(run.tag)), expected: w.ops })),
     peer('exitsnoop', ['exec'], (out, w) => ({ got: countLines(out, (l) => /^true\s/.test(l)), expected: w.ops, approx: true })),
     peer('mountsnoop', ['mount'], (out, w, run) => ({ got: countLines(out, (l) => l.includes(`"${run.target}"`)), expected: 2 * w.ops })),
@@ -244,6 +256,7 @@ async function measure(w, cfg) {
       out.expected = ctraceExpected(w);
       if (!s) out.error = `no summary line from ctrace: ${stop.stderr.trim().slice(-300)}`;
       if (cfg.ctrace === 'log') out.log = countLog(stop.logFile, w, runInfo);
+      if (cfg.ctrace === 'nats') out.nats = natsSummary(stop.stderr);
     } else {
       out.lost = stop.lost;
       out.cpuTotalNs = stop.cpuNs;

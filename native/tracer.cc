@@ -58,6 +58,7 @@ Napi::Function Tracer::Define(Napi::Env env) {
                          InstanceMethod<&Tracer::Hooks>("hooks"),
                          InstanceMethod<&Tracer::ClockOffsetNs>("clockOffsetNs"),
                          InstanceMethod<&Tracer::Close>("close"),
+                         InstanceMethod<&Tracer::RingFillNow>("ringFill"),
                          StaticMethod<&Tracer::CgroupSubsysId>("cgroupSubsysId"),
                      });
 }
@@ -447,7 +448,23 @@ void Tracer::CloseNow() {
     Counters c{};
     if (ReadCounters(&c) == 0) final_counters_ = c;
   }
+  ring_fill_.reset();
   skel_.reset();
+}
+
+Napi::Value Tracer::RingFillNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireOpen(env, "ringFill");
+  if (!ring_fill_) {
+    auto fill = std::make_unique<RingFill>();
+    if (const int err = fill->Open(bpf_map__fd(skel_->maps.events)); err != 0)
+      NativeError::Throw(env, "ringbuf", err, "mapping the ring buffer positions");
+    ring_fill_ = std::move(fill);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("used", Napi::Number::New(env, static_cast<double>(ring_fill_->Used())));
+  o.Set("size", Napi::Number::New(env, opts_.ring_bytes));
+  return o;
 }
 
 Napi::Value Tracer::CgroupSubsysId(const Napi::CallbackInfo& info) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "abi.h"
+#include "ring_fill.h"
 #include "ring_reader.h"
 
 struct ctrace_bpf;  // the generated skeleton (ctrace.skel.h)
@@ -69,6 +70,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::Value Hooks(const Napi::CallbackInfo& info);
   Napi::Value ClockOffsetNs(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  // {used, size}: how full the ring buffer is now (for metrics)
+  Napi::Value RingFillNow(const Napi::CallbackInfo& info);
   static Napi::Value CgroupSubsysId(const Napi::CallbackInfo& info);
 
   void RequireOpen(Napi::Env env, const char* step) const;
@@ -84,6 +87,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::ObjectReference self_;  // keeps a started tracer alive until close()
   bool closed_ = false;
   Counters final_counters_{};  // stats() after close()
+  std::unique_ptr<RingFill> ring_fill_;  // mapped on first use
   RingReader::Counts reader_counts_{};  // the reader's, once it is stopped (stats() after close())
 };
 

@@ -10,6 +10,8 @@ DEB_PKGS+=(zsh fish)  # completion tests: the zsh and fish scripts parse in thei
 DEB_PKGS+=(systemd logrotate)  # deploy tests: systemd-analyze verify of the unit, the logrotate snippet run for real
 DEB_PKGS+=(podman)  # image test: builds the Containerfile and runs it
 DEB_PKGS+=(unzip)  # chart test: unpacks helm from its npm package
+DEB_PKGS+=(prometheus)  # fleet tests: a real Prometheus scrapes ctrace run --metrics
+DEB_PKGS+=(nats-server)  # fleet tests: a three-server JetStream cluster for ctrace run --nats
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

@@ -19,6 +19,9 @@ import { parseOtlpEndpoint } from './sinks/otlp-endpoint.js';
 
 /** Linux: sun_path holds 108 bytes with its NUL (src/sinks/socket.ts, not imported here: it loads the protobuf code). */
 const MAX_SOCKET_PATH_BYTES = 107;
+import { parseEndpoint } from './metrics/server.js';
+import { NATS_FORMATS } from './sinks/nats-format.js';
+import { natsOptionsProblem, parseNatsServers, parseReplicas, parseStreamName } from './sinks/nats-options.js';
 
 export class UsageError extends Error {}
 
@@ -83,6 +86,13 @@ export function buildProgram(): Command {
       parseRingSize,
     )
     .option('--otlp <endpoint>', 'export every event as an OpenTelemetry log record to this OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318', parseOtlpEndpoint)
+    .option('--metrics <[host:]port>', 'serve Prometheus /metrics, /healthz and /readyz here (a bare port: 127.0.0.1)', parseEndpoint)
+    .option('--nats <url[,url...]>', 'publish every record to a NATS JetStream stream through these servers', parseNatsServers)
+    .option('--nats-stream <name>', 'the JetStream stream, created if missing with subjects ctrace.> (default: CTRACE)', parseStreamName)
+    .addOption(new Option('--nats-format <format>', 'message body (default: json)').choices([...NATS_FORMATS]))
+    .option('--nats-spool <dir>', 'where records wait while the servers are away (default: /var/lib/ctrace/nats-spool)')
+    .option('--nats-spool-size <size>', 'bound of the spool; records past it are counted lost (default: 1G)', parseSize)
+    .option('--nats-replicas <n>', 'replicas of the stream when ctrace creates it (default: 1)', parseReplicas)
     .option('--config <file>', 'read options from a YAML or JSON file (keys: the long option names); flags on the command line win');
   addFilterOptions(run, { events: true });
   addTableOptions(run);
@@ -97,8 +107,18 @@ export function buildProgram(): Command {
         logAllowUnsafe: opts.logAllowUnsafe ? true : undefined,
         socket: opts.socket,
         otlp: opts.otlp,
+        nats: opts.nats
+          ? {
+              servers: opts.nats as string[],
+              stream: opts.natsStream,
+              format: opts.natsFormat,
+              spool: opts.natsSpool,
+              spoolSize: opts.natsSpoolSize,
+              replicas: opts.natsReplicas,
+            }
+          : undefined,
       };
-      const problem = recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
+      const problem = natsOptionsProblem(opts) ?? recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
       if (problem) throw new UsageError(problem);
       const { runCommand } = await import('./commands/run.js');
       const { configureTable } = await import('./format/table.js');
@@ -112,6 +132,7 @@ export function buildProgram(): Command {
         filter: filterFromOptions(opts),
         statsSeconds: opts.stats ?? 0,
         ringBytes: opts.ringSize,
+        metrics: opts.metrics,
       });
     });
 

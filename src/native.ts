@@ -87,6 +87,8 @@ export interface NativeTracer {
    * turns (await a setImmediate or two); nothing after that.
    */
   close(): void;
+  /** How full the ring buffer is now: bytes written by the kernel and not yet read, of `size`. */
+  ringFill(): { used: number; size: number };
 }
 
 /** The JSON-lines lane (native/json_lines.h): what userland decided per cgroup key. */

@@ -93,6 +93,8 @@ type EventListener = (ev: TraceEvent) => void;
 type LinesListener = (lines: Buffer) => void;
 type LostListener = (r: LostReport) => void;
 type ErrorListener = (err: Error) => void;
+/** A batch from the reader was handled: its size and the JavaScript time it took. */
+type BatchListener = (bytes: number, seconds: number) => void;
 
 const VERDICT_OF: Record<Classification['scope'], number> = {
   host: VERDICT_HOST,
@@ -111,6 +113,9 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly linesListeners: LinesListener[] = [];
   private readonly lostListeners: LostListener[] = [];
   private readonly errorListeners: ErrorListener[] = [];
+  private readonly batchListeners: BatchListener[] = [];
+  /** why the poll thread stopped delivering records, while the tracer is open; null while it runs */
+  private readerDown: string | null = null;
   private readonly counts: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
   private filtered = 0;
   private lostSeen = 0;
@@ -232,6 +237,40 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return this;
   }
 
+  onBatchDone(fn: BatchListener): this {
+    this.batchListeners.push(fn);
+    return this;
+  }
+
+  /**
+   * Healthy while every required hook is attached and the poll thread still reads; otherwise
+   * the reason (for /healthz).
+   */
+  health(): { ok: true } | { ok: false; reason: string } {
+    if (this.closed) return { ok: false, reason: 'tracer closed' };
+    if (this.readerDown) return { ok: false, reason: this.readerDown };
+    const detached = this.native.hooks().filter((h) => h.required && !h.attached);
+    if (detached.length) return { ok: false, reason: `hooks not attached: ${detached.map((h) => h.name).join(', ')}` };
+    return { ok: true };
+  }
+
+  /** Cgroups classified so far (pre-loaded and seen), by scope. */
+  cgroupScopes(): Record<Classification['scope'], number> {
+    const n = { container: 0, host: 0, unknown: 0 };
+    for (const cls of this.classes.values()) n[cls.scope]++;
+    return n;
+  }
+
+  /** Times the poll thread woke up to drain the ring. */
+  readerWakeups(): number {
+    return this.native.stats().readerWakeups;
+  }
+
+  /** Bytes in the ring buffer not yet read, and its size; null once closed. */
+  ringFill(): { used: number; size: number } | null {
+    return this.closed ? null : this.native.ringFill();
+  }
+
   stats(): TraceStats {
     const k = this.native.stats(); // after close(): the counters read at close
     const events = { ...this.counts };
@@ -321,12 +360,24 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   }
 
   private onBatch(err: Error | null, batch: Buffer | null, written = false): void {
+    if (!this.batchListeners.length || !batch) return this.handleBatch(err, batch, written);
+    const t0 = performance.now();
+    this.handleBatch(err, batch, written);
+    const s = (performance.now() - t0) / 1000;
+    for (const fn of this.batchListeners) fn(batch.length, s);
+  }
+
+  private handleBatch(err: Error | null, batch: Buffer | null, written: boolean): void {
     if (err) {
       if ((err as { step?: string }).step === 'stdout') this.jsonOutFailed(err);
-      else for (const fn of this.errorListeners) fn(err);
+      else {
+        this.readerDown ??= `reader failed: ${err.message}`;
+        for (const fn of this.errorListeners) fn(err);
+      }
       return;
     }
     if (!batch) {
+      if (!this.closed) this.readerDown ??= 'reader thread ended';
       this.markDrained(); // the poll thread's end marker
       return;
     }

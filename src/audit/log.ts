@@ -71,6 +71,10 @@ export interface AuditLogStats {
   rotations: number;
   writes: number;
   syncs: number;
+  /** bytes written to the log files */
+  bytes: number;
+  /** ms since the oldest write not yet fsynced; 0 when everything written is synced */
+  fsyncLagMs: number;
 }
 
 interface DataOp {
@@ -160,6 +164,8 @@ export class AuditLog implements Sink {
   private scheduled = false;
   private syncWanted = false;
   private unsynced = false;
+  private unsyncedSince = 0;
+  private bytesWritten = 0;
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -445,6 +451,8 @@ export class AuditLog implements Sink {
       rotations: this.rotations,
       writes: this.writes,
       syncs: this.syncs,
+      bytes: this.bytesWritten,
+      fsyncLagMs: this.unsynced ? performance.now() - this.unsyncedSince : 0,
     };
   }
 
@@ -591,6 +599,8 @@ export class AuditLog implements Sink {
       throw err;
     }
     this.durableSize += total;
+    this.bytesWritten += total;
+    if (!this.unsynced) this.unsyncedSince = performance.now();
     this.unsynced = true;
     if (this.fsync === 'always') {
       this.unsynced = false;

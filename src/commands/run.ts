@@ -12,6 +12,7 @@ import { StdoutLossReporter } from '../sinks/stdout-loss.js';
 
 /** How long a stop waits for stdout's reader to take what is queued: a stuck one costs no more. */
 const STDOUT_FLUSH_MS = 2000;
+import type { Endpoint } from '../metrics/server.js';
 
 export interface RunOptions {
   output?: OutputFormat;
@@ -24,6 +25,8 @@ export interface RunOptions {
   statsSeconds: number;
   /** --ring-size (default: the tracer's) */
   ringBytes?: number;
+  /** --metrics: serve /metrics, /healthz, /readyz */
+  metrics?: Endpoint;
 }
 
 const joined = (v: string | readonly string[] | undefined) => (v === undefined ? null : [v].flat().join(',') || null);
@@ -40,7 +43,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   let exitCode = 0;
   // JSON on stdout, and every other output takes JSON lines too: the tracer (its addon, for
   // known cgroups) writes stdout itself, and wakes JavaScript only for what else needs it
-  const direct = format === 'json' && !rec.socket && !rec.otlp && (rec.logFormat ?? 'jsonl') === 'jsonl';
+  const direct = format === 'json' && !rec.socket && !rec.otlp && !rec.nats && (rec.logFormat ?? 'jsonl') === 'jsonl';
+  // first of all: a busy port fails before anything is opened, and /healthz answers during start-up
+  const fleet = opts.metrics ? await (await import('../metrics/wire.js')).startMetrics(opts.metrics) : null;
   // the log and the socket first: an unwritable path fails before BPF is loaded
   const sink = await Outputs.open({
     ...rec,
@@ -67,6 +72,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       stop('error: audit log failed');
     },
     onNote: (message) => log(message),
+  }).catch(async (err: unknown) => {
+    await fleet?.close();
+    throw err;
   });
   let tracer: Tracer;
   try {
@@ -82,8 +90,10 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     });
   } catch (err) {
     await sink.close(`error: ${(err as Error).message}`);
+    await fleet?.close();
     throw err;
   }
+  fleet?.attach(tracer, sink);
 
   tracer.onEvent((ev) => sink.write(ev));
   // stdout is the tracer's own: only the log wants the lines (without it, the addon never wakes us for them)
@@ -158,6 +168,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     sink.noteStdoutLost({ lost: undelivered, total: stdoutLoss.total + undelivered });
   }
   await sink.close(reason);
+  await fleet?.close();
   log(`stopped (${reason}): ${statsLine(tracer)}${stdoutLoss.total + undelivered ? `, ${stdoutLoss.total + undelivered} not written to stdout` : ''}`);
   for (const line of sink.summary()) log(line);
   process.off('SIGINT', onLate);

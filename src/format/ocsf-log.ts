@@ -62,6 +62,7 @@ export function entryFromOcsf(o: Obj): Entry {
       ? { id: c.uid, runtime: c.runtime, podUid: c.pod_uuid ?? null, qos: uc.qos ?? null, name: c.name ?? null, image: uc.image ?? null, podName: uc.podName ?? null, podNamespace: uc.podNamespace ?? null }
       : null,
     scope: u.scope,
+    reason: u.reason ?? null,
     cgroupPath: u.cgroupPath,
     cgroupV1: u.cgroupV1,
   };

@@ -163,6 +163,7 @@ function unmappedEvent(ev: TraceEvent): OcsfObject {
     pidNs: ev.pidNs,
     mntNs: ev.mntNs,
     scope: ev.scope,
+    reason: ev.reason,
     container: c ? { qos: c.qos, image: c.image ?? null, podName: c.podName ?? null, podNamespace: c.podNamespace ?? null } : null,
   };
   // the detail in its JSON form (every field of the schema), less what OCSF attributes carry

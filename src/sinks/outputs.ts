@@ -17,6 +17,9 @@ import type { LogFormat } from '../audit/chain.js';
 import type { RecordSink, StartOptions } from '../audit/records.js';
 import type { SocketSink } from './socket.js';
 import type { OtlpSink } from './otlp.js';
+import type { Exporter } from './exporter.js';
+import type { NatsSink } from './nats.js';
+import type { NatsFormat } from './nats-format.js';
 import { StdoutSink } from './stdout.js';
 
 export type OutputFormat = 'table' | 'json' | 'protobuf' | 'ocsf';
@@ -37,6 +40,17 @@ export interface RecordOptions {
   socket?: string;
   /** OTLP/HTTP logs endpoint (parseOtlpEndpoint's form) */
   otlp?: string;
+  /** --nats and its settings */
+  nats?: NatsSettings;
+}
+
+export interface NatsSettings {
+  servers: string[];
+  stream?: string;
+  format?: NatsFormat;
+  spool?: string;
+  spoolSize?: number;
+  replicas?: number;
 }
 
 export const LOG_DEFAULTS = { format: 'jsonl' as LogFormat, maxSize: 100 * 1024 * 1024, keep: 10, fsync: '1s' };
@@ -95,7 +109,7 @@ export function recordOptionsProblem(o: RecordOptions & { output?: string }, std
       if (v !== undefined) return `${flag} needs --log <path>`;
     }
   }
-  if (o.quiet && !o.log && !o.socket && !o.otlp) return '--quiet needs --log, --socket or --otlp (events would go nowhere)';
+  if (o.quiet && !o.log && !o.socket && !o.otlp && !o.nats) return '--quiet needs --log, --socket, --otlp or --nats (events would go nowhere)';
   if (o.quiet && o.output) return '--quiet and --output exclude each other (--quiet: nothing on stdout)';
   if (o.output === 'protobuf' && stdoutIsTTY) return 'refusing to write the protobuf stream to a terminal: redirect stdout, or use ctrace read';
   return null;
@@ -127,6 +141,7 @@ export class Outputs implements RecordSink {
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
     readonly otlp: OtlpSink | null = null,
+    readonly nats: NatsSink | null = null,
   ) {}
 
   static async open(o: OutputsOptions): Promise<Outputs> {
@@ -163,6 +178,26 @@ export class Outputs implements RecordSink {
         throw err;
       }
     }
+    let nats: NatsSink | null = null;
+    if (o.nats) {
+      try {
+        const { NatsSink } = await import('./nats.js');
+        const n = o.nats;
+        nats = await NatsSink.open({
+          servers: n.servers,
+          stream: n.stream,
+          format: n.format,
+          spoolDir: n.spool,
+          spoolSize: n.spoolSize,
+          replicas: n.replicas,
+          start: o.start,
+          onNote: o.onNote,
+        });
+      } catch (err) {
+        await Promise.all([log?.close(`error: ${(err as Error).message}`).catch(() => {}), socket?.close('error')]);
+        throw err;
+      }
+    }
     let stdout = null;
     if (o.stdout === 'protobuf') {
       const { ProtobufStreamSink } = await import('./protobuf.js');
@@ -174,7 +209,7 @@ export class Outputs implements RecordSink {
       const { OtlpSink } = await import('./otlp.js');
       otlp = new OtlpSink({ endpoint: o.otlp, onNote: o.onNote });
     }
-    return new Outputs(stdout, log, socket, otlp);
+    return new Outputs(stdout, log, socket, otlp, nats);
   }
 
   /**
@@ -182,7 +217,7 @@ export class Outputs implements RecordSink {
    * JSON for stdout is written by the tracer itself): the tracer's lane can feed them.
    */
   get acceptsLines(): boolean {
-    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket && !this.otlp;
+    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket && !this.otlp && !this.nats;
   }
 
   /** Events as JSON lines from the tracer's lane (only when acceptsLines). */
@@ -195,12 +230,32 @@ export class Outputs implements RecordSink {
     this.log?.write(event);
     this.socket?.write(event);
     this.otlp?.write(event);
+    this.nats?.write(event);
+  }
+
+  /** The exporters to remote systems, for metrics. */
+  exporters(): Exporter[] {
+    const list: Exporter[] = [];
+    if (this.nats) list.push(this.nats);
+    const otlp = this.otlp;
+    if (otlp) {
+      // the SDK retries inside its exporter and does not count it; a failed export is loss
+      list.push({
+        name: 'otlp',
+        stats: () => {
+          const s = otlp.stats();
+          return { delivered: s.exported, queued: s.pending, retries: 0, lost: s.failed + s.dropped, connected: s.failed === 0 };
+        },
+      });
+    }
+    return list;
   }
 
   noteLost(report: LostReport): void {
     this.stdout?.noteLost?.(report);
     this.log?.noteLost(report);
     this.socket?.noteLost(report);
+    this.nats?.noteLost(report);
     this.otlp?.noteLost(report);
   }
 
@@ -234,6 +289,7 @@ export class Outputs implements RecordSink {
       this.log?.close(reason).catch(() => {}),
       this.socket?.close(reason),
       this.otlp?.close(),
+      this.nats?.close(reason),
     ]);
   }
 
@@ -259,6 +315,7 @@ export class Outputs implements RecordSink {
           `${s.failed + s.dropped} lost (${s.failed} refused or undeliverable, ${s.dropped} dropped from a full queue or unsent at stop)`,
       );
     }
+    if (this.nats) out.push(this.nats.summary());
     return out;
   }
 }

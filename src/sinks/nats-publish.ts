@@ -1,0 +1,87 @@
+/**
+ * JetStream publishes in batches: each message goes out with the client's core publish, its
+ * `Nats-Msg-Id` header and a reply subject of our own, and the stream's acknowledgements come
+ * back on one subscription. A batch waits on one timer, not one per message (what
+ * JetStreamClient.publish() would cost: a request, a promise and a timer each), so the cost
+ * per record stays small under an exec storm. This is JetStream's asynchronous publish, as the
+ * Go client's PublishAsync does it.
+ */
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+
+export interface Outgoing {
+  subject: string;
+  id: string;
+  payload: Uint8Array;
+}
+
+export class BatchPublisher {
+  private readonly prefix = createInbox();
+  private readonly sub: Subscription;
+  private next = 0;
+  /** reply token → index in the batch in flight */
+  private pending = new Map<string, number>();
+  private results: boolean[] = [];
+  private left = 0;
+  private done: (() => void) | null = null;
+  /** acknowledgements saying the stream had the message already (a copy sent again) */
+  duplicates = 0;
+
+  constructor(private readonly nc: NatsConnection) {
+    this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (err, msg) => this.onAck(err, msg) });
+  }
+
+  /**
+   * Publishes a batch and resolves with, per message, whether the stream acknowledged it
+   * (stored it, or had it already: a duplicate id) within `timeoutMs`.
+   */
+  async send(batch: Outgoing[], timeoutMs: number): Promise<boolean[]> {
+    this.pending = new Map();
+    this.results = new Array<boolean>(batch.length).fill(false);
+    this.left = batch.length;
+    const finished = new Promise<void>((r) => (this.done = r));
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      const token = `${this.prefix}.${this.next++}`;
+      this.pending.set(token, i);
+      const h = headers();
+      h.set('Nats-Msg-Id', m.id);
+      try {
+        this.nc.publish(m.subject, m.payload, { reply: token, headers: h });
+      } catch {
+        // the connection is closing: the rest of the batch is not sent
+        this.left -= batch.length - i;
+        break;
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    if (this.left > 0) await Promise.race([finished, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    this.done = null;
+    this.pending = new Map(); // late acknowledgements are ignored: the records are sent again, and de-duplicated
+    return this.results;
+  }
+
+  private onAck(err: Error | null, msg: Msg): void {
+    if (err) return;
+    const i = this.pending.get(msg.subject);
+    if (i === undefined) return;
+    this.pending.delete(msg.subject);
+    // a stored message: {"stream":…,"seq":…}; a failure: {"error":…}, or a 503 status (no responders)
+    let ok = false;
+    if (!msg.headers || !msg.headers.hasError) {
+      try {
+        const body = msg.json<{ error?: unknown; seq?: number; duplicate?: boolean }>();
+        ok = !body.error && typeof body.seq === 'number';
+        if (ok && body.duplicate) this.duplicates++;
+      } catch {
+        ok = false;
+      }
+    }
+    this.results[i] = ok;
+    if (--this.left === 0) this.done?.();
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+  }
+}

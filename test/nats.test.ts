@@ -1,0 +1,226 @@
+/**
+ * The NATS sink and its disk spool against a real nats-server (Debian's, JetStream on, one
+ * server on a loopback port, its own store): acknowledged publishes with message ids, both
+ * message forms, a server that is down when ctrace starts, and a spool too small to hold an
+ * outage.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startOptions } from '../src/audit/records.js';
+import { decodeRecordObject } from '../src/format/protobuf.js';
+import { NatsSink } from '../src/sinks/nats.js';
+import { BatchPublisher } from '../src/sinks/nats-publish.js';
+import { DiskSpool } from '../src/sinks/spool.js';
+import { sampleEvents } from './helpers/events.js';
+import { readStream, startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ctrace-nats-unit-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('DiskSpool', () => {
+  it('keeps messages in order across segments and runs, and refuses past its bound', () => {
+    const path = join(dir, 'spool-a');
+    const msg = (i: number) => ({ subject: `s.${i}`, id: `id-${i}`, payload: Buffer.from(`payload ${i} `.repeat(50)) });
+    let s = DiskSpool.open(path, 512 * 1024); // 64 KiB segments
+    for (let i = 0; i < 400; i++) expect(s.append(msg(i))).toBe(true);
+    expect(readdirSync(path).length).toBeGreaterThan(2);
+    const got: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const batch = s.peek(50);
+      got.push(...batch.map((m) => m.id));
+      s.ack(batch.length);
+    }
+    s.close();
+    // the next run starts where this one was acknowledged
+    s = DiskSpool.open(path, 512 * 1024);
+    expect(s.length).toBe(400 - got.length);
+    while (s.length) {
+      const batch = s.peek(64);
+      got.push(...batch.map((m) => m.id));
+      expect(batch[0]!.subject).toBe(`s.${got.length - batch.length}`);
+      s.ack(batch.length);
+    }
+    expect(got).toEqual(Array.from({ length: 400 }, (_, i) => `id-${i}`));
+    expect(s.bytes).toBe(0);
+    expect(readdirSync(path)).toEqual([]);
+    // the bound: ~700-byte frames in 8 KiB
+    const small = DiskSpool.open(join(dir, 'spool-b'), 8 * 1024);
+    let taken = 0;
+    while (small.append(msg(taken))) taken++;
+    expect(taken).toBe(Math.floor((8 * 1024) / (small.bytes / taken)));
+    expect(small.length).toBe(taken);
+    small.close();
+  });
+});
+
+/** Close drains only while connected (with the servers away the spool keeps everything). */
+async function connected(sink: NatsSink): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!sink.stats().connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+describe('NatsSink on a real nats-server', () => {
+  let cluster: NatsCluster;
+  beforeAll(async () => {
+    cluster = await startNatsCluster(1);
+    await cluster.waitForJetStream();
+  });
+  afterAll(async () => cluster?.destroy());
+  let n = 0;
+  const notes: string[] = [];
+  afterEach(async () => {
+    notes.length = 0;
+    // every stream takes ctrace.>: one at a time
+    const { jsm } = await cluster.client();
+    await jsm.streams.delete(`S${n}`).catch(() => {});
+  });
+  const open = (o: Partial<Parameters<typeof NatsSink.open>[0]> = {}) =>
+    NatsSink.open({
+      servers: cluster.urls,
+      stream: `S${++n}`,
+      spoolDir: join(dir, `spool-${n}`),
+      start: startOptions(),
+      onNote: (m) => notes.push(m),
+      host: 'node-1.example',
+      ...o,
+    });
+
+  it('refuses a spool directory it cannot make, naming it', async () => {
+    await expect(open({ spoolDir: '/dev/null/spool' })).rejects.toThrow(/^--nats-spool \/dev\/null\/spool: ENOTDIR/);
+  });
+
+  it('creates the stream and publishes every record as JSON, each acknowledged once with its message id', async () => {
+    const sink = await open();
+    await connected(sink);
+    const events = sampleEvents(300);
+    for (const e of events) sink.write(e);
+    sink.noteLost({ lost: 3, total: 3 });
+    await sink.close('SIGTERM');
+    expect(sink.stats()).toMatchObject({ delivered: 303, queued: 0, lost: 0 });
+    const { nc, jsm } = await cluster.client();
+    const info = await jsm.streams.info(`S${n}`);
+    expect(info.config.subjects).toEqual(['ctrace.>']);
+    const msgs = await readStream(nc, `S${n}`);
+    expect(msgs).toHaveLength(303);
+    const bodies = msgs.map((m) => JSON.parse(Buffer.from(m.data).toString()));
+    expect(bodies.map((b) => b.type)).toEqual(['start', ...events.map((e) => e.type), 'lost', 'stop']);
+    expect(msgs.map((m) => m.subject)).toEqual(bodies.map((b) => `ctrace.node-1_example.${b.type}`));
+    expect(bodies[1]).toMatchObject({ type: events[0]!.type, pid: events[0]!.pid, time: events[0]!.time });
+    expect(bodies.at(-1)).toMatchObject({ type: 'stop', reason: 'SIGTERM', lost: 3 });
+    const ids = msgs.map((m) => m.msgId!);
+    expect(new Set(ids).size).toBe(303);
+    expect(ids[0]).toMatch(/^node-1_example:[0-9a-f-]{36}:\d+:0$/);
+    expect(ids.at(-1)).toMatch(/:302$/);
+    expect(notes).toContain(`nats: created stream S${n} (subjects ctrace.>, 1 replicas)`);
+  });
+
+  it('publishes the protobuf form with --nats-format protobuf', async () => {
+    const sink = await open({ format: 'protobuf' });
+    await connected(sink);
+    const events = sampleEvents(5);
+    for (const e of events) sink.write(e);
+    await sink.close('SIGINT');
+    const { nc } = await cluster.client();
+    const recs = (await readStream(nc, `S${n}`)).map((m) => decodeRecordObject(m.data));
+    expect(recs).toHaveLength(7);
+    expect(Object.keys(recs[0]!)).toContain('start');
+    expect((recs[1]!['event'] as { pid: number }).pid).toBe(events[0]!.pid);
+    expect(Object.keys(recs[6]!)).toContain('stop');
+  });
+
+  it('publishes OCSF 1.7.0 with --nats-format ocsf', async () => {
+    const sink = await open({ format: 'ocsf' });
+    await connected(sink);
+    const events = sampleEvents(5);
+    for (const e of events) sink.write(e);
+    await sink.close('SIGINT');
+    const { nc } = await cluster.client();
+    const bodies = (await readStream(nc, `S${n}`)).map((m) => JSON.parse(Buffer.from(m.data).toString()));
+    expect(bodies).toHaveLength(7);
+    // start and stop: Event Log Activity; the events: their OCSF classes, ctrace's type under unmapped
+    expect(bodies[0]).toMatchObject({ class_uid: 1008, metadata: { version: '1.7.0' }, unmapped: { type: 'start' } });
+    for (let i = 0; i < events.length; i++) {
+      const want = events[i]!.type === 'mount' ? 1001 : 1007;
+      expect(bodies[i + 1]).toMatchObject({ class_uid: want, unmapped: { type: events[i]!.type, time: events[i]!.time } });
+    }
+    expect(bodies[6]).toMatchObject({ class_uid: 1008, unmapped: { type: 'stop' } });
+  });
+
+  it('a batch sent again (an acknowledgement lost) is stored once: the server drops the copies by Nats-Msg-Id', async () => {
+    const { nc, jsm } = await cluster.client();
+    await jsm.streams.add({ name: 'SD', subjects: ['ctrace.>'], duplicate_window: 120e9 });
+    const pub = new BatchPublisher(nc);
+    const batch = Array.from({ length: 20 }, (_, i) => ({ subject: 'ctrace.h.exec', id: `h:boot:1:${i}`, payload: Buffer.from(`{"n":${i}}`) }));
+    expect(await pub.send(batch, 3000)).toEqual(Array(20).fill(true));
+    expect(pub.duplicates).toBe(0);
+    expect(await pub.send(batch.slice(5, 15), 3000)).toEqual(Array(10).fill(true));
+    expect(pub.duplicates).toBe(10);
+    pub.close();
+    const msgs = await readStream(nc, 'SD');
+    await jsm.streams.delete('SD');
+    expect(msgs.map((m) => m.msgId)).toEqual(batch.map((m) => m.id));
+  });
+
+  it('leaves what it could not send in the spool, and the next run sends it first, ids unchanged', async () => {
+    await cluster.stopAll();
+    const spoolDir = join(dir, 'spool-restart');
+    const first = await open({ stream: 'SR', spoolDir });
+    const events = sampleEvents(50);
+    for (const e of events) first.write(e);
+    await first.close('SIGTERM');
+    expect(first.stats()).toMatchObject({ delivered: 0, queued: 52 });
+    expect(first.summary()).toMatch(/0 records acknowledged, .*52 left in the spool .*spool-restart for the next run/);
+
+    await cluster.startAll();
+    await cluster.waitForJetStream();
+    const second = await open({ stream: 'SR', spoolDir });
+    expect(notes).toContain(`nats: 52 records left in the spool ${spoolDir} by an earlier run: sending them first`);
+    await connected(second);
+    for (const e of sampleEvents(10)) second.write(e);
+    await second.close('SIGINT');
+    expect(second.stats()).toMatchObject({ delivered: 52 + 12, queued: 0 });
+    const { nc, jsm } = await cluster.client();
+    const msgs = await readStream(nc, 'SR');
+    await jsm.streams.delete('SR');
+    const runs = [...new Set(msgs.map((m) => m.msgId!.split(':').slice(0, 3).join(':')))];
+    expect(runs).toHaveLength(2);
+    const types = msgs.map((m) => JSON.parse(Buffer.from(m.data).toString()).type);
+    expect(types.slice(0, 52)).toEqual(['start', ...events.map((e) => e.type), 'stop']);
+    expect(msgs.slice(0, 52).every((m) => m.msgId!.startsWith(runs[0]!))).toBe(true);
+    expect(msgs.slice(0, 52).map((m) => Number(m.msgId!.split(':')[3]))).toEqual(Array.from({ length: 52 }, (_, i) => i));
+    expect(types.slice(52)).toEqual(['start', ...Array(10).fill(expect.any(String)), 'stop']);
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('spools while the server is down, sends the spool in order once it is back, and counts what the bound refuses', async () => {
+    await cluster.stopAll();
+    const sink = await open({ spoolSize: 64 * 1024 });
+    const events = sampleEvents(400);
+    for (const e of events) sink.write(e);
+    const s = sink.stats();
+    expect(s.connected).toBe(false);
+    expect(s.lost).toBeGreaterThan(0); // 64 KiB hold fewer than 400 JSON events
+    const kept = s.queued;
+    expect(kept + s.lost).toBe(401);
+    expect(notes.some((m) => /spool .* full .* records lost so far/.test(m))).toBe(true);
+    await cluster.startAll();
+    await cluster.waitForJetStream();
+    const deadline = Date.now() + 20_000;
+    while (sink.stats().queued > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(sink.stats()).toMatchObject({ queued: 0, replayed: kept, delivered: kept, lost: s.lost });
+    await sink.close('SIGTERM');
+    const { nc } = await cluster.client();
+    const msgs = await readStream(nc, `S${n}`);
+    const seqs = msgs.map((m) => Number(m.msgId!.split(':').at(-1)));
+    // in order, the start record first, and the stop record (sent once connected) last
+    expect(seqs).toHaveLength(kept + 1);
+    expect(seqs.slice(0, 3)).toEqual([0, 1, 2]);
+    expect(seqs.at(-1)).toBe(401);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+  });
+});
