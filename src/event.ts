@@ -46,6 +46,14 @@ export interface TraceStats {
   filtered: number;
 }
 
+/** The kernel dropped events (ring buffer full): what a sink is told. */
+export interface LostReport {
+  /** records the kernel dropped since the previous report */
+  lost: number;
+  /** total since start */
+  total: number;
+}
+
 /** Every output (stdout, JSONL log, protobuf, socket) is one of these. */
 export interface Sink {
   write(event: TraceEvent): void;

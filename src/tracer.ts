@@ -17,7 +17,7 @@ import {
 import { classifyCgroupPath, fullContainer, type Classification } from './classify.js';
 import { WallClock } from './clock.js';
 import { buildEvent } from './event-build.js';
-import type { EventType, TraceEvent, TraceStats } from './event.js';
+import type { EventType, TraceEvent, TraceStats, LostReport } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
 import { compileFilter, type CompiledFilter, type EventFilter } from './filter.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
@@ -82,12 +82,7 @@ export interface StartupReport {
   elapsedMs: number;
 }
 
-export interface LostReport {
-  /** records the kernel dropped since the previous report */
-  lost: number;
-  /** total since start */
-  total: number;
-}
+export type { LostReport } from './event.js';
 
 type EventListener = (ev: TraceEvent) => void;
 type LinesListener = (lines: Buffer) => void;

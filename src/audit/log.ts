@@ -26,7 +26,7 @@ import { closeSync, constants as C, createReadStream, fstatSync, openSync, readS
 import { chmod, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { EventType, Sink, TraceEvent } from '../event.js';
-import type { LostReport } from '../tracer.js';
+import type { LostReport } from '../event.js';
 import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
 import { ocsfCodec } from '../format/ocsf-log.js';
 import { lineType } from '../format/json.js';
