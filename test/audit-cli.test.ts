@@ -41,7 +41,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ctrace run: record-keeping options', () => {
   it.each([
-    [['run', '--quiet'], /^ctrace: --quiet needs --log, --socket, --otlp or --nats/],
+    [['run', '--quiet'], /^ctrace: --quiet needs --log, --socket, --otlp or --nats \(events would go nowhere\)/],
     [['run', '--log-keep', '3'], /^ctrace: --log-keep needs --log <path>\n$/],
     [['run', '--log-format', 'protobuf'], /^ctrace: --log-format needs --log <path>\n$/],
     [['run', '--log', '/tmp/x.log', '--log-max-size', '12Q'], /^ctrace: .*not a size: '12Q'/],
