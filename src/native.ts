@@ -70,11 +70,8 @@ export interface NativeTracer {
    * onBatch(null, null), after every batch it read. Keeps the tracer (and the loop) alive until close().
    */
   start(onBatch: BatchCallback, formatter?: NativeLineFormatter): void;
-  setVerdict(pid: number, verdict: number, cgroupKey: bigint): void;
   /** Many verdicts in one map batch update; the three arrays have one entry per pid. */
   setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
-  /** A missing entry is not an error. */
-  deleteVerdict(pid: number): void;
   setCgroupVerdict(key: bigint, verdict: number): void;
   /** Kernel counters summed over CPUs; after close(), the values read at close. */
   stats(): NativeStats;
