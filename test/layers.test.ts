@@ -15,7 +15,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
 const LAYERS: Array<[string, RegExp]> = [
   ['base', /^(bytes|clock|capabilities|host|procfs|native|event|completion|manpage)\.ts$|^events\//],
   ['decode', /^(abi|cgroupfs)\.ts$/],
-  ['classify', /^(classify|isolation|inventory|proctable|filter)\.ts$/],
+  ['classify', /^(classify|isolation|inventory|proctable|filter|verdicts)\.ts$/],
   ['enrich', /^enrich\//],
   ['event', /^event-build\.ts$/],
   ['formats', /^format\/|^audit\/(records|chain)\.ts$/],
