@@ -13,6 +13,7 @@ import {
   type RawRecord,
 } from './abi.js';
 import type { ContainerInfo, ExecEvent, ExitEvent, MountEvent, Scope, TraceEvent } from './event.js';
+import { int64 } from './events/wire.js';
 
 export interface Attribution {
   /** ISO wall-clock time (see src/clock.ts) */
@@ -60,6 +61,7 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         argv: rec.argv,
         argvTruncated: rec.argvTruncated,
         filenameTruncated: rec.filenameTruncated,
+        argc: rec.argc,
       };
       break;
     case 'exit': {
@@ -69,7 +71,7 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         code: signal ? 0 : (rec.status >> 8) & 0xff,
         signal,
         coreDumped: (rec.status & 0x80) !== 0,
-        durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? Number(rec.ktimeNs - rec.startNs) : 0,
+        durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? int64(rec.ktimeNs - rec.startNs) : 0,
       };
       break;
     }

@@ -99,6 +99,7 @@ function eventToJsonForm(e: Json): Json {
       argv: e.exec.argv ?? [],
       argvTruncated: e.exec.argvTruncated ?? false,
       filenameTruncated: e.exec.filenameTruncated ?? false,
+      argc: e.exec.argc ?? 0,
     };
   } else if (e.detail === 'exit') {
     out.exit = {

@@ -115,7 +115,7 @@ export function filterContainers(containers: readonly PsContainer[], filter: Eve
     if (!f.container(c)) continue;
     const processes = c.processes.filter(
       (p) =>
-        f.event({ type: 'exec', uid: p.uid, comm: p.comm, exec: { filename: p.argv[0] ?? '', argv: p.argv, argvTruncated: false }, container: c } as never),
+        f.event({ type: 'exec', uid: p.uid, comm: p.comm, exec: { filename: p.argv[0] ?? '', argv: p.argv }, container: c } as never),
     );
     if (processes.length) out.push({ ...c, processes });
   }

@@ -6,10 +6,10 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type protobuf from 'protobufjs';
-import { isoNs } from '../clock.js';
-import type { ContainerInfo, EventType, TraceEvent } from '../event.js';
+import type { Entry } from '../event.js';
 import type { ChainCodec, ChainedRecord } from '../audit/chain.js';
-import { isEvent, lossSource, type Entry, type MetaRecord, type StartOptions } from '../audit/records.js';
+import { entryFromProto as generatedFromProto, entryToProto as generatedToProto } from '../events/generated/schema.js';
+import { pTime, uTime } from '../events/wire.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/ctrace.proto', import.meta.url));
 export const RECORD_TYPE = 'ctrace.v1.Record';
@@ -32,320 +32,25 @@ type Obj = Record<string, unknown>;
 
 /* ---------- time ---------- */
 
-const ISO = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/;
-
 /** ISO-8601 UTC (ns precision) to google.protobuf.Timestamp. */
-export function isoToTimestamp(iso: string): { seconds: number; nanos: number } {
-  const m = ISO.exec(iso);
-  if (!m) throw new Error(`not an ISO-8601 UTC time: ${iso}`);
-  const seconds = Date.parse(m[1] + 'Z') / 1000;
-  const nanos = m[2] ? Number(m[2].padEnd(9, '0')) : 0;
-  return { seconds, nanos };
-}
-
-export function timestampToIso(ts: unknown): string {
-  const t = (ts ?? {}) as { seconds?: number; nanos?: number };
-  return isoNs(BigInt(t.seconds ?? 0) * 1_000_000_000n + BigInt(t.nanos ?? 0));
-}
-
-/* ---------- entry -> message ---------- */
-
-/** Sets `k` only when `v` is not null: a JSON null is an absent field. */
-function opt(o: Obj, k: string, v: unknown): void {
-  if (v !== null && v !== undefined) o[k] = v;
-}
-
-function containerToProto(c: ContainerInfo): Obj {
-  const o: Obj = { id: c.id, runtime: c.runtime };
-  opt(o, 'podUid', c.podUid);
-  opt(o, 'qos', c.qos);
-  opt(o, 'name', c.name);
-  opt(o, 'image', c.image);
-  opt(o, 'podName', c.podName);
-  opt(o, 'podNamespace', c.podNamespace);
-  return o;
-}
-
-/**
- * A protobuf `string` must be UTF-8, and a lone surrogate (an invalid kernel byte U+DCNN, see
- * src/bytes.ts) has no UTF-8 form: strict decoders would reject the whole message. Here it
- * becomes U+FFFD; the JSON form keeps the byte.
- */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-function utf8(s: string): string {
-  // most strings are ASCII: one scan, no copy
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdfff) return s.replace(LONE_SURROGATE, '\ufffd');
-  }
-  return s;
-}
-function utf8OrNull(s: string | null): string | null {
-  return s === null ? null : utf8(s);
-}
-
-function eventToProto(ev: TraceEvent): Obj {
-  const o: Obj = {
-    time: isoToTimestamp(ev.time),
-    ktimeNs: Number(ev.ktimeNs),
-    pid: ev.pid,
-    tid: ev.tid,
-    ppid: ev.ppid,
-    nspid: ev.nspid,
-    uid: ev.uid,
-    gid: ev.gid,
-    comm: utf8(ev.comm),
-    cgroupId: ev.cgroupId,
-    pidNs: ev.pidNs,
-    mntNs: ev.mntNs,
-    scope: ev.scope,
-    cgroupPath: utf8(ev.cgroupPath),
-    cgroupV1: ev.cgroupV1,
-  };
-  if (ev.container) o.container = containerToProto(ev.container);
-  opt(o, 'reason', ev.reason ?? null);
-  switch (ev.type) {
-    case 'exec':
-      o.exec = {
-        filename: utf8(ev.exec.filename),
-        argv: ev.exec.argv.map(utf8),
-        argvTruncated: ev.exec.argvTruncated,
-        filenameTruncated: ev.exec.filenameTruncated ?? false,
-      };
-      break;
-    case 'exit':
-      o.exit = { code: ev.exit.code, signal: ev.exit.signal, coreDumped: ev.exit.coreDumped, durationNs: ev.exit.durationNs };
-      break;
-    case 'mount': {
-      const m: Obj = {
-        op: ev.mount.op,
-        flags: ev.mount.flags,
-        ret: ev.mount.ret,
-        sourceTruncated: ev.mount.sourceTruncated ?? false,
-        targetTruncated: ev.mount.targetTruncated ?? false,
-        fstypeTruncated: ev.mount.fstypeTruncated ?? false,
-        argsChanged: ev.mount.argsChanged ?? false,
-        argsUnverified: ev.mount.argsUnverified ?? false,
-        kernelView: ev.mount.kernelView ?? false,
-      };
-      opt(m, 'source', utf8OrNull(ev.mount.source));
-      opt(m, 'target', utf8OrNull(ev.mount.target));
-      opt(m, 'fstype', utf8OrNull(ev.mount.fstype));
-      o.mount = m;
-      break;
-    }
-  }
-  return o;
-}
-
-function optionsToProto(op: StartOptions): Obj {
-  const o: Obj = {
-    events: op.events,
-    all: op.all,
-    pidnsOnly: op.pidnsOnly,
-    logMaxSize: op.logMaxSize,
-    logKeep: op.logKeep,
-  };
-  opt(o, 'container', op.container);
-  opt(o, 'runtime', op.runtime);
-  opt(o, 'pod', op.pod);
-  opt(o, 'output', op.output);
-  opt(o, 'log', op.log);
-  opt(o, 'logFormat', op.logFormat);
-  opt(o, 'logFsync', op.logFsync);
-  opt(o, 'socket', op.socket);
-  return o;
-}
-
-function metaToProto(r: MetaRecord): Obj {
-  const time = isoToTimestamp(r.time);
-  switch (r.type) {
-    case 'start':
-      return {
-        start: { time, version: r.version, host: r.host, kernel: r.kernel, pid: r.pid, options: optionsToProto(r.options) },
-      };
-    case 'stop':
-      return { stop: { time, reason: r.reason, events: { ...r.events }, lost: r.lost } };
-    case 'lost':
-      return { lost: { time, count: r.count, total: r.total, source: r.source } };
-    case 'rotate':
-      return { rotate: { time, reason: r.reason } };
-    case 'continuation': {
-      const c: Obj = { time };
-      opt(c, 'previousFile', r.previousFile);
-      return { continuation: c };
-    }
-  }
-}
+export const isoToTimestamp = pTime;
+export const timestampToIso = uTime;
 
 /** The plain Record object of an entry (no chain fields), ready for Record.encode. */
-export function entryToProto(e: Entry): Obj {
-  return isEvent(e) ? { event: eventToProto(e) } : metaToProto(e);
-}
+export const entryToProto: (e: Entry) => Obj = generatedToProto;
+
+/** An entry from a decoded Record (as plain object: longs as strings, oneofs named). */
+export const entryFromProto: (rec: Obj) => Entry = generatedFromProto;
 
 /** One entry as a length-delimited Record (stdout and socket streams). */
 export function encodeDelimited(e: Entry): Buffer {
   return Buffer.from(recordMessage().encodeDelimited(entryToProto(e)).finish());
 }
 
-/* ---------- message -> entry ---------- */
+const n = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : 0);
 
-function s(v: unknown): string {
-  return typeof v === 'string' ? v : '';
-}
-function sn(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
-}
-function n(v: unknown): number {
-  return typeof v === 'number' ? v : 0;
-}
-
-function containerFromProto(c: Obj): ContainerInfo {
-  return {
-    id: s(c.id),
-    runtime: s(c.runtime) as ContainerInfo['runtime'],
-    podUid: sn(c.podUid),
-    qos: sn(c.qos) as ContainerInfo['qos'],
-    name: sn(c.name),
-    image: sn(c.image),
-    podName: sn(c.podName),
-    podNamespace: sn(c.podNamespace),
-  };
-}
-
-function eventFromProto(o: Obj): TraceEvent {
-  const base = {
-    time: timestampToIso(o.time),
-    ktimeNs: BigInt(n(o.ktimeNs)),
-    pid: n(o.pid),
-    tid: n(o.tid),
-    ppid: n(o.ppid),
-    nspid: n(o.nspid),
-    uid: n(o.uid),
-    gid: n(o.gid),
-    comm: s(o.comm),
-    cgroupId: n(o.cgroupId),
-    cgroupPath: s(o.cgroupPath),
-    cgroupV1: o.cgroupV1 === true,
-    pidNs: n(o.pidNs),
-    mntNs: n(o.mntNs),
-    scope: (s(o.scope) || 'unknown') as TraceEvent['scope'],
-    container: o.container ? containerFromProto(o.container as Obj) : null,
-    reason: sn(o.reason),
-  };
-  switch (o.detail) {
-    case 'exec': {
-      const d = o.exec as Obj;
-      return {
-        ...base,
-        type: 'exec',
-        exec: {
-          filename: s(d.filename),
-          argv: (d.argv as string[] | undefined) ?? [],
-          argvTruncated: d.argvTruncated === true,
-          filenameTruncated: d.filenameTruncated === true,
-        },
-      };
-    }
-    case 'exit': {
-      const d = o.exit as Obj;
-      return {
-        ...base,
-        type: 'exit',
-        exit: { code: n(d.code), signal: n(d.signal), coreDumped: d.coreDumped === true, durationNs: n(d.durationNs) },
-      };
-    }
-    case 'mount': {
-      const d = o.mount as Obj;
-      return {
-        ...base,
-        type: 'mount',
-        mount: {
-          op: (s(d.op) || 'mount') as 'mount' | 'move_mount',
-          source: sn(d.source),
-          target: sn(d.target),
-          fstype: sn(d.fstype),
-          flags: n(d.flags),
-          ret: n(d.ret),
-          sourceTruncated: d.sourceTruncated === true,
-          targetTruncated: d.targetTruncated === true,
-          fstypeTruncated: d.fstypeTruncated === true,
-          argsChanged: d.argsChanged === true,
-          argsUnverified: d.argsUnverified === true,
-          kernelView: d.kernelView === true,
-        },
-      };
-    }
-    default:
-      throw new Error('event without exec, exit or mount detail');
-  }
-}
-
-function optionsFromProto(o: Obj | undefined): StartOptions {
-  const op = o ?? {};
-  return {
-    events: ((op.events as string[] | undefined) ?? []) as EventType[],
-    all: op.all === true,
-    pidnsOnly: op.pidnsOnly === true,
-    container: sn(op.container),
-    runtime: sn(op.runtime),
-    pod: sn(op.pod),
-    output: sn(op.output),
-    log: sn(op.log),
-    logFormat: sn(op.logFormat),
-    logMaxSize: n(op.logMaxSize),
-    logKeep: n(op.logKeep),
-    logFsync: sn(op.logFsync),
-    socket: sn(op.socket),
-  };
-}
-
-/** An entry from a decoded Record (as plain object: longs as numbers, oneofs named). */
-export function entryFromProto(rec: Obj): Entry {
-  switch (rec.kind) {
-    case 'event':
-      return eventFromProto(rec.event as Obj);
-    case 'start': {
-      const r = rec.start as Obj;
-      return {
-        type: 'start',
-        time: timestampToIso(r.time),
-        version: s(r.version),
-        host: s(r.host),
-        kernel: s(r.kernel),
-        pid: n(r.pid),
-        options: optionsFromProto(r.options as Obj | undefined),
-      };
-    }
-    case 'stop': {
-      const r = rec.stop as Obj;
-      const ev = (r.events ?? {}) as Obj;
-      return {
-        type: 'stop',
-        time: timestampToIso(r.time),
-        reason: s(r.reason),
-        events: { exec: n(ev.exec), exit: n(ev.exit), mount: n(ev.mount) },
-        lost: n(r.lost),
-      };
-    }
-    case 'lost': {
-      const r = rec.lost as Obj;
-      return { type: 'lost', time: timestampToIso(r.time), count: n(r.count), total: n(r.total), source: lossSource(r.source) };
-    }
-    case 'rotate': {
-      const r = rec.rotate as Obj;
-      return { type: 'rotate', time: timestampToIso(r.time), reason: r.reason === 'SIGHUP' ? 'SIGHUP' : 'size' };
-    }
-    case 'continuation': {
-      const r = rec.continuation as Obj;
-      return { type: 'continuation', time: timestampToIso(r.time), previousFile: sn(r.previousFile) };
-    }
-    default:
-      throw new Error('record of no known kind');
-  }
-}
-
-const CONVERSION = { longs: Number, oneofs: true } as const;
+// longs as decimal strings: all 64 bits survive (src/events/wire.ts makes them Int64)
+const CONVERSION = { longs: String, oneofs: true } as const;
 
 /** Decodes one Record message (without its length prefix) into a plain object. */
 export function decodeRecordObject(msg: Uint8Array): Obj {

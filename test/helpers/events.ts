@@ -65,7 +65,7 @@ export function execEvent(i = 0, o: Partial<ExecEvent['exec']> & { container?: C
   return {
     ...base(i, container),
     type: 'exec',
-    exec: { filename: '/bin/sh', argv: ['sh', '-c', `echo ${i} > /tmp/x`], argvTruncated: false, filenameTruncated: false, ...exec },
+    exec: { filename: '/bin/sh', argv: ['sh', '-c', `echo ${i} > /tmp/x`], argvTruncated: false, filenameTruncated: false, argc: 3, ...exec },
   };
 }
 
