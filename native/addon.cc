@@ -2,7 +2,6 @@
 #include <napi.h>
 
 #include "abi.h"
-#include "line_chain.h"
 #include "line_formatter.h"
 #include "tracer.h"
 
@@ -11,7 +10,6 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", ctrace::Tracer::Define(env));
   exports.Set("LineFormatter", ctrace::LineFormatter::Define(env));
-  exports.Set("chainJsonLines", Napi::Function::New(env, ctrace::ChainJsonLines, "chainJsonLines"));
   exports.Set("abi", ctrace::AbiInfo::Describe(env));
   return exports;
 }

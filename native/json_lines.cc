@@ -8,13 +8,18 @@
 
 #include <cstddef>
 
+#include "json_records.h"
 #include "text.h"
 
 namespace ctrace {
 
+namespace json = ::ctrace::json;
+namespace rec_json = ::ctrace::json_records;
+
 namespace {
 
-// Integers JavaScript prints exactly (Number(bigint) beyond this rounds).
+// Integers JavaScript decodes exactly from the kernel record (src/abi.ts): a record beyond
+// goes to JavaScript raw.
 constexpr uint64_t kMaxSafe = 9007199254740992ull;  // 2^53
 
 template <typename T>
@@ -24,98 +29,20 @@ T Read(const uint8_t* p) {
   return v;
 }
 
-void PutHex2(std::string* s, uint8_t b) {
-  char hex[2];
-  HexLower(&b, 1, hex);
-  s->append(hex, 2);
-}
-
-// Length of the valid UTF-8 sequence at p, or 0: src/bytes.ts utf8SeqLen, the same rules
-// (no overlongs, no surrogates, nothing above U+10FFFF).
-size_t Utf8SeqLen(const uint8_t* p, const uint8_t* end) {
-  const uint8_t b0 = p[0];
-  size_t n;
-  uint8_t lo = 0x80, hi = 0xbf;
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    n = 2;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    n = 3;
-    if (b0 == 0xe0) lo = 0xa0;
-    if (b0 == 0xed) hi = 0x9f;
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    n = 4;
-    if (b0 == 0xf0) lo = 0x90;
-    if (b0 == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < n) return 0;
-  if (p[1] < lo || p[1] > hi) return 0;
-  for (size_t k = 2; k < n; k++) {
-    if (p[k] < 0x80 || p[k] > 0xbf) return 0;
-  }
-  return n;
-}
-
-// The bytes as src/bytes.ts decodes them (an invalid UTF-8 byte 0xNN becomes the lone
-// surrogate U+DCNN), as JSON.stringify quotes that text (a lone surrogate as \udcNN): \" \\ \b \t \n \f \r, \u00xx for other controls.
-void PutString(std::string* s, const uint8_t* p, const uint8_t* end) {
-  s->push_back('"');
-  const uint8_t* run = p;
-  while (p < end) {
-    const uint8_t b = *p;
-    if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
-      p++;
-      continue;
-    }
-    size_t n = 0;
-    if (b >= 0x80 && (n = Utf8SeqLen(p, end)) > 0) {
-      p += n;
-      continue;
-    }
-    s->append(reinterpret_cast<const char*>(run), p - run);
-    switch (b) {
-      case '"': s->append("\\\""); break;
-      case '\\': s->append("\\\\"); break;
-      case '\b': s->append("\\b"); break;
-      case '\t': s->append("\\t"); break;
-      case '\n': s->append("\\n"); break;
-      case '\f': s->append("\\f"); break;
-      case '\r': s->append("\\r"); break;
-      default:
-        if (b >= 0x80) {
-          s->append("\\udc");  // U+DCNN
-        } else {
-          s->append("\\u00");
-        }
-        PutHex2(s, b);
-    }
-    p++;
-    run = p;
-  }
-  s->append(reinterpret_cast<const char*>(run), end - run);
-  s->push_back('"');
-}
-
 // A NUL-terminated string in a fixed field (src/bytes.ts decodeCString).
-const uint8_t* CEnd(const uint8_t* p, size_t max) {
+json::Str CString(const uint8_t* p, size_t max) {
   const void* z = memchr(p, 0, max);
-  return z != nullptr ? static_cast<const uint8_t*>(z) : p + max;
+  return {p, z != nullptr ? static_cast<const uint8_t*>(z) : p + max};
 }
 
-void PutCString(std::string* s, const uint8_t* p, size_t max) { PutString(s, p, CEnd(p, max)); }
-
-// `null` for an empty field (the JSON form says null for absent data).
-void PutCStringOrNull(std::string* s, const uint8_t* p, size_t max) {
-  const uint8_t* end = CEnd(p, max);
-  if (end == p) {
-    s->append("null");
-  } else {
-    PutString(s, p, end);
-  }
+// The same, absent (null) when empty: the JSON form says null for absent data.
+json::Str CStringOrNull(const uint8_t* p, size_t max) {
+  json::Str v = CString(p, max);
+  if (v.p == v.end) v.p = v.end = nullptr;
+  return v;
 }
 
-const char* Bool(bool b) { return b ? "true" : "false"; }
+
 
 }  // namespace
 
@@ -238,7 +165,8 @@ void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
   }
 }
 
-// ISO-8601 UTC with nanoseconds, as src/clock.ts writes it; the date part once per second.
+// ISO-8601 UTC with nanoseconds, as src/clock.ts writes it, into w->time_; the date part
+// once per second.
 bool JsonLines::Time(uint64_t ktime_ns, Writer* w) const {
   if (ktime_ns > static_cast<uint64_t>(INT64_MAX) - (clock_offset_ns_ > 0 ? clock_offset_ns_ : 0)) return false;
   const int64_t wall = static_cast<int64_t>(ktime_ns) + clock_offset_ns_;
@@ -249,22 +177,17 @@ bool JsonLines::Time(uint64_t ktime_ns, Writer* w) const {
     const time_t t = static_cast<time_t>(sec);
     struct tm tm;
     if (gmtime_r(&t, &tm) == nullptr || tm.tm_year + 1900 > 9999) return false;  // JS writes +YYYYYY
-    const int n = snprintf(w->date_, sizeof(w->date_), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+    const int n = snprintf(w->time_, sizeof(w->time_), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
                            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (n != 20) return false;
-    w->date_len_ = 20;
     w->second_ = sec;
   }
-  std::string* s = &w->line_;
-  s->append(w->date_, w->date_len_);
-  char digits[9];
   int64_t f = frac;
-  for (int i = 8; i >= 0; i--) {
-    digits[i] = static_cast<char>('0' + f % 10);
+  for (int i = 28; i >= 20; i--) {
+    w->time_[i] = static_cast<char>('0' + f % 10);
     f /= 10;
   }
-  s->append(digits, 9);
-  s->push_back('Z');
+  w->time_[29] = 'Z';
   return true;
 }
 
@@ -308,103 +231,81 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   }
   if (!cg.emit) return Outcome::kFiltered;
 
+  // the event's own fields, then the cgroup's attribution as JavaScript wrote it, then the
+  // detail: json_records.h (generated from proto/ctrace.proto) writes them
+  if (!Time(hdr.ktime_ns, w)) return Outcome::kRaw;
+  rec_json::EventHead head;
+  head.time = {w->time_, 30};
+  head.pid = field(offsetof(struct ctrace_task, tgid));
+  head.tid = field(offsetof(struct ctrace_task, pid));
+  head.ppid = field(offsetof(struct ctrace_task, ppid));
+  head.nspid = nspid;
+  head.uid = field(offsetof(struct ctrace_task, uid));
+  head.gid = field(offsetof(struct ctrace_task, gid));
+  head.comm = CString(task + offsetof(struct ctrace_task, comm), CTRACE_COMM_LEN);
+  head.cgroup_id = cgroup_id;
+  head.pid_ns = field(offsetof(struct ctrace_task, pidns_ino));
+  head.mnt_ns = field(offsetof(struct ctrace_task, mntns_ino));
+  // identity (src/identity.ts processId): boot id, start time since boot, pid; null without a start time
+  rec_json::EventTail tail;
+  const auto process_id = [&](std::string* buf, uint32_t pid, uint64_t start) -> json::Str {
+    if (pid == 0 || start == 0) return {nullptr, nullptr};
+    buf->assign(boot_id_);
+    buf->push_back(':');
+    AppendUint(buf, start);
+    buf->push_back(':');
+    AppendUint(buf, pid);
+    const auto* p = reinterpret_cast<const uint8_t*>(buf->data());
+    return {p, p + buf->size()};
+  };
+  tail.process_id = process_id(&w->process_id_, head.pid, Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns)));
+  tail.parent_process_id =
+      process_id(&w->parent_process_id_, head.ppid, Read<uint64_t>(task + offsetof(struct ctrace_task, parent_start_ns)));
+
   std::string* s = &w->line_;
   s->clear();
   s->append("{\"type\":\"");
   s->append(type);
-  s->append("\",\"time\":\"");
-  if (!Time(hdr.ktime_ns, w)) return Outcome::kRaw;
-  s->append("\",\"pid\":");
-  AppendUint(s, field(offsetof(struct ctrace_task, tgid)));
-  s->append(",\"tid\":");
-  AppendUint(s, field(offsetof(struct ctrace_task, pid)));
-  s->append(",\"ppid\":");
-  AppendUint(s, field(offsetof(struct ctrace_task, ppid)));
-  s->append(",\"nspid\":");
-  AppendUint(s, nspid);
-  s->append(",\"uid\":");
-  AppendUint(s, field(offsetof(struct ctrace_task, uid)));
-  s->append(",\"gid\":");
-  AppendUint(s, field(offsetof(struct ctrace_task, gid)));
-  s->append(",\"comm\":");
-  PutCString(s, task + offsetof(struct ctrace_task, comm), CTRACE_COMM_LEN);
-  s->append(",\"cgroupId\":");
-  AppendUint(s, cgroup_id);
-  s->append(",\"pidNs\":");
-  AppendUint(s, field(offsetof(struct ctrace_task, pidns_ino)));
-  s->append(",\"mntNs\":");
-  AppendUint(s, field(offsetof(struct ctrace_task, mntns_ino)));
+  s->push_back('"');
+  rec_json::WriteHead(s, head);
   s->append(cg.fragment);
-  // identity (src/identity.ts processId): boot id, start time since boot, pid; null without a start time
-  auto put_process_id = [&](uint32_t pid, uint64_t start) {
-    if (pid == 0 || start == 0) {
-      s->append("null");
-      return;
-    }
-    s->push_back('"');
-    s->append(boot_id_);
-    s->push_back(':');
-    AppendUint(s, start);
-    s->push_back(':');
-    AppendUint(s, pid);
-    s->push_back('"');
-  };
-  s->append(",\"processId\":");
-  put_process_id(field(offsetof(struct ctrace_task, tgid)), Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns)));
-  s->append(",\"parentProcessId\":");
-  put_process_id(field(offsetof(struct ctrace_task, ppid)), Read<uint64_t>(task + offsetof(struct ctrace_task, parent_start_ns)));
+  rec_json::WriteTail(s, tail);
 
   switch (hdr.type) {
     case CTRACE_EV_EXIT: {
       const uint32_t status = Read<uint32_t>(rec + offsetof(struct ctrace_exit, exit_code));
       const uint64_t start = Read<uint64_t>(rec + offsetof(struct ctrace_exit, start_ns));
-      const uint64_t duration = start > 0 && hdr.ktime_ns > start ? hdr.ktime_ns - start : 0;
-      if (duration > kMaxSafe) return Outcome::kRaw;
       const uint32_t signal = status & 0x7f;
-      s->append(",\"exit\":{\"code\":");
-      AppendUint(s, signal != 0 ? 0 : (status >> 8) & 0xff);
-      s->append(",\"signal\":");
-      AppendUint(s, signal);
-      s->append(",\"coreDumped\":");
-      s->append(Bool((status & 0x80) != 0));
-      s->append(",\"durationNs\":");
-      AppendUint(s, duration);
-      s->append("}}\n");
+      // a wait status: exit code in bits 8-15, or the signal in 0-6 and a core flag in 7
+      rec_json::Exit x;
+      x.code = static_cast<int32_t>(signal != 0 ? 0 : (status >> 8) & 0xff);
+      x.signal = static_cast<int32_t>(signal);
+      x.core_dumped = (status & 0x80) != 0;
+      x.duration_ns = start > 0 && hdr.ktime_ns > start ? hdr.ktime_ns - start : 0;
+      if (x.duration_ns > kMaxSafe) return Outcome::kRaw;
+      rec_json::WriteExit(s, x);
       exit_.fetch_add(1, std::memory_order_relaxed);
       break;
     }
     case CTRACE_EV_MOUNT: {
-      const int64_t ret = Read<int64_t>(rec + offsetof(struct ctrace_mount, ret));
-      const uint64_t flags = Read<uint64_t>(rec + offsetof(struct ctrace_mount, flags));
-      if (flags > kMaxSafe || ret > static_cast<int64_t>(kMaxSafe) || ret < -static_cast<int64_t>(kMaxSafe))
-        return Outcome::kRaw;
       const uint32_t op = Read<uint32_t>(rec + offsetof(struct ctrace_mount, op));
-      s->append(",\"mount\":{\"op\":\"");
-      s->append(op == CTRACE_MOUNT_OP_MOVE_MOUNT ? "move_mount" : "mount");
-      s->append("\",\"source\":");
-      PutCStringOrNull(s, rec + offsetof(struct ctrace_mount, source), CTRACE_PATH_LEN);
-      s->append(",\"target\":");
-      PutCStringOrNull(s, rec + offsetof(struct ctrace_mount, target), CTRACE_PATH_LEN);
-      s->append(",\"fstype\":");
-      PutCStringOrNull(s, rec + offsetof(struct ctrace_mount, fstype), CTRACE_FSTYPE_LEN);
-      s->append(",\"flags\":");
-      AppendUint(s, flags);
-      s->append(",\"ret\":");
-      AppendInt(s, ret);
       const uint32_t mf = Read<uint32_t>(rec + offsetof(struct ctrace_mount, mflags));
-      s->append(",\"sourceTruncated\":");
-      s->append(Bool((mf & CTRACE_MF_SOURCE_TRUNC) != 0));
-      s->append(",\"targetTruncated\":");
-      s->append(Bool((mf & CTRACE_MF_TARGET_TRUNC) != 0));
-      s->append(",\"fstypeTruncated\":");
-      s->append(Bool((mf & CTRACE_MF_FSTYPE_TRUNC) != 0));
-      s->append(",\"argsChanged\":");
-      s->append(Bool((mf & CTRACE_MF_ARGS_CHANGED) != 0));
-      s->append(",\"argsUnverified\":");
-      s->append(Bool((mf & CTRACE_MF_ARGS_UNVERIFIED) != 0));
-      s->append(",\"kernelView\":");
-      s->append(Bool((mf & CTRACE_MF_KERNEL_VIEW) != 0));
-      s->append("}}\n");
+      rec_json::Mount x;
+      x.op = op == CTRACE_MOUNT_OP_MOVE_MOUNT ? json::Lit{"move_mount", 10} : json::Lit{"mount", 5};
+      x.source = CStringOrNull(rec + offsetof(struct ctrace_mount, source), CTRACE_PATH_LEN);
+      x.target = CStringOrNull(rec + offsetof(struct ctrace_mount, target), CTRACE_PATH_LEN);
+      x.fstype = CStringOrNull(rec + offsetof(struct ctrace_mount, fstype), CTRACE_FSTYPE_LEN);
+      x.flags = Read<uint64_t>(rec + offsetof(struct ctrace_mount, flags));
+      x.ret = Read<int64_t>(rec + offsetof(struct ctrace_mount, ret));
+      if (x.flags > kMaxSafe || x.ret > static_cast<int64_t>(kMaxSafe) || x.ret < -static_cast<int64_t>(kMaxSafe))
+        return Outcome::kRaw;
+      x.source_truncated = (mf & CTRACE_MF_SOURCE_TRUNC) != 0;
+      x.target_truncated = (mf & CTRACE_MF_TARGET_TRUNC) != 0;
+      x.fstype_truncated = (mf & CTRACE_MF_FSTYPE_TRUNC) != 0;
+      x.args_changed = (mf & CTRACE_MF_ARGS_CHANGED) != 0;
+      x.args_unverified = (mf & CTRACE_MF_ARGS_UNVERIFIED) != 0;
+      x.kernel_view = (mf & CTRACE_MF_KERNEL_VIEW) != 0;
+      rec_json::WriteMount(s, x);
       mount_.fetch_add(1, std::memory_order_relaxed);
       break;
     }

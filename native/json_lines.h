@@ -1,8 +1,9 @@
 // The JSON-lines lane. Once userland has classified a cgroup it registers, per cgroup key, the
 // part of the JSON line that depends only on the cgroup (container, scope, cgroupPath,
 // cgroupV1) and whether its events pass the filters. From then on the poll thread writes the
-// JSON line of every record of that cgroup itself, byte for byte what src/format/json.ts
-// writes (test/json-lines.test.ts holds the two to that), and JavaScript only forwards bytes.
+// JSON line of every record of that cgroup itself, with the field writers generated from
+// proto/ctrace.proto (json_records.h), byte for byte what src/format/json.ts writes
+// (test/json-lines.test.ts holds the two to that), and JavaScript only forwards bytes.
 // A record of any other cgroup, or one whose numbers JavaScript would print differently
 // (beyond 2^53), goes to JavaScript raw, in order.
 //
@@ -73,9 +74,9 @@ class JsonLines {
     size_t header_at_ = 0;
     bool has_raw_ = false;
     std::string line_;
+    std::string process_id_, parent_process_id_;  // the line's processIds, built here
     int64_t second_ = -1;
-    char date_[32] = {0};  // "2026-11-22T11:02:59."
-    size_t date_len_ = 0;
+    char time_[32] = {0};  // "2026-11-22T11:02:59.123456789Z", the date part kept for second_
   };
 
   // boot_id: what processId values begin with (src/identity.ts)

@@ -50,9 +50,7 @@ Napi::Function Tracer::Define(Napi::Env env) {
                      {
                          InstanceMethod<&Tracer::Attach>("attach"),
                          InstanceMethod<&Tracer::Start>("start"),
-                         InstanceMethod<&Tracer::SetVerdict>("setVerdict"),
                          InstanceMethod<&Tracer::SetVerdicts>("setVerdicts"),
-                         InstanceMethod<&Tracer::DeleteVerdict>("deleteVerdict"),
                          InstanceMethod<&Tracer::SetCgroupVerdict>("setCgroupVerdict"),
                          InstanceMethod<&Tracer::Stats>("stats"),
                          InstanceMethod<&Tracer::Hooks>("hooks"),
@@ -296,20 +294,6 @@ Napi::Value Tracer::Start(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value Tracer::SetVerdict(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const auto pid = static_cast<uint32_t>(Integer(env, info[0], "setVerdict: pid", 0, 4294967295.0));
-  const auto verdict = static_cast<uint8_t>(Integer(env, info[1], "setVerdict: verdict", 0, 255));
-  const uint64_t key = BigU64(env, info[2], "setVerdict: cgroupKey");
-  RequireOpen(env, "map");
-  struct ctrace_pid_verdict value = {};
-  value.cgroup_key = key;
-  value.verdict = verdict;
-  const int err = bpf_map__update_elem(skel_->maps.pid_verdicts, &pid, sizeof(pid), &value, sizeof(value), BPF_ANY);
-  if (err != 0) NativeError::Throw(env, "map", -err, "pid_verdicts update");
-  return env.Undefined();
-}
-
 Napi::Value Tracer::SetVerdicts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto pids = Typed<uint32_t>(env, info[0], napi_uint32_array, "setVerdicts: pids", "a Uint32Array");
@@ -329,15 +313,6 @@ Napi::Value Tracer::SetVerdicts(const Napi::CallbackInfo& info) {
   }
   const int err = UpdatePidVerdicts(bpf_map__fd(skel_->maps.pid_verdicts), &k, &v);
   if (err != 0) NativeError::Throw(env, "map", err, "pid_verdicts update");
-  return env.Undefined();
-}
-
-Napi::Value Tracer::DeleteVerdict(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const auto pid = static_cast<uint32_t>(Integer(env, info[0], "deleteVerdict: pid", 0, 4294967295.0));
-  RequireOpen(env, "map");
-  const int err = bpf_map__delete_elem(skel_->maps.pid_verdicts, &pid, sizeof(pid), 0);
-  if (err != 0 && err != -ENOENT) NativeError::Throw(env, "map", -err, "pid_verdicts delete");
   return env.Undefined();
 }
 

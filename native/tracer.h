@@ -64,9 +64,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
-  Napi::Value SetVerdict(const Napi::CallbackInfo& info);
   Napi::Value SetVerdicts(const Napi::CallbackInfo& info);
-  Napi::Value DeleteVerdict(const Napi::CallbackInfo& info);
   Napi::Value SetCgroupVerdict(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Hooks(const Napi::CallbackInfo& info);

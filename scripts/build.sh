@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-native.sh
+node scripts/gen-schema.mjs
 npx tsc -p tsconfig.json
 node scripts/gen-man.js  # build/man/ctrace.1, from the CLI's definitions

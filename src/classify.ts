@@ -15,10 +15,32 @@
  */
 import type { ContainerInfo, QosClass, Runtime, Scope } from './event.js';
 
+/** What a cgroup path tells about a container; enrichment (src/enrich/) adds the rest. */
+export type CgroupContainer = Pick<ContainerInfo, 'id' | 'runtime' | 'podUid' | 'qos'> &
+  Partial<ContainerInfo> & {
+    /** a nested container's outer container (kind's node, docker in docker) */
+    outerId?: string;
+    outerRuntime?: Runtime;
+  };
+
+const full = new WeakMap<CgroupContainer, ContainerInfo>();
+/** The container of an event: every field present (null when not known), one object per input. */
+export function fullContainer(c: CgroupContainer): ContainerInfo {
+  if (c.name !== undefined && c.image !== undefined && c.podName !== undefined && c.podNamespace !== undefined) {
+    return c as ContainerInfo;
+  }
+  let f = full.get(c);
+  if (f === undefined) {
+    f = { name: null, image: null, podName: null, podNamespace: null, ...c };
+    full.set(c, f);
+  }
+  return f;
+}
+
 export interface Classification {
   scope: Scope;
   /** {id, runtime, podUid, qos} when scope === 'container', else null */
-  container: ContainerInfo | null;
+  container: CgroupContainer | null;
   /** name of the table row that decided (e.g. 'docker-cgroupfs', 'host-root'), or 'unknown' */
   rule: string;
 }
@@ -273,7 +295,7 @@ function unescapeUnitName(s: string): string {
   return s.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
-function containerFrom(hit: Hit, parts: readonly string[], i: number, rooted: boolean): ContainerInfo | null {
+function containerFrom(hit: Hit, parts: readonly string[], i: number, rooted: boolean): CgroupContainer | null {
   const { rule, groups } = hit;
   const rawId = groups.id;
   if (rawId === undefined || rule.runtime === undefined) return null;
@@ -292,7 +314,7 @@ function containerFrom(hit: Hit, parts: readonly string[], i: number, rooted: bo
 }
 
 /** The nearest container whose cgroup holds index `from` and above (a nested container's host). */
-function outerContainer(parts: readonly string[], from: number, rooted: boolean): ContainerInfo | null {
+function outerContainer(parts: readonly string[], from: number, rooted: boolean): CgroupContainer | null {
   for (let i = from; i >= 0; ) {
     const hit = firstHit(parts, i, rooted);
     if (!hit) {

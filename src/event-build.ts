@@ -16,6 +16,7 @@ import {
   type RawRecord,
 } from './abi.js';
 import type { AncestorInfo, BinaryInfo, ContainerInfo, ExecEvent, ExitEvent, MountEvent, Scope, TraceEvent } from './event.js';
+import { int64 } from './events/wire.js';
 import { bootId, capabilityHex, capabilityNames, execId, processId } from './identity.js';
 
 /** What userland adds to an exec from what it knows (src/enrich/lineage.ts, binary-hash.ts). */
@@ -82,6 +83,7 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         argv: rec.argv,
         argvTruncated: rec.argvTruncated,
         filenameTruncated: rec.filenameTruncated,
+        argc: rec.argc,
         execId: execId(ev.processId ?? null, f.execSeq),
         entry: x?.entry ?? false,
         ancestors: x?.ancestors ?? [],
@@ -106,7 +108,7 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         code: signal ? 0 : (rec.status >> 8) & 0xff,
         signal,
         coreDumped: (rec.status & 0x80) !== 0,
-        durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? Number(rec.ktimeNs - rec.startNs) : 0,
+        durationNs: rec.startNs > 0n && rec.ktimeNs > rec.startNs ? int64(rec.ktimeNs - rec.startNs) : 0,
       };
       break;
     }

@@ -16,7 +16,7 @@
  */
 import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from './abi.js';
 import { cgroupKeyOf, readCgroupMounts, type CgroupMounts } from './cgroupfs.js';
-import { classifyCgroupPath, parseProcCgroup, pickCgroupPath, type Classification } from './classify.js';
+import { classifyCgroupPath, fullContainer, parseProcCgroup, pickCgroupPath, type Classification } from './classify.js';
 import type { ContainerInfo, Scope } from './event.js';
 import { v1SubsysId } from './host.js';
 import { listPids, readCgroupText, readCmdline, readExe, readStat, readStatus } from './procfs.js';
@@ -119,7 +119,7 @@ export function readProcInfo(pid: number, cgroup: ResolvedCgroup): ProcInfo | nu
     startTicks: stat.startTicks,
     cgroup,
     scope: cgroup.classification.scope,
-    container: cgroup.classification.container,
+    container: cgroup.classification.container && fullContainer(cgroup.classification.container),
   };
 }
 

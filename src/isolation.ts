@@ -8,7 +8,7 @@
  * addon's lane passes it on raw) and ends the association.
  */
 import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from './abi.js';
-import type { Classification } from './classify.js';
+import type { CgroupContainer, Classification } from './classify.js';
 import type { ContainerInfo } from './event.js';
 
 export const REASON_ISOLATED = 'isolated process in a host cgroup';
@@ -17,7 +17,7 @@ export const REASON_MOVED = 'container process moved to a host cgroup';
 const MAX_NAMESPACES = 16384;
 
 export class IsolatedTasks {
-  private readonly byPidns = new Map<number, ContainerInfo>();
+  private readonly byPidns = new Map<number, CgroupContainer>();
 
   /** Learn which container a PID namespace is from an event the cgroup path attributed. */
   remember(rec: RawRecord, cls: Classification): void {
@@ -34,7 +34,7 @@ export class IsolatedTasks {
   }
 
   /** For a record the kernel let through as isolated although its cgroup classifies as host: what to report; else null. */
-  attribute(rec: RawRecord, cls: Classification): { container: ContainerInfo | null; reason: string } | null {
+  attribute(rec: RawRecord, cls: Classification): { container: CgroupContainer | null; reason: string } | null {
     if (!(rec.flags & F_ISOLATED) || cls.scope !== 'host') return null;
     const container = this.byPidns.get(rec.task.pidnsIno) ?? null;
     return { container, reason: container ? REASON_MOVED : REASON_ISOLATED };

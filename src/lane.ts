@@ -8,7 +8,7 @@
  * Names found later (a container's state appears after its first event, a removed one is
  * forgotten) reach the lane through refresh(), which the tracer runs every second.
  */
-import type { Classification } from './classify.js';
+import { fullContainer, type CgroupContainer, type Classification } from './classify.js';
 import type { ContainerInfo } from './event.js';
 import { attributionJson } from './format/json.js';
 import type { NativeLineFormatter } from './native.js';
@@ -53,7 +53,7 @@ export class JsonLane {
   constructor(
     readonly formatter: NativeLineFormatter,
     /** the container as events carry it now (names filled in when known) */
-    private readonly enrich: (c: ContainerInfo) => ContainerInfo = (c) => c,
+    private readonly enrich: (c: CgroupContainer) => CgroupContainer = (c) => c,
   ) {}
 
   has(key: bigint): boolean {
@@ -90,6 +90,6 @@ export class JsonLane {
 
   private fragment(cg: LaneCgroup): string {
     const c = cg.cls.container;
-    return attributionJson(c ? this.enrich(c) : null, cg.cls.scope, cg.cgroupPath, cg.cgroupV1);
+    return attributionJson(c ? fullContainer(this.enrich(c)) : null, cg.cls.scope, cg.cgroupPath, cg.cgroupV1);
   }
 }

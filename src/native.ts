@@ -74,11 +74,8 @@ export interface NativeTracer {
    * onBatch(null, null), after every batch it read. Keeps the tracer (and the loop) alive until close().
    */
   start(onBatch: BatchCallback, formatter?: NativeLineFormatter): void;
-  setVerdict(pid: number, verdict: number, cgroupKey: bigint): void;
   /** Many verdicts in one map batch update; the three arrays have one entry per pid. */
   setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
-  /** A missing entry is not an error. */
-  deleteVerdict(pid: number): void;
   setCgroupVerdict(key: bigint, verdict: number): void;
   /** Kernel counters summed over CPUs; after close(), the values read at close. */
   stats(): NativeStats;
@@ -158,19 +155,6 @@ export interface NativeAddon {
   Tracer: NativeTracerConstructor;
   /** new LineFormatter(clockOffsetNs, bootId?) */
   LineFormatter: new (clockOffsetNs: bigint, bootId?: string) => NativeLineFormatter;
-  /**
-   * The audit log's chain (src/audit/chain.ts) over newline-terminated event lines from
-   * `offset`, starting at `seq` after `head` (hex); stops after the line that fills `room`
-   * bytes (0: no limit) unless the file would hold only that record. Native/line_chain.h.
-   */
-  chainJsonLines(
-    lines: Buffer,
-    offset: number,
-    seq: number,
-    head: string,
-    room: number,
-    recordsInFile: number,
-  ): { bytes: Buffer; offset: number; count: number; seq: number; head: string; exec: number; exit: number; mount: number };
   abi: NativeAbi;
 }
 

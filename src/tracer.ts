@@ -6,18 +6,16 @@
 import {
   CgroupPathCache,
   decodeBatch,
-  VERDICT_CONTAINER,
-  VERDICT_HOST,
-  VERDICT_UNCLASSIFIED,
   EV_EXEC,
   EV_EXIT,
   EV_MOUNT,
   type RawRecord,
 } from './abi.js';
-import { classifyCgroupPath, type Classification } from './classify.js';
+import { fullContainer, type Classification } from './classify.js';
+import { VERDICT_OF, Verdicts } from './verdicts.js';
 import { WallClock } from './clock.js';
 import { buildEvent } from './event-build.js';
-import type { EventType, TraceEvent, TraceStats } from './event.js';
+import type { EventType, TraceEvent, TraceStats, LostReport } from './event.js';
 import { ContainerCatalog } from './enrich/containers.js';
 import { compileFilter, type CompiledFilter, type EventFilter } from './filter.js';
 import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
@@ -95,12 +93,7 @@ export interface StartupReport {
   elapsedMs: number;
 }
 
-export interface LostReport {
-  /** records the kernel dropped since the previous report */
-  lost: number;
-  /** total since start */
-  total: number;
-}
+export type { LostReport } from './event.js';
 
 type EventListener = (ev: TraceEvent) => void;
 type LinesListener = (lines: Buffer) => void;
@@ -109,11 +102,6 @@ type ErrorListener = (err: Error) => void;
 /** A batch from the reader was handled: its size and the JavaScript time it took. */
 type BatchListener = (bytes: number, seconds: number) => void;
 
-const VERDICT_OF: Record<Classification['scope'], number> = {
-  host: VERDICT_HOST,
-  container: VERDICT_CONTAINER,
-  unknown: VERDICT_UNCLASSIFIED,
-};
 
 const EVENT_BIT: Record<EventType, number> = { exec: 1 << EV_EXEC, exit: 1 << EV_EXIT, mount: 1 << EV_MOUNT };
 
@@ -121,7 +109,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly native: NativeTracer;
   private readonly clock: WallClock;
   private readonly paths = new CgroupPathCache();
-  private readonly classes = new Map<bigint, Classification>();
+  private readonly verdicts: Verdicts;
   private readonly eventListeners: EventListener[] = [];
   private readonly linesListeners: LinesListener[] = [];
   private readonly lostListeners: LostListener[] = [];
@@ -179,6 +167,8 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       pollMs: options.pollMs ?? 5,
     });
     this.hasher = new BinaryHasher({ maxBytes: options.hashMaxBytes, hash: options.hashBinaries ?? true });
+    // the lane's cgroups are forgotten with the verdicts' (it is created below, before any batch)
+    this.verdicts = new Verdicts(this.native, () => this.lane?.clear());
     try {
       this.clock = new WallClock(this.native.clockOffsetNs());
       this.hookList = this.native.attach();
@@ -210,7 +200,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     const t0 = performance.now();
     const inv = scanProcesses({ details: 'containers', resolver: new CgroupResolver(undefined, v1Controller) });
     preloadVerdicts(this.native, inv);
-    for (const [key, cls] of inv.cgroups) this.classes.set(key, cls);
+    this.verdicts.preload(inv.cgroups);
     this.table.load(inv.processes);
     for (const p of inv.processes) if (p.container) this.catalog?.enrich(p.container);
     return {
@@ -277,9 +267,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   /** Cgroups classified so far (pre-loaded and seen), by scope. */
   cgroupScopes(): Record<Classification['scope'], number> {
-    const n = { container: 0, host: 0, unknown: 0 };
-    for (const cls of this.classes.values()) n[cls.scope]++;
-    return n;
+    return this.verdicts.scopes();
   }
 
   /** Times the poll thread woke up to drain the ring. */
@@ -428,20 +416,15 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       for (const fn of this.errorListeners) fn(e as Error);
       return;
     }
-    const pids: number[] = [];
-    const verdicts: number[] = [];
-    const keys: bigint[] = [];
     // the chunk's lines for jsonOut, written at once: one write, not one per event
     let out = '';
     for (const rec of records) {
-      const cls = this.classify(rec);
+      const cls = this.verdicts.classify(rec.task.cgroupKey, rec.task.cgroupPath, this.closed);
       this.isolated.remember(rec, cls);
       // an exec the kernel decided by this cgroup's verdict needs no PID verdict of its own (as
       // the addon's lane decides, native/json_lines.cc): one LRU update less per exec
       if (rec.type === 'exec' && !this.closed && rec.task.verdict !== VERDICT_OF[cls.scope]) {
-        pids.push(rec.task.tgid);
-        verdicts.push(VERDICT_OF[cls.scope]);
-        keys.push(rec.task.cgroupKey);
+        this.verdicts.notePid(rec.task.tgid, cls, rec.task.cgroupKey);
       }
       const ev = this.toEvent(rec, cls);
       this.isolated.ended(rec);
@@ -476,9 +459,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       for (const q of this.iterators) q.push(ev);
     }
     if (out) this.writeOut(out);
-    if (pids.length && !this.closed) {
-      this.native.setVerdicts(Uint32Array.from(pids), Uint8Array.from(verdicts), BigUint64Array.from(keys));
-    }
+    this.verdicts.flush(this.closed);
   }
 
   /** To the jsonOut fd, in order with the poll thread's writes. */
@@ -496,22 +477,6 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     if (this.outFailed) return;
     this.outFailed = true;
     for (const fn of this.errorListeners) fn(err);
-  }
-
-  /** Classification by cgroup key; a new cgroup's verdict goes back to the kernel at once. */
-  private classify(rec: RawRecord): Classification {
-    const key = rec.task.cgroupKey;
-    let cls = this.classes.get(key);
-    if (!cls) {
-      cls = classifyCgroupPath(rec.task.cgroupPath);
-      if (this.classes.size >= 16384) {
-        this.classes.clear();
-        this.lane?.clear();
-      }
-      this.classes.set(key, cls);
-      if (!this.closed) this.native.setCgroupVerdict(key, VERDICT_OF[cls.scope]);
-    }
-    return cls;
   }
 
   private passes(ev: TraceEvent): boolean {
@@ -539,7 +504,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       return buildEvent(rec, {
         time: this.clock.iso(rec.ktimeNs),
         scope: 'unknown',
-        container: c && this.catalog ? this.catalog.enrich(c) : c,
+        container: c ? fullContainer(this.catalog ? this.catalog.enrich(c) : c) : null,
         nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
         reason: isolated.reason,
         exec,
@@ -551,7 +516,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return buildEvent(rec, {
       time: this.clock.iso(rec.ktimeNs),
       scope: cls.scope,
-      container: cls.container && this.catalog ? this.catalog.enrich(cls.container, rec.type === 'exec') : cls.container,
+      container: cls.container ? fullContainer(this.catalog ? this.catalog.enrich(cls.container, rec.type === 'exec') : cls.container) : null,
       nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
       exec,
     });

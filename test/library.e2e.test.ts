@@ -30,6 +30,7 @@ describe.runIf(privileged())('library: import { Tracer } from "ctrace-ebpf"', ()
     await expect(loop).resolves.toBe('ended');
     const shell = shells.find((s) => s.container?.id === id)!;
     expect(shell.exec.argv).toEqual(['/bin/sh', '-c', 'echo alert']);
+    expect(shell.exec.argc).toBe(3);
     expect(shell.container).toMatchObject({ id, runtime: 'docker' });
     expect(seen.every((e) => e.type === 'exec' && e.scope !== 'host')).toBe(true);
     const stats = tracer.stats();

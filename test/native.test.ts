@@ -234,18 +234,21 @@ describe.runIf(privileged())('native addon against the kernel', () => {
 
     const hidden = parkedTrue(marker('hidden'));
     const shown = parkedTrue(marker('shown'));
+    const stale = parkedTrue(marker('stale'));
     t.setVerdicts(Uint32Array.of(hidden.pid), Uint8Array.of(VERDICT_HOST), BigUint64Array.of(key));
-    t.setVerdict(shown.pid, VERDICT_CONTAINER, key);
+    t.setVerdicts(Uint32Array.of(shown.pid), Uint8Array.of(VERDICT_CONTAINER), BigUint64Array.of(key));
     // a verdict for another cgroup is stale and must not hide anything
-    t.setVerdict(process.pid, VERDICT_HOST, key + 1n);
-    t.deleteVerdict(process.pid);
-    t.deleteVerdict(process.pid); // ENOENT is not an error
+    t.setVerdicts(Uint32Array.of(stale.pid), Uint8Array.of(VERDICT_HOST), BigUint64Array.of(key + 1n));
 
     const dropped = t.stats().droppedHost;
     await hidden.go();
     await shown.go();
+    await stale.go();
     await cap.waitFor('exec of the CONTAINER pid', () =>
       cap.records.some((r) => r.type === EV_EXEC && r.tgid === shown.pid && filename(r) === '/bin/true'),
+    );
+    await cap.waitFor('exec of the pid with a stale HOST verdict', () =>
+      cap.records.some((r) => r.type === EV_EXEC && r.tgid === stale.pid && filename(r) === '/bin/true'),
     );
     await cap.waitFor('the kernel to drop the HOST pid exec', () => t.stats().droppedHost > dropped);
     await sleep(100);
@@ -263,8 +266,7 @@ describe.runIf(privileged())('native addon against the kernel', () => {
     expect(() => new Tracer(options({ pollMs: 0 }))).toThrow(RangeError);
 
     const t = tracer();
-    expect(() => t.setVerdict(1, 1, 5 as never)).toThrow(TypeError);
-    expect(() => t.setVerdict(-1, 1, 5n)).toThrow(RangeError);
+    expect(() => t.setVerdicts(Uint32Array.of(1), Uint8Array.of(1), [5n] as never)).toThrow(TypeError);
     expect(() => t.setCgroupVerdict(-1n, 1)).toThrow(RangeError);
     expect(() => t.setVerdicts([1] as never, Uint8Array.of(1), BigUint64Array.of(1n))).toThrow(TypeError);
     expect(() => t.setVerdicts(Uint32Array.of(1, 2), Uint8Array.of(1), BigUint64Array.of(1n))).toThrow(RangeError);

@@ -103,6 +103,7 @@ function eventToJsonForm(e: Json): Json {
       argv: x.argv ?? [],
       argvTruncated: x.argvTruncated ?? false,
       filenameTruncated: x.filenameTruncated ?? false,
+      argc: x.argc ?? 0,
       execId: orNull(x.execId),
       entry: x.entry ?? false,
       ancestors: ((x.ancestors as Json[] | undefined) ?? []).map((a) => ({
@@ -118,10 +119,10 @@ function eventToJsonForm(e: Json): Json {
       tty: orNull(x.tty),
       loginUid: orNull(x.loginUid),
       sessionId: orNull(x.sessionId),
-      capEffective: orNull(x.capEffective),
+      capEffective: x.capEffective ?? '',
       capabilities: x.capabilities ?? [],
-      userNs: x.userNs === undefined ? null : num(x.userNs),
-      hostRoot: orNull(x.hostRoot),
+      userNs: num(x.userNs),
+      hostRoot: x.hostRoot ?? false,
       binary: b
         ? {
             hostPath: orNull(b.hostPath),

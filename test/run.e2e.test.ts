@@ -70,6 +70,7 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     const init = execs.find((e) => e.exec.filename === '/bin/sh');
     expect(init).toBeDefined();
     expect(init!.exec.argv).toEqual(['/bin/sh', '-c', script]);
+    expect(init!.exec.argc).toBe(3);
     expect(init!.nspid).toBe(1);
     expect(init!.pid).toBe(run.pid);
     expect(init!.container).toMatchObject({ id, runtime: 'docker', podUid: null, qos: null });

@@ -26,11 +26,10 @@ import { closeSync, constants as C, createReadStream, fstatSync, openSync, readS
 import { chmod, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { EventType, Sink, TraceEvent } from '../event.js';
-import type { LostReport } from '../tracer.js';
+import type { LostReport } from '../event.js';
 import { protobufCodec, parseProtobufRecord } from '../format/protobuf.js';
 import { ocsfCodec } from '../format/ocsf-log.js';
 import { lineType } from '../format/json.js';
-import { loadNative, type NativeAddon } from '../native.js';
 import { Chain, jsonlCodec, newSeed, parseJsonlRecord, type ChainCodec, type LogFormat } from './chain.js';
 import { damagedPath, isRotatedName, rotatedPath } from './files.js';
 import { detectFormat, rawRecords } from './reader.js';
@@ -134,22 +133,6 @@ function lastLineEnd(bufs: Buffer[], off: number): number {
     start += b.length;
   }
   return end;
-}
-
-type ChainLines = NativeAddon['chainJsonLines'];
-let chainLines: ChainLines | null | undefined;
-/** The addon's chainJsonLines, or null where it cannot hash (then the log chains line by line). */
-function nativeChain(): ChainLines | null {
-  if (chainLines === undefined) {
-    try {
-      const fn = loadNative().chainJsonLines;
-      fn(Buffer.alloc(0), 0, 0, '0'.repeat(64), 0, 0); // throws when Node.js exports no SHA256
-      chainLines = fn;
-    } catch {
-      chainLines = null;
-    }
-  }
-  return chainLines;
 }
 
 export class AuditLog implements Sink {
@@ -382,34 +365,14 @@ export class AuditLog implements Sink {
   writeLines(lines: Buffer): void {
     if (!this.accepting()) return;
     if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
-    const chain = nativeChain();
-    if (!chain) {
-      // the same chain, a line at a time (a Node.js without OpenSSL's SHA256 for addons)
-      const text = lines.toString('utf8');
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        const line = text.slice(start, nl);
-        start = nl + 1;
-        this.tally.count(lineType(line));
-        this.append(line);
-      }
-      return;
-    }
-    // the addon chains the lines up to where the file is full, then the log rotates as append() would
-    let off = 0;
-    while (off < lines.length) {
-      if (this.rotateDue) this.rotate('size', rotatedPath(this.path, new Date(), this.reserved));
-      const room = this.maxSize > 0 ? Math.max(1, this.maxSize - this.fileSize) : 0;
-      const r = chain(lines, off, this.chain.seq, this.chain.head, room, this.recordsInFile);
-      if (r.count === 0) break;
-      this.chain.seq = r.seq;
-      this.chain.head = r.head;
-      this.tally.events.exec += r.exec;
-      this.tally.events.exit += r.exit;
-      this.tally.events.mount += r.mount;
-      this.queueBytes(r.bytes, r.count);
-      if (this.maxSize > 0 && this.fileSize >= this.maxSize && this.recordsInFile > 1) this.rotateDue = true;
-      off = r.offset;
+    // each line is chained (src/audit/chain.ts) as the same event written through write() would be
+    const text = lines.toString('utf8');
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      const line = text.slice(start, nl);
+      start = nl + 1;
+      this.tally.count(lineType(line));
+      this.append(line);
     }
   }
 

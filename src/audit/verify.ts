@@ -191,7 +191,10 @@ export async function verifyLogs(files: string[], opts: VerifyOptions = {}): Pro
           const o = rec.object;
           const lostObj = (o.lost as Record<string, unknown> | undefined) ?? o;
           // stdout's drops (source stdout) are events this log has; `lost` is what it misses
-          if (typeof lostObj?.count === 'number' && lostObj.source !== 'stdout') res.lost += lostObj.count;
+          const count = lostObj?.count;
+          if ((typeof count === 'number' || (typeof count === 'string' && /^\d+$/.test(count))) && lostObj.source !== 'stdout') {
+            res.lost += Number(count);
+          }
           break;
         }
         case 'exec':

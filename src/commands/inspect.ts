@@ -4,7 +4,6 @@
  * inside the container, its binary's host path, its namespaces, and the container's
  * names when the runtime's state has them. Pure /proc; no BPF.
  */
-import type { ContainerJson } from '../format/json.js';
 import type { Writable } from 'node:stream';
 import { CGKEY_V1 } from '../abi.js';
 import { escapeControl } from '../bytes.js';
@@ -44,7 +43,7 @@ export interface InspectResult {
   cgroupId: number | null;
   /** every line of /proc/PID/cgroup: hierarchy ("unified" or its controllers) → path */
   cgroups: Record<string, string>;
-  container: ContainerJson | null;
+  container: Required<ContainerInfo> | null;
   /** where the runtime keeps the container's state, when found */
   runtimeState: { stateFile: string; kind: string; bundle: string | null; rootfs: string | null; initPid: number | null; created: string | null } | null;
   binary: BinaryInfo | null;
@@ -67,7 +66,7 @@ export function inspectPid(pid: number, catalog = new ContainerCatalog({ lookup:
   if (parsed.v2 !== null) cgroups.unified = parsed.v2;
   for (const h of parsed.v1) cgroups[h.controllers.join(',') || `hierarchy-${h.hierarchyId}`] = h.path;
 
-  let container: ContainerJson | null = null;
+  let container: Required<ContainerInfo> | null = null;
   let meta: ContainerMeta | null = null;
   if (info.container) {
     const e = catalog.enrich(info.container);

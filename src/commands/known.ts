@@ -2,6 +2,7 @@
  * The "matches nothing" note: a container filter that matches no container running now is
  * not an error (the container may start later), but a typo should not look like silence.
  */
+import { fullContainer } from '../classify.js';
 import { ContainerCatalog } from '../enrich/containers.js';
 import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
 import { scanProcesses } from '../inventory.js';
@@ -15,7 +16,7 @@ export function noContainerMatches(filter: EventFilter | undefined): string | nu
   for (const p of scanProcesses({ details: 'containers' }).processes) {
     if (!p.container || seen.has(p.container.id)) continue;
     seen.add(p.container.id);
-    if (f.container(catalog.enrich(p.container))) return null;
+    if (f.container(fullContainer(catalog.enrich(p.container)))) return null;
   }
   return `note: no running container matches ${describeContainerFilter(filter)}; its events will show if one starts`;
 }

@@ -4,7 +4,6 @@
  * each process attributed by the cgroup the kernel would key it by (src/inventory.ts),
  * names from the runtime's state (src/enrich/).
  */
-import type { ContainerJson } from '../format/json.js';
 import type { Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import { containerJsonObject } from '../format/json.js';
@@ -28,7 +27,7 @@ export interface PsProcess {
   argv: string[];
 }
 
-export interface PsContainer extends ContainerJson {
+export interface PsContainer extends Required<ContainerInfo> {
   cgroupPath: string;
   /** the controller hierarchy the cgroup path is from: true on a cgroup v1 (legacy/hybrid) host */
   cgroupV1: boolean;
@@ -116,7 +115,7 @@ export function filterContainers(containers: readonly PsContainer[], filter: Eve
     if (!f.container(c)) continue;
     const processes = c.processes.filter(
       (p) =>
-        f.event({ type: 'exec', uid: p.uid, comm: p.comm, exec: { filename: p.argv[0] ?? '', argv: p.argv, argvTruncated: false }, container: c } as never),
+        f.event({ type: 'exec', uid: p.uid, comm: p.comm, exec: { filename: p.argv[0] ?? '', argv: p.argv }, container: c } as never),
     );
     if (processes.length) out.push({ ...c, processes });
   }

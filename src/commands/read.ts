@@ -51,7 +51,7 @@ export function metaTableLine(r: MetaRecord): string {
     case 'stop': {
       const e = r.events;
       return escapeControl(
-        `${t} -- stop (${r.reason}): ${e.exec + e.exit + e.mount} events (exec ${e.exec}, exit ${e.exit}, mount ${e.mount}), ${r.lost} lost`,
+        `${t} -- stop (${r.reason}): ${Number(e.exec) + Number(e.exit) + Number(e.mount)} events (exec ${e.exec}, exit ${e.exit}, mount ${e.mount}), ${r.lost} lost`,
       );
     }
     case 'lost':

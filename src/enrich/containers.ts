@@ -24,6 +24,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { ContainerInfo } from '../event.js';
+import type { CgroupContainer } from '../classify.js';
 import { DEFAULT_STATE_ROOTS, lookupContainer, lookupContainerSync, type ContainerMeta, type StateRoots } from './state.js';
 
 export interface CatalogOptions {
@@ -57,7 +58,7 @@ const EXEC_RETRIES = 8;
 export class ContainerCatalog {
   private readonly entries = new Map<string, Entry>();
   /** enriched ContainerInfo per source object (classification results are shared per cgroup) */
-  private readonly enriched = new WeakMap<ContainerInfo, { version: number; id: string; info: ContainerInfo }>();
+  private readonly enriched = new WeakMap<CgroupContainer, { version: number; id: string; info: ContainerInfo }>();
   private readonly lookupMode: 'sync' | 'async';
   private readonly roots: StateRoots;
   private readonly retainMs: number;
@@ -97,7 +98,7 @@ export class ContainerCatalog {
   }
 
   /** ContainerInfo with the names filled in when known. Returns the same object for the same input while nothing changed. */
-  enrich(info: ContainerInfo, exec = false): ContainerInfo {
+  enrich(info: CgroupContainer, exec = false): CgroupContainer {
     const e = this.touch(info.id, info.runtime, this.lookupMode, exec);
     if (!e.meta) return info;
     const hit = this.enriched.get(info);

@@ -1,141 +1,21 @@
 /**
- * The JSON form of DESIGN.md: one object per event, camelCase, absent data is null.
- * Used by stdout (`--output json`) and the JSONL audit log.
+ * The JSON form of DESIGN.md: one object per record, camelCase, absent data is null.
+ * Used by stdout (`--output json`), the JSONL audit log and `ctrace read`. The encoder
+ * and decoder are generated from proto/ctrace.proto (src/events/generated/schema.ts).
  */
-import type { ContainerInfo, EventType, ExecDetail, TraceEvent } from '../event.js';
-
-/** A container's keys in the JSON form (a nested container's outer one is not among them yet). */
-export type ContainerJson = Required<Omit<ContainerInfo, 'outerId' | 'outerRuntime'>>;
+import { fullContainer, type CgroupContainer } from '../classify.js';
+import type { ContainerInfo, Entry, EventType } from '../event.js';
+import { entryFromJson, entryJson, jsonContainer } from '../events/generated/schema.js';
+import { jStr, jStrOrNull } from '../events/wire.js';
 
 /** A container in the JSON form: every key present, absent data null. */
-export function containerJsonObject(c: ContainerInfo): ContainerJson {
-  return {
-    id: c.id,
-    runtime: c.runtime,
-    podUid: c.podUid,
-    qos: c.qos,
-    name: c.name ?? null,
-    image: c.image ?? null,
-    podName: c.podName ?? null,
-    podNamespace: c.podNamespace ?? null,
-  };
+export function containerJsonObject(c: CgroupContainer): ContainerInfo {
+  return JSON.parse(jsonContainer(fullContainer(c))) as ContainerInfo;
 }
 
-/** The plain object for one event, in the documented key order. */
-export function toJsonObject(ev: TraceEvent): Record<string, unknown> {
-  const base: Record<string, unknown> = {
-    type: ev.type,
-    time: ev.time,
-    pid: ev.pid,
-    tid: ev.tid,
-    ppid: ev.ppid,
-    nspid: ev.nspid,
-    uid: ev.uid,
-    gid: ev.gid,
-    comm: ev.comm,
-    cgroupId: ev.cgroupId,
-    pidNs: ev.pidNs,
-    mntNs: ev.mntNs,
-    container: ev.container ? containerJsonObject(ev.container) : null,
-    scope: ev.scope,
-    cgroupPath: ev.cgroupPath,
-    cgroupV1: ev.cgroupV1,
-    reason: ev.reason ?? null,
-    processId: ev.processId ?? null,
-    parentProcessId: ev.parentProcessId ?? null,
-  };
-  switch (ev.type) {
-    case 'exec':
-      base.exec = execJsonObject(ev.exec);
-      break;
-    case 'exit':
-      base.exit = {
-        code: ev.exit.code,
-        signal: ev.exit.signal,
-        coreDumped: ev.exit.coreDumped,
-        durationNs: ev.exit.durationNs,
-      };
-      break;
-    case 'mount':
-      base.mount = {
-        op: ev.mount.op,
-        source: ev.mount.source,
-        target: ev.mount.target,
-        fstype: ev.mount.fstype,
-        flags: ev.mount.flags,
-        ret: ev.mount.ret,
-        sourceTruncated: ev.mount.sourceTruncated ?? false,
-        targetTruncated: ev.mount.targetTruncated ?? false,
-        fstypeTruncated: ev.mount.fstypeTruncated ?? false,
-        argsChanged: ev.mount.argsChanged ?? false,
-        argsUnverified: ev.mount.argsUnverified ?? false,
-        kernelView: ev.mount.kernelView ?? false,
-      };
-      break;
-  }
-  return base;
-}
-
-/** An exec's detail in the JSON form: who did it and what ran, every key present. */
-export function execJsonObject(x: ExecDetail): Record<string, unknown> {
-  const b = x.binary;
-  return {
-    filename: x.filename,
-    argv: x.argv,
-    argvTruncated: x.argvTruncated,
-    filenameTruncated: x.filenameTruncated ?? false,
-    execId: x.execId ?? null,
-    entry: x.entry ?? false,
-    ancestors: (x.ancestors ?? []).map((a) => ({
-      processId: a.processId,
-      pid: a.pid,
-      comm: a.comm,
-      filename: a.filename,
-      outside: a.outside,
-    })),
-    ancestorsTruncated: x.ancestorsTruncated ?? false,
-    cwd: x.cwd ?? null,
-    cwdTruncated: x.cwdTruncated ?? false,
-    tty: x.tty ?? null,
-    loginUid: x.loginUid ?? null,
-    sessionId: x.sessionId ?? null,
-    capEffective: x.capEffective ?? null,
-    capabilities: x.capabilities ?? [],
-    userNs: x.userNs ?? null,
-    hostRoot: x.hostRoot ?? null,
-    binary: b
-      ? {
-          hostPath: b.hostPath,
-          sha256: b.sha256,
-          hashError: b.hashError,
-          size: b.size,
-          upperLayer: b.upperLayer,
-          memfd: b.memfd,
-          deleted: b.deleted,
-        }
-      : null,
-  };
-}
-
-const q = JSON.stringify;
-
-/** A string field: JSON.stringify escapes it exactly as the generic path would. */
-function str(s: string | null | undefined): string {
-  return s == null ? 'null' : q(s);
-}
-
-/** Containers are shared by all events of a container: serialise each once. */
-const containerJsonCache = new WeakMap<ContainerInfo, string>();
-function containerJson(c: ContainerInfo): string {
-  let j = containerJsonCache.get(c);
-  if (j === undefined) {
-    j =
-      '{"id":' + q(c.id) + ',"runtime":' + q(c.runtime) + ',"podUid":' + str(c.podUid) + ',"qos":' + str(c.qos) +
-      ',"name":' + str(c.name) + ',"image":' + str(c.image) + ',"podName":' + str(c.podName) +
-      ',"podNamespace":' + str(c.podNamespace) + '}';
-    containerJsonCache.set(c, j);
-  }
-  return j;
+/** The plain object of one record, in the documented key order. */
+export function toJsonObject(e: Entry): Record<string, unknown> {
+  return JSON.parse(toJsonLine(e)) as Record<string, unknown>;
 }
 
 /** The event type of a line this module (or the addon's lane) wrote: its first key is `{"type":"exec"…`. */
@@ -155,46 +35,32 @@ export function attributionJson(
   reason: string | null = null,
 ): string {
   return (
-    ',"container":' + (container ? containerJson(container) : 'null') + ',"scope":"' + scope + '","cgroupPath":' +
-    q(cgroupPath) + ',"cgroupV1":' + cgroupV1 + ',"reason":' + str(reason)
+    ',"container":' + (container ? jsonContainer(container) : 'null') + ',"scope":"' + scope + '","cgroupPath":' +
+    jStr(cgroupPath) + ',"cgroupV1":' + cgroupV1 + ',"reason":' + jStrOrNull(reason)
   );
 }
 
-/**
- * One JSON line (no trailing newline): byte for byte `JSON.stringify(toJsonObject(ev))`
- * (test/json.test.ts holds it to that), built directly because this runs for every event
- * and the generic path costs about three times as much. Events are not changed once emitted.
- */
-let lastEvent: TraceEvent | null = null;
+let lastEntry: Entry | null = null;
 let lastLine = '';
 
-export function toJsonLine(ev: TraceEvent): string {
+/** One JSON line (no trailing newline). Records are not changed once emitted. */
+export function toJsonLine(e: Entry): string {
   // stdout and the audit log serialise the same event one after the other: do it once
-  if (ev === lastEvent) return lastLine;
-  let s =
-    '{"type":"' + ev.type + '","time":"' + ev.time + '","pid":' + ev.pid + ',"tid":' + ev.tid + ',"ppid":' + ev.ppid +
-    ',"nspid":' + ev.nspid + ',"uid":' + ev.uid + ',"gid":' + ev.gid + ',"comm":' + q(ev.comm) +
-    ',"cgroupId":' + ev.cgroupId + ',"pidNs":' + ev.pidNs + ',"mntNs":' + ev.mntNs +
-    attributionJson(ev.container, ev.scope, ev.cgroupPath, ev.cgroupV1, ev.reason ?? null) +
-    ',"processId":' + str(ev.processId) + ',"parentProcessId":' + str(ev.parentProcessId);
-  switch (ev.type) {
-    case 'exec':
-      s += ',"exec":' + q(execJsonObject(ev.exec)) + '}';
-      break;
-    case 'exit':
-      s += ',"exit":{"code":' + ev.exit.code + ',"signal":' + ev.exit.signal + ',"coreDumped":' + ev.exit.coreDumped +
-        ',"durationNs":' + ev.exit.durationNs + '}}';
-      break;
-    case 'mount':
-      s += ',"mount":{"op":"' + ev.mount.op + '","source":' + str(ev.mount.source) + ',"target":' +
-        str(ev.mount.target) + ',"fstype":' + str(ev.mount.fstype) + ',"flags":' + ev.mount.flags + ',"ret":' +
-        ev.mount.ret + ',"sourceTruncated":' + (ev.mount.sourceTruncated ?? false) + ',"targetTruncated":' +
-        (ev.mount.targetTruncated ?? false) + ',"fstypeTruncated":' + (ev.mount.fstypeTruncated ?? false) +
-        ',"argsChanged":' + (ev.mount.argsChanged ?? false) + ',"argsUnverified":' + (ev.mount.argsUnverified ?? false) +
-        ',"kernelView":' + (ev.mount.kernelView ?? false) + '}}';
-      break;
-  }
-  lastEvent = ev;
-  lastLine = s;
-  return s;
+  if (e === lastEntry) return lastLine;
+  lastLine = entryJson(e);
+  lastEntry = e;
+  return lastLine;
+}
+
+/**
+ * A record from its parsed JSON object (a line of a JSONL log or of `--output json`).
+ * Fields the JSON form does not carry (ktimeNs) read as zero. Throws on a line that is
+ * not a ctrace record.
+ */
+export function fromJsonObject(o: Record<string, unknown>): Entry {
+  if (typeof o.time !== 'string') throw new Error(`field 'time' is not a string`);
+  const e = entryFromJson(o);
+  // logs written before events carried a scope: a container's events say so
+  if ((e.type === 'exec' || e.type === 'exit' || e.type === 'mount') && o.scope == null && e.container) e.scope = 'container';
+  return e;
 }

@@ -59,9 +59,10 @@ const MS_MGC_VAL = 0xc0ed0000;
  * `MS_BIND|MS_REC`; bits without a name stay as hex (`MS_RDONLY|0x4000000`); 0 is `0`.
  * Flags are up to 64 bits: the part above 32 bits can only be hex.
  */
-export function mountFlagNames(flags: number, op: 'mount' | 'move_mount' = 'mount'): string {
-  const high = Math.floor(flags / 2 ** 32);
-  let low = flags % 2 ** 32 >>> 0;
+export function mountFlagNames(flags: number | bigint, op: 'mount' | 'move_mount' = 'mount'): string {
+  const all = BigInt.asUintN(64, BigInt(flags));
+  const high = Number(all >> 32n);
+  let low = Number(all & 0xffffffffn) >>> 0;
   if (op === 'mount' && (low & MS_MGC_MSK) >>> 0 === MS_MGC_VAL) low = (low & ~MS_MGC_MSK) >>> 0;
   const names: string[] = [];
   for (const [bit, name] of op === 'mount' ? MS_FLAGS : MOVE_MOUNT_FLAGS) {
@@ -70,8 +71,8 @@ export function mountFlagNames(flags: number, op: 'mount' | 'move_mount' = 'moun
       low = (low & ~bit) >>> 0;
     }
   }
-  const rest = high * 2 ** 32 + low;
-  if (rest !== 0) names.push(`0x${rest.toString(16)}`);
+  const rest = (BigInt(high) << 32n) | BigInt(low);
+  if (rest !== 0n) names.push(`0x${rest.toString(16)}`);
   return names.length ? names.join('|') : '0';
 }
 

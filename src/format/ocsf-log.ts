@@ -68,19 +68,8 @@ export function entryFromOcsf(o: Obj): Entry {
     processId: proc.uid ?? null,
     parentProcessId: objOf(proc.parent_process).uid ?? null,
   };
-  if (type === 'exec') {
-    const session = objOf(proc.session);
-    const ancestry = Array.isArray(proc.ancestry) ? (proc.ancestry as Obj[]) : [];
-    const outside = new Set((objOf(u.exec).outside as number[] | undefined) ?? []);
-    json.exec = {
-      filename: objOf(proc.file).path,
-      ...objOf(u.exec),
-      ancestors: ancestry.map((a, i) => ({ processId: a.uid ?? null, pid: a.pid, comm: a.name, filename: a.path ?? null, outside: outside.has(i) })),
-      cwd: proc.working_directory ?? null,
-      tty: session.terminal ?? null,
-      sessionId: typeof session.uid === 'string' ? Number(session.uid) : null,
-    };
-  }
+  // the exec's detail came whole under unmapped (ancestors, cwd, binary...), less the file
+  if (type === 'exec') json.exec = { filename: objOf(proc.file).path, ...objOf(u.exec) };
   else if (type === 'exit') json.exit = { code: o.exit_code, ...objOf(u.exit) };
   else json.mount = { ...objOf(u.mount), target: objOf(o.file).path ?? null };
   return entryFromJsonObject(json);

@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release, constants } from 'node:os';
 import type { ContainerInfo, ExecEvent, TraceEvent } from '../event.js';
 import { ctraceVersion, isEvent, metaToJsonObject, type Entry, type MetaRecord } from '../audit/records.js';
+import { toJsonObject } from './json.js';
 
 export const OCSF_VERSION = '1.7.0';
 
@@ -185,47 +186,24 @@ function unmappedEvent(ev: TraceEvent): OcsfObject {
     reason: ev.reason,
     container: c ? { qos: c.qos, image: c.image ?? null, podName: c.podName ?? null, podNamespace: c.podNamespace ?? null } : null,
   };
+  // the detail in its JSON form (every field of the schema), less what OCSF attributes carry
+  const detail = toJsonObject(ev)[ev.type] as OcsfObject;
   switch (ev.type) {
-    case 'exec':
-      u.exec = {
-        argv: ev.exec.argv,
-        argvTruncated: ev.exec.argvTruncated,
-        filenameTruncated: ev.exec.filenameTruncated,
-        // who did it (README): OCSF has no attribute for an entry into a container, the audit
-        // login uid, capabilities, the user namespace or where the binary came from
-        execId: ev.exec.execId ?? null,
-        entry: ev.exec.entry ?? false,
-        // which of process.ancestry run outside the container (their indexes)
-        outside: (ev.exec.ancestors ?? []).flatMap((a, i) => (a.outside ? [i] : [])),
-        ancestorsTruncated: ev.exec.ancestorsTruncated ?? false,
-        cwdTruncated: ev.exec.cwdTruncated ?? false,
-        capEffective: ev.exec.capEffective ?? null,
-        loginUid: ev.exec.loginUid ?? null,
-        capabilities: ev.exec.capabilities ?? [],
-        userNs: ev.exec.userNs ?? null,
-        hostRoot: ev.exec.hostRoot ?? null,
-        binary: ev.exec.binary ?? null,
-      };
+    case 'exec': {
+      const { filename: _mapped, ...rest } = detail;
+      u.exec = rest;
       break;
-    case 'exit':
-      u.exit = { signal: ev.exit.signal, coreDumped: ev.exit.coreDumped, durationNs: ev.exit.durationNs };
+    }
+    case 'exit': {
+      const { code: _mapped, ...rest } = detail;
+      u.exit = rest;
       break;
-    case 'mount':
-      // what the record can be believed for (README): OCSF has no attribute for it
-      u.mount = {
-        op: ev.mount.op,
-        source: ev.mount.source,
-        fstype: ev.mount.fstype,
-        flags: ev.mount.flags,
-        ret: ev.mount.ret,
-        sourceTruncated: ev.mount.sourceTruncated,
-        targetTruncated: ev.mount.targetTruncated,
-        fstypeTruncated: ev.mount.fstypeTruncated,
-        argsChanged: ev.mount.argsChanged,
-        argsUnverified: ev.mount.argsUnverified,
-        kernelView: ev.mount.kernelView,
-      };
+    }
+    case 'mount': {
+      const { target: _mapped, ...rest } = detail;
+      u.mount = rest;
       break;
+    }
   }
   return u;
 }
@@ -261,7 +239,7 @@ function eventToOcsf(ev: TraceEvent, ctx: OcsfContext): OcsfObject {
   o.status = failed ? 'Failure' : 'Success';
   if (ev.type === 'mount' && failed) {
     o.status_code = String(ev.mount.ret);
-    o.status_detail = ERRNO_NAMES.get(-ev.mount.ret) ?? `error ${ev.mount.ret}`;
+    o.status_detail = ERRNO_NAMES.get(-Number(ev.mount.ret)) ?? `error ${ev.mount.ret}`;
   }
   if (ev.type === 'exit' && ev.exit.signal) {
     const sig = ev.exit.signal;
@@ -284,7 +262,7 @@ function eventToOcsf(ev: TraceEvent, ctx: OcsfContext): OcsfObject {
       o.launch_type = 'Exec';
       break;
     case 'exit': {
-      proc.created_time = ms - Math.round(ev.exit.durationNs / 1e6);
+      proc.created_time = ms - Math.round(Number(ev.exit.durationNs) / 1e6);
       proc.terminated_time = ms;
       const sig = ev.exit.signal;
       o.message = `${ev.comm} (pid ${ev.pid}) ${sig ? `killed by ${SIGNAL_NAMES.get(sig) ?? `signal ${sig}`}` : `exited with ${ev.exit.code}`}${where}`;
@@ -319,7 +297,7 @@ function metaToOcsf(r: MetaRecord, ctx: OcsfContext): OcsfObject {
       break;
     case 'stop':
       head = classFields(CLASSES.eventLog, 7, 'Stop');
-      message = `ctrace stopped (${r.reason}): ${r.events.exec + r.events.exit + r.events.mount} events, ${r.lost} lost`;
+      message = `ctrace stopped (${r.reason}): ${Number(r.events.exec) + Number(r.events.exit) + Number(r.events.mount)} events, ${r.lost} lost`;
       if (r.reason.startsWith('error')) status = { status_id: 2, status: 'Failure', status_detail: r.reason };
       break;
     case 'rotate':
@@ -335,7 +313,7 @@ function metaToOcsf(r: MetaRecord, ctx: OcsfContext): OcsfObject {
       message = `${r.count} events lost: ring buffer full (${r.total} since start)`;
       severity = { severity_id: 3, severity: 'Medium' };
       status = { status_id: 2, status: 'Failure', status_detail: 'ring buffer full' };
-      count = r.count;
+      count = Number(r.count);
       break;
   }
   const o: OcsfObject = { ...head, ...severity, ...status, time: isoToMs(r.time), time_dt: r.time };

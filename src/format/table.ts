@@ -162,7 +162,7 @@ export function details(ev: TraceEvent): string {
       const how = x.signal
         ? `killed by ${signalName(x.signal)}${x.coreDumped ? ' (core dumped)' : ''}`
         : `exited ${x.code}`;
-      return `${how} after ${humanDuration(x.durationNs)}` + why(ev);
+      return `${how} after ${humanDuration(Number(x.durationNs))}` + why(ev);
     }
     case 'mount': {
       const m = ev.mount;
@@ -176,7 +176,7 @@ export function details(ev: TraceEvent): string {
       }
       if (m.fstype) parts.push(`type ${cut(m.fstype, m.fstypeTruncated)}`);
       if (m.flags) parts.push(`(${mountFlagNames(m.flags, m.op)})`);
-      if (m.ret < 0) parts.push(`→ ${errnoName(m.ret)}`);
+      if (m.ret < 0) parts.push(`→ ${errnoName(Number(m.ret))}`);
       else if (m.ret > 0) parts.push(`→ ${m.ret}`);
       if (m.argsChanged) parts.push('[ARGS CHANGED DURING CALL]');
       if (m.argsUnverified) parts.push('[unverified]');

@@ -88,24 +88,29 @@ export function otlpAttributes(ev: TraceEvent): AnyValueMap {
       a['process.exit.code'] = ev.exit.code;
       a['ctrace.exit.signal'] = ev.exit.signal;
       a['ctrace.exit.core_dumped'] = ev.exit.coreDumped;
-      a['ctrace.exit.duration_ns'] = ev.exit.durationNs;
+      a['ctrace.exit.duration_ns'] = int64Attr(ev.exit.durationNs);
       break;
     case 'mount':
       a['ctrace.mount.op'] = ev.mount.op;
       if (ev.mount.source !== null) a['ctrace.mount.source'] = ev.mount.source;
       if (ev.mount.target !== null) a['ctrace.mount.target'] = ev.mount.target;
       if (ev.mount.fstype !== null) a['ctrace.mount.fstype'] = ev.mount.fstype;
-      a['ctrace.mount.flags'] = ev.mount.flags;
-      a['ctrace.mount.ret'] = ev.mount.ret;
+      a['ctrace.mount.flags'] = int64Attr(ev.mount.flags);
+      a['ctrace.mount.ret'] = int64Attr(ev.mount.ret);
       break;
   }
   a['ctrace.process.gid'] = ev.gid;
   a['ctrace.scope'] = ev.scope;
-  a['ctrace.cgroup.id'] = ev.cgroupId;
+  a['ctrace.cgroup.id'] = int64Attr(ev.cgroupId);
   a['ctrace.cgroup.v1'] = ev.cgroupV1;
-  a['ctrace.pid_ns'] = ev.pidNs;
-  a['ctrace.mnt_ns'] = ev.mntNs;
+  a['ctrace.pid_ns'] = int64Attr(ev.pidNs);
+  a['ctrace.mnt_ns'] = int64Attr(ev.mntNs);
   return a;
+}
+
+/** A 64-bit value as an attribute: a number while exact, its decimal string beyond (OTLP's int is 64-bit, JS numbers are not). */
+function int64Attr(v: number | bigint): number | string {
+  return typeof v === 'bigint' ? String(v) : v;
 }
 
 /** The log record's body: one readable line. */

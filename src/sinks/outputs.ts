@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import type { Sink, TraceEvent } from '../event.js';
-import type { LostReport } from '../tracer.js';
+import type { LostReport } from '../event.js';
 import type { AuditLog, FsyncPolicy } from '../audit/log.js';
 import type { LogFormat } from '../audit/chain.js';
 import type { RecordSink, StartOptions } from '../audit/records.js';

@@ -72,6 +72,7 @@ export function execEvent(i = 0, o: Partial<ExecEvent['exec']> & { container?: C
       argv: ['sh', '-c', `echo ${i} > /tmp/x`],
       argvTruncated: false,
       filenameTruncated: false,
+      argc: 3,
       execId: `3c8400f7897f45c19104388a2c527b9a:${2_000_000_000n + BigInt(i) * 1000n}:${40000 + i}:${K0 + BigInt(i) * 1_234_567n}`,
       entry: false,
       ancestors: [{ processId: `3c8400f7897f45c19104388a2c527b9a:1500000000:${39999 + i}`, pid: 39999 + i, comm: 'sh', filename: '/bin/sh', outside: false }],

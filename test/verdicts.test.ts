@@ -1,0 +1,69 @@
+/**
+ * The verdict cache (src/verdicts.ts): what it tells the kernel and its one bound. The map
+ * writes are recorded by an object with the addon's two methods; the real maps are exercised
+ * through the tracer in test/native.test.ts and the e2e tests.
+ */
+import { describe, expect, it } from 'vitest';
+import { VERDICT_CONTAINER, VERDICT_HOST } from '../src/abi.js';
+import { CGROUP_VERDICTS_MAX, Verdicts, type VerdictMaps } from '../src/verdicts.js';
+
+function recorder() {
+  const cgroup: Array<[bigint, number]> = [];
+  const pids: Array<[number, number, bigint]> = [];
+  const maps: VerdictMaps = {
+    setCgroupVerdict: (k, v) => void cgroup.push([k, v]),
+    setVerdicts: (p, v, k) => p.forEach((pid, i) => pids.push([pid, v[i]!, k[i]!])),
+  };
+  return { maps, cgroup, pids };
+}
+
+const DOCKER = '/docker/' + 'a'.repeat(64);
+
+describe('Verdicts', () => {
+  it('classifies a cgroup once and writes its verdict once', () => {
+    const r = recorder();
+    const v = new Verdicts(r.maps);
+    expect(v.classify(7n, DOCKER).scope).toBe('container');
+    expect(v.classify(7n, DOCKER).scope).toBe('container');
+    expect(v.classify(8n, '/user.slice/user-0.slice/session-1.scope').scope).toBe('host');
+    expect(r.cgroup).toEqual([
+      [7n, VERDICT_CONTAINER],
+      [8n, VERDICT_HOST],
+    ]);
+    expect(v.scopes()).toEqual({ container: 1, host: 1, unknown: 0 });
+  });
+
+  it('writes the PID verdicts of a batch in one update, none once closed', () => {
+    const r = recorder();
+    const v = new Verdicts(r.maps);
+    const cls = v.classify(7n, DOCKER);
+    v.notePid(100, cls, 7n);
+    v.notePid(101, cls, 7n);
+    v.flush();
+    v.flush();
+    expect(r.pids).toEqual([
+      [100, VERDICT_CONTAINER, 7n],
+      [101, VERDICT_CONTAINER, 7n],
+    ]);
+    v.notePid(102, cls, 7n);
+    v.flush(true);
+    expect(r.pids).toHaveLength(2);
+  });
+
+  it('never holds more cgroups than the kernel map; reaching the bound forgets them all, and the lane with them', () => {
+    const r = recorder();
+    let forgotten = 0;
+    const v = new Verdicts(r.maps, () => forgotten++);
+    for (let i = 0; i < CGROUP_VERDICTS_MAX; i++) v.classify(BigInt(i), DOCKER);
+    expect(forgotten).toBe(0);
+    v.classify(0n, DOCKER); // known: nothing forgotten
+    expect(forgotten).toBe(0);
+    v.classify(BigInt(CGROUP_VERDICTS_MAX), DOCKER);
+    expect(forgotten).toBe(1);
+    expect(v.scopes().container).toBe(1);
+    // a forgotten cgroup is classified (and its verdict written) again
+    const writes = r.cgroup.length;
+    v.classify(0n, DOCKER);
+    expect(r.cgroup.length).toBe(writes + 1);
+  });
+});
