@@ -13,6 +13,9 @@
 // - uint64/int64/fixed64: `Int64` (a number while exact, else a bigint; see src/events/wire.ts),
 //   or `bigint` when the comment says `a bigint in TypeScript`;
 // - google.protobuf.Timestamp: an ISO-8601 UTC string with nanoseconds;
+// - `[object path]` in the comment of a `detail` oneof field: the native lane never writes that
+//   detail (its line needs what only userland knows); JavaScript writes all its events;
+// - a repeated message field is a JSON array of objects, read back element by element;
 // - Record's `kind` oneof lists the record types; an Event's `detail` oneof names its type.
 //   Each becomes `type: '<name>'`, the first key of the JSON object, and the oneof's message
 //   is written after the other fields.
