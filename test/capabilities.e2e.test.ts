@@ -7,19 +7,29 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPABILITIES, CAPABILITY_TEXT } from '../src/capabilities.js';
-import { ctraceBin, repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
+import { readableCliCopy, type CliCopy } from './helpers/cli-copy.js';
+import { repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
 import { cleanupAllContainers, dockerId, runContainer } from './helpers/runc.js';
 
 /** setpriv's names: -all,+bpf,+perfmon,... */
 const setprivCaps = (caps: readonly string[]) => ['-all', ...caps.map((c) => '+' + c.replace(/^CAP_/, '').toLowerCase())].join(',');
 
+// nobody cannot reach a clone under a 0700 directory (/root/ctrace): it runs a readable copy,
+// made before any test starts a container (it takes a few seconds)
+let cli: CliCopy | undefined;
+beforeAll(() => {
+  if (privileged()) cli = readableCliCopy();
+});
+afterAll(() => cli?.remove());
+
 /** The command that runs ctrace as nobody with exactly `caps` (inheritable, ambient, bounding: so effective too). */
 function asNobody(caps: readonly string[]): string[] {
   const set = setprivCaps(caps);
-  return ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, process.execPath, ctraceBin];
+  cli ??= readableCliCopy();
+  return ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, process.execPath, cli.bin];
 }
 
 describe('the capability set is named once', () => {

@@ -11,6 +11,7 @@ import { CAP } from '../src/capabilities.js';
 import { parseCgroupMounts } from '../src/cgroupfs.js';
 import { cgroupMode, kernelVersion, runChecks, type Check } from '../src/doctor/checks.js';
 import { HOOKS, parseMemlock, type HostFacts } from '../src/doctor/facts.js';
+import { readableCliCopy, type CliCopy } from './helpers/cli-copy.js';
 import { ctraceBin, repoRoot } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
 import { cleanupAllContainers, dockerId, runContainer } from './helpers/runc.js';
@@ -116,9 +117,14 @@ describe('doctor verdict', () => {
   });
 });
 
+// nobody cannot reach a clone under a 0700 directory (/root/ctrace): it runs a readable copy
+let cli: CliCopy | undefined;
+afterAll(() => cli?.remove());
+
 function doctor(args: string[], prefix: string[] = []) {
   const cmd = prefix.length ? prefix : [process.execPath];
-  const r = spawnSync(cmd[0]!, [...cmd.slice(1), ...(prefix.length ? [process.execPath] : []), ctraceBin, 'doctor', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const bin = prefix.length ? (cli ??= readableCliCopy()).bin : ctraceBin;
+  const r = spawnSync(cmd[0]!, [...cmd.slice(1), ...(prefix.length ? [process.execPath] : []), bin, 'doctor', ...args], { encoding: 'utf8', timeout: 30_000 });
   return r;
 }
 const nobody = (set: string) => ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${set}`, `--ambient-caps=-all,${set}`, `--bounding-set=-all,${set}`];

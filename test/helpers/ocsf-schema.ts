@@ -16,14 +16,20 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** `shared/ocsf` beside the repository or beside one of its parents (a worktree sits deeper), or $CTRACE_OCSF_DIR. */
+/**
+ * `shared/ocsf` beside the repository or beside one of its parents (a worktree sits deeper), or
+ * $CTRACE_OCSF_DIR; a clone elsewhere (a check-out in /tmp) finds the team's copy at the
+ * workspace's /work/shared, as test/classify.test.ts finds its vectors.
+ */
 export const OCSF_DIR = ((): string => {
   if (process.env.CTRACE_OCSF_DIR) return process.env.CTRACE_OCSF_DIR;
   const repo = resolve(fileURLToPath(import.meta.url), '../../..');
   for (let d = dirname(repo); ; d = dirname(d)) {
     if (existsSync(join(d, 'shared', 'ocsf', 'dictionary.json'))) return join(d, 'shared', 'ocsf');
-    if (d === dirname(d)) return join(dirname(repo), 'shared', 'ocsf');
+    if (d === dirname(d)) break;
   }
+  const workspace = '/work/shared/ocsf';
+  return existsSync(join(workspace, 'dictionary.json')) ? workspace : join(dirname(repo), 'shared', 'ocsf');
 })();
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
