@@ -30,6 +30,9 @@ const volatile __s32 cfg_v1_subsys_id = -1;
  * directory stays the host's. 0: unknown, no isolation check. */
 const volatile __u32 cfg_host_root_dev = 0;
 const volatile __u64 cfg_host_root_ino = 0;
+/* argv bytes an exec records (<= CTRACE_ARGV_LEN), and ancestors (<= CTRACE_MAX_ANCESTORS) */
+const volatile __u32 cfg_argv_max = CTRACE_ARGV_DEFAULT;
+const volatile __u32 cfg_ancestors = 8;
 
 /* ---- written by the poll thread (mmapped .bss) -------------------------- */
 /* 1 while the reader sleeps until woken (it found the ring empty for a while). */
@@ -120,8 +123,11 @@ union record {
 	struct mount_enter me;
 };
 
+/* A plain array indexed by CPU (sized to the possible CPUs by the addon): an exec record with
+ * a 32 KiB argv is larger than a per-CPU map's value may be. The hooks run with migration
+ * disabled, so a CPU's slot is this hook's alone while it runs, as a per-CPU slot would be. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, union record);
@@ -281,9 +287,9 @@ drop:
 
 static __always_inline union record *scratch_get(void)
 {
-	__u32 zero = 0;
+	__u32 cpu = bpf_get_smp_processor_id();
 
-	return bpf_map_lookup_elem(&scratch, &zero);
+	return bpf_map_lookup_elem(&scratch, &cpu);
 }
 
 static __always_inline bool wants(__u32 type)
@@ -326,6 +332,8 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 	t->pidns_ino = k->pidns_ino;
 	t->mntns_ino = task->nsproxy->mnt_ns->ns.inum;
 	t->cgroup_key = k->cgroup_key;
+	t->start_ns = task->group_leader->start_boottime;
+	t->parent_start_ns = task->real_parent->group_leader->start_boottime;
 	t->verdict = k->verdict;
 	__builtin_memset(t->_pad, 0, sizeof(t->_pad));
 	bpf_get_current_comm(t->comm, sizeof(t->comm));
@@ -397,6 +405,144 @@ static __always_inline void submit_reserved(void *rec, __u64 before, __u32 size)
 }
 
 /* ---- exec --------------------------------------------------------------- */
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+
+/* overlayfs's inode: an upper dentry means the file was written (or copied up) in the
+ * container's own layer, not taken from the image. */
+struct ovl_inode___ctrace {
+	struct inode vfs_inode;
+	struct dentry *__upperdentry;
+} __attribute__((preserve_access_index));
+
+/* i_ctime became i_ctime_sec/_nsec in 6.11, after being __i_ctime */
+struct inode___ctime_split {
+	time64_t i_ctime_sec;
+	u32 i_ctime_nsec;
+} __attribute__((preserve_access_index));
+struct inode___ctime_old {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+/* The binary: its inode (the userland hash cache's key) and what it is. */
+static __always_inline void exe_facts(struct ctrace_exec *e, struct file *file)
+{
+	struct inode *inode = file->f_inode;
+	struct super_block *sb = inode->i_sb;
+	const unsigned char *name = file->f_path.dentry->d_name.name;
+	char prefix[7] = {};
+	__u32 xf = 0;
+
+	e->exe_ino = inode->i_ino;
+	e->exe_size = inode->i_size;
+	e->exe_dev = sb->s_dev;
+	if (bpf_core_field_exists(struct inode___ctime_split, i_ctime_sec)) {
+		struct inode___ctime_split *i = (void *)inode;
+
+		e->exe_ctime_ns = i->i_ctime_sec * 1000000000ULL + i->i_ctime_nsec;
+	} else if (bpf_core_field_exists(struct inode___ctime_old, __i_ctime)) {
+		struct inode___ctime_old *i = (void *)inode;
+
+		e->exe_ctime_ns = i->__i_ctime.tv_sec * 1000000000ULL + i->__i_ctime.tv_nsec;
+	} else {
+		e->exe_ctime_ns = 0;
+	}
+	if (inode->i_nlink == 0)
+		xf |= CTRACE_XF_DELETED;
+	if (sb->s_magic == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode___ctrace *oi = container_of(inode, struct ovl_inode___ctrace, vfs_inode);
+		struct dentry *upper = NULL;
+
+		xf |= CTRACE_XF_OVERLAY;
+		bpf_core_read(&upper, sizeof(upper), &oi->__upperdentry);
+		if (upper)
+			xf |= CTRACE_XF_UPPER;
+	}
+	/* memfd_create() names its file "memfd:<name>" */
+	bpf_probe_read_kernel(prefix, 6, name);
+	if (prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' && prefix[4] == 'd' &&
+	    prefix[5] == ':')
+		xf |= CTRACE_XF_MEMFD;
+	e->xflags |= xf;
+}
+
+/* The ancestors, nearest first: each one's identity and where it runs, up to and including
+ * the first that is outside the exec'ing task's PID namespace (who entered the container)
+ * or is its namespace's init (the container's), at most cfg_ancestors. */
+static __always_inline void ancestors(struct ctrace_exec *e, struct task_struct *task, __u32 pidns_ino)
+{
+	struct task_struct *a = task->real_parent;
+	__u32 max = cfg_ancestors < CTRACE_MAX_ANCESTORS ? cfg_ancestors : CTRACE_MAX_ANCESTORS;
+	__u8 n = 0;
+
+	for (__u32 i = 0; i < CTRACE_MAX_ANCESTORS; i++) {
+		struct ctrace_ancestor *c = (struct ctrace_ancestor *)e->data + i;
+		struct task_struct *leader;
+		struct pid *tp;
+		struct upid up = {};
+		__u16 ignored = 0;
+
+		if (i >= max) {
+			if (a && a->tgid > 0)
+				e->xflags |= CTRACE_XF_ANC_MORE;
+			break;
+		}
+		if (!a || a->tgid == 0) /* the idle task: the chain is complete */
+			break;
+		leader = a->group_leader;
+		tp = leader->thread_pid;
+		bpf_core_read(&up, sizeof(up), &tp->numbers[tp->level & 31]);
+		c->tgid = a->tgid;
+		c->start_ns = leader->start_boottime;
+		c->cgroup_key = task_cgroup_kn(a, &ignored)->id;
+		if (ignored & CTRACE_F_CG_V1)
+			c->cgroup_key |= CTRACE_CGKEY_V1;
+		c->nspid = up.nr;
+		c->pidns_ino = BPF_CORE_READ(up.ns, ns.inum);
+		c->_pad = 0;
+		bpf_probe_read_kernel_str(c->comm, sizeof(c->comm), leader->comm);
+		n++;
+		if (c->pidns_ino != pidns_ino || c->nspid == 1)
+			break;
+		if (a->real_parent == a)
+			break;
+		a = a->real_parent;
+	}
+	e->n_ancestors = n;
+}
+
+static __always_inline bool task_cwd(char *dst, __u32 *xflags);
+
+/* What the exec is and who did it, beyond the common task fields. */
+static __always_inline void exec_facts(struct ctrace_exec *e, struct task_struct *p, struct linux_binprm *bprm,
+				       __u32 pidns_ino)
+{
+	const struct cred *cred = p->cred;
+	struct tty_struct *tty = p->signal->tty;
+
+	e->xflags = 0;
+	__builtin_memset(e->_pad2, 0, sizeof(e->_pad2));
+	e->exec_seq = (__u32)p->self_exec_id;
+	exe_facts(e, bprm->file);
+	bpf_core_read(&e->cap_effective, sizeof(e->cap_effective), &cred->cap_effective);
+	e->userns_ino = cred->user_ns->ns.inum;
+	e->userns_level = cred->user_ns->level;
+	if (bpf_core_field_exists(p->loginuid)) {
+		e->loginuid = p->loginuid.val;
+		e->sessionid = p->sessionid;
+	} else {
+		e->loginuid = e->sessionid = (__u32)-1;
+		e->xflags |= CTRACE_XF_NO_AUDIT;
+	}
+	e->tty[0] = '\0';
+	if (tty)
+		bpf_probe_read_kernel_str(e->tty, sizeof(e->tty), tty->name);
+	if (!task_cwd(e->cwd, &e->xflags)) {
+		e->cwd[0] = '\0';
+		e->xflags |= CTRACE_XF_NO_CWD;
+	}
+	ancestors(e, p, pidns_ino);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -406,7 +552,8 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	struct mm_struct *mm;
 	unsigned long arg_start, arg_end, len;
 	long flen;
-	__u32 size;
+	__u32 size, anc;
+	char *fname;
 
 	r = screened_record(CTRACE_EV_EXEC, &k);
 	if (!r)
@@ -415,10 +562,15 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	e->hdr.type = CTRACE_EV_EXEC;
 	fill_task(&e->hdr, &e->task, &k);
 
+	/* the ancestors first: they lead the data, the filename follows them */
+	exec_facts(e, p, bprm, k.pidns_ino);
+	anc = (e->n_ancestors * sizeof(struct ctrace_ancestor)) & (CTRACE_ANC_AREA - 1);
+	fname = e->data + anc;
+
 	/* bprm and p are BTF pointers: plain loads, no probe read per link */
-	flen = bpf_probe_read_kernel_str(e->data, CTRACE_FILENAME_LEN, bprm->filename);
+	flen = bpf_probe_read_kernel_str(fname, CTRACE_FILENAME_LEN, bprm->filename);
 	if (flen <= 0) {
-		e->data[0] = '\0';
+		fname[0] = '\0';
 		flen = 1;
 	} else if (flen == CTRACE_FILENAME_LEN) {
 		/* full buffer: cut unless the name ends exactly here */
@@ -440,21 +592,19 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	arg_start = mm->arg_start;
 	arg_end = mm->arg_end;
 	len = arg_end > arg_start ? arg_end - arg_start : 0;
-	if (len > CTRACE_ARGV_LEN) {
-		len = CTRACE_ARGV_LEN;
+	if (len > cfg_argv_max) {
+		len = cfg_argv_max;
 		e->hdr.flags |= CTRACE_F_ARGV_TRUNC;
 	}
-	if (e->argc > CTRACE_MAX_ARGS)
-		e->hdr.flags |= CTRACE_F_ARGV_TRUNC;
-	len &= 0x1fff; /* for the verifier: len <= CTRACE_ARGV_LEN already */
+	len &= 0xffff; /* for the verifier: len <= CTRACE_ARGV_LEN already */
 	if (len > CTRACE_ARGV_LEN)
 		len = CTRACE_ARGV_LEN;
-	if (len && bpf_probe_read_user(e->data + flen, len, (void *)arg_start) < 0) {
+	if (len && bpf_probe_read_user(fname + flen, len, (void *)arg_start) < 0) {
 		stat_inc(CTRACE_STAT_READ_ERR);
 		len = 0;
 	}
 	e->argv_len = len;
-	size = offsetof(struct ctrace_exec, data) + flen + len;
+	size = offsetof(struct ctrace_exec, data) + anc + flen + len;
 	if (size > sizeof(*e)) /* for the verifier: it is not */
 		size = sizeof(*e);
 	e->hdr.size = size;
@@ -779,6 +929,46 @@ static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags
 		n = CTRACE_PATH_LEN;
 	barrier_var(off);
 	bpf_probe_read_kernel(dst, n, buf + (off & (CTRACE_PATH_LEN * 2 - 1)));
+	return true;
+}
+
+/* The task's working directory as it sees it (relative to its root), cut with
+ * CTRACE_XF_CWD_TRUNC; false when the kernel cannot walk paths (no bpf_loop). */
+static __always_inline bool task_cwd(char *dst, __u32 *xflags)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct path_ctx c = {};
+	__u32 zero = 0, off, n, f = 0;
+	__u64 vm = 0;
+	char *buf = bpf_map_lookup_elem(&pathbufs, &zero);
+
+	if (!buf || !have_bpf_loop())
+		return false;
+	bpf_core_read(&c.dentry, sizeof(c.dentry), &task->fs->pwd.dentry);
+	bpf_core_read(&vm, sizeof(vm), &task->fs->pwd.mnt);
+	c.mnt = vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
+	bpf_core_read(&c.root_dentry, sizeof(c.root_dentry), &task->fs->root.dentry);
+	bpf_core_read(&vm, sizeof(vm), &task->fs->root.mnt);
+	c.root_mnt = vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
+	if (!c.dentry || !c.mnt)
+		return false;
+	c.off = CTRACE_PATH_LEN;
+	buf[CTRACE_PATH_LEN] = '\0';
+	bpf_loop(PATH_DEPTH, path_step, &c, 0);
+	if (c.done != 1)
+		f |= CTRACE_XF_CWD_TRUNC;
+	off = c.off;
+	if (off >= CTRACE_PATH_LEN) {
+		off = CTRACE_PATH_LEN - 1;
+		buf[off] = '/';
+	}
+	n = CTRACE_PATH_LEN + 1 - off;
+	barrier_var(n);
+	if (n > CTRACE_PATH_LEN)
+		n = CTRACE_PATH_LEN;
+	barrier_var(off);
+	bpf_probe_read_kernel(dst, n, buf + (off & (CTRACE_PATH_LEN * 2 - 1)));
+	*xflags |= f;
 	return true;
 }
 

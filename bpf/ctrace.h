@@ -28,12 +28,17 @@
  * execveat() name ("/dev/fd/N/<path>") can be, and then carries CTRACE_F_FILENAME_TRUNC.
  * The record is variable-size: only the filename's bytes are sent. */
 #define CTRACE_FILENAME_LEN 4096
-/* argv is one block of NUL-separated strings read from the new mm; bounded
- * by bytes (20 args x 256 bytes) and cut to CTRACE_MAX_ARGS by userland. */
-#define CTRACE_ARGV_LEN 5120
-#define CTRACE_MAX_ARGS 20
-#define CTRACE_MAX_ARG_LEN 256
+/* argv is one block of NUL-separated strings read from the new mm, bounded by a total
+ * (cfg_argv_max, default CTRACE_ARGV_DEFAULT) that can be raised to CTRACE_ARGV_LEN. Only
+ * the filled bytes are sent, so a short command line costs what it did. */
+#define CTRACE_ARGV_LEN 32768
+#define CTRACE_ARGV_DEFAULT 4096
 #define CTRACE_PATH_LEN 256
+/* an exec records this many ancestors at most (cfg_ancestors, default 8); they lead its data,
+ * in an area of CTRACE_ANC_AREA bytes of which only the filled ones are sent */
+#define CTRACE_MAX_ANCESTORS 16
+#define CTRACE_ANC_AREA 1024
+#define CTRACE_TTY_LEN 32
 #define CTRACE_FSTYPE_LEN 32
 
 /* ---- event numbers (never reuse) ------------------------------------- */
@@ -67,6 +72,18 @@ enum ctrace_mount_flags {
 	/* source, target and fstype are the kernel's own (the new mount's devname,
 	 * super block type and mount point), not user memory */
 	CTRACE_MF_KERNEL_VIEW = 1 << 5,
+};
+
+/* ctrace_exec.xflags: the binary and the rest of the exec. */
+enum ctrace_exec_flags {
+	CTRACE_XF_OVERLAY = 1 << 0,	  /* the binary is on an overlayfs */
+	CTRACE_XF_UPPER = 1 << 1,	  /* ... and lives in (or was copied up to) its upper dir */
+	CTRACE_XF_MEMFD = 1 << 2,	  /* the binary is a memfd: a fileless exec */
+	CTRACE_XF_DELETED = 1 << 3,	  /* the binary has no link left (unlinked, or a memfd) */
+	CTRACE_XF_CWD_TRUNC = 1 << 4,	  /* cwd is cut (deeper or longer than captured) */
+	CTRACE_XF_ANC_MORE = 1 << 5,	  /* the chain goes on past the ancestors captured */
+	CTRACE_XF_NO_CWD = 1 << 6,	  /* cwd could not be read (kernel without bpf_loop) */
+	CTRACE_XF_NO_AUDIT = 1 << 7,	  /* the kernel has no audit ids (loginuid, sessionid) */
 };
 
 /* Verdicts written by userland, read by the hooks. */
@@ -106,6 +123,10 @@ struct ctrace_task {
 	__u32 pidns_ino;
 	__u32 mntns_ino;
 	__u64 cgroup_key; /* v2 cgroup id, or v1 kernfs id | CTRACE_CGKEY_V1 */
+	/* the process's and its real parent's start (start_boottime, ns since boot, the clock
+	 * of /proc/PID/stat): with the pid and the boot id, an identity PID reuse cannot fake */
+	__u64 start_ns;
+	__u64 parent_start_ns;
 	__u8 verdict;	  /* what the kernel knew when it emitted (enum ctrace_verdict) */
 	__u8 cg_depth;	  /* how many cgroup_names are filled, leaf first */
 	__u8 _pad[6];
@@ -113,16 +134,46 @@ struct ctrace_task {
 	char cgroup_names[CTRACE_CG_LEVELS][CTRACE_CG_NAME_LEN];
 };
 
+/* One ancestor of an exec, nearest first, as the kernel's real_parent chain has it at the exec
+ * (after a parent exits, the child's parent is the reaper that adopted it). */
+struct ctrace_ancestor {
+	__u64 start_ns;	  /* start_boottime, as ctrace_task.start_ns */
+	__u64 cgroup_key; /* as ctrace_task.cgroup_key */
+	__u32 tgid;
+	__u32 nspid;	  /* its tgid in its own PID namespace */
+	__u32 pidns_ino;
+	__u32 _pad;
+	char comm[CTRACE_COMM_LEN];
+};
+
 struct ctrace_exec {
 	struct ctrace_hdr hdr;
 	struct ctrace_task task;
+	/* the binary (bprm->file): its inode, for the hash cache and the flags */
+	__u64 exe_ino;
+	__u64 exe_size;
+	__u64 exe_ctime_ns;
+	__u32 exe_dev;	  /* sb->s_dev, the kernel's encoding (MAJOR << 20 | MINOR) */
+	__u32 xflags;	  /* enum ctrace_exec_flags */
+	__u64 cap_effective;
+	__u32 loginuid;	  /* audit login uid, (u32)-1 unset */
+	__u32 sessionid;  /* audit session id, (u32)-1 unset */
+	__u32 userns_ino;
+	__u32 userns_level; /* 0: the initial user namespace */
+	__u8 n_ancestors; /* struct ctrace_ancestor at data[0], n_ancestors of them */
+	__u8 _pad2[3];
+	/* the task's exec count after this exec (self_exec_id): with the process's identity, the
+	 * same exec's id for every observer */
+	__u32 exec_seq;
+	char tty[CTRACE_TTY_LEN];
+	char cwd[CTRACE_PATH_LEN];
 	__u32 argc;	 /* the real argument count (bprm->argc) */
 	__u32 argv_len;	 /* bytes of argv that are filled */
-	__u32 filename_len; /* bytes of the filename at data[0], its NUL not counted */
+	__u32 filename_len; /* bytes of the filename after the ancestors, its NUL not counted */
 	__u32 _pad;
-	/* the filename (filename_len bytes and a NUL), then argv_len bytes of argv:
-	 * only what is filled is sent */
-	char data[CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
+	/* n_ancestors struct ctrace_ancestor, then the filename (filename_len bytes and a NUL),
+	 * then argv_len bytes of argv: only what is filled is sent */
+	char data[CTRACE_ANC_AREA + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
 };
 
 struct ctrace_exit {
@@ -177,10 +228,12 @@ enum ctrace_stat {
 #define CTRACE_SIZE_ASSERT(t, n) _Static_assert(sizeof(t) == (n), #t " size changed: update src/abi.ts")
 #endif
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
-CTRACE_SIZE_ASSERT(struct ctrace_task, 48 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
-CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1024 + 16 + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
-CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 1024 + 16);
-CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 1024 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_task, 64 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_ancestor, 48);
+CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1040 + 64 + CTRACE_TTY_LEN + CTRACE_PATH_LEN + 16 + CTRACE_ANC_AREA +
+					       CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 1040 + 16);
+CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 1040 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_pid_verdict, 16);
 
 #endif /* CTRACE_H */

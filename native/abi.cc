@@ -13,6 +13,7 @@ Napi::Object AbiInfo::Describe(Napi::Env env) {
   sizes.Set("hdr", Napi::Number::New(env, sizeof(struct ctrace_hdr)));
   sizes.Set("task", Napi::Number::New(env, sizeof(struct ctrace_task)));
   sizes.Set("exec", Napi::Number::New(env, sizeof(struct ctrace_exec)));
+  sizes.Set("ancestor", Napi::Number::New(env, sizeof(struct ctrace_ancestor)));
   sizes.Set("exit", Napi::Number::New(env, sizeof(struct ctrace_exit)));
   sizes.Set("mount", Napi::Number::New(env, sizeof(struct ctrace_mount)));
   sizes.Set("pidVerdict", Napi::Number::New(env, sizeof(struct ctrace_pid_verdict)));

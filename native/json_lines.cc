@@ -42,30 +42,6 @@ json::Str CStringOrNull(const uint8_t* p, size_t max) {
   return v;
 }
 
-// argv: NUL-separated, cut to CTRACE_MAX_ARGS of CTRACE_MAX_ARG_LEN bytes (src/abi.ts
-// splitArgv). Returns whether it cut anything.
-bool SplitArgv(const uint8_t* p, size_t len, json::StrList* out) {
-  static_assert(CTRACE_MAX_ARGS <= json::StrList::kMaxList, "argv fits the list");
-  bool truncated = false;
-  const uint8_t* end = p + len;
-  out->n = 0;
-  while (p < end) {
-    const void* z = memchr(p, 0, end - p);
-    const uint8_t* stop = z != nullptr ? static_cast<const uint8_t*>(z) : end;
-    if (out->n == CTRACE_MAX_ARGS) {
-      truncated = true;
-      break;
-    }
-    const uint8_t* arg_end = stop;
-    if (arg_end - p > CTRACE_MAX_ARG_LEN) {
-      arg_end = p + CTRACE_MAX_ARG_LEN;
-      truncated = true;
-    }
-    out->items[out->n++] = {p, arg_end};
-    p = stop + 1;
-  }
-  return truncated;
-}
 
 
 }  // namespace
@@ -221,7 +197,9 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   size_t min;
   const char* type;
   switch (hdr.type) {
-    case CTRACE_EV_EXEC: min = offsetof(struct ctrace_exec, data) + 1; type = "exec"; break;
+    // an exec's line carries what only JavaScript knows (its ancestors' binaries, its own
+    // binary's hash, whether it entered the container): it takes the object path
+    case CTRACE_EV_EXEC: return Outcome::kRaw;
     case CTRACE_EV_EXIT: min = sizeof(struct ctrace_exit); type = "exit"; break;
     case CTRACE_EV_MOUNT: min = sizeof(struct ctrace_mount); type = "mount"; break;
     default: return Outcome::kRaw;
@@ -268,7 +246,21 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   head.cgroup_id = cgroup_id;
   head.pid_ns = field(offsetof(struct ctrace_task, pidns_ino));
   head.mnt_ns = field(offsetof(struct ctrace_task, mntns_ino));
-  const rec_json::EventTail tail;
+  // identity (src/identity.ts processId): boot id, start time since boot, pid; null without a start time
+  rec_json::EventTail tail;
+  const auto process_id = [&](std::string* buf, uint32_t pid, uint64_t start) -> json::Str {
+    if (pid == 0 || start == 0) return {nullptr, nullptr};
+    buf->assign(boot_id_);
+    buf->push_back(':');
+    AppendUint(buf, start);
+    buf->push_back(':');
+    AppendUint(buf, pid);
+    const auto* p = reinterpret_cast<const uint8_t*>(buf->data());
+    return {p, p + buf->size()};
+  };
+  tail.process_id = process_id(&w->process_id_, head.pid, Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns)));
+  tail.parent_process_id =
+      process_id(&w->parent_process_id_, head.ppid, Read<uint64_t>(task + offsetof(struct ctrace_task, parent_start_ns)));
 
   std::string* s = &w->line_;
   s->clear();
@@ -280,24 +272,6 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   rec_json::WriteTail(s, tail);
 
   switch (hdr.type) {
-    case CTRACE_EV_EXEC: {
-      // data: the filename, its NUL, then argv (src/abi.ts decodeBatch)
-      const size_t data_at = offsetof(struct ctrace_exec, data);
-      const size_t filename_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, filename_len));
-      if (filename_len >= CTRACE_FILENAME_LEN || filename_len + 1 > len - data_at) return Outcome::kRaw;
-      const size_t argv_at = data_at + filename_len + 1;
-      size_t argv_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argv_len));
-      if (argv_len > len - argv_at) argv_len = len - argv_at;
-      rec_json::Exec x;
-      x.filename = {rec + data_at, rec + data_at + filename_len};
-      const bool cut = SplitArgv(rec + argv_at, argv_len, &x.argv);
-      x.argv_truncated = cut || (hdr.flags & CTRACE_F_ARGV_TRUNC) != 0;
-      x.filename_truncated = (hdr.flags & CTRACE_F_FILENAME_TRUNC) != 0;
-      x.argc = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argc));
-      rec_json::WriteExec(s, x);
-      exec_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    }
     case CTRACE_EV_EXIT: {
       const uint32_t status = Read<uint32_t>(rec + offsetof(struct ctrace_exit, exit_code));
       const uint64_t start = Read<uint64_t>(rec + offsetof(struct ctrace_exit, start_ns));

@@ -74,11 +74,14 @@ class JsonLines {
     size_t header_at_ = 0;
     bool has_raw_ = false;
     std::string line_;
+    std::string process_id_, parent_process_id_;  // the line's processIds, built here
     int64_t second_ = -1;
     char time_[32] = {0};  // "2026-11-22T11:02:59.123456789Z", the date part kept for second_
   };
 
-  explicit JsonLines(int64_t clock_offset_ns) : clock_offset_ns_(clock_offset_ns) {}
+  // boot_id: what processId values begin with (src/identity.ts)
+  JsonLines(int64_t clock_offset_ns, std::string boot_id)
+      : clock_offset_ns_(clock_offset_ns), boot_id_(std::move(boot_id)) {}
 
   // JS thread.
   void Set(uint64_t key, Cgroup cgroup);
@@ -109,6 +112,7 @@ class JsonLines {
   bool Time(uint64_t ktime_ns, Writer* w) const;
 
   const int64_t clock_offset_ns_;
+  const std::string boot_id_;
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, Cgroup> cgroups_;
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};

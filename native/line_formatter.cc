@@ -56,7 +56,13 @@ LineFormatter::LineFormatter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   bool lossless = false;
   const int64_t offset = info[0].As<Napi::BigInt>().Int64Value(&lossless);
   if (!lossless) throw Napi::RangeError::New(env, "LineFormatter(clockOffsetNs): clockOffsetNs must fit in 64 bits");
-  lines_ = std::make_shared<JsonLines>(offset);
+  // the boot id processIds are made of (src/identity.ts bootId())
+  std::string boot_id = "unknown-boot";
+  if (info.Length() >= 2 && !info[1].IsUndefined()) {
+    if (!info[1].IsString()) throw Napi::TypeError::New(env, "LineFormatter(clockOffsetNs, bootId): bootId must be a string");
+    boot_id = info[1].As<Napi::String>().Utf8Value();
+  }
+  lines_ = std::make_shared<JsonLines>(offset, std::move(boot_id));
   napi_type_tag_object(env, info.This(), &kTag);
 }
 

@@ -128,6 +128,10 @@ Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo& info) {
   opts.event_mask = static_cast<uint32_t>(integer("eventMask", 0, kU32));
   opts.wakeup_bytes = static_cast<uint64_t>(integer("wakeupBytes", 0, kSafe));
   opts.v1_subsys_id = static_cast<int32_t>(integer("v1SubsysId", -1, 2147483647.0));
+  if (!Field(o, "argvMax").IsUndefined())
+    opts.argv_max = static_cast<uint32_t>(integer("argvMax", 0, CTRACE_ARGV_LEN));
+  if (!Field(o, "ancestors").IsUndefined())
+    opts.ancestors = static_cast<uint32_t>(integer("ancestors", 0, CTRACE_MAX_ANCESTORS));
   if (!Field(o, "ringBytes").IsUndefined()) {
     const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
     const auto ring = static_cast<uint32_t>(integer("ringBytes", page, 1u << 30));
@@ -176,6 +180,8 @@ Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) 
   skel_->rodata->cfg_event_mask = opts_.event_mask;
   skel_->rodata->cfg_wakeup_bytes = opts_.wakeup_bytes;
   skel_->rodata->cfg_v1_subsys_id = opts_.v1_subsys_id;
+  skel_->rodata->cfg_argv_max = opts_.argv_max;
+  skel_->rodata->cfg_ancestors = opts_.ancestors;
   // The host's root directory (PID 1's, else ours: ctrace runs on the host): a task outside the
   // host PID namespace with another root is isolated whatever its cgroup says. Unknown: no check.
   if (const auto root = HostRoot(); root.ino != 0) {
@@ -185,6 +191,11 @@ Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) 
 
   if (const int err = bpf_map__set_max_entries(skel_->maps.events, opts_.ring_bytes); err != 0)
     NativeError::Throw(env, "ringbuf", -err, "cannot size the ring buffer to options.ringBytes");
+  // one scratch record per CPU (an exec record is larger than a per-CPU map's 32 KiB limit)
+  if (const int cpus = libbpf_num_possible_cpus(); cpus > 0) {
+    if (const int err = bpf_map__set_max_entries(skel_->maps.scratch, static_cast<uint32_t>(cpus)); err != 0)
+      NativeError::Throw(env, "scratch", -err, "cannot size the scratch map");
+  }
 
   // Degrade, don't die: an optional hook whose tracepoint this kernel lacks is not loaded.
   KernelFeatures features;

@@ -36,6 +36,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     uint32_t event_mask = 0;
     uint64_t wakeup_bytes = 0;
     int32_t v1_subsys_id = -1;
+    uint32_t argv_max = CTRACE_ARGV_DEFAULT;  // argv bytes an exec records
+    uint32_t ancestors = 8;                   // ancestors an exec records
     uint32_t ring_bytes = 8u << 20;
     int poll_ms = 5;
   };

@@ -13,6 +13,9 @@
 // - uint64/int64/fixed64: `Int64` (a number while exact, else a bigint; see src/events/wire.ts),
 //   or `bigint` when the comment says `a bigint in TypeScript`;
 // - google.protobuf.Timestamp: an ISO-8601 UTC string with nanoseconds;
+// - `[object path]` in the comment of a `detail` oneof field: the native lane never writes that
+//   detail (its line needs what only userland knows); JavaScript writes all its events;
+// - a repeated message field is a JSON array of objects, read back element by element;
 // - Record's `kind` oneof lists the record types; an Event's `detail` oneof names its type.
 //   Each becomes `type: '<name>'`, the first key of the JSON object, and the oneof's message
 //   is written after the other fields.
@@ -205,6 +208,10 @@ function readExpr(f, o) {
   const u = union(f);
   const cast = u ? ` as ${f.repeated ? `Array<${u}>` : u}` : '';
   if (!inJson(f)) return big(f) ? '0n' : LONGS.has(f.type) ? '0' : f.type === 'string' ? "''" : f.type === 'bool' ? 'false' : '0';
+  if (f.repeated && isMsg(f)) {
+    const T = tsName(f.resolvedType ?? pkg.lookupType(f.type));
+    return `(Array.isArray(${o}[${k}]) ? (${o}[${k}] as Obj[]) : []).map((x) => fromJson${T}(x))`;
+  }
   if (f.repeated) return `rStrArray(${o}, ${k})${cast}`;
   if (f.type === 'string' && u && !n) return `(rStr(${o}, ${k}) || ${u.split(' | ')[0]})${cast}`;
   if (f.type === 'string' || f.type === TS) return (n ? `rStrOrNull(${o}, ${k})` : `rStr(${o}, ${k})`) + cast;
@@ -258,6 +265,10 @@ function fromProtoExpr(f, o) {
   const v = `${o}.${f.name}`;
   const u = union(f);
   const cast = u ? ` as ${f.repeated ? `Array<${u}>` : u}` : '';
+  if (f.repeated && isMsg(f)) {
+    const T = tsName(f.resolvedType ?? pkg.lookupType(f.type));
+    return `((${v} as Obj[] | undefined) ?? []).map((x) => fromProto${T}(x))`;
+  }
   if (f.repeated) return `uStrArray(${v})${cast}`;
   if (f.type === 'string' && u && !nullable(f)) return `(uStr(${v}) || ${u.split(' | ')[0]})${cast}`;
   if (f.type === 'string') return (nullable(f) ? `uStrOrNull(${v})` : `uStr(${v})`) + cast;
@@ -336,6 +347,9 @@ w('}');
 // structs from the kernel record; the fields marked `[attribution]` (decided per cgroup by
 // userland) come from the fragment JavaScript registers for the cgroup, as written text.
 const attribution = (f) => /\[attribution\]/.test(f.comment ?? '');
+// a detail whose line carries what only userland knows (`[object path]` on its oneof field):
+// the lane sends its records to JavaScript raw, so it gets no struct and no writer here
+const laneDetails = () => detailOneof.fieldsArray.filter((f) => !/\[object path\]/.test(f.comment ?? ''));
 const snake = (n) => n.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
 function cxxType(f, where) {
   if (f.repeated) {
@@ -403,14 +417,14 @@ function cxxHeader() {
     '// The event\'s own fields after the attribution.',
     ...cxxStruct('EventTail', tail, 'Event'),
   ];
-  for (const f of detailOneof.fieldsArray) {
+  for (const f of laneDetails()) {
     const m = pkg.lookupType(f.type);
     L.push(...cxxStruct(m.name, plain(m).filter(inJson), m.name));
   }
   L.push('// `{"type":"<type>"` is written by the caller; then these, the attribution fragment, the tail, the detail.');
   L.push(...cxxWriter('WriteHead', 'EventHead', head, ',', ''));
   L.push(...cxxWriter('WriteTail', 'EventTail', tail, ',', ''));
-  for (const f of detailOneof.fieldsArray) {
+  for (const f of laneDetails()) {
     const m = pkg.lookupType(f.type);
     const fields = plain(m).filter(inJson);
     L.push(`// ,"${f.name}":{…}} and the end of the line`);

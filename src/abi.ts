@@ -11,10 +11,12 @@ export const COMM_LEN = 16;
 export const CG_LEVELS = 6;
 export const CG_NAME_LEN = 160;
 export const FILENAME_LEN = 4096;
-export const ARGV_LEN = 5120;
-export const MAX_ARGS = 20;
-export const MAX_ARG_LEN = 256;
+export const ARGV_LEN = 32768;
+export const ARGV_DEFAULT = 4096;
 export const PATH_LEN = 256;
+export const MAX_ANCESTORS = 16;
+export const ANC_AREA = 1024;
+export const TTY_LEN = 32;
 export const FSTYPE_LEN = 32;
 
 export const EV_EXEC = 1;
@@ -27,6 +29,16 @@ export const F_CG_V1 = 1 << 2;
 export const F_FILENAME_TRUNC = 1 << 3;
 export const F_HOST_PIDNS = 1 << 4;
 export const F_ISOLATED = 1 << 5;
+
+/** enum ctrace_exec_flags */
+export const XF_OVERLAY = 1 << 0;
+export const XF_UPPER = 1 << 1;
+export const XF_MEMFD = 1 << 2;
+export const XF_DELETED = 1 << 3;
+export const XF_CWD_TRUNC = 1 << 4;
+export const XF_ANC_MORE = 1 << 5;
+export const XF_NO_CWD = 1 << 6;
+export const XF_NO_AUDIT = 1 << 7;
 
 /** enum ctrace_mount_flags */
 export const MF_ARGS_CHANGED = 1 << 0;
@@ -69,22 +81,47 @@ export const OFF = {
     pidnsIno: 40,
     mntnsIno: 44,
     cgroupKey: 48,
-    verdict: 56,
-    cgDepth: 57,
-    comm: 64,
-    cgroupNames: 80,
+    startNs: 56,
+    parentStartNs: 64,
+    verdict: 72,
+    cgDepth: 73,
+    comm: 80,
+    cgroupNames: 96,
   },
-  exec: { argc: 1040, argvLen: 1044, filenameLen: 1048, data: 1056 },
-  exit: { exitCode: 1040, startNs: 1048 },
-  mount: { ret: 1040, flags: 1048, op: 1056, mflags: 1060, source: 1064, target: 1320, fstype: 1576 },
+  exec: {
+    exeIno: 1056,
+    exeSize: 1064,
+    exeCtimeNs: 1072,
+    exeDev: 1080,
+    xflags: 1084,
+    capEffective: 1088,
+    loginuid: 1096,
+    sessionid: 1100,
+    usernsIno: 1104,
+    usernsLevel: 1108,
+    nAncestors: 1112,
+    execSeq: 1116,
+    tty: 1120,
+    cwd: 1152,
+    argc: 1408,
+    argvLen: 1412,
+    filenameLen: 1416,
+    /** n_ancestors struct ctrace_ancestor, then the filename and its NUL, then argv */
+    data: 1424,
+  },
+  /** struct ctrace_ancestor, from its start */
+  ancestor: { startNs: 0, cgroupKey: 8, tgid: 16, nspid: 20, pidnsIno: 24, comm: 32 },
+  exit: { exitCode: 1056, startNs: 1064 },
+  mount: { ret: 1056, flags: 1064, op: 1072, mflags: 1076, source: 1080, target: 1336, fstype: 1592 },
 } as const;
 
 export const SIZE = {
   hdr: 16,
-  task: 48 + COMM_LEN + CG_LEVELS * CG_NAME_LEN,
-  exec: 16 + 1024 + 16 + FILENAME_LEN + ARGV_LEN,
-  exit: 16 + 1024 + 16,
-  mount: 16 + 1024 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
+  task: 64 + COMM_LEN + CG_LEVELS * CG_NAME_LEN,
+  ancestor: 48,
+  exec: 16 + 1040 + 64 + TTY_LEN + PATH_LEN + 16 + ANC_AREA + FILENAME_LEN + ARGV_LEN,
+  exit: 16 + 1040 + 16,
+  mount: 16 + 1040 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
   pidVerdict: 16,
 } as const;
 
@@ -98,6 +135,10 @@ export interface RawTask {
   pidnsIno: number;
   mntnsIno: number;
   cgroupKey: bigint;
+  /** the process's start, ns since boot (start_boottime): its identity with the pid */
+  startNs: bigint;
+  /** its real parent's start, ns since boot */
+  parentStartNs: bigint;
   /** the kernfs id without the v1 marker bit */
   cgroupId: number;
   cgroupV1: boolean;
@@ -112,8 +153,39 @@ interface RawBase {
   ktimeNs: bigint;
   task: RawTask;
 }
+/** One ancestor as the kernel saw it at the exec, nearest first. */
+export interface RawAncestor {
+  pid: number;
+  nspid: number;
+  startNs: bigint;
+  cgroupKey: bigint;
+  pidnsIno: number;
+  comm: string;
+}
+
+/** The rest of an exec the kernel captured: the binary's inode, the caller's ids, its chain. */
+export interface RawExecFacts {
+  exeDev: number;
+  exeIno: bigint;
+  exeSize: number;
+  exeCtimeNs: bigint;
+  /** enum ctrace_exec_flags */
+  xflags: number;
+  capEffective: bigint;
+  loginuid: number;
+  sessionid: number;
+  usernsIno: number;
+  usernsLevel: number;
+  /** the task's exec count after this exec: with the process's identity, this exec's */
+  execSeq: number;
+  tty: string;
+  cwd: string;
+  ancestors: RawAncestor[];
+}
+
 export interface RawExec extends RawBase {
   type: 'exec';
+  facts: RawExecFacts;
   argc: number;
   filename: string;
   argv: string[];
@@ -176,6 +248,8 @@ function readTask(buf: Buffer, dv: DataView, o: number, flags: number, paths: Cg
     pidnsIno: dv.getUint32(o + OFF.task.pidnsIno, true),
     mntnsIno: dv.getUint32(o + OFF.task.mntnsIno, true),
     cgroupKey: key,
+    startNs: dv.getBigUint64(o + OFF.task.startNs, true),
+    parentStartNs: dv.getBigUint64(o + OFF.task.parentStartNs, true),
     cgroupId: Number(key & ~CGKEY_V1),
     cgroupV1: (flags & F_CG_V1) !== 0,
     verdict: buf[o + OFF.task.verdict]!,
@@ -184,28 +258,54 @@ function readTask(buf: Buffer, dv: DataView, o: number, flags: number, paths: Cg
   };
 }
 
-/** argv block: NUL-separated strings, cut to MAX_ARGS args of MAX_ARG_LEN bytes. */
-export function splitArgv(buf: Buffer, off: number, len: number): { argv: string[]; truncated: boolean } {
+/** argv block: NUL-separated strings, every one the capture holds (the kernel bounds the total). */
+export function splitArgv(buf: Buffer, off: number, len: number): string[] {
   const argv: string[] = [];
-  let truncated = false;
   let p = off;
   const end = off + len;
   while (p < end) {
     let z = buf.indexOf(0, p);
     if (z < 0 || z > end) z = end;
-    if (argv.length === MAX_ARGS) {
-      truncated = true;
-      break;
-    }
-    let stop = z;
-    if (stop - p > MAX_ARG_LEN) {
-      stop = p + MAX_ARG_LEN;
-      truncated = true;
-    }
-    argv.push(decodeBytes(buf, p, stop));
+    argv.push(decodeBytes(buf, p, z));
     p = z + 1;
   }
-  return { argv, truncated };
+  return argv;
+}
+
+function readAncestors(buf: Buffer, dv: DataView, o: number): RawAncestor[] {
+  const n = Math.min(buf[o + OFF.exec.nAncestors]!, MAX_ANCESTORS);
+  const out: RawAncestor[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const a = o + OFF.exec.data + i * SIZE.ancestor;
+    out[i] = {
+      pid: dv.getUint32(a + OFF.ancestor.tgid, true),
+      nspid: dv.getUint32(a + OFF.ancestor.nspid, true),
+      startNs: dv.getBigUint64(a + OFF.ancestor.startNs, true),
+      cgroupKey: dv.getBigUint64(a + OFF.ancestor.cgroupKey, true),
+      pidnsIno: dv.getUint32(a + OFF.ancestor.pidnsIno, true),
+      comm: decodeCString(buf, a + OFF.ancestor.comm, COMM_LEN),
+    };
+  }
+  return out;
+}
+
+function readExecFacts(buf: Buffer, dv: DataView, o: number): RawExecFacts {
+  return {
+    exeDev: dv.getUint32(o + OFF.exec.exeDev, true),
+    exeIno: dv.getBigUint64(o + OFF.exec.exeIno, true),
+    exeSize: Number(dv.getBigUint64(o + OFF.exec.exeSize, true)),
+    exeCtimeNs: dv.getBigUint64(o + OFF.exec.exeCtimeNs, true),
+    xflags: dv.getUint32(o + OFF.exec.xflags, true),
+    capEffective: dv.getBigUint64(o + OFF.exec.capEffective, true),
+    loginuid: dv.getUint32(o + OFF.exec.loginuid, true),
+    sessionid: dv.getUint32(o + OFF.exec.sessionid, true),
+    usernsIno: dv.getUint32(o + OFF.exec.usernsIno, true),
+    usernsLevel: dv.getUint32(o + OFF.exec.usernsLevel, true),
+    execSeq: dv.getUint32(o + OFF.exec.execSeq, true),
+    tty: decodeCString(buf, o + OFF.exec.tty, TTY_LEN),
+    cwd: decodeCString(buf, o + OFF.exec.cwd, PATH_LEN),
+    ancestors: readAncestors(buf, dv, o),
+  };
 }
 
 /**
@@ -225,21 +325,25 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
       throw new Error(`corrupt record batch: record at ${o} claims ${size} bytes of ${buf.length - o}`);
     }
     const ktimeNs = dv.getBigUint64(o + OFF.hdr.ktime, true);
-    if (type === EV_EXEC && size > OFF.exec.data) {
-      // data: the filename, its NUL, then argv
-      const filenameLen = Math.min(dv.getUint32(o + OFF.exec.filenameLen, true), size - OFF.exec.data - 1);
-      const argvAt = OFF.exec.data + filenameLen + 1;
+    const ancBytes = type === EV_EXEC && size > OFF.exec.data ? Math.min(buf[o + OFF.exec.nAncestors]!, MAX_ANCESTORS) * SIZE.ancestor : 0;
+    if (type === EV_EXEC && size > OFF.exec.data + ancBytes) {
+      // data: the ancestors, the filename and its NUL, then argv
+      const fileAt = OFF.exec.data + ancBytes;
+      const filenameLen = Math.min(dv.getUint32(o + OFF.exec.filenameLen, true), size - fileAt - 1);
+      const argvAt = fileAt + filenameLen + 1;
       const argvLen = Math.min(dv.getUint32(o + OFF.exec.argvLen, true), size - argvAt);
-      const { argv, truncated } = splitArgv(buf, o + argvAt, argvLen);
+      const argv = splitArgv(buf, o + argvAt, argvLen);
+      const argc = dv.getUint32(o + OFF.exec.argc, true);
       out.push({
         type: 'exec',
         flags,
         ktimeNs,
         task: readTask(buf, dv, o, flags, paths),
-        argc: dv.getUint32(o + OFF.exec.argc, true),
-        filename: decodeBytes(buf, o + OFF.exec.data, o + OFF.exec.data + filenameLen),
+        facts: readExecFacts(buf, dv, o),
+        argc,
+        filename: decodeBytes(buf, o + fileAt, o + fileAt + filenameLen),
         argv,
-        argvTruncated: truncated || (flags & F_ARGV_TRUNC) !== 0,
+        argvTruncated: (flags & F_ARGV_TRUNC) !== 0 || argc > argv.length,
         filenameTruncated: (flags & F_FILENAME_TRUNC) !== 0,
       });
     } else if (type === EV_EXIT && size >= SIZE.exit) {

@@ -16,7 +16,12 @@
 import type { ContainerInfo, QosClass, Runtime, Scope } from './event.js';
 
 /** What a cgroup path tells about a container; enrichment (src/enrich/) adds the rest. */
-export type CgroupContainer = Pick<ContainerInfo, 'id' | 'runtime' | 'podUid' | 'qos'> & Partial<ContainerInfo>;
+export type CgroupContainer = Pick<ContainerInfo, 'id' | 'runtime' | 'podUid' | 'qos'> &
+  Partial<ContainerInfo> & {
+    /** a nested container's outer container (kind's node, docker in docker) */
+    outerId?: string;
+    outerRuntime?: Runtime;
+  };
 
 const full = new WeakMap<CgroupContainer, ContainerInfo>();
 /** The container of an event: every field present (null when not known), one object per input. */
@@ -66,8 +71,11 @@ export interface ComponentRule {
   runtime?: Runtime;
   /** the cgroup's own name */
   leaf: RegExp;
-  /** the parent cgroup's name must match; 'kube-pod': the parent must be a `pod` row */
-  parent?: RegExp | 'kube-pod';
+  /**
+   * the parent cgroup's name must match; 'kube-pod': the parent must be a `pod` row;
+   * 'not-host': the cgroups above must not be a known host path (nor the root)
+   */
+  parent?: RegExp | 'kube-pod' | 'not-host';
   /** the row's topmost component must sit at the hierarchy root, or directly in another container's cgroup */
   top?: true;
   /** the id is a systemd-escaped unit name part (`\x2d` for `-`): unescape it */
@@ -146,6 +154,9 @@ export const RULES: readonly Rule[] = [
   { kind: 'container', name: 'podman-cgroupfs', runtime: 'podman', leaf: re`^libpod-(?<id>${HEX64})$` },
   // Kubernetes, cgroupfs driver: /kubepods[/<qos>]/pod<uid>/<id>; the path does not name the runtime
   { kind: 'container', name: 'kube-cgroupfs', runtime: 'cri', parent: 'kube-pod', leaf: re`^(?<id>${HEX64})$` },
+  // docker's cgroupfs driver under --cgroup-parent=/<anything> (CI runners, custom slices):
+  // a 64-hex leaf under a parent that is no host path is a container, docker's by default
+  { kind: 'container', name: 'docker-cgroup-parent', runtime: 'docker', parent: 'not-host', leaf: re`^(?<id>${HEX64})$` },
   // LXC <= 3 / LXD 3: /lxc/<name>; LXC 3.x: /lxc.payload/<name>
   { kind: 'container', name: 'lxc', runtime: 'lxc', parent: /^lxc(?:\.payload)?$/, leaf: /^(?<id>.+)$/ },
   // LXC >= 4 / LXD: /lxc.payload.<name>
@@ -228,6 +239,9 @@ function matchRule(rule: ComponentRule, parts: readonly string[], i: number, roo
   if (rule.parent !== undefined) {
     if (rule.parent === 'kube-pod') {
       if (!podAt(parts, i - 1, rooted)) return null;
+    } else if (rule.parent === 'not-host') {
+      // only on a whole path: a cut one hides what the parent is (a pod's, a host slice)
+      if (!rooted || i === 0 || isHostPath('/' + parts.slice(0, i).join('/'))) return null;
     } else {
       const parentName = parts[i - 1];
       const parent = parentName === undefined ? null : rule.parent.exec(parentName);
@@ -242,6 +256,10 @@ function matchRule(rule: ComponentRule, parts: readonly string[], i: number, roo
     if (!atRoot && !(topmost > 0 && firstHit(parts, topmost - 1, rooted)?.rule.kind === 'container')) return null;
   }
   return { rule, groups, width };
+}
+
+function isHostPath(normalized: string): boolean {
+  return HOST_RULES.some((r) => r.path.test(normalized));
 }
 
 /** The first component row that matches the cgroup at index i. */
@@ -295,6 +313,23 @@ function containerFrom(hit: Hit, parts: readonly string[], i: number, rooted: bo
   };
 }
 
+/** The nearest container whose cgroup holds index `from` and above (a nested container's host). */
+function outerContainer(parts: readonly string[], from: number, rooted: boolean): CgroupContainer | null {
+  for (let i = from; i >= 0; ) {
+    const hit = firstHit(parts, i, rooted);
+    if (!hit) {
+      i -= 1;
+      continue;
+    }
+    if (hit.rule.kind === 'container') {
+      const c = containerFrom(hit, parts, i, rooted);
+      if (c) return c;
+    }
+    i -= hit.width;
+  }
+  return null;
+}
+
 /**
  * Classify one cgroup path (see the module comment for the forms accepted).
  *
@@ -316,7 +351,16 @@ export function classifyCgroupPath(path: string): Classification {
     }
     if (hit.rule.kind === 'container') {
       const container = containerFrom(hit, parts, i, rooted);
-      if (container) return { scope: 'container', container, rule: hit.rule.name };
+      if (container) {
+        // nested (kind, a CI runner's docker in docker): the process is the innermost
+        // container's; the one that holds it is recorded
+        const outer = outerContainer(parts, i - hit.width, rooted);
+        if (outer) {
+          container.outerId = outer.id;
+          container.outerRuntime = outer.runtime;
+        }
+        return { scope: 'container', container, rule: hit.rule.name };
+      }
     } else {
       note ??= hit.rule;
     }

@@ -25,6 +25,23 @@ import { natsOptionsProblem, parseNatsServers, parseReplicas, parseStreamName } 
 
 export class UsageError extends Error {}
 
+/** `--argv-max`: bytes of argv an exec records, 256 to 32K (the kernel's capture). */
+function parseArgvMax(value: string): number {
+  const m = /^(\d+)([Kk])?$/.exec(value.trim());
+  const n = m ? Number(m[1]) * (m[2] ? 1024 : 1) : NaN;
+  if (!Number.isSafeInteger(n) || n < 256 || n > 32768) {
+    throw new InvalidArgumentError(`argv size must be from 256 to 32K bytes: '${value}'`);
+  }
+  return n;
+}
+
+/** `--ancestors`: 0 to 16. */
+function parseAncestors(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 16) throw new InvalidArgumentError(`ancestors must be from 0 to 16: '${value}'`);
+  return n;
+}
+
 function parsePid(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`not a PID: '${value}'`);
@@ -85,6 +102,9 @@ export function buildProgram(): Command {
       'kernel ring buffer, a power of two from 4K to 1G (default 2M); it costs its size in kernel memory and twice its size in ctrace\'s RSS (64M: 64 MiB + 128 MiB)',
       parseRingSize,
     )
+    .option('--argv-max <size>', "bytes of an exec's argv to record, 256 to 32K; a longer argv is cut and says so (default 4K)", parseArgvMax)
+    .option('--ancestors <n>', "ancestors an exec records (up to the container's init or the process that entered it), 0 to 16 (default 8)", parseAncestors)
+    .option('--no-hash', "do not hash exec'd binaries (binary.sha256 null)")
     .option('--otlp <endpoint>', 'export every event as an OpenTelemetry log record to this OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318', parseOtlpEndpoint)
     .option('--metrics <[host:]port>', 'serve Prometheus /metrics, /healthz and /readyz here (a bare port: 127.0.0.1)', parseEndpoint)
     .option('--nats <url[,url...]>', 'publish every record to a NATS JetStream stream through these servers', parseNatsServers)
@@ -132,6 +152,9 @@ export function buildProgram(): Command {
         filter: filterFromOptions(opts),
         statsSeconds: opts.stats ?? 0,
         ringBytes: opts.ringSize,
+        argvMax: opts.argvMax,
+        ancestors: opts.ancestors,
+        hashBinaries: opts.hash !== false,
         metrics: opts.metrics,
       });
     });
@@ -177,7 +200,8 @@ export function buildProgram(): Command {
     .option('--since <time>', 'only records from this time on: RFC 3339 (2026-11-30T12:00:00Z) or a time ago (10m, 2h, 1d)', (v) =>
       parseTimeBound(v),
     )
-    .option('--until <time>', 'only records up to this time (as --since)', (v) => parseTimeBound(v));
+    .option('--until <time>', 'only records up to this time (as --since)', (v) => parseTimeBound(v))
+    .option('--tree', "print the process tree rebuilt from the events' processId, parentProcessId and ancestors");
   addFilterOptions(read, { events: true });
   addTableOptions(read);
   read.action(async (file: string, opts) => {
@@ -192,6 +216,7 @@ export function buildProgram(): Command {
           follow: !!opts.follow,
           sinceMs: opts.since,
           untilMs: opts.until,
+          tree: !!opts.tree,
           filter: { ...filterFromOptions(opts), events: opts.events },
         },
         process.stdout,

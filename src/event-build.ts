@@ -10,10 +10,22 @@ import {
   MF_KERNEL_VIEW,
   MF_SOURCE_TRUNC,
   MF_TARGET_TRUNC,
+  XF_CWD_TRUNC,
+  XF_NO_AUDIT,
+  XF_NO_CWD,
   type RawRecord,
 } from './abi.js';
-import type { ContainerInfo, ExecEvent, ExitEvent, MountEvent, Scope, TraceEvent } from './event.js';
+import type { AncestorInfo, BinaryInfo, ContainerInfo, ExecEvent, ExitEvent, MountEvent, Scope, TraceEvent } from './event.js';
 import { int64 } from './events/wire.js';
+import { bootId, capabilityHex, capabilityNames, execId, processId } from './identity.js';
+
+/** What userland adds to an exec from what it knows (src/enrich/lineage.ts, binary-hash.ts). */
+export interface ExecEnrichment {
+  ancestors: AncestorInfo[];
+  ancestorsTruncated: boolean;
+  entry: boolean;
+  binary: BinaryInfo | null;
+}
 
 export interface Attribution {
   /** ISO wall-clock time (see src/clock.ts) */
@@ -24,7 +36,13 @@ export interface Attribution {
   nspid: number;
   /** why the scope differs from what the cgroup says; null when it does not */
   reason?: string | null;
+  /** an exec's lineage and binary; absent: none known */
+  exec?: ExecEnrichment;
+  /** the boot id identities are made of (default: this host's) */
+  bootId?: string;
 }
+
+const UNSET = 0xffffffff;
 
 /** The fields every event has, in the order of the JSON form; the detail is added by buildEvent. */
 function common(rec: RawRecord, a: Attribution) {
@@ -40,6 +58,8 @@ function common(rec: RawRecord, a: Attribution) {
     uid: t.uid,
     gid: t.gid,
     comm: t.comm,
+    processId: processId(t.tgid, t.startNs, a.bootId ?? bootId()),
+    parentProcessId: processId(t.ppid, t.parentStartNs, a.bootId ?? bootId()),
     cgroupId: t.cgroupId,
     cgroupPath: t.cgroupPath,
     cgroupV1: t.cgroupV1,
@@ -55,15 +75,32 @@ function common(rec: RawRecord, a: Attribution) {
 export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
   const ev = common(rec, a) as unknown as TraceEvent;
   switch (rec.type) {
-    case 'exec':
+    case 'exec': {
+      const f = rec.facts;
+      const x = a.exec;
       (ev as ExecEvent).exec = {
         filename: rec.filename,
         argv: rec.argv,
         argvTruncated: rec.argvTruncated,
         filenameTruncated: rec.filenameTruncated,
         argc: rec.argc,
+        execId: execId(ev.processId ?? null, f.execSeq),
+        entry: x?.entry ?? false,
+        ancestors: x?.ancestors ?? [],
+        ancestorsTruncated: x?.ancestorsTruncated ?? false,
+        cwd: f.xflags & XF_NO_CWD ? null : f.cwd,
+        cwdTruncated: (f.xflags & XF_CWD_TRUNC) !== 0,
+        tty: f.tty || null,
+        loginUid: f.xflags & XF_NO_AUDIT || f.loginuid === UNSET ? null : f.loginuid,
+        sessionId: f.xflags & XF_NO_AUDIT || f.sessionid === UNSET ? null : f.sessionid,
+        capEffective: capabilityHex(f.capEffective),
+        capabilities: capabilityNames(f.capEffective),
+        userNs: f.usernsIno,
+        hostRoot: f.usernsLevel === 0 && rec.task.uid === 0,
+        binary: x?.binary ?? null,
       };
       break;
+    }
     case 'exit': {
       // a wait status: exit code in bits 8-15, or the signal in 0-6 and a core flag in 7
       const signal = rec.status & 0x7f;

@@ -4,7 +4,7 @@
  * this module gives the generated types the names the rest of ctrace uses and
  * holds what is not a record (counters, the sink interface).
  */
-import type { Container, EventBase, Exec, Exit, Mount, Event } from './events/generated/schema.js';
+import type { Ancestor, Binary, Container, EventBase, Exec, Exit, Mount, Event } from './events/generated/schema.js';
 
 export type {
   EventType,
@@ -26,6 +26,10 @@ export type Scope = EventBase['scope'];
 export type MountOp = Mount['op'];
 
 export type ContainerInfo = Container;
+/** One ancestor of an exec, nearest first (src/enrich/lineage.ts). */
+export type AncestorInfo = Ancestor;
+/** The binary an exec ran (src/enrich/binary-hash.ts). */
+export type BinaryInfo = Binary;
 export type ExecDetail = Exec;
 export type ExitDetail = Exit;
 export type MountDetail = Mount;

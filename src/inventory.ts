@@ -19,7 +19,7 @@ import { cgroupKeyOf, readCgroupMounts, type CgroupMounts } from './cgroupfs.js'
 import { classifyCgroupPath, fullContainer, parseProcCgroup, pickCgroupPath, type Classification } from './classify.js';
 import type { ContainerInfo, Scope } from './event.js';
 import { v1SubsysId } from './host.js';
-import { listPids, readCgroupText, readCmdline, readStat, readStatus } from './procfs.js';
+import { listPids, readCgroupText, readCmdline, readExe, readStat, readStatus } from './procfs.js';
 
 export const VERDICT_OF_SCOPE: Readonly<Record<Scope, number>> = {
   host: VERDICT_HOST,
@@ -92,6 +92,8 @@ export interface ProcInfo {
   gid: number;
   comm: string;
   argv: string[];
+  /** its binary (/proc/PID/exe) for a container process, so that an exec it starts later names it; null otherwise */
+  exe?: string | null;
   /** start time after boot, clock ticks (procfs CLK_TCK); with the pid it names the process for good */
   startTicks: number;
   cgroup: ResolvedCgroup;
@@ -113,6 +115,7 @@ export function readProcInfo(pid: number, cgroup: ResolvedCgroup): ProcInfo | nu
     gid: status.gid,
     comm: stat.comm,
     argv,
+    exe: cgroup.classification.scope === 'container' ? readExe(pid) : null,
     startTicks: stat.startTicks,
     cgroup,
     scope: cgroup.classification.scope,

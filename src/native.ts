@@ -21,6 +21,10 @@ export interface NativeTracerOptions {
   wakeupBytes: number;
   /** cgroup_subsys_id of the v1 controller that names a task's cgroup when its v2 cgroup is the root; -1 none */
   v1SubsysId: number;
+  /** argv bytes an exec records (default 4096, at most 32768) */
+  argvMax?: number;
+  /** ancestors an exec records (default 8, at most 16) */
+  ancestors?: number;
   /** ring buffer bytes, a power of 2 (default 8 MiB) */
   ringBytes?: number;
   /** the poll thread drains the ring at least this often (default 5 ms) */
@@ -143,14 +147,14 @@ export interface NativeTracerConstructor {
 /** The ABI the addon was compiled against (bpf/ctrace.h as the C++ compiler saw it). */
 export interface NativeAbi {
   version: number;
-  sizes: { hdr: number; task: number; exec: number; exit: number; mount: number; pidVerdict: number; cgroupVerdict: number };
+  sizes: { hdr: number; task: number; exec: number; ancestor: number; exit: number; mount: number; pidVerdict: number; cgroupVerdict: number };
   statMax: number;
 }
 
 export interface NativeAddon {
   Tracer: NativeTracerConstructor;
-  /** new LineFormatter(clockOffsetNs) */
-  LineFormatter: new (clockOffsetNs: bigint) => NativeLineFormatter;
+  /** new LineFormatter(clockOffsetNs, bootId?) */
+  LineFormatter: new (clockOffsetNs: bigint, bootId?: string) => NativeLineFormatter;
   abi: NativeAbi;
 }
 

@@ -18,10 +18,12 @@ export interface ProcEntry {
   comm: string;
   /** the command line of its last exec (from /proc for a process found at start) */
   argv: string[];
-  /** the binary of its last exec, as the process names it; null when found at start */
+  /** the binary of its last exec, as the process names it (for one found at start: its /proc/PID/exe); null when unknown */
   filename: string | null;
   /** start time after boot in clock ticks, when read from /proc; null when learnt from an exec event */
   startTicks: number | null;
+  /** start time after boot in ns (start_boottime) when learnt from the kernel; null from /proc */
+  startNs: bigint | null;
   /** wall-clock time of its last exec, when seen by the tracer */
   execTime: string | null;
   cgroupKey: bigint | null;
@@ -67,8 +69,9 @@ export class ProcessTable {
         uid: p.uid,
         comm: p.comm,
         argv: p.argv,
-        filename: null,
+        filename: p.exe ?? null,
         startTicks: p.startTicks,
+        startNs: null,
         execTime: null,
         cgroupKey: p.cgroup.key,
         container: p.container,
@@ -81,7 +84,7 @@ export class ProcessTable {
    * process (a PID that execs outside any container is forgotten); an exit of a
    * thread-group leader removes it. Mounts change nothing.
    */
-  update(ev: TraceEvent, cgroupKey: bigint | null = null): void {
+  update(ev: TraceEvent, cgroupKey: bigint | null = null, startNs: bigint | null = null): void {
     if (ev.type === 'exec') {
       if (!ev.container) {
         this.byPid.delete(ev.pid);
@@ -98,6 +101,7 @@ export class ProcessTable {
         filename: ev.exec.filename,
         // same process (exec keeps the pid and the start time), new program
         startTicks: prev && prev.container.id === ev.container.id ? prev.startTicks : null,
+        startNs,
         execTime: ev.time,
         cgroupKey,
         container: ev.container,
@@ -105,6 +109,17 @@ export class ProcessTable {
     } else if (ev.type === 'exit') {
       this.byPid.delete(ev.pid);
     }
+  }
+
+  /**
+   * The binary of the process (pid, start ns) as it named it at its last exec seen; null when
+   * the table holds another process of that pid, or this one without its exec.
+   */
+  filenameOf(pid: number, startNs: bigint, ticks: number): string | null {
+    const e = this.byPid.get(pid);
+    if (!e) return null;
+    if (e.startNs !== null ? e.startNs === startNs : e.startTicks === ticks) return e.filename;
+    return null;
   }
 
   /** Forget a PID (its exit was seen by other means). */

@@ -25,6 +25,11 @@ import { toJsonLine } from './format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
 import { loadNative, type NativeOutputStats, type NativeTracer } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
+import { BinaryHasher } from './enrich/binary-hash.js';
+import { lineage, LiveBinaryNames, startTicksOf } from './enrich/lineage.js';
+import { readExe, readStat } from './procfs.js';
+import { bootId } from './identity.js';
+import type { ExecEnrichment } from './event-build.js';
 
 /** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
 export type TracerFilter = EventFilter;
@@ -50,12 +55,12 @@ export interface TracerOptions {
   /** container names from runtime state: looked up on first sight ('sync', default), in the background ('async'), or not */
   enrich?: 'sync' | 'async' | false;
   /**
-   * The JSON-lines lane: events of cgroups already classified reach `onLines` listeners as
-   * JSON lines written by the addon (what toJsonLine() writes for them), not as objects; the
-   * first events of a cgroup and events of `unknown` scope still reach onEvent and iterators.
-   * For consumers that only write JSON lines (`ctrace run --output json`, the JSONL log): it
-   * spares JavaScript the per-event work. The process table then knows only the processes of
-   * the start-up walk and of object events. Default false.
+   * The JSON-lines lane: exit and mount events of cgroups already classified reach `onLines`
+   * listeners as JSON lines written by the addon (what toJsonLine() writes for them), not as
+   * objects; execs (their ancestors' binaries and their hash are userland's), the first events
+   * of a cgroup and events of `unknown` scope still reach onEvent and iterators. For consumers
+   * that only write JSON lines (`ctrace run --output json`, the JSONL log): it spares
+   * JavaScript the per-event work. Default false.
    */
   jsonLines?: boolean;
   /**
@@ -66,6 +71,14 @@ export interface TracerOptions {
    * a NativeError with step 'stdout'; writing stops there.
    */
   jsonOut?: number;
+  /** argv bytes an exec records, the cut flagged (default 4096, at most 32768) */
+  argvMax?: number;
+  /** ancestors an exec records (default 8, at most 16) */
+  ancestors?: number;
+  /** hash exec'd binaries (SHA-256, cached per inode); false: binary.sha256 is null (default true) */
+  hashBinaries?: boolean;
+  /** binaries larger than this are not hashed (default 64 MiB) */
+  hashMaxBytes?: number;
 }
 
 /** What the start-up walk over /proc found and cost. */
@@ -113,6 +126,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly iterators = new Set<EventQueue>();
   private readonly table = new ProcessTable();
   private readonly isolated = new IsolatedTasks();
+  private readonly hasher: BinaryHasher;
+  private readonly liveNames = new LiveBinaryNames((pid) => {
+    const st = readStat(pid);
+    return st ? { startTicks: st.startTicks, exe: readExe(pid) } : null;
+  });
   private readonly catalog: ContainerCatalog | null;
   private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
@@ -143,9 +161,12 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       // bench/README.md). An idle reader sleeps until the kernel wakes it (native/ring_reader.cc).
       wakeupBytes: options.wakeupBytes ?? ringBytes / 2,
       v1SubsysId: v1Id,
+      ...(options.argvMax !== undefined ? { argvMax: options.argvMax } : {}),
+      ...(options.ancestors !== undefined ? { ancestors: options.ancestors } : {}),
       ringBytes,
       pollMs: options.pollMs ?? 5,
     });
+    this.hasher = new BinaryHasher({ maxBytes: options.hashMaxBytes, hash: options.hashBinaries ?? true });
     // the lane's cgroups are forgotten with the verdicts' (it is created below, before any batch)
     this.verdicts = new Verdicts(this.native, () => this.lane?.clear());
     try {
@@ -156,7 +177,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (options.preload ?? true) this.startup = this.preload(v1Id >= 0 ? v1.name : null);
       if (options.jsonLines || options.jsonOut !== undefined) {
         const catalog = this.catalog;
-        const formatter = new native.LineFormatter(this.native.clockOffsetNs());
+        const formatter = new native.LineFormatter(this.native.clockOffsetNs(), bootId());
         this.lane = new JsonLane(formatter, catalog ? (c) => catalog.enrich(c) : undefined);
         if (options.jsonOut !== undefined) formatter.setOutput(options.jsonOut);
       }
@@ -395,13 +416,19 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       for (const fn of this.errorListeners) fn(e as Error);
       return;
     }
+    // the chunk's lines for jsonOut, written at once: one write, not one per event
+    let out = '';
     for (const rec of records) {
       const cls = this.verdicts.classify(rec.task.cgroupKey, rec.task.cgroupPath, this.closed);
       this.isolated.remember(rec, cls);
-      if (rec.type === 'exec' && !this.closed) this.verdicts.notePid(rec.task.tgid, cls, rec.task.cgroupKey);
+      // an exec the kernel decided by this cgroup's verdict needs no PID verdict of its own (as
+      // the addon's lane decides, native/json_lines.cc): one LRU update less per exec
+      if (rec.type === 'exec' && !this.closed && rec.task.verdict !== VERDICT_OF[cls.scope]) {
+        this.verdicts.notePid(rec.task.tgid, cls, rec.task.cgroupKey);
+      }
       const ev = this.toEvent(rec, cls);
       this.isolated.ended(rec);
-      if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey);
+      if (rec.type !== 'mount') this.table.update(ev, rec.task.cgroupKey, rec.task.startNs);
       const pass = this.passes(ev);
       // from now on the addon writes this cgroup's lines (not when /proc re-attributed the event)
       // (not while a name filter's answer may change: names come from runtime state that may appear later)
@@ -427,10 +454,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         continue;
       }
       this.counts[ev.type]++;
-      if (this.options.jsonOut !== undefined) this.writeOut(toJsonLine(ev) + '\n');
+      if (this.options.jsonOut !== undefined) out += toJsonLine(ev) + '\n';
       for (const fn of this.eventListeners) fn(ev);
       for (const q of this.iterators) q.push(ev);
     }
+    if (out) this.writeOut(out);
     this.verdicts.flush(this.closed);
   }
 
@@ -456,8 +484,18 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return this.filter.event(ev);
   }
 
+  /** An exec's ancestors (their binaries from what ctrace saw of those same processes) and its binary. */
+  private enrichExec(rec: RawRecord): ExecEnrichment | undefined {
+    if (rec.type !== 'exec') return undefined;
+    const l = lineage(rec, (pid, startNs) => this.table.filenameOf(pid, startNs, startTicksOf(startNs)) ?? this.liveNames.lookup(pid, startNs));
+    // a binary that outlived its short process is still reachable through its parents' root
+    const via = rec.facts.ancestors.filter((a) => a.pidnsIno === rec.task.pidnsIno).map((a) => a.pid);
+    return { ...l, binary: this.hasher.describe(rec, null, via) };
+  }
+
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {
     const t = rec.task;
+    const exec = this.enrichExec(rec);
     // the kernel let it through because it is isolated (own PID namespace, own root) although
     // its cgroup looks like the host's: never host, and say why
     const isolated = this.isolated.attribute(rec, cls);
@@ -469,6 +507,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         container: c ? fullContainer(this.catalog ? this.catalog.enrich(c) : c) : null,
         nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
         reason: isolated.reason,
+        exec,
       });
     }
     // a known container process whose cgroup the path alone could not name (cut path, cache cleared)
@@ -479,6 +518,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       scope: cls.scope,
       container: cls.container ? fullContainer(this.catalog ? this.catalog.enrich(cls.container, rec.type === 'exec') : cls.container) : null,
       nspid: t.nspid || (this.table.get(t.tgid)?.nspid ?? 0),
+      exec,
     });
   }
 }

@@ -29,12 +29,34 @@ const FIELDS: Array<[string, string, number]> = [
       ['pidns_ino', abi.OFF.task.pidnsIno],
       ['mntns_ino', abi.OFF.task.mntnsIno],
       ['cgroup_key', abi.OFF.task.cgroupKey],
+      ['start_ns', abi.OFF.task.startNs],
+      ['parent_start_ns', abi.OFF.task.parentStartNs],
       ['verdict', abi.OFF.task.verdict],
       ['cg_depth', abi.OFF.task.cgDepth],
       ['comm', abi.OFF.task.comm],
       ['cgroup_names', abi.OFF.task.cgroupNames],
     ] as Array<[string, number]>
   ).map(([f, off]): [string, string, number] => ['struct ctrace_exec', `task.${f}`, off]),
+  ['struct ctrace_exec', 'exe_ino', abi.OFF.exec.exeIno],
+  ['struct ctrace_exec', 'exe_size', abi.OFF.exec.exeSize],
+  ['struct ctrace_exec', 'exe_ctime_ns', abi.OFF.exec.exeCtimeNs],
+  ['struct ctrace_exec', 'exe_dev', abi.OFF.exec.exeDev],
+  ['struct ctrace_exec', 'xflags', abi.OFF.exec.xflags],
+  ['struct ctrace_exec', 'cap_effective', abi.OFF.exec.capEffective],
+  ['struct ctrace_exec', 'loginuid', abi.OFF.exec.loginuid],
+  ['struct ctrace_exec', 'sessionid', abi.OFF.exec.sessionid],
+  ['struct ctrace_exec', 'userns_ino', abi.OFF.exec.usernsIno],
+  ['struct ctrace_exec', 'userns_level', abi.OFF.exec.usernsLevel],
+  ['struct ctrace_exec', 'n_ancestors', abi.OFF.exec.nAncestors],
+  ['struct ctrace_exec', 'exec_seq', abi.OFF.exec.execSeq],
+  ['struct ctrace_exec', 'tty', abi.OFF.exec.tty],
+  ['struct ctrace_exec', 'cwd', abi.OFF.exec.cwd],
+  ['struct ctrace_ancestor', 'start_ns', abi.OFF.ancestor.startNs],
+  ['struct ctrace_ancestor', 'cgroup_key', abi.OFF.ancestor.cgroupKey],
+  ['struct ctrace_ancestor', 'tgid', abi.OFF.ancestor.tgid],
+  ['struct ctrace_ancestor', 'nspid', abi.OFF.ancestor.nspid],
+  ['struct ctrace_ancestor', 'pidns_ino', abi.OFF.ancestor.pidnsIno],
+  ['struct ctrace_ancestor', 'comm', abi.OFF.ancestor.comm],
   ['struct ctrace_exec', 'argc', abi.OFF.exec.argc],
   ['struct ctrace_exec', 'argv_len', abi.OFF.exec.argvLen],
   ['struct ctrace_exec', 'filename_len', abi.OFF.exec.filenameLen],
@@ -54,6 +76,7 @@ const SIZES: Array<[string, number]> = [
   ['struct ctrace_hdr', abi.SIZE.hdr],
   ['struct ctrace_task', abi.SIZE.task],
   ['struct ctrace_exec', abi.SIZE.exec],
+  ['struct ctrace_ancestor', abi.SIZE.ancestor],
   ['struct ctrace_exit', abi.SIZE.exit],
   ['struct ctrace_mount', abi.SIZE.mount],
   ['struct ctrace_pid_verdict', abi.SIZE.pidVerdict],
@@ -66,8 +89,18 @@ const CONSTANTS: Array<[string, number]> = [
   ['CTRACE_CG_NAME_LEN', abi.CG_NAME_LEN],
   ['CTRACE_FILENAME_LEN', abi.FILENAME_LEN],
   ['CTRACE_ARGV_LEN', abi.ARGV_LEN],
-  ['CTRACE_MAX_ARGS', abi.MAX_ARGS],
-  ['CTRACE_MAX_ARG_LEN', abi.MAX_ARG_LEN],
+  ['CTRACE_ARGV_DEFAULT', abi.ARGV_DEFAULT],
+  ['CTRACE_MAX_ANCESTORS', abi.MAX_ANCESTORS],
+  ['CTRACE_ANC_AREA', abi.ANC_AREA],
+  ['CTRACE_TTY_LEN', abi.TTY_LEN],
+  ['CTRACE_XF_OVERLAY', abi.XF_OVERLAY],
+  ['CTRACE_XF_UPPER', abi.XF_UPPER],
+  ['CTRACE_XF_MEMFD', abi.XF_MEMFD],
+  ['CTRACE_XF_DELETED', abi.XF_DELETED],
+  ['CTRACE_XF_CWD_TRUNC', abi.XF_CWD_TRUNC],
+  ['CTRACE_XF_ANC_MORE', abi.XF_ANC_MORE],
+  ['CTRACE_XF_NO_CWD', abi.XF_NO_CWD],
+  ['CTRACE_XF_NO_AUDIT', abi.XF_NO_AUDIT],
   ['CTRACE_PATH_LEN', abi.PATH_LEN],
   ['CTRACE_FSTYPE_LEN', abi.FSTYPE_LEN],
   ['CTRACE_EV_EXEC', abi.EV_EXEC],
@@ -188,13 +221,12 @@ describe('ABI mirror of bpf/ctrace.h', () => {
     expect(() => abi.decodeBatch(b, new abi.CgroupPathCache())).toThrow(/corrupt record batch/);
   });
 
-  it('cuts argv to MAX_ARGS arguments of MAX_ARG_LEN bytes and says so', () => {
+  it('keeps every argument the capture holds, however many and however long', () => {
     const parts = Array.from({ length: 25 }, (_, i) => (i === 1 ? 'x'.repeat(300) : `a${i}`));
     const block = Buffer.from(parts.join('\0') + '\0');
-    const { argv, truncated } = abi.splitArgv(block, 0, block.length);
-    expect(argv).toHaveLength(abi.MAX_ARGS);
-    expect(argv[1]).toHaveLength(abi.MAX_ARG_LEN);
-    expect(argv[19]).toBe('a19');
-    expect(truncated).toBe(true);
+    const argv = abi.splitArgv(block, 0, block.length);
+    expect(argv).toHaveLength(25);
+    expect(argv[1]).toHaveLength(300);
+    expect(argv[24]).toBe('a24');
   });
 });

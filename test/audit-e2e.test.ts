@@ -105,13 +105,16 @@ describe.runIf(privileged())('audit log with real containers', () => {
     }
     expect(fromLog[0]!.type).toBe('start');
     expect(fromLog.at(-1)!.type).toBe('stop');
-    expect(fromLog.filter(isEvent)).toEqual(ct.events);
+    // this container's events: other suites' containers share the host, and under their exec
+    // bursts stdout may shed lines (counted as lost), which the log and the socket never do
+    const own = (evs: JsonEvent[]) => evs.filter((e) => e.container?.id === id);
+    expect(own(fromLog.filter(isEvent))).toEqual(own(ct.events));
     for (const c of clients) {
       expect(c.records[0]!.type).toBe('start');
       expect(c.records.at(-1)).toMatchObject({ type: 'stop', reason: 'SIGTERM' });
-      // the clients connected after ctrace started: they get every event from then on
+      // the clients connected before the container started: they get every event of it
       const evs = c.records.filter(isEvent);
-      expect(evs).toEqual(ct.events.slice(ct.events.length - evs.length));
+      expect(own(evs)).toEqual(own(ct.events));
       expect(evs.filter((e) => e.container?.id === id && e.type === 'exec').length).toBeGreaterThanOrEqual(3);
     }
     expect((await verifyLogs([logPath])).ok).toBe(true);
@@ -147,7 +150,8 @@ describe.runIf(privileged())('audit log on a full disk, with the real tracer', (
     for (const line of raw.split('\n').filter(Boolean)) JSON.parse(line);
     const v = await verifyLogs([logPath], { open: true }); // no stop record: the disk was full
     expect(v.problem).toBeNull();
-    expect(v.events).toBeGreaterThan(50);
+    // a host exec's line carries up to 8 ancestors (~3 KB): some 20 fit in 64 KiB
+    expect(v.events).toBeGreaterThan(10);
   });
 });
 

@@ -85,8 +85,15 @@ const all = [...shared, ...extra];
 
 const RULE_NAMES = new Set([...RULES.map((r) => r.name), 'unknown']);
 
+/** The container without the nested container's outer one (the vectors have no column for it). */
+function inner(c: ContainerInfo | null): ContainerInfo | null {
+  if (!c) return c;
+  const { outerId: _i, outerRuntime: _r, ...rest } = c;
+  return rest;
+}
+
 function expectVector(v: Vector, got: Classification): void {
-  expect({ scope: got.scope, container: got.container }, `${v.file} ${v.path}`).toStrictEqual({
+  expect({ scope: got.scope, container: inner(got.container) }, `${v.file} ${v.path}`).toStrictEqual({
     scope: v.scope,
     container: v.container,
   });
@@ -217,8 +224,27 @@ describe('classifyCgroupPath', () => {
     const deep = `/docker/${A}/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod${UID.replaceAll('-', '_')}.slice/cri-containerd-${C}.scope`;
     const kernel = cut(deep, 6);
     expect(kernel).not.toBeNull();
-    expect(classifyCgroupPath(kernel ?? '')).toStrictEqual(classifyCgroupPath(deep));
-    expect(classifyCgroupPath(deep).container).toStrictEqual({ id: C, runtime: 'containerd', podUid: UID, qos: 'burstable' });
+    expect(inner(classifyCgroupPath(kernel ?? '').container)).toStrictEqual(inner(classifyCgroupPath(deep).container));
+    // the whole path shows the docker container the kind node runs in; the kernel's cut does not
+    expect(classifyCgroupPath(deep).container).toStrictEqual({
+      id: C,
+      runtime: 'containerd',
+      podUid: UID,
+      qos: 'burstable',
+      outerId: A,
+      outerRuntime: 'docker',
+    });
+  });
+
+  it('records the outer container of a nested one, and none for a container that is not nested', () => {
+    expect(classifyCgroupPath(`/docker/${A}/docker/${C}`).container).toMatchObject({ id: C, runtime: 'docker', outerId: A, outerRuntime: 'docker' });
+    expect(classifyCgroupPath(`/ci/${A}/kubepods/besteffort/pod${UID}/${C}`).container).toMatchObject({
+      id: C,
+      runtime: 'cri',
+      outerId: A,
+      outerRuntime: 'docker',
+    });
+    expect(classifyCgroupPath(`/docker/${C}`).container).toStrictEqual({ id: C, runtime: 'docker', podUid: null, qos: null });
   });
 
   it('is a pure function', () => {

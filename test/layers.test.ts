@@ -13,7 +13,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
 
 /** Lowest first. A file matches the first pattern that fits its path under src/. */
 const LAYERS: Array<[string, RegExp]> = [
-  ['base', /^(bytes|clock|capabilities|host|procfs|native|event|completion|manpage)\.ts$|^events\//],
+  ['base', /^(bytes|clock|capabilities|host|procfs|native|event|identity|completion|manpage)\.ts$|^events\//],
   ['decode', /^(abi|cgroupfs)\.ts$/],
   ['classify', /^(classify|isolation|inventory|proctable|filter|verdicts)\.ts$/],
   ['enrich', /^enrich\//],

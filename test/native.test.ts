@@ -27,9 +27,12 @@ const REQUIRED = ['sched_process_exec', 'sched_process_exit', 'sys_exit_mount'];
 const HDR_SIZE = 16;
 const TGID = 16 + 4;
 const CGROUP_KEY = 16 + 32;
-const VERDICT = 16 + 40;
-// struct ctrace_exec: hdr, task, argc, argv_len, filename_len, _pad, data (the filename first)
-const FILENAME = (taskSize: number) => 16 + taskSize + 16;
+const VERDICT = 16 + 56;
+// struct ctrace_exec: hdr, task, the exec's facts (64 bytes of numbers ending with n_ancestors,
+// tty, cwd), argc, argv_len, filename_len, _pad, data (n_ancestors ancestors of 48 bytes, then
+// the filename)
+const N_ANCESTORS = (taskSize: number) => 16 + taskSize + 56;
+const FILENAME = (taskSize: number, nAncestors: number) => 16 + taskSize + 64 + 32 + 256 + 16 + nAncestors * 48;
 
 interface Rec {
   type: number;
@@ -121,7 +124,7 @@ function parkedTrue(mark: string) {
 describe.runIf(privileged())('native addon against the kernel', () => {
   const { Tracer, abi } = loadNative();
   const filename = (r: Rec) => {
-    const at = FILENAME(abi.sizes.task);
+    const at = FILENAME(abi.sizes.task, r.bytes[N_ANCESTORS(abi.sizes.task)]!);
     return r.bytes.toString('latin1', at, r.bytes.indexOf(0, at));
   };
   const open: NativeTracer[] = [];

@@ -92,14 +92,48 @@ function eventToJsonForm(e: Json): Json {
     cgroupPath: e.cgroupPath ?? '',
     cgroupV1: e.cgroupV1 ?? false,
     reason: orNull(e.reason),
+    processId: orNull(e.processId),
+    parentProcessId: orNull(e.parentProcessId),
   };
   if (e.detail === 'exec') {
+    const x = e.exec;
+    const b = x.binary as Json | undefined;
     out.exec = {
-      filename: e.exec.filename ?? '',
-      argv: e.exec.argv ?? [],
-      argvTruncated: e.exec.argvTruncated ?? false,
-      filenameTruncated: e.exec.filenameTruncated ?? false,
-      argc: e.exec.argc ?? 0,
+      filename: x.filename ?? '',
+      argv: x.argv ?? [],
+      argvTruncated: x.argvTruncated ?? false,
+      filenameTruncated: x.filenameTruncated ?? false,
+      argc: x.argc ?? 0,
+      execId: orNull(x.execId),
+      entry: x.entry ?? false,
+      ancestors: ((x.ancestors as Json[] | undefined) ?? []).map((a) => ({
+        processId: orNull(a.processId),
+        pid: num(a.pid),
+        comm: a.comm ?? '',
+        filename: orNull(a.filename),
+        outside: a.outside ?? false,
+      })),
+      ancestorsTruncated: x.ancestorsTruncated ?? false,
+      cwd: orNull(x.cwd),
+      cwdTruncated: x.cwdTruncated ?? false,
+      tty: orNull(x.tty),
+      loginUid: orNull(x.loginUid),
+      sessionId: orNull(x.sessionId),
+      capEffective: x.capEffective ?? '',
+      capabilities: x.capabilities ?? [],
+      userNs: num(x.userNs),
+      hostRoot: x.hostRoot ?? false,
+      binary: b
+        ? {
+            hostPath: orNull(b.hostPath),
+            sha256: orNull(b.sha256),
+            hashError: orNull(b.hashError),
+            size: num(b.size),
+            upperLayer: b.upperLayer ?? false,
+            memfd: b.memfd ?? false,
+            deleted: b.deleted ?? false,
+          }
+        : null,
     };
   } else if (e.detail === 'exit') {
     out.exit = {

@@ -263,3 +263,25 @@ describe('table lines say what cannot be believed', () => {
     expect(line).not.toMatch(/[\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/);
   });
 });
+
+describe('table: who did it', () => {
+  const runc = { processId: 'b:1:900', pid: 900, comm: 'runc', filename: '/usr/sbin/runc', outside: true };
+  it('marks an entry into a container with the outside process, and shows the parent comm from 100 columns', () => {
+    const entered = execEvent(1, { filename: '/bin/sh', argv: ['sh'], entry: true, ancestors: [runc] });
+    expect(details(entered)).toBe('[ENTRY from runc] /bin/sh');
+    const t = new TableFormatter({ columns: 120 });
+    expect(t.header()).toMatch(/ COMM +PARENT +DETAILS$/);
+    expect(t.lines(entered)[0]).toMatch(/ sh +runc +\[ENTRY from runc\] \/bin\/sh$/);
+    const child = execEvent(2, { filename: '/bin/ls', argv: ['ls'], entry: false, ancestors: [{ ...runc, comm: 'sh', outside: false }, runc] });
+    expect(details(child)).toBe('/bin/ls');
+    expect(t.lines(child)[0]).toMatch(/ sh +\/bin\/ls$/);
+  });
+
+  it('marks a binary that is not the image s: written in the upper layer, or a memfd', () => {
+    const bin = { hostPath: null, sha256: null, hashError: 'x', size: 1, upperLayer: true, memfd: false, deleted: false };
+    expect(details(execEvent(1, { filename: '/tmp/x', argv: ['/tmp/x'], binary: bin }))).toBe('/tmp/x [upper layer]');
+    expect(details(execEvent(1, { filename: '/dev/fd/3', argv: ['x'], binary: { ...bin, upperLayer: false, memfd: true, deleted: true } }))).toBe(
+      '/dev/fd/3 x [memfd]',
+    );
+  });
+});

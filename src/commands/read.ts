@@ -20,6 +20,7 @@ import { tableHeader, tableNote, toTableLine } from '../format/table.js';
 import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
 import { Readable as ReadableStream } from 'node:stream';
 import { followFile } from './follow.js';
+import { ProcessTree } from '../format/tree.js';
 
 export type ReadOutput = 'table' | 'json';
 
@@ -35,6 +36,8 @@ export interface ReadOptions {
   sinceMs?: number;
   untilMs?: number;
   filter?: EventFilter;
+  /** print the process tree of the selected events instead of the events */
+  tree?: boolean;
 }
 
 /** One human line for a start/stop/lost/rotate/continuation record. */
@@ -98,7 +101,12 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       });
     }
   };
+  const tree = opts.tree ? new ProcessTree() : null;
   const emit = (e: Entry) => {
+    if (tree) {
+      if (isEvent(e)) tree.add(e);
+      return;
+    }
     if (output === 'json') {
       buf.push(JSON.stringify(entryToJsonObject(e)));
     } else if (isEvent(e)) {
@@ -185,6 +193,7 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       if (buf.length >= 512 || follow || raw.endOfChunk) await flush();
       if (outClosed || interrupted) break;
     }
+    if (tree) buf.push(...tree.lines());
     await flush();
   } catch (e) {
     await flush().catch(() => {});

@@ -25,6 +25,11 @@ export interface RunOptions {
   statsSeconds: number;
   /** --ring-size (default: the tracer's) */
   ringBytes?: number;
+  /** --argv-max, --ancestors, --no-hash, --hash-max (default: the tracer's) */
+  argvMax?: number;
+  ancestors?: number;
+  hashBinaries?: boolean;
+  hashMaxBytes?: number;
   /** --metrics: serve /metrics, /healthz, /readyz */
   metrics?: Endpoint;
 }
@@ -84,6 +89,10 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       pidnsOnly: opts.pidnsOnly,
       filter: opts.filter,
       ringBytes: opts.ringBytes,
+      argvMax: opts.argvMax,
+      ancestors: opts.ancestors,
+      hashBinaries: opts.hashBinaries,
+      hashMaxBytes: opts.hashMaxBytes,
       // every output writes JSON lines: let the addon write them for known cgroups
       jsonLines: sink.acceptsLines,
       jsonOut: direct ? 1 : undefined,

@@ -65,7 +65,10 @@ export function entryFromOcsf(o: Obj): Entry {
     reason: u.reason ?? null,
     cgroupPath: u.cgroupPath,
     cgroupV1: u.cgroupV1,
+    processId: proc.uid ?? null,
+    parentProcessId: objOf(proc.parent_process).uid ?? null,
   };
+  // the exec's detail came whole under unmapped (ancestors, cwd, binary...), less the file
   if (type === 'exec') json.exec = { filename: objOf(proc.file).path, ...objOf(u.exec) };
   else if (type === 'exit') json.exit = { code: o.exit_code, ...objOf(u.exit) };
   else json.mount = { ...objOf(u.mount), target: objOf(o.file).path ?? null };

@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname, release, constants } from 'node:os';
-import type { ContainerInfo, TraceEvent } from '../event.js';
+import type { ContainerInfo, ExecEvent, TraceEvent } from '../event.js';
 import { ctraceVersion, isEvent, metaToJsonObject, type Entry, type MetaRecord } from '../audit/records.js';
 import { toJsonObject } from './json.js';
 
@@ -127,6 +127,14 @@ function basename(path: string): string {
   return (i >= 0 ? trimmed.slice(i + 1) : trimmed) || path;
 }
 
+/** An exec's ancestor as an OCSF process entity. */
+function ancestorOf(a: NonNullable<ExecEvent['exec']['ancestors']>[number]): OcsfObject {
+  const o: OcsfObject = { pid: a.pid, name: a.comm };
+  if (a.processId) o.uid = a.processId;
+  if (a.filename) o.path = a.filename;
+  return o;
+}
+
 /** The process an event happened in (after the exec, for exec). */
 function processOf(ev: TraceEvent): OcsfObject {
   const p: OcsfObject = {
@@ -135,11 +143,23 @@ function processOf(ev: TraceEvent): OcsfObject {
     name: ev.comm,
     user: { uid: String(ev.uid) },
   };
+  if (ev.processId) p.uid = ev.processId;
   if (ev.type === 'exec') {
-    p.cmd_line = ev.exec.argv.join(' ');
-    p.file = { name: basename(ev.exec.filename), path: ev.exec.filename, type_id: 1, type: 'Regular File' };
+    const x = ev.exec;
+    p.cmd_line = x.argv.join(' ');
+    p.file = { name: basename(x.filename), path: x.filename, type_id: 1, type: 'Regular File' };
+    if (x.binary?.sha256) (p.file as OcsfObject).hashes = [{ algorithm_id: 3, algorithm: 'SHA-256', value: x.binary.sha256 }];
+    if (x.cwd) p.working_directory = x.cwd;
+    if (x.sessionId != null || x.tty) {
+      const session: OcsfObject = {};
+      if (x.sessionId != null) session.uid = String(x.sessionId);
+      if (x.tty) session.terminal = x.tty;
+      p.session = session;
+    }
+    if (x.ancestors?.length) p.ancestry = x.ancestors.map(ancestorOf);
   }
   p.parent_process = { pid: ev.ppid };
+  if (ev.parentProcessId) (p.parent_process as OcsfObject).uid = ev.parentProcessId;
   if (ev.container) p.container = container(ev.container);
   p.namespace_pid = ev.nspid;
   return p;
@@ -233,8 +253,10 @@ function eventToOcsf(ev: TraceEvent, ctx: OcsfContext): OcsfObject {
   switch (ev.type) {
     case 'exec':
       o.message = `${ev.exec.filename} launched (pid ${ev.pid})${where}`;
-      // the exec'ing task is both: its parent is the closest actor ctrace knows
-      o.actor = { process: { pid: ev.ppid } };
+      // the exec'ing task is both: its parent is the closest actor ctrace knows (for an entry
+      // into a container, the process outside it that entered)
+      o.actor = { process: proc.parent_process };
+      if (ev.exec.ancestors?.[0]) o.actor = { process: { ...ancestorOf(ev.exec.ancestors[0]), pid: ev.ppid } };
       o.process = proc;
       o.launch_type_id = 3;
       o.launch_type = 'Exec';

@@ -23,7 +23,7 @@ export interface TableOptions {
   headerEvery?: number;
 }
 
-type Key = 'time' | 'event' | 'container' | 'runtime' | 'pid' | 'nspid' | 'ppid' | 'uid' | 'comm';
+type Key = 'time' | 'event' | 'container' | 'runtime' | 'pid' | 'nspid' | 'ppid' | 'uid' | 'comm' | 'parent';
 
 const TITLES: Record<Key, string> = {
   time: 'TIME',
@@ -35,6 +35,7 @@ const TITLES: Record<Key, string> = {
   ppid: 'PPID',
   uid: 'UID',
   comm: 'COMM',
+  parent: 'PARENT',
 };
 const NUMERIC = new Set<Key>(['pid', 'nspid', 'ppid', 'uid']);
 /** Never cut: the column widens instead (numbers, and the runtime's closed set of names). */
@@ -51,7 +52,7 @@ const LAYOUTS: Array<{ minColumns: number; cols: Array<[Key, number]> }> = [
   {
     minColumns: 100,
     // UID 6 wide: rootless containers map to 100000 and up
-    cols: [['time', 12], ['event', 5], ['container', 24], ['pid', 7], ['uid', 6], ['comm', 15]],
+    cols: [['time', 12], ['event', 5], ['container', 24], ['pid', 7], ['uid', 6], ['comm', 15], ['parent', 15]],
   },
   {
     minColumns: 150,
@@ -65,6 +66,7 @@ const LAYOUTS: Array<{ minColumns: number; cols: Array<[Key, number]> }> = [
       ['ppid', 7],
       ['uid', 6],
       ['comm', 15],
+      ['parent', 15],
     ],
   },
 ];
@@ -148,8 +150,10 @@ export function details(ev: TraceEvent): string {
       const base = filename.slice(filename.lastIndexOf('/') + 1);
       const args = a0 === filename || a0 === base ? argv.slice(1) : argv;
       return (
+        entryMark(ev) +
         [filename + (ev.exec.filenameTruncated ? '…' : ''), ...args.map(shellWord)].join(' ') +
         (ev.exec.argvTruncated ? ' …' : '') +
+        binaryMarks(ev) +
         why(ev)
       );
     }
@@ -181,6 +185,26 @@ export function details(ev: TraceEvent): string {
   }
 }
 
+/** An exec whose parent is outside the container: someone entered it, and through what. */
+function entryMark(ev: TraceEvent): string {
+  if (ev.type !== 'exec' || !ev.exec.entry) return '';
+  const from = ev.exec.ancestors?.[0];
+  return `[ENTRY${from ? ` from ${from.comm}` : ''}] `;
+}
+
+/** A binary that is not the image's, or no file at all. */
+function binaryMarks(ev: TraceEvent): string {
+  const b = ev.type === 'exec' ? ev.exec.binary : null;
+  if (!b) return '';
+  const marks = [b.memfd ? 'memfd' : b.deleted ? 'deleted' : '', b.upperLayer ? 'upper layer' : ''].filter(Boolean);
+  return marks.length ? ` [${marks.join(', ')}]` : '';
+}
+
+/** The parent's comm: an exec's nearest ancestor (known even when it has exited). */
+function parentComm(ev: TraceEvent): string {
+  return ev.type === 'exec' ? (ev.exec.ancestors?.[0]?.comm ?? '-') : '-';
+}
+
 /** The reason an event's scope is not what its cgroup says, for the eye. */
 function why(ev: TraceEvent): string {
   return ev.reason ? ` [${ev.reason}]` : '';
@@ -206,6 +230,8 @@ function cell(ev: TraceEvent, key: Key, timeWidth: number, containerWidth: numbe
       return String(ev.uid);
     case 'comm':
       return ev.comm;
+    case 'parent':
+      return parentComm(ev);
   }
 }
 
@@ -297,6 +323,7 @@ export class TableFormatter {
 
   private paintDetails(text: string, ev: TraceEvent): string {
     if (!this.color) return text;
+    if (ev.type === 'exec' && ev.exec.entry) return SGR.bold + SGR.red + text + SGR.reset;
     const f = failed(ev);
     if (f === 'error') return SGR.red + text + SGR.reset;
     if (f === 'warn') return SGR.yellow + text + SGR.reset;

@@ -57,6 +57,8 @@ function base(i: number, container: ContainerInfo | null) {
     scope: container ? ('container' as const) : ('host' as const),
     container,
     reason: null as string | null,
+    processId: `3c8400f7897f45c19104388a2c527b9a:${2_000_000_000n + BigInt(i) * 1000n}:${40000 + i}` as string | null,
+    parentProcessId: `3c8400f7897f45c19104388a2c527b9a:1500000000:${39999 + i}` as string | null,
   };
 }
 
@@ -65,7 +67,28 @@ export function execEvent(i = 0, o: Partial<ExecEvent['exec']> & { container?: C
   return {
     ...base(i, container),
     type: 'exec',
-    exec: { filename: '/bin/sh', argv: ['sh', '-c', `echo ${i} > /tmp/x`], argvTruncated: false, filenameTruncated: false, argc: 3, ...exec },
+    exec: {
+      filename: '/bin/sh',
+      argv: ['sh', '-c', `echo ${i} > /tmp/x`],
+      argvTruncated: false,
+      filenameTruncated: false,
+      argc: 3,
+      execId: `3c8400f7897f45c19104388a2c527b9a:${2_000_000_000n + BigInt(i) * 1000n}:${40000 + i}:${K0 + BigInt(i) * 1_234_567n}`,
+      entry: false,
+      ancestors: [{ processId: `3c8400f7897f45c19104388a2c527b9a:1500000000:${39999 + i}`, pid: 39999 + i, comm: 'sh', filename: '/bin/sh', outside: false }],
+      ancestorsTruncated: false,
+      cwd: '/',
+      cwdTruncated: false,
+      tty: null,
+      loginUid: null,
+      sessionId: null,
+      capEffective: '00000000a80425fb',
+      capabilities: ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SYS_CHROOT', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SETFCAP'],
+      userNs: 4026531837,
+      hostRoot: i % 3 === 0,
+      binary: { hostPath: null, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', hashError: null, size: 1024, upperLayer: false, memfd: false, deleted: false },
+      ...exec,
+    },
   };
 }
 

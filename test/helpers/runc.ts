@@ -71,6 +71,8 @@ export interface ContainerSpec {
   annotations?: Record<string, string>;
   /** added to docker's default capability set, e.g. ['CAP_SYS_ADMIN'] for `mount` inside */
   capAdd?: string[];
+  /** the root file system (default: the shared busybox rootfs), e.g. an overlayfs merged dir */
+  rootfs?: string;
 }
 
 export interface ContainerExit {
@@ -378,7 +380,7 @@ export async function createContainer(spec: ContainerSpec): Promise<CreatedConta
   if (!spec.cgroupsPath.startsWith('/')) throw new Error(`cgroupsPath must be absolute: ${spec.cgroupsPath}`);
   if (live.has(id)) throw new Error(`container ${id} already exists`);
   const runtime = spec.runtime ?? 'runc';
-  const rootfs = await buildRootfs();
+  const rootfs = spec.rootfs ?? (await buildRootfs());
   sweepStaleBundles();
   const bundle = mkdtempSync(join(tmpdir(), `${BUNDLE_PREFIX}${process.pid}-`));
   const gate = join(bundle, 'gate');
