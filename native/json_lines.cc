@@ -1,7 +1,6 @@
 #include "json_lines.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,51 +85,6 @@ void JsonLines::Clear() {
 size_t JsonLines::Size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return cgroups_.size();
-}
-
-void JsonLines::SetOutput(int fd) {
-  std::lock_guard<std::mutex> lock(out_mutex_);
-  out_errno_ = 0;
-  out_fd_.store(fd, std::memory_order_release);
-}
-
-int JsonLines::Write(const void* p, size_t n) {
-  std::lock_guard<std::mutex> lock(out_mutex_);
-  const int fd = out_fd_.load(std::memory_order_acquire);
-  if (fd < 0) return EBADF;
-  if (out_errno_ != 0) return out_errno_;
-  const auto* b = static_cast<const uint8_t*>(p);
-  while (n > 0) {
-    const ssize_t w = write(fd, b, n);
-    if (w > 0) {
-      b += w;
-      n -= static_cast<size_t>(w);
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // a non-blocking fd (Node makes some so): wait until the reader takes some
-      struct pollfd pfd = {fd, POLLOUT, 0};
-      if (poll(&pfd, 1, -1) >= 0 || errno == EINTR) continue;
-    }
-    out_errno_ = w < 0 ? errno : EIO;
-    return out_errno_;
-  }
-  return 0;
-}
-
-int JsonLines::WriteLines(const std::vector<uint8_t>& batch) {
-  size_t o = 0;
-  while (o + kChunkHeader <= batch.size()) {
-    uint32_t header[2];
-    memcpy(header, batch.data() + o, sizeof(header));
-    o += kChunkHeader;
-    if (header[0] == kChunkLines) {
-      if (const int err = Write(batch.data() + o, header[1]); err != 0) return err;
-    }
-    o += header[1];
-  }
-  return 0;
 }
 
 JsonLines::Counts JsonLines::counts() const {

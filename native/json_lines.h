@@ -10,10 +10,10 @@
 // A lane batch is a sequence of chunks, each [u32 kind][u32 length][payload]: kind 1 raw
 // records as the ring holds them, kind 2 JSON lines, each ended by '\n'.
 //
-// With an output (ctrace run's stdout), a batch of lines only is written there by the poll
-// thread itself, while it holds the reader's credit (so after everything JS was handed
-// before); a batch with raw records goes to JS, which writes it all, in order, through
-// Write(). JS is then not woken at all for a known container's events.
+// With an output (ctrace run's stdout), a batch of lines only is queued for it by the poll
+// thread itself (OutQueue, out_queue.h), while it holds the reader's credit (so after
+// everything JS was handed before); a batch with raw records goes to JS, which queues it all,
+// in order, through the same queue. JS is then not woken at all for a known container's events.
 #ifndef CTRACE_NATIVE_JSON_LINES_H
 #define CTRACE_NATIVE_JSON_LINES_H
 
@@ -93,14 +93,6 @@ class JsonLines {
   // Appends one ring record (hdr.size bytes, already checked against the ring's length).
   void Append(const uint8_t* rec, size_t len, Writer* w);
 
-  // The output lines are written to (a blocking or non-blocking fd), or -1 for none.
-  void SetOutput(int fd);
-  bool HasOutput() const { return out_fd_.load(std::memory_order_acquire) >= 0; }
-  // Writes all n bytes (any thread); 0 or a positive errno. The first failure sticks: later
-  // writes fail with the same errno at once.
-  int Write(const void* p, size_t n);
-  // Writes the payloads of a lane batch's line chunks.
-  int WriteLines(const std::vector<uint8_t>& batch);
   // JS wants batches the poll thread wrote (to give the lines to other outputs too).
   void SetDeliverWritten(bool on) { deliver_written_.store(on, std::memory_order_release); }
   bool DeliverWritten() const { return deliver_written_.load(std::memory_order_acquire); }
@@ -116,10 +108,7 @@ class JsonLines {
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, Cgroup> cgroups_;
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};
-  std::atomic<int> out_fd_{-1};
   std::atomic<bool> deliver_written_{false};
-  std::mutex out_mutex_;
-  int out_errno_ = 0;  // under out_mutex_
 };
 
 }  // namespace ctrace
