@@ -895,30 +895,26 @@ static long path_step(__u64 i, struct path_ctx *c)
 	return 0;
 }
 
-/* Where a mount is attached, as the task sees it (relative to its root); false when it is not
- * attached. Sets CTRACE_MF_TARGET_TRUNC when the path does not fit. */
-static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags)
+/* The walk's end: the task's root (a path is relative to it). */
+static __always_inline void path_root(struct path_ctx *c, struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct path_ctx c = {};
-	__u32 zero = 0, off, n;
 	__u64 vm = 0;
-	char *buf = bpf_map_lookup_elem(&pathbufs, &zero);
 
-	if (!buf || !have_bpf_loop())
-		return false;
-	mount_place(mnt, &c.mnt, &c.dentry);
-	if (!c.mnt || c.mnt == mnt)
-		return false;
-	bpf_core_read(&c.root_dentry, sizeof(c.root_dentry), &task->fs->root.dentry);
+	bpf_core_read(&c->root_dentry, sizeof(c->root_dentry), &task->fs->root.dentry);
 	bpf_core_read(&vm, sizeof(vm), &task->fs->root.mnt);
-	c.root_mnt = vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
-	c.off = CTRACE_PATH_LEN;
+	c->root_mnt = vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
+}
+
+/* Walks from c's dentry up to its root in buf (built back to front), then copies the path
+ * into dst; a path that does not fit keeps its last components. False when it was cut. */
+static __always_inline bool path_walk(struct path_ctx *c, char *buf, char *dst)
+{
+	__u32 off, n;
+
+	c->off = CTRACE_PATH_LEN;
 	buf[CTRACE_PATH_LEN] = '\0';
-	bpf_loop(PATH_DEPTH, path_step, &c, 0);
-	if (c.done != 1)
-		*mflags |= CTRACE_MF_TARGET_TRUNC;
-	off = c.off;
+	bpf_loop(PATH_DEPTH, path_step, c, 0);
+	off = c->off;
 	if (off >= CTRACE_PATH_LEN) {
 		off = CTRACE_PATH_LEN - 1;
 		buf[off] = '/';
@@ -929,6 +925,25 @@ static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags
 		n = CTRACE_PATH_LEN;
 	barrier_var(off);
 	bpf_probe_read_kernel(dst, n, buf + (off & (CTRACE_PATH_LEN * 2 - 1)));
+	return c->done == 1;
+}
+
+/* Where a mount is attached, as the task sees it (relative to its root); false when it is not
+ * attached. Sets CTRACE_MF_TARGET_TRUNC when the path does not fit. */
+static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags)
+{
+	struct path_ctx c = {};
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&pathbufs, &zero);
+
+	if (!buf || !have_bpf_loop())
+		return false;
+	mount_place(mnt, &c.mnt, &c.dentry);
+	if (!c.mnt || c.mnt == mnt)
+		return false;
+	path_root(&c, bpf_get_current_task_btf());
+	if (!path_walk(&c, buf, dst))
+		*mflags |= CTRACE_MF_TARGET_TRUNC;
 	return true;
 }
 
@@ -938,7 +953,7 @@ static __always_inline bool task_cwd(char *dst, __u32 *xflags)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct path_ctx c = {};
-	__u32 zero = 0, off, n, f = 0;
+	__u32 zero = 0;
 	__u64 vm = 0;
 	char *buf = bpf_map_lookup_elem(&pathbufs, &zero);
 
@@ -947,28 +962,11 @@ static __always_inline bool task_cwd(char *dst, __u32 *xflags)
 	bpf_core_read(&c.dentry, sizeof(c.dentry), &task->fs->pwd.dentry);
 	bpf_core_read(&vm, sizeof(vm), &task->fs->pwd.mnt);
 	c.mnt = vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
-	bpf_core_read(&c.root_dentry, sizeof(c.root_dentry), &task->fs->root.dentry);
-	bpf_core_read(&vm, sizeof(vm), &task->fs->root.mnt);
-	c.root_mnt = vm ? vm - bpf_core_field_offset(struct mount, mnt) : 0;
+	path_root(&c, task);
 	if (!c.dentry || !c.mnt)
 		return false;
-	c.off = CTRACE_PATH_LEN;
-	buf[CTRACE_PATH_LEN] = '\0';
-	bpf_loop(PATH_DEPTH, path_step, &c, 0);
-	if (c.done != 1)
-		f |= CTRACE_XF_CWD_TRUNC;
-	off = c.off;
-	if (off >= CTRACE_PATH_LEN) {
-		off = CTRACE_PATH_LEN - 1;
-		buf[off] = '/';
-	}
-	n = CTRACE_PATH_LEN + 1 - off;
-	barrier_var(n);
-	if (n > CTRACE_PATH_LEN)
-		n = CTRACE_PATH_LEN;
-	barrier_var(off);
-	bpf_probe_read_kernel(dst, n, buf + (off & (CTRACE_PATH_LEN * 2 - 1)));
-	*xflags |= f;
+	if (!path_walk(&c, buf, dst))
+		*xflags |= CTRACE_XF_CWD_TRUNC;
 	return true;
 }
 
