@@ -246,15 +246,16 @@ static __always_inline bool task_isolated(struct task_struct *task)
 	return d->d_inode->i_ino != cfg_host_root_ino || d->d_sb->s_dev != cfg_host_root_dev;
 }
 
-/* The in-kernel decision (DESIGN.md): true when the event should reach userland. */
-static __always_inline bool screen_task(struct task_key *k)
+/* The in-kernel decision (DESIGN.md): true when the event should reach userland. Not
+ * counted: screen_task() counts the drops of the events themselves. */
+static __always_inline bool screen_decide(struct task_key *k)
 {
 	struct ctrace_pid_verdict *pv;
 	struct ctrace_cgroup_verdict *cv;
 	bool host_ns = k->flags & CTRACE_F_HOST_PIDNS;
 
 	if (cfg_pidns_only && host_ns && !cfg_emit_host)
-		goto drop;
+		return false;
 
 	/* 1. this PID's verdict, unless it was given for another cgroup (stale:
 	 *    runc forks on the host and moves the child before exec) */
@@ -275,12 +276,17 @@ static __always_inline bool screen_task(struct task_key *k)
 	if (!host_ns && k->verdict != CTRACE_VERDICT_CONTAINER && task_isolated(k->task))
 		k->flags |= CTRACE_F_ISOLATED;
 	if (k->verdict == CTRACE_VERDICT_HOST && !cfg_emit_host && !(k->flags & CTRACE_F_ISOLATED))
-		goto drop;
+		return false;
 	/* 3./4. container, unclassified, or unknown: a task outside the host PID
 	 *    namespace is a candidate; one inside it is emitted while its cgroup
 	 *    is unknown so --pid=host containers are still caught. */
 	return true;
-drop:
+}
+
+static __always_inline bool screen_task(struct task_key *k)
+{
+	if (screen_decide(k))
+		return true;
 	stat_inc(CTRACE_STAT_DROPPED_HOST);
 	return false;
 }
@@ -990,10 +996,17 @@ static __always_inline bool kernel_view(struct ctrace_mount *m, __u64 mnt)
 static __always_inline void mount_enter(__u64 source, __u64 target, __u64 fstype, __s64 from_fd)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid(), ignored = 0;
+	struct task_key k;
 	union record *r;
 	struct mount_enter *me;
 
+	/* a task the exit will not report needs no snapshot: host mounts cost two map lookups
+	 * here, not three user strings and a map update (a verdict that changes during the
+	 * call leaves the exit without a snapshot: it reports the mount unverified) */
 	if (!wants(CTRACE_EV_MOUNT))
+		return;
+	task_key_init(&k);
+	if (!screen_decide(&k))
 		return;
 	r = scratch_get();
 	if (!r)
