@@ -79,6 +79,7 @@ struct fs_ctx {
  * mount id (the mounts the call creates have higher ids), and for move_mount() the mount
  * from_dfd named and where it was. */
 struct mount_enter {
+	__u64 armed; /* set by the entry, cleared by the exit that takes the snapshot */
 	__u64 last_id;
 	__u64 from_mnt;
 	__u64 from_parent;
@@ -88,10 +89,12 @@ struct mount_enter {
 	char fstype[CTRACE_FSTYPE_LEN];
 };
 
+/* Per thread, in the task itself: no hashing, no LRU lock, nothing to delete (it goes with
+ * the thread), and no shared bound a flood of threads could evict others' snapshots from. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct mount_enter);
 } mount_enters SEC(".maps");
 
@@ -120,7 +123,6 @@ union record {
 	struct ctrace_hdr hdr;
 	struct ctrace_exec exec;
 	struct fs_ctx fs;
-	struct mount_enter me;
 };
 
 /* A plain array indexed by CPU (sized to the possible CPUs by the addon): an exec record with
@@ -995,23 +997,23 @@ static __always_inline bool kernel_view(struct ctrace_mount *m, __u64 mnt)
 
 static __always_inline void mount_enter(__u64 source, __u64 target, __u64 fstype, __s64 from_fd)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), ignored = 0;
+	__u32 ignored = 0;
 	struct task_key k;
-	union record *r;
 	struct mount_enter *me;
 
 	/* a task the exit will not report needs no snapshot: host mounts cost two map lookups
-	 * here, not three user strings and a map update (a verdict that changes during the
-	 * call leaves the exit without a snapshot: it reports the mount unverified) */
+	 * here, not three user strings (a verdict that changes during the call leaves the exit
+	 * without a snapshot: it reports the mount unverified) */
 	if (!wants(CTRACE_EV_MOUNT))
 		return;
 	task_key_init(&k);
 	if (!screen_decide(&k))
 		return;
-	r = scratch_get();
-	if (!r)
+	me = bpf_task_storage_get(&mount_enters, k.task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!me) {
+		stat_inc(CTRACE_STAT_MAP_ERR);
 		return;
-	me = &r->me;
+	}
 	me->last_id = newest_mount_id();
 	me->from_mnt = me->from_parent = me->from_mp = 0;
 	if (from_fd >= 0) {
@@ -1022,21 +1024,19 @@ static __always_inline void mount_enter(__u64 source, __u64 target, __u64 fstype
 	read_user_str(me->source, sizeof(me->source), source, &ignored, 0);
 	read_user_str(me->target, sizeof(me->target), target, &ignored, 0);
 	read_user_str(me->fstype, sizeof(me->fstype), fstype, &ignored, 0);
-	if (bpf_map_update_elem(&mount_enters, &tid, me, BPF_ANY))
-		stat_inc(CTRACE_STAT_MAP_ERR);
+	me->armed = 1;
 }
 
-/* The entry's snapshot, taken out of the map (NULL: none, e.g. tracing began mid-call). */
-static __always_inline struct mount_enter *mount_entered(__u32 tid)
+/* The entry's snapshot, disarmed (NULL: none, e.g. tracing began mid-call). It stays valid
+ * through the exit: only this thread's next entry writes it again. */
+static __always_inline struct mount_enter *mount_entered(void)
 {
-	union record *r = scratch_get();
-	struct mount_enter *me = bpf_map_lookup_elem(&mount_enters, &tid);
+	struct mount_enter *me = bpf_task_storage_get(&mount_enters, bpf_get_current_task_btf(), 0, 0);
 
-	if (!me || !r)
+	if (!me || !me->armed)
 		return NULL;
-	__builtin_memcpy(&r->me, me, sizeof(r->me));
-	bpf_map_delete_elem(&mount_enters, &tid);
-	return &r->me;
+	me->armed = 0;
+	return me;
 }
 
 #define MOVE_MOUNT_F_EMPTY_PATH 0x04
@@ -1054,7 +1054,7 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	__u64 queued, mnt, parent = 0, mp = 0;
 	bool others = false, verified = false;
 
-	me = mount_entered((__u32)bpf_get_current_pid_tgid());
+	me = mount_entered();
 	if (!screened(CTRACE_EV_MOUNT, &k))
 		return 0;
 	m = reserve(sizeof(*m), &queued);
@@ -1190,7 +1190,7 @@ int sys_exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
 	fc = bpf_map_lookup_elem(&fs_ctxs, &tgid); /* only processes fsopen() let through */
 	if (!fc)
 		return 0;
-	me = mount_entered((__u32)bpf_get_current_pid_tgid());
+	me = mount_entered();
 	if (ctx->ret < 0)
 		return 0;
 	bpf_probe_read_user_str(key, sizeof(key), (void *)PT_REGS_PARM3_SYSCALL(regs));
