@@ -542,8 +542,14 @@ static __always_inline void exec_facts(struct ctrace_exec *e, struct task_struct
 		e->xflags |= CTRACE_XF_NO_AUDIT;
 	}
 	e->tty[0] = '\0';
-	if (tty)
+	if (tty) {
 		bpf_probe_read_kernel_str(e->tty, sizeof(e->tty), tty->name);
+		/* devpts names its terminals pts0, pts1, ...: the device is /dev/pts/0, known as pts/0 */
+		if (e->tty[0] == 'p' && e->tty[1] == 't' && e->tty[2] == 's' && e->tty[3] >= '0' && e->tty[3] <= '9') {
+			bpf_probe_read_kernel_str(e->tty + 4, sizeof(e->tty) - 4, tty->name + 3);
+			e->tty[3] = '/';
+		}
+	}
 	if (!task_cwd(e->cwd, &e->xflags)) {
 		e->cwd[0] = '\0';
 		e->xflags |= CTRACE_XF_NO_CWD;
