@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditLogOptions } from '../src/audit/log.js';
+import { Chain } from '../src/audit/chain.js';
 import { startOptions } from '../src/audit/records.js';
 import { expandLogPaths, verifyLogs } from '../src/audit/verify.js';
 import { toJsonLine, toJsonObject } from '../src/format/json.js';
@@ -261,6 +262,29 @@ describe('JSONL audit log', () => {
     const v = await verifyLogs(files);
     expect(v.ok).toBe(true);
     expect(v.records).toBe(recs.length);
+  });
+
+  it('chains a batch of lane lines in Buffers to the very bytes it gives line by line (UTF-8, escapes, every type)', async () => {
+    const events = sampleEvents(60).map((e, i) => (i % 7 === 0 ? { ...e, comm: 'сервер "x"\\ ✓' } : e));
+    const text = events.map((e) => toJsonLine(e) + '\n').join('');
+    const byLine = new Chain(41, 'ab'.repeat(32));
+    const expected = events.map((e) => byLine.appendEventLine(toJsonLine(e))).join('');
+    const batched = new Chain(41, 'ab'.repeat(32));
+    const types: string[] = [];
+    const { bytes, records } = batched.appendEventLines(Buffer.from(text), (t) => types.push(t));
+    expect(records).toBe(events.length);
+    expect(bytes.toString('utf8')).toBe(expected);
+    expect([batched.seq, batched.head]).toEqual([byLine.seq, byLine.head]);
+    expect(types).toEqual(events.map((e) => e.type));
+
+    // through the log (no size limit: whole batches), then verified
+    const path = fresh();
+    const log = await open(path);
+    for (let i = 0; i < events.length; i += 20) log.writeLines(Buffer.from(events.slice(i, i + 20).map((e) => toJsonLine(e) + '\n').join('')));
+    await log.close('SIGTERM');
+    const recs = lines(path);
+    expect(recs.filter((r) => r.type !== 'start' && r.type !== 'stop').map(withoutChain)).toEqual(events.map((e) => toJsonObject(e)));
+    expect((await verifyLogs([path])).ok).toBe(true);
   });
 
   it('on SIGHUP continues in a new file when the old one was renamed, and does nothing otherwise', async () => {

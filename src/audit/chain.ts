@@ -26,11 +26,22 @@
 import * as crypto from 'node:crypto';
 import { toJsonLine } from '../format/json.js';
 import { entryToJsonObject, isEvent, isHead, type Entry } from './records.js';
+import type { EventType } from '../event.js';
 
 export const HASH_BYTES = 32;
 
 /** crypto.hash (one-shot, Node >= 20.12) is about 2.5x faster than createHash for a line. */
 const oneShot: ((alg: string, data: string) => string) | undefined = (crypto as { hash?: (a: string, d: string) => string }).hash;
+
+const HASH_HEX = HASH_BYTES * 2;
+/** What sealing adds to a line at most: `,"seq":` and 16 digits, `,"hash":"`, 64 hex, `"`. */
+const SEAL_EXTRA = 7 + 16 + 9 + HASH_HEX + 1;
+
+/** SHA-256 of one buffer, hex. */
+function digestHex(data: Buffer): string {
+  return oneShotBuf ? oneShotBuf('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
+}
+const oneShotBuf = (crypto as { hash?: (a: string, d: Uint8Array, enc: 'hex') => string }).hash;
 
 /** hash[n] (hex) from hash[n-1] (hex) and the canonical bytes of record n, given as parts. */
 export function chainHash(prev: string, ...canonical: Array<string | Uint8Array>): string {
@@ -73,6 +84,40 @@ export class Chain {
     this.seq++;
     return jsonlCodec.seal(canonical, hash) as string;
   }
+
+  /**
+   * Appends a batch of event lines as the addon's lane writes them (JSON, each ended by '\n'):
+   * the same bytes appendEventLine() gives for each line, built from and into Buffers (a line
+   * is never decoded into a string and encoded again). `onLine` gets each line's event type.
+   */
+  appendEventLines(lines: Buffer, onLine: (type: EventType) => void): { bytes: Buffer; records: number } {
+    const ends: number[] = [];
+    for (let nl = lines.indexOf(0x0a); nl >= 0; nl = lines.indexOf(0x0a, nl + 1)) ends.push(nl);
+    const out = Buffer.allocUnsafe(lines.length + ends.length * SEAL_EXTRA);
+    let o = 0;
+    let start = 0;
+    for (const nl of ends) {
+      const body = nl - 1 - start; // the line up to its closing brace
+      const seq = ',"seq":' + this.seq;
+      // the canonical bytes, after the previous hash: the line with seq as its last key
+      const need = HASH_HEX + body + seq.length + 1;
+      if (this.scratch.length < need) this.scratch = Buffer.allocUnsafe(need * 2);
+      const sc = this.scratch;
+      sc.write(this.head, 0, 'latin1');
+      lines.copy(sc, HASH_HEX, start, start + body);
+      sc.write(seq + '}', HASH_HEX + body, 'latin1');
+      const hash = digestHex(sc.subarray(0, need));
+      lines.copy(out, o, start, start + body);
+      o += body;
+      o += out.write(seq + ',"hash":"' + hash + '"}\n', o, 'latin1');
+      onLine(lines[start + 9] === 0x6d ? 'mount' : lines[start + 11] === 0x65 ? 'exec' : 'exit');
+      this.head = hash;
+      this.seq++;
+      start = nl + 1;
+    }
+    return { bytes: out.subarray(0, o), records: ends.length };
+  }
+  private scratch = Buffer.allocUnsafe(4096);
 
   /** Appends a record: returns the bytes to write and advances the chain. */
   append(codec: ChainCodec, entry: Entry): string | Buffer {

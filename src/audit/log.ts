@@ -365,6 +365,13 @@ export class AuditLog implements Sink {
   writeLines(lines: Buffer): void {
     if (!this.accepting()) return;
     if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
+    // a batch that cannot fill the file is chained whole, in Buffers; one that may is chained
+    // line by line, so the file rotates after the very line that fills it
+    if (!this.rotateDue && (this.maxSize === 0 || this.fileSize + lines.length * 2 < this.maxSize)) {
+      const { bytes, records } = this.chain.appendEventLines(lines, (type) => this.tally.count(type));
+      if (records) this.queueBytes(bytes, records);
+      return;
+    }
     // each line is chained (src/audit/chain.ts) as the same event written through write() would be
     const text = lines.toString('utf8');
     let start = 0;
