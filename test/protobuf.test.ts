@@ -11,7 +11,7 @@ import { PassThrough, Writable } from 'node:stream';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
-import { entryToJsonObject, startOptions, type Entry } from '../src/audit/records.js';
+import { startOptions, type Entry } from '../src/events/records.js';
 import type { ExecEvent, TraceEvent } from '../src/event.js';
 import { toJsonObject } from '../src/format/json.js';
 import {
@@ -22,7 +22,7 @@ import {
   isoToTimestamp,
   timestampToIso,
 } from '../src/format/protobuf.js';
-import { ProtobufStreamSink } from '../src/sinks/protobuf.js';
+import { ProtobufStreamSink } from '../src/sinks/stdout-protobuf.js';
 import { StdoutSink } from '../src/sinks/stdout.js';
 import { execEvent, sampleEvents } from './helpers/events.js';
 

@@ -9,7 +9,7 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryToJsonObject, startOptions, type Entry } from '../src/audit/records.js';
+import { startOptions, type Entry } from '../src/events/records.js';
 import { decodeRecordObject, entryFromProto, FrameSplitter } from '../src/format/protobuf.js';
 import { SocketSink, type DroppedClient } from '../src/sinks/socket.js';
 import { toJsonObject } from '../src/format/json.js';

@@ -24,12 +24,12 @@
  * record breaks the equation for itself or its successor.
  */
 import * as crypto from 'node:crypto';
-import { toJsonLine } from '../format/json.js';
-import { entryToJsonObject, isEvent, isHead, type Entry } from './records.js';
+import { toJsonLine, toJsonObject } from '../format/json.js';
+import { isEvent, isHead, type Entry } from '../events/records.js';
 
 export const HASH_BYTES = 32;
 
-/** crypto.hash (one-shot, Node >= 20.12) is about 2.5x faster than createHash for a line. */
+/** crypto.hash (one-shot, Node >= 20.12) hashes a line without building a Hash object per record; older Node takes createHash. */
 const oneShot: ((alg: string, data: string) => string) | undefined = (crypto as { hash?: (a: string, d: string) => string }).hash;
 
 /** hash[n] (hex) from hash[n-1] (hex) and the canonical bytes of record n, given as parts. */
@@ -96,7 +96,7 @@ export const jsonlCodec: ChainCodec = {
   canonical(entry, seq, prev) {
     // events take the fast serialiser: the same bytes as JSON.stringify of the object below
     if (isEvent(entry) && !prev) return eventCanonical(toJsonLine(entry), seq);
-    const o = entryToJsonObject(entry);
+    const o = toJsonObject(entry);
     o.seq = seq;
     if (prev) o.prev = prev;
     return JSON.stringify(o);

@@ -4,7 +4,8 @@
  * src/format/ocsf.ts.
  */
 import type { ChainCodec } from '../audit/chain.js';
-import { ctraceVersion, entryFromJsonObject, type Entry } from '../audit/records.js';
+import { ctraceVersion, type Entry } from '../events/records.js';
+import { fromJsonObject } from './json.js';
 import { ocsfContext, ocsfRecordType, toOcsf, type OcsfObject } from './ocsf.js';
 
 /**
@@ -41,7 +42,7 @@ export function entryFromOcsf(o: Obj): Entry {
   const type = ocsfRecordType(o);
   if (!type) throw new Error('an OCSF event without ctrace\'s unmapped.type');
   const { seq: _s, prev: _p, hash: _h, ...plain } = u;
-  if (type !== 'exec' && type !== 'exit' && type !== 'mount') return entryFromJsonObject(plain);
+  if (type !== 'exec' && type !== 'exit' && type !== 'mount') return fromJsonObject(plain);
   const proc = objOf(type === 'mount' ? objOf(o.actor).process : o.process);
   const c = objOf(proc.container);
   const uc = objOf(u.container);
@@ -72,5 +73,5 @@ export function entryFromOcsf(o: Obj): Entry {
   if (type === 'exec') json.exec = { filename: objOf(proc.file).path, ...objOf(u.exec) };
   else if (type === 'exit') json.exit = { code: o.exit_code, ...objOf(u.exit) };
   else json.mount = { ...objOf(u.mount), target: objOf(o.file).path ?? null };
-  return entryFromJsonObject(json);
+  return fromJsonObject(json);
 }
