@@ -258,7 +258,7 @@ describe('protobuf stream', () => {
     const expected = entries.map((e) => (e.type === 'rotate' ? { ...e, time: '2026-11-23T03:15:00.500000000Z' } : e));
     expect(back).toEqual(expected);
     expect((back[0] as TraceEvent).ktimeNs).toBe((entries[0] as TraceEvent).ktimeNs);
-    expect(back.map(entryToJsonObject)).toEqual(expected.map(entryToJsonObject));
+    expect(back.map(toJsonObject)).toEqual(expected.map(toJsonObject));
   });
 
   it('time conversion keeps nanoseconds', () => {
