@@ -18,7 +18,7 @@ const LAYERS: Array<[string, RegExp]> = [
   ['classify', /^(classify|isolation|inventory|proctable|filter|verdicts)\.ts$/],
   ['enrich', /^enrich\//],
   ['event', /^event-build\.ts$/],
-  ['formats', /^format\/|^audit\/chain\.ts$/],
+  ['formats', /^format\//],
   ['sinks', /^audit\/|^sinks\//],
   ['tracer', /^(tracer|lane)\.ts$/],
   ['commands', /^commands\/|^doctor\/|^metrics\/|^cli(-options|-outputs)?\.ts$|^index\.ts$/],

@@ -20,7 +20,7 @@ import { constants as C, statSync } from 'node:fs';
 import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeFsError, ensureDir, errCode } from '../fs-util.js';
-import type { LogFormat } from './chain.js';
+import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';
 import { damagedPath, isRotatedName, rotatedPath } from './files.js';
 import { scanTail, type ChainLink } from './log-tail.js';

@@ -7,9 +7,8 @@
 import type { LostReport, TraceEvent } from '../event.js';
 import { nowIso, RecordTally, startRecord, type LossSource, type StartOptions } from '../events/records.js';
 import { lineType } from '../format/json.js';
-import { ocsfCodec } from '../format/ocsf-log.js';
-import { protobufCodec } from '../format/protobuf.js';
-import { Chain, jsonlCodec, newSeed, type ChainCodec, type LogFormat } from './chain.js';
+import { Chain, newSeed } from './chain.js';
+import { codecFor, type ChainCodec, type LogFormat } from './codecs.js';
 import type { ChainLink } from './log-tail.js';
 
 export class LogRecords {
@@ -21,7 +20,7 @@ export class LogRecords {
   /** `link`: the last record of the log this run continues; null begins a new chain (a random seed). */
   constructor(format: LogFormat, link: ChainLink | null) {
     this.format = format;
-    this.codec = format === 'protobuf' ? protobufCodec : format === 'ocsf' ? ocsfCodec : jsonlCodec;
+    this.codec = codecFor(format);
     this.chain = link ? new Chain(link.seq + 1, link.hash) : new Chain(0, newSeed());
   }
 

@@ -4,8 +4,7 @@
  * format: foreign).
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
-import { parseProtobufRecord } from '../format/protobuf.js';
-import { parseJsonlRecord, type LogFormat } from './chain.js';
+import { parseJsonlRecord, parseProtobufRecord, type LogFormat } from './codecs.js';
 import { detectFormat, rawRecords } from './reader.js';
 
 /** A position in a chain: the seq of a record and its hash (hex). */

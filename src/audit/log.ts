@@ -19,7 +19,7 @@ import type { EventType, LostReport, TraceEvent } from '../event.js';
 import type { LossSource, StartOptions } from '../events/records.js';
 import { describeFsError, errCode } from '../fs-util.js';
 import type { Sink } from '../sinks/sink.js';
-import type { LogFormat } from './chain.js';
+import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';
 import { AuditLogError, LogFile } from './log-file.js';
 import { LogRecords } from './log-records.js';

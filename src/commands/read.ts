@@ -10,7 +10,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
-import type { LogFormat } from '../audit/chain.js';
+import type { LogFormat } from '../audit/codecs.js';
 import { entryFromOcsf } from '../format/ocsf-log.js';
 import { describeFsError } from '../fs-util.js';
 import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';

@@ -1,33 +1,10 @@
 /**
- * OCSF as a log form: the chain codec of `--log-format ocsf` and the way back
- * from an OCSF line to a ctrace record (`ctrace read`). The mapping itself is
- * src/format/ocsf.ts.
+ * The way back from an OCSF line to a ctrace record (`ctrace read` of an `--output ocsf` stream
+ * or an OCSF audit log). The mapping itself is src/format/ocsf.ts.
  */
-import type { ChainCodec } from '../audit/chain.js';
-import { ctraceVersion, type Entry } from '../events/records.js';
+import type { Entry } from '../events/records.js';
 import { fromJsonObject } from './json.js';
-import { ocsfContext, ocsfRecordType, toOcsf, type OcsfObject } from './ocsf.js';
-
-/**
- * The OCSF audit log (`--log-format ocsf`): one OCSF event a line, chained like
- * the JSONL log (src/audit/chain.ts) with the chain fields at the end of
- * `unmapped`: `…,"unmapped":{…,"seq":N[,"prev":"<hex>"],"hash":"<hex>"}}`.
- * The canonical bytes are the line without `,"hash":"<hex>"`.
- */
-export const ocsfCodec: ChainCodec = {
-  format: 'ocsf',
-  canonical(entry, seq, prev) {
-    const o = toOcsf(entry, ocsfContext(ctraceVersion()));
-    const u = o.unmapped as OcsfObject;
-    u.seq = seq;
-    if (prev) u.prev = prev;
-    return JSON.stringify(o);
-  },
-  seal(canonical, hash) {
-    const s = canonical as string;
-    return s.slice(0, -2) + ',"hash":"' + hash + '"}}\n';
-  },
-};
+import { ocsfRecordType } from './ocsf.js';
 
 type Obj = Record<string, unknown>;
 const objOf = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});

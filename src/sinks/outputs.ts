@@ -12,7 +12,7 @@
  */
 import type { LostReport, TraceEvent } from '../event.js';
 import type { AuditLog } from '../audit/log.js';
-import type { LogFormat } from '../audit/chain.js';
+import type { LogFormat } from '../audit/codecs.js';
 import { fsyncPolicy } from '../audit/fsync.js';
 import type { StartOptions } from '../events/records.js';
 import type { Sink, StdoutOutput } from './sink.js';
