@@ -13,7 +13,7 @@ import { startOptions, type MetaRecord } from '../src/events/records.js';
 import { toJsonObject } from '../src/format/json.js';
 import { verifyLogs } from '../src/audit/verify.js';
 import { isoToMs, ocsfRecordType, toOcsf, type OcsfContext } from '../src/format/ocsf.js';
-import { entryFromOcsf } from '../src/format/ocsf-log.js';
+import { entryFromOcsf } from '../src/format/ocsf-decode.js';
 import { DOCKER_ID, execEvent, exitEvent, mountEvent, podContainer, POD_UID } from './helpers/events.js';
 import { OcsfSchema } from './helpers/ocsf-schema.js';
 

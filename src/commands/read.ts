@@ -11,7 +11,7 @@ import { createConnection } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
 import type { LogFormat } from '../audit/codecs.js';
-import { entryFromOcsf } from '../format/ocsf-log.js';
+import { entryFromOcsf } from '../format/ocsf-decode.js';
 import { describeFsError } from '../fs-util.js';
 import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
 import { isEvent, type Entry, type MetaRecord } from '../events/records.js';

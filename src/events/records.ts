@@ -22,15 +22,6 @@ export type {
 } from './generated/schema.js';
 export { META_TYPES } from './generated/schema.js';
 
-/** Chain fields of an audit-log record (absent in stdout and socket streams). */
-export interface ChainFields {
-  seq: number;
-  /** hex; only on head records (start, continuation) */
-  prev?: string;
-  /** hex */
-  hash: string;
-}
-
 export function isEvent(e: Entry): e is TraceEvent {
   return e.type === 'exec' || e.type === 'exit' || e.type === 'mount';
 }
@@ -42,11 +33,6 @@ export function isHead(e: Entry): e is StartRecord | ContinuationRecord {
 
 export type LossSource = LostRecord['source'];
 
-/** A lost record's source as read back (absent in logs older than the field's second value). */
-export function lossSource(v: unknown): LossSource {
-  return v === 'stdout' ? 'stdout' : 'kernel';
-}
-
 /** Now, as ISO-8601 UTC with nanoseconds (like event times). */
 export function nowIso(): string {
   return isoNs(BigInt(Date.now()) * 1_000_000n);
@@ -54,7 +40,7 @@ export function nowIso(): string {
 
 /**
  * What an output has written in a run, for its `lost` and `stop` records: every
- * record-keeping sink (audit log, protobuf stream, socket) keeps one.
+ * record-keeping sink (audit log, protobuf stream, socket, NATS) keeps one.
  */
 export class RecordTally {
   readonly events: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
