@@ -6,7 +6,7 @@
  * tracer, so an unwritable path fails before BPF is loaded.
  *
  * How `--output` and `--log` combine: `--output` is what stdout gets,
- * `--log-format` (jsonl by default, or protobuf) what the log gets; they are
+ * `--log-format` (jsonl by default, protobuf or ocsf) what the log gets; they are
  * independent. `--output protobuf --quiet` is not a thing: with --quiet nothing
  * goes to stdout.
  */
