@@ -2,7 +2,7 @@
  * The audit log's files: the bytes of chained records (./log-records.ts) appended to a file that
  * is only ever appended to. Knows nothing of what the bytes mean beyond where records end.
  *
- *  - open: the path must be a regular file (O_NOFOLLOW, no FIFO, no device), owned by this user,
+ *  - open (checks in ./log-open.ts): a regular file (O_NOFOLLOW, no FIFO, no device), owned by this user,
  *    in a directory others cannot write (unless allowUnsafe); created 0600, its directory 0700
  *    if ctrace creates it. An existing log that ends in an incomplete record (a crash) is moved
  *    aside untouched (`<path>.<time>.damaged`); one already at maxSize is rotated first.
@@ -16,23 +16,15 @@
  *    external tool moved the file, SIGHUP), open a new file at the path, prune rotated files
  *    beyond `keep`.
  */
-import { constants as C, statSync } from 'node:fs';
-import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { lstat, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeFsError, ensureDir, errCode } from '../fs-util.js';
 import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';
 import { damagedPath, isRotatedName, rotatedPath } from './files.js';
+import { AuditLogError, checkDir, checkOwner, openForAppend } from './log-open.js';
 import { scanTail, type ChainLink } from './log-tail.js';
-
-export class AuditLogError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
-}
 
 export interface LogFileOptions {
   /** absolute */
@@ -153,11 +145,11 @@ export class LogFile {
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw new AuditLogError(`cannot open ${what}: ${describeFsError(err)}`, errCode(err));
     }
-    await this.checkDir(what);
+    await checkDir(this.path, what, this.o.allowUnsafe);
     if (!existing) return null;
     if (existing.isSymbolicLink()) throw new AuditLogError(`${what} is a symbolic link; refusing to follow it`, 'ELOOP');
     if (!existing.isFile()) throw new AuditLogError(`${what} is not a regular file; refusing to write to it`, 'EINVAL');
-    await this.checkSafe(existing, what);
+    checkOwner(existing, what, this.o.allowUnsafe);
     if (existing.size === 0) return null;
     const tail = await scanTail(this.path, this.o.format);
     if (tail.state === 'foreign') {
@@ -182,36 +174,12 @@ export class LogFile {
   }
 
   /**
-   * Opens `path` for append, creating it 0600; records what rotation and truncation need. At a
+   * Opens the file at the path (./log-open.ts); records what rotation and truncation need. At a
    * switch the records queued for the new file since switchTo() are already counted in fileSize
    * and recordsInFile: what the file holds is added, not put in their place.
    */
   private async openFile(switching = false): Promise<void> {
-    let fh: FileHandle;
-    let created = true;
-    // non-blocking: a FIFO planted at the path must not hang the open (its type is refused below)
-    const flags = C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
-    try {
-      fh = await open(this.path, flags | C.O_CREAT | C.O_EXCL, 0o600);
-    } catch (err) {
-      if (errCode(err) !== 'EEXIST') throw err;
-      created = false;
-      try {
-        fh = await open(this.path, flags);
-      } catch (err2) {
-        throw refusal(this.path, err2);
-      }
-    }
-    const st = await fh.stat();
-    try {
-      if (!st.isFile()) throw new AuditLogError(`audit log ${this.path} is not a regular file; refusing to write to it`, 'EINVAL');
-      if (created) await fh.chmod(0o600); // whatever the umask
-      else await this.checkSafe(st, `audit log ${this.path}`, fh);
-      await this.checkDir(`audit log ${this.path}`);
-    } catch (err) {
-      await fh.close().catch(() => {});
-      throw err;
-    }
+    const { fh, st } = await openForAppend(this.path, this.o.allowUnsafe, this.o.onWarning);
     this.fh = fh;
     this.ino = st.ino;
     this.dev = st.dev;
@@ -220,38 +188,6 @@ export class LogFile {
     else {
       this.fileSize = st.size;
       this.recordsInFile = 0;
-    }
-  }
-
-  /**
-   * An existing log must be ours and ours only: owned by another user it could have been
-   * prepared, or be rewritten, by them (refused unless allowUnsafe); readable or writable by
-   * group/others it is tightened to 0600 (with fh; without, the caller is about to move it).
-   */
-  private async checkSafe(st: { uid: number; mode: number }, what: string, fh?: FileHandle): Promise<void> {
-    const me = process.getuid?.() ?? 0;
-    if (st.uid !== me && !this.o.allowUnsafe) {
-      throw new AuditLogError(`${what} is owned by uid ${st.uid}, not by this user (${me}); refusing to append to it (--log-allow-unsafe to accept)`, 'EPERM');
-    }
-    if (fh && st.mode & 0o077) {
-      await fh.chmod(0o600);
-      this.o.onWarning(`${what} was accessible to group/others (mode ${(st.mode & 0o777).toString(8)}); tightened to 600`);
-    }
-  }
-
-  /** Others who can write the log's directory can replace the log: refused unless allowUnsafe. */
-  private async checkDir(what: string): Promise<void> {
-    if (this.o.allowUnsafe) return;
-    const dir = dirname(this.path);
-    const st = await lstat(dir);
-    const me = process.getuid?.() ?? 0;
-    // a sticky directory (/tmp) lets others add files but not replace ours
-    const othersWrite = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0;
-    if (othersWrite || (st.uid !== me && st.uid !== 0)) {
-      throw new AuditLogError(
-        `${what}: its directory ${dir} can be written by ${othersWrite ? `group/others (mode ${(st.mode & 0o7777).toString(8)})` : `uid ${st.uid}`}, who could replace the log; refusing (--log-allow-unsafe to accept)`,
-        'EPERM',
-      );
     }
   }
 
@@ -497,11 +433,4 @@ export class LogFile {
     clearInterval(this.timer);
     if (this.running) this.onFailure(e);
   }
-}
-
-/** The open of an existing path failed: say why as start-up does (a symbolic link, a FIFO with no reader). */
-function refusal(path: string, err: unknown): unknown {
-  if (errCode(err) === 'ELOOP') return new AuditLogError(`audit log ${path} is a symbolic link; refusing to follow it`, 'ELOOP');
-  if (errCode(err) === 'ENXIO') return new AuditLogError(`audit log ${path} is not a regular file; refusing to write to it`, 'EINVAL');
-  return err;
 }

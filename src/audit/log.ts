@@ -3,7 +3,7 @@
  * appended to. A sink (src/sinks/sink.ts) composed of two parts:
  *  - ./log-records.ts: the records, chained (seq and hash, src/audit/chain.ts) in the log's
  *    format: start, events, lost, stop, and rotate/continuation at file boundaries;
- *  - ./log-file.ts: the files: create/open with its checks, batched writes, fsync, tail repair,
+ *  - ./log-file.ts: the files: create/open (checks in ./log-open.ts), batched writes, fsync, damaged tails,
  *    rotation and pruning.
  * This module decides when a file ends (maxSize reached, or SIGHUP after an external tool moved
  * it): a rotate record, the switch, a continuation record linked to it.
@@ -21,10 +21,11 @@ import { describeFsError, errCode } from '../fs-util.js';
 import type { Sink } from '../sinks/sink.js';
 import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';
-import { AuditLogError, LogFile } from './log-file.js';
+import { LogFile } from './log-file.js';
+import { AuditLogError } from './log-open.js';
 import { LogRecords } from './log-records.js';
 
-export { AuditLogError } from './log-file.js';
+export { AuditLogError } from './log-open.js';
 export { fsyncPolicy, type FsyncPolicy } from './fsync.js';
 
 export interface AuditLogOptions {
