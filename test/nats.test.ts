@@ -12,7 +12,7 @@ import { startOptions } from '../src/events/records.js';
 import { decodeRecordObject } from '../src/format/protobuf.js';
 import { NatsSink } from '../src/sinks/nats.js';
 import { BatchPublisher } from '../src/sinks/nats-publish.js';
-import { DiskSpool } from '../src/sinks/spool.js';
+import { DiskSpool } from '../src/sinks/nats-spool.js';
 import { sampleEvents } from './helpers/events.js';
 import { readStream, startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
 

@@ -5,7 +5,7 @@
  * sequence), so a publish tried again after a timeout or a leader fail-over is stored once: the
  * server drops the copy within the stream's duplicate window.
  *
- * Where records wait: in memory while the servers keep up; on disk (src/sinks/spool.ts, bounded
+ * Where records wait: in memory while the servers keep up; on disk (src/sinks/nats-spool.ts, bounded
  * by size) while they are unreachable or behind, and sent from there in order when they are
  * back. Once the spool is full, records are counted lost and said so on stderr. The order of
  * the queue holds by one rule: while anything is on disk, new records go to disk too, and when
@@ -18,7 +18,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { LostReport, TraceEvent } from '../event.js';
 import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import type { Exporter, ExporterStats } from './exporter.js';
-import { DiskSpool, type SpoolMessage } from './spool.js';
+import { DiskSpool, type SpoolMessage } from './nats-spool.js';
 import { natsEncoder, type NatsFormat } from './nats-format.js';
 import { BatchPublisher } from './nats-publish.js';
 import type { Sink } from './sink.js';

@@ -2,14 +2,14 @@
  * The protobuf stream (`--output protobuf`): length-delimited ctrace.v1.Record
  * messages to a byte stream, usually stdout. A start record first, events and
  * lost records as they come, a stop record on close(). Written once per tick
- * (src/sinks/tick-writer.ts); a closed pipe is reported through `onClosed`.
+ * (src/sinks/stdout-writer.ts); a closed pipe is reported through `onClosed`.
  */
 import type { Writable } from 'node:stream';
 import type { LostReport, TraceEvent } from '../event.js';
 import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import { encodeDelimited } from '../format/protobuf.js';
 import type { StdoutOutput } from './sink.js';
-import { TickWriter } from './tick-writer.js';
+import { TickWriter } from './stdout-writer.js';
 
 export class ProtobufStreamSink implements StdoutOutput {
   private readonly writer: TickWriter<Buffer>;

@@ -1,6 +1,6 @@
 /**
  * Live stream to stdout: table lines on a TTY, JSON lines otherwise (or OCSF lines), written once
- * per tick (src/sinks/tick-writer.ts); a closed pipe is reported through `onClosed`.
+ * per tick (src/sinks/stdout-writer.ts); a closed pipe is reported through `onClosed`.
  */
 import type { Writable } from 'node:stream';
 import type { TraceEvent } from '../event.js';
@@ -8,7 +8,7 @@ import { toJsonLine } from '../format/json.js';
 import { tableHeader, toTableLine } from '../format/table.js';
 import { toOcsfLine } from '../format/ocsf.js';
 import type { StdoutOutput } from './sink.js';
-import { TickWriter } from './tick-writer.js';
+import { TickWriter } from './stdout-writer.js';
 
 export type StdoutFormat = 'table' | 'json' | 'ocsf';
 
