@@ -14,10 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bench, describe } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
-import { startOptions } from '../src/audit/records.js';
-import { Chain, chainHash, jsonlCodec, newSeed, parseJsonlRecord } from '../src/audit/chain.js';
+import { startOptions } from '../src/events/records.js';
+import { Chain, chainHash, newSeed } from '../src/audit/chain.js';
+import { jsonlCodec, parseJsonlRecord, protobufCodec } from '../src/audit/codecs.js';
 import { toJsonLine } from '../src/format/json.js';
-import { entryToProto, protobufCodec, recordMessage } from '../src/format/protobuf.js';
+import { entryToProto, recordMessage } from '../src/format/protobuf.js';
 import { sampleEvents } from '../test/helpers/events.js';
 
 const events = sampleEvents(1024);

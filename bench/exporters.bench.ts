@@ -15,7 +15,7 @@ import { afterAll, bench, describe } from 'vitest';
 import { Chain, newSeed } from '../src/audit/chain.js';
 import { toJsonLine } from '../src/format/json.js';
 import { toOcsfLine } from '../src/format/ocsf.js';
-import { ocsfCodec } from '../src/format/ocsf-log.js';
+import { ocsfCodec } from '../src/audit/codecs.js';
 import { otlpAttributes, OtlpSink } from '../src/sinks/otlp.js';
 import { sampleEvents } from '../test/helpers/events.js';
 

@@ -14,14 +14,21 @@ import {
   parseTimeBound,
   tableOptionsFor,
 } from './cli-options.js';
-import { parseCount, parseFsync, parseSize, recordOptionsProblem, TIMER_MAX_MS } from './sinks/outputs.js';
-import { parseOtlpEndpoint } from './sinks/otlp-endpoint.js';
-
-/** Linux: sun_path holds 108 bytes with its NUL (src/sinks/socket.ts, not imported here: it loads the protobuf code). */
-const MAX_SOCKET_PATH_BYTES = 107;
+import {
+  natsOptionsProblem,
+  parseCount,
+  parseFsync,
+  parseNatsServers,
+  parseOtlpEndpoint,
+  parseReplicas,
+  parseSize,
+  parseSocketPath,
+  parseStreamName,
+  recordOptionsProblem,
+} from './cli-outputs.js';
+import { TIMER_MAX_MS } from './clock.js';
 import { parseEndpoint } from './metrics/server.js';
 import { NATS_FORMATS } from './sinks/nats-format.js';
-import { natsOptionsProblem, parseNatsServers, parseReplicas, parseStreamName } from './sinks/nats-options.js';
 
 export class UsageError extends Error {}
 
@@ -55,16 +62,6 @@ function parseStatsSeconds(value: string): number {
   if (n < 0.1) throw new InvalidArgumentError(`stats interval too short: '${value}' (at least 0.1 seconds)`);
   if (n * 1000 > TIMER_MAX_MS) throw new InvalidArgumentError(`stats interval too long: '${value}' (at most ${Math.floor(TIMER_MAX_MS / 1000)} seconds)`);
   return n;
-}
-
-/** --socket: a path a Unix socket can have (Linux: 107 bytes). */
-function parseSocketPath(value: string): string {
-  if (value === '') throw new InvalidArgumentError('empty socket path');
-  const n = Buffer.byteLength(value);
-  if (n > MAX_SOCKET_PATH_BYTES) {
-    throw new InvalidArgumentError(`socket path too long: ${n} bytes (a Unix socket path has at most ${MAX_SOCKET_PATH_BYTES})`);
-  }
-  return value;
 }
 
 export function buildProgram(): Command {

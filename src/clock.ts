@@ -30,3 +30,6 @@ export function isoNs(wallNs: bigint): string {
   }
   return cachedPrefix + String(frac).padStart(9, '0') + 'Z';
 }
+
+/** The longest interval a Node.js timer takes (2^31 - 1 ms); beyond it a timer fires at once. */
+export const TIMER_MAX_MS = 2 ** 31 - 1;

@@ -2,7 +2,7 @@
  * The event schema as userland sees it. Every record type is generated from
  * proto/ctrace.proto (src/events/generated/schema.ts, by scripts/gen-schema.mjs);
  * this module gives the generated types the names the rest of ctrace uses and
- * holds what is not a record (counters, the sink interface).
+ * holds what is not a record (counters, loss reports).
  */
 import type { Ancestor, Binary, Container, EventBase, Exec, Exit, Mount, Event } from './events/generated/schema.js';
 
@@ -56,10 +56,4 @@ export interface LostReport {
   lost: number;
   /** total since start */
   total: number;
-}
-
-/** Every output (stdout, JSONL log, protobuf, socket) is one of these. */
-export interface Sink {
-  write(event: TraceEvent): void;
-  close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ export { RUNTIMES } from './event.js';
 export { classifyCgroupPath } from './classify.js';
 export type { Classification } from './classify.js';
 export { toJsonObject, toJsonLine } from './format/json.js';
+export type { Sink } from './sinks/sink.js';
 export { AuditLog } from './audit/log.js';
 export type { AuditLogOptions, FsyncPolicy } from './audit/log.js';
 export { verifyLogs, expandLogPaths } from './audit/verify.js';

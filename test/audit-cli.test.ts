@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
-import { startOptions } from '../src/audit/records.js';
+import { startOptions } from '../src/events/records.js';
 import { toJsonObject } from '../src/format/json.js';
 import { ctraceBin } from './helpers/ctrace-cli.js';
 import { sampleEvents } from './helpers/events.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLogs } from '../src/audit/verify.js';
 import { rawRecords } from '../src/audit/reader.js';
-import { entryToJsonObject } from '../src/audit/records.js';
+import { toJsonObject } from '../src/format/json.js';
 import { decodeRecordObject, entryFromProto, FrameSplitter } from '../src/format/protobuf.js';
 import { ctraceBin, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
@@ -101,7 +101,7 @@ describe.runIf(privileged())('audit log with real containers', () => {
 
     const fromLog: JsonEvent[] = [];
     for await (const r of rawRecords([readFileSync(logPath)], 'protobuf')) {
-      fromLog.push(entryToJsonObject(entryFromProto(decodeRecordObject(r.bytes))) as JsonEvent);
+      fromLog.push(toJsonObject(entryFromProto(decodeRecordObject(r.bytes))) as JsonEvent);
     }
     expect(fromLog[0]!.type).toBe('start');
     expect(fromLog.at(-1)!.type).toBe('stop');
@@ -172,7 +172,7 @@ function connectClient(path: string): Promise<Client> {
     const frames = new FrameSplitter();
     const sock = createConnection(path);
     sock.on('data', (d: Buffer) => {
-      for (const f of frames.push(d)) records.push(entryToJsonObject(entryFromProto(decodeRecordObject(f.bytes))) as JsonEvent);
+      for (const f of frames.push(d)) records.push(toJsonObject(entryFromProto(decodeRecordObject(f.bytes))) as JsonEvent);
     });
     const ended = new Promise<void>((r) => sock.on('close', () => r()));
     sock.once('error', reject);

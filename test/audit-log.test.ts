@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditLogOptions } from '../src/audit/log.js';
 import { Chain } from '../src/audit/chain.js';
-import { startOptions } from '../src/audit/records.js';
+import { startOptions } from '../src/events/records.js';
 import { expandLogPaths, verifyLogs } from '../src/audit/verify.js';
 import { toJsonLine, toJsonObject } from '../src/format/json.js';
 import { execEvent, sampleEvents } from './helpers/events.js';

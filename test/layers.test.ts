@@ -13,15 +13,15 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
 
 /** Lowest first. A file matches the first pattern that fits its path under src/. */
 const LAYERS: Array<[string, RegExp]> = [
-  ['base', /^(bytes|clock|capabilities|host|procfs|native|event|identity|completion|manpage)\.ts$|^events\//],
+  ['base', /^(bytes|clock|capabilities|host|procfs|native|event|identity|completion|manpage|fs-util)\.ts$|^events\//],
   ['decode', /^(abi|cgroupfs)\.ts$/],
   ['classify', /^(classify|isolation|inventory|proctable|filter|verdicts)\.ts$/],
   ['enrich', /^enrich\//],
   ['event', /^event-build\.ts$/],
-  ['formats', /^format\/|^audit\/(records|chain)\.ts$/],
+  ['formats', /^format\//],
   ['sinks', /^audit\/|^sinks\//],
   ['tracer', /^(tracer|lane)\.ts$/],
-  ['commands', /^commands\/|^doctor\/|^metrics\/|^cli(-options)?\.ts$|^index\.ts$/],
+  ['commands', /^commands\/|^doctor\/|^metrics\/|^cli(-options|-outputs)?\.ts$|^index\.ts$/],
 ];
 
 function files(dir: string): string[] {

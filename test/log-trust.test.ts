@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditLogOptions } from '../src/audit/log.js';
-import { startOptions } from '../src/audit/records.js';
+import { startOptions } from '../src/events/records.js';
 import { ctraceBin, repoRoot } from './helpers/ctrace-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ctrace-trust-'));

@@ -8,11 +8,11 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startOptions } from '../src/audit/records.js';
+import { startOptions } from '../src/events/records.js';
 import { decodeRecordObject } from '../src/format/protobuf.js';
 import { NatsSink } from '../src/sinks/nats.js';
 import { BatchPublisher } from '../src/sinks/nats-publish.js';
-import { DiskSpool } from '../src/sinks/spool.js';
+import { DiskSpool } from '../src/sinks/nats-spool.js';
 import { sampleEvents } from './helpers/events.js';
 import { readStream, startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
 

@@ -9,7 +9,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startOptions } from '../src/audit/records.js';
+import { startOptions } from '../src/events/records.js';
 import { SocketSink } from '../src/sinks/socket.js';
 import { ctraceBin, repoRoot } from './helpers/ctrace-cli.js';
 

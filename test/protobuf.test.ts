@@ -11,7 +11,7 @@ import { PassThrough, Writable } from 'node:stream';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
-import { entryToJsonObject, startOptions, type Entry } from '../src/audit/records.js';
+import { startOptions, type Entry } from '../src/events/records.js';
 import type { ExecEvent, TraceEvent } from '../src/event.js';
 import { toJsonObject } from '../src/format/json.js';
 import {
@@ -22,7 +22,7 @@ import {
   isoToTimestamp,
   timestampToIso,
 } from '../src/format/protobuf.js';
-import { ProtobufStreamSink } from '../src/sinks/protobuf.js';
+import { ProtobufStreamSink } from '../src/sinks/stdout-protobuf.js';
 import { StdoutSink } from '../src/sinks/stdout.js';
 import { execEvent, sampleEvents } from './helpers/events.js';
 
@@ -258,7 +258,7 @@ describe('protobuf stream', () => {
     const expected = entries.map((e) => (e.type === 'rotate' ? { ...e, time: '2026-11-23T03:15:00.500000000Z' } : e));
     expect(back).toEqual(expected);
     expect((back[0] as TraceEvent).ktimeNs).toBe((entries[0] as TraceEvent).ktimeNs);
-    expect(back.map(entryToJsonObject)).toEqual(expected.map(entryToJsonObject));
+    expect(back.map(toJsonObject)).toEqual(expected.map(toJsonObject));
   });
 
   it('time conversion keeps nanoseconds', () => {

@@ -9,7 +9,7 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryToJsonObject, startOptions, type Entry } from '../src/audit/records.js';
+import { startOptions, type Entry } from '../src/events/records.js';
 import { decodeRecordObject, entryFromProto, FrameSplitter } from '../src/format/protobuf.js';
 import { SocketSink, type DroppedClient } from '../src/sinks/socket.js';
 import { toJsonObject } from '../src/format/json.js';
@@ -96,7 +96,7 @@ describe('socket server', () => {
       expect(c.entries[501]).toMatchObject({ type: 'lost', count: 2, total: 2 });
       expect(c.entries.at(-1)).toMatchObject({ type: 'stop', reason: 'SIGTERM', lost: 2, events: { exec: 375, exit: 375, mount: 250 } });
       const evs = c.entries.filter((e) => e.type === 'exec' || e.type === 'exit' || e.type === 'mount');
-      expect(evs.map(entryToJsonObject)).toEqual(events.map((e) => toJsonObject(e)));
+      expect(evs.map(toJsonObject)).toEqual(events.map((e) => toJsonObject(e)));
     }
     expect(sink.stats()).toMatchObject({ served: 2, dropped: 0, undelivered: 0 });
   });

@@ -14,7 +14,7 @@ import { buildProgram } from '../src/cli.js';
 import { compileFilter, globToRegExp } from '../src/filter.js';
 import type { ContainerInfo } from '../src/event.js';
 import { AuditLog } from '../src/audit/log.js';
-import { startOptions } from '../src/audit/records.js';
+import { startOptions } from '../src/events/records.js';
 import { readCommand } from '../src/commands/read.js';
 import { dockerContainer, execEvent, exitEvent, mountEvent, podContainer, POD_UID } from './helpers/events.js';
 import { ctraceBin, repoRoot } from './helpers/ctrace-cli.js';

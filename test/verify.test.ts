@@ -7,9 +7,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LogFormat } from '../src/audit/chain.js';
+import type { LogFormat } from '../src/audit/codecs.js';
 import { AuditLog } from '../src/audit/log.js';
-import { startOptions } from '../src/audit/records.js';
+import { startOptions } from '../src/events/records.js';
 import { rawRecords } from '../src/audit/reader.js';
 import { expandLogPaths, verifyLogs } from '../src/audit/verify.js';
 import { verifyCommand } from '../src/commands/verify.js';

@@ -24,13 +24,13 @@
  * record breaks the equation for itself or its successor.
  */
 import * as crypto from 'node:crypto';
-import { toJsonLine } from '../format/json.js';
-import { entryToJsonObject, isEvent, isHead, type Entry } from './records.js';
+import { isHead, type Entry } from '../events/records.js';
+import { eventCanonical, jsonlCodec, type ChainCodec } from './codecs.js';
 import type { EventType } from '../event.js';
 
 export const HASH_BYTES = 32;
 
-/** crypto.hash (one-shot, Node >= 20.12) is about 2.5x faster than createHash for a line. */
+/** crypto.hash (one-shot, Node >= 20.12) hashes a line without building a Hash object per record; older Node takes createHash. */
 const oneShot: ((alg: string, data: string) => string) | undefined = (crypto as { hash?: (a: string, d: string) => string }).hash;
 
 const HASH_HEX = HASH_BYTES * 2;
@@ -55,18 +55,6 @@ export function chainHash(prev: string, ...canonical: Array<string | Uint8Array>
 export function newSeed(): string {
   return crypto.randomBytes(HASH_BYTES).toString('hex');
 }
-
-/** How a log format lays out a record and its chain fields. */
-export interface ChainCodec {
-  readonly format: LogFormat;
-  /** The record's bytes with seq (and prev, hex, on head records), without the hash. */
-  canonical(entry: Entry, seq: number, prev: string | null): string | Buffer;
-  /** The bytes written: the canonical bytes with the hash (hex) added, framed. */
-  seal(canonical: string | Buffer, hash: string): string | Buffer;
-}
-
-/** ocsf: JSON lines too, each an OCSF event with its chain fields under `unmapped` (src/format/ocsf.ts) */
-export type LogFormat = 'jsonl' | 'protobuf' | 'ocsf';
 
 /** The running chain of one log: the next seq and the last hash. */
 export class Chain {
@@ -127,88 +115,4 @@ export class Chain {
     this.seq++;
     return codec.seal(canonical, hash);
   }
-}
-
-/* ---------- JSONL ---------- */
-
-/** An event line's canonical bytes: the line with `seq` added as its last key. */
-function eventCanonical(line: string, seq: number): string {
-  return line.slice(0, -1) + ',"seq":' + seq + '}';
-}
-
-export const jsonlCodec: ChainCodec = {
-  format: 'jsonl',
-  canonical(entry, seq, prev) {
-    // events take the fast serialiser: the same bytes as JSON.stringify of the object below
-    if (isEvent(entry) && !prev) return eventCanonical(toJsonLine(entry), seq);
-    const o = entryToJsonObject(entry);
-    o.seq = seq;
-    if (prev) o.prev = prev;
-    return JSON.stringify(o);
-  },
-  seal(canonical, hash) {
-    const s = canonical as string;
-    return s.slice(0, -1) + ',"hash":"' + hash + '"}\n';
-  },
-};
-
-/** `,"hash":"` + 64 hex + `"}`: the fixed-size tail of every chained JSONL line. */
-const HASH_TAIL_LEN = 9 + 64 + 2;
-const HASH_TAIL_PREFIX = Buffer.from(',"hash":"');
-const HEX = /^[0-9a-f]{64}$/;
-
-/** A record read back from a log, with what the chain needs. */
-export interface ChainedRecord {
-  /** the parsed JSON object / decoded record */
-  type: string;
-  seq: number | null;
-  /** hex */
-  prev: string | null;
-  /** hex */
-  hash: string | null;
-  /** canonical bytes, in parts (hash them in order) */
-  canonical: Uint8Array[];
-  /** the parsed JSON object / decoded Record as a plain object */
-  object: Record<string, unknown>;
-}
-
-const CLOSE_BRACE = Buffer.from('}');
-const CLOSE_BRACES = Buffer.from('}}');
-
-/**
- * Splits a JSONL line (without its newline) into its chain parts. Throws when
- * the line is not JSON; `hash` is null when the line has no well-formed hash tail.
- * An OCSF line (`--log-format ocsf`) carries type and chain fields at the end of
- * its `unmapped` object, so its hash tail is followed by two closing braces.
- */
-export function parseJsonlRecord(line: Buffer): ChainedRecord {
-  const object = JSON.parse(line.toString('utf8')) as unknown;
-  if (!object || typeof object !== 'object' || Array.isArray(object)) throw new Error('not a JSON object');
-  const top = object as Record<string, unknown>;
-  const nested = typeof top.class_uid === 'number' && !!top.unmapped && typeof top.unmapped === 'object';
-  const o = nested ? (top.unmapped as Record<string, unknown>) : top;
-  const closers = nested ? 2 : 1;
-  const type = typeof o.type === 'string' ? o.type : '?';
-  const seq = typeof o.seq === 'number' && Number.isSafeInteger(o.seq) && o.seq >= 0 ? o.seq : null;
-  const prev = typeof o.prev === 'string' && HEX.test(o.prev) ? o.prev : null;
-  let hash: string | null = null;
-  let canonical: Uint8Array[] = [line];
-  const n = line.length;
-  const tailLen = HASH_TAIL_LEN - 1 + closers;
-  if (
-    n > tailLen &&
-    line[n - 1] === 0x7d &&
-    line[n - closers] === 0x7d &&
-    line[n - closers - 1] === 0x22 &&
-    line.subarray(n - tailLen, n - tailLen + HASH_TAIL_PREFIX.length).equals(HASH_TAIL_PREFIX) &&
-    typeof o.hash === 'string' &&
-    HEX.test(o.hash)
-  ) {
-    const hex = line.subarray(n - closers - 65, n - closers - 1).toString('latin1');
-    if (hex === o.hash) {
-      hash = hex;
-      canonical = [line.subarray(0, n - tailLen), nested ? CLOSE_BRACES : CLOSE_BRACE];
-    }
-  }
-  return { type, seq, prev, hash, canonical, object: top };
 }

@@ -3,7 +3,7 @@
  * stdin, the Unix socket) into records, detecting JSONL or delimited protobuf
  * from its first bytes.
  */
-import type { LogFormat } from './chain.js';
+import type { LogFormat } from './codecs.js';
 import { FrameSplitter } from '../format/protobuf.js';
 
 /**

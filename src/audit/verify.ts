@@ -5,8 +5,8 @@
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseProtobufRecord } from '../format/protobuf.js';
-import { chainHash, parseJsonlRecord, type ChainedRecord, type LogFormat } from './chain.js';
+import { chainHash } from './chain.js';
+import { parseJsonlRecord, parseProtobufRecord, type ChainedRecord, type LogFormat } from './codecs.js';
 import { DAMAGED_SUFFIX, isRotatedFile, listRotated } from './files.js';
 import { MAX_RECORD_BYTES, rawRecords, type RawRecord } from './reader.js';
 

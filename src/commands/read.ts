@@ -10,11 +10,12 @@ import { createReadStream, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { escapeControl } from '../bytes.js';
-import type { LogFormat } from '../audit/chain.js';
-import { entryFromOcsf } from '../format/ocsf-log.js';
-import { describeFsError } from '../audit/log.js';
+import type { LogFormat } from '../audit/codecs.js';
+import { entryFromOcsf } from '../format/ocsf-decode.js';
+import { describeFsError } from '../fs-util.js';
 import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
-import { entryFromJsonObject, entryToJsonObject, isEvent, type Entry, type MetaRecord } from '../audit/records.js';
+import { isEvent, type Entry, type MetaRecord } from '../events/records.js';
+import { fromJsonObject, toJsonObject } from '../format/json.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
 import { tableHeader, tableNote, toTableLine } from '../format/table.js';
 import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
@@ -108,7 +109,7 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
       return;
     }
     if (output === 'json') {
-      buf.push(JSON.stringify(entryToJsonObject(e)));
+      buf.push(JSON.stringify(toJsonObject(e)));
     } else if (isEvent(e)) {
       if (!headerDone) {
         headerDone = true;
@@ -174,7 +175,7 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
         if (format === 'jsonl') {
           if (raw.bytes.length === 0) continue;
           const o = JSON.parse(raw.bytes.toString('utf8')) as Record<string, unknown>;
-          entry = typeof o.class_uid === 'number' ? entryFromOcsf(o) : entryFromJsonObject(o); // OCSF: --log-format ocsf
+          entry = typeof o.class_uid === 'number' ? entryFromOcsf(o) : fromJsonObject(o); // OCSF: --log-format ocsf
         } else {
           entry = entryFromProto(decodeRecordObject(raw.bytes));
         }

@@ -3,7 +3,7 @@
  * detach, flush, and print a summary to stderr.
  */
 import type { EventType } from '../event.js';
-import { startOptions } from '../audit/records.js';
+import { startOptions } from '../events/records.js';
 import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
 import { isNativeError } from '../native.js';
 import { Tracer, type TracerFilter } from '../tracer.js';

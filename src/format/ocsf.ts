@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname, release, constants } from 'node:os';
 import type { ContainerInfo, ExecEvent, TraceEvent } from '../event.js';
-import { ctraceVersion, isEvent, metaToJsonObject, type Entry, type MetaRecord } from '../audit/records.js';
+import { ctraceVersion, isEvent, type Entry, type MetaRecord } from '../events/records.js';
 import { toJsonObject } from './json.js';
 
 export const OCSF_VERSION = '1.7.0';
@@ -327,7 +327,7 @@ function metaToOcsf(r: MetaRecord, ctx: OcsfContext): OcsfObject {
     log_provider: 'ctrace',
     log_type_id: 2,
     log_type: 'Application',
-    unmapped: metaToJsonObject(r),
+    unmapped: toJsonObject(r),
   });
 }
 

@@ -7,7 +7,6 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type protobuf from 'protobufjs';
 import type { Entry } from '../event.js';
-import type { ChainCodec, ChainedRecord } from '../audit/chain.js';
 import { entryFromProto as generatedFromProto, entryToProto as generatedToProto } from '../events/generated/schema.js';
 import { pTime, uTime } from '../events/wire.js';
 
@@ -47,7 +46,6 @@ export function encodeDelimited(e: Entry): Buffer {
   return Buffer.from(recordMessage().encodeDelimited(entryToProto(e)).finish());
 }
 
-const n = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : 0);
 
 // longs as decimal strings: all 64 bits survive (src/events/wire.ts makes them Int64)
 const CONVERSION = { longs: String, oneofs: true } as const;
@@ -56,59 +54,6 @@ const CONVERSION = { longs: String, oneofs: true } as const;
 export function decodeRecordObject(msg: Uint8Array): Obj {
   const T = recordMessage();
   return T.toObject(T.decode(msg), CONVERSION) as Obj;
-}
-
-/* ---------- audit-log chain ---------- */
-
-const HASH_FIELD_TAG = (15 << 3) | 2; // field 15, length-delimited
-const HASH_TRAILER = 2 + 32; // tag, length (32), 32 bytes
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-export const protobufCodec: ChainCodec = {
-  format: 'protobuf',
-  canonical(entry, seq, prev) {
-    const o = entryToProto(entry);
-    if (seq) o.seq = seq;
-    if (prev) o.prev = Buffer.from(prev, 'hex');
-    return Buffer.from(recordMessage().encode(o).finish());
-  },
-  seal(canonical, hash) {
-    const c = canonical as Buffer;
-    return Buffer.concat([varint(c.length + HASH_TRAILER), c, Buffer.from([HASH_FIELD_TAG, 32]), Buffer.from(hash, 'hex')]);
-  },
-};
-
-/** A Record message read back from a protobuf log, with its chain parts. Throws when it does not decode. */
-export function parseProtobufRecord(msg: Buffer): ChainedRecord {
-  const object = decodeRecordObject(msg);
-  const type =
-    object.kind === 'event' ? String((object.event as Obj | undefined)?.detail ?? '?') : String(object.kind ?? '?');
-  const seq = n(object.seq);
-  const prev = object.prev instanceof Uint8Array && object.prev.length === 32 ? Buffer.from(object.prev).toString('hex') : null;
-  let hash: string | null = null;
-  let canonical: Uint8Array[] = [msg];
-  const len = msg.length;
-  if (
-    object.hash instanceof Uint8Array &&
-    object.hash.length === 32 &&
-    len > HASH_TRAILER &&
-    msg[len - HASH_TRAILER] === HASH_FIELD_TAG &&
-    msg[len - HASH_TRAILER + 1] === 32 &&
-    msg.subarray(len - 32).equals(object.hash)
-  ) {
-    hash = Buffer.from(object.hash).toString('hex');
-    canonical = [msg.subarray(0, len - HASH_TRAILER)];
-  }
-  return { type, seq, prev, hash, canonical, object };
 }
 
 /**

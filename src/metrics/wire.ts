@@ -2,7 +2,7 @@
  * `ctrace run --metrics`: the metrics server, started before the tracer (so /healthz and /readyz
  * answer 503 during start-up) and pointed at the tracer and the outputs once they run.
  */
-import { ctraceVersion } from '../audit/records.js';
+import { ctraceVersion } from '../events/records.js';
 import type { Outputs } from '../sinks/outputs.js';
 import type { Tracer } from '../tracer.js';
 import { TracerMetrics } from './registry.js';

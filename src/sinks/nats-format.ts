@@ -2,7 +2,7 @@
  * The message body of a record on NATS (`--nats-format`): each form is one case below, loaded
  * only when chosen.
  */
-import { isEvent, type Entry } from '../audit/records.js';
+import { isEvent, type Entry } from '../events/records.js';
 import { toJsonLine } from '../format/json.js';
 
 export const NATS_FORMATS = ['json', 'protobuf', 'ocsf'] as const;

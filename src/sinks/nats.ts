@@ -5,7 +5,7 @@
  * sequence), so a publish tried again after a timeout or a leader fail-over is stored once: the
  * server drops the copy within the stream's duplicate window.
  *
- * Where records wait: in memory while the servers keep up; on disk (src/sinks/spool.ts, bounded
+ * Where records wait: in memory while the servers keep up; on disk (src/sinks/nats-spool.ts, bounded
  * by size) while they are unreachable or behind, and sent from there in order when they are
  * back. Once the spool is full, records are counted lost and said so on stderr. The order of
  * the queue holds by one rule: while anything is on disk, new records go to disk too, and when
@@ -15,12 +15,13 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { RecordTally, startRecord, type Entry, type RecordSink, type StartOptions } from '../audit/records.js';
-import type { TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../event.js';
+import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import type { Exporter, ExporterStats } from './exporter.js';
-import { DiskSpool, type SpoolMessage } from './spool.js';
+import { DiskSpool, type SpoolMessage } from './nats-spool.js';
 import { natsEncoder, type NatsFormat } from './nats-format.js';
 import { BatchPublisher } from './nats-publish.js';
+import type { Sink } from './sink.js';
 
 export const NATS_DEFAULTS = {
   stream: 'CTRACE',
@@ -66,7 +67,7 @@ function bootId(): string {
   }
 }
 
-export class NatsSink implements RecordSink, Exporter {
+export class NatsSink implements Sink, Exporter {
   readonly name = 'nats';
   private readonly tally = new RecordTally();
   private readonly mem: SpoolMessage[] = [];
@@ -125,9 +126,9 @@ export class NatsSink implements RecordSink, Exporter {
     this.push(event);
   }
 
-  noteLost(report: { lost: number; total: number }): void {
+  noteLost(report: LostReport, source?: LossSource): void {
     if (this.closing) return;
-    this.push(this.tally.lostRecord(report));
+    this.push(this.tally.lostRecord(report, source));
   }
 
   stats(): ExporterStats & { replayed: number; spooled: number; spoolBytes: number; duplicates: number } {

@@ -13,9 +13,10 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { arch } from 'node:os';
-import type { TraceEvent } from '../event.js';
-import { ctraceVersion } from '../audit/records.js';
+import type { LostReport, TraceEvent } from '../event.js';
+import { ctraceVersion, type LossSource } from '../events/records.js';
 import { ocsfContext } from '../format/ocsf.js';
+import type { Sink } from './sink.js';
 
 /** The SDK's batching limits, set on purpose: a full queue drops (and we count) rather than grow. */
 export const OTLP_QUEUE = { maxQueueSize: 8192, maxExportBatchSize: 512, scheduledDelayMillis: 500, exportTimeoutMillis: 10_000 };
@@ -166,7 +167,7 @@ export interface OtlpSinkOptions {
   onNote(message: string): void;
 }
 
-export class OtlpSink {
+export class OtlpSink implements Sink {
   readonly endpoint: string;
   private readonly provider: LoggerProvider;
   private readonly logger: Logger;
@@ -213,15 +214,15 @@ export class OtlpSink {
     });
   }
 
-  /** The kernel dropped events: a WARN record says how many, so the collector's side knows too. */
-  noteLost(report: { lost: number; total: number }): void {
+  /** Events were dropped: a WARN record says how many, so the collector's side knows too. */
+  noteLost(report: LostReport, source: LossSource = 'kernel'): void {
     if (this.stopped) return;
     this.emitted++;
     this.logger.emit({
       eventName: 'ctrace.lost',
       severityNumber: SeverityNumber.WARN,
       severityText: 'WARN',
-      body: `${report.lost} events lost: ring buffer full (${report.total} since start)`,
+      body: `${report.lost} events lost: ${source === 'kernel' ? 'ring buffer full' : `${source} too slow`} (${report.total} since start)`,
       attributes: { 'ctrace.event.type': 'lost', 'ctrace.lost.count': report.lost, 'ctrace.lost.total': report.total },
     });
   }
@@ -231,7 +232,7 @@ export class OtlpSink {
     return this.provider.forceFlush();
   }
 
-  /** Flushes what is queued (waiting at most SHUTDOWN_WAIT_MS), then stops. */
+  /** Flushes what is queued (waiting at most SHUTDOWN_WAIT_MS), then stops (log records have no stop record: no reason). */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopped = true;

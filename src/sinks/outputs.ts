@@ -1,20 +1,21 @@
 /**
- * The outputs of `ctrace run` behind one RecordSink: stdout (table, JSON lines
- * or the protobuf stream; none with --quiet), the audit log (--log) and the Unix
- * socket (--socket). The log and the socket are opened before the tracer, so an
- * unwritable path fails before BPF is loaded.
+ * The outputs of `ctrace run` behind one Sink (./sink.ts): stdout (table, JSON or OCSF lines,
+ * or the protobuf stream; none with --quiet), the audit log (--log), the Unix socket (--socket),
+ * OTLP (--otlp) and NATS (--nats). Each is a Sink with its own bounded queue and its own loss
+ * count; this fans every call out to all of them. The log and the socket are opened before the
+ * tracer, so an unwritable path fails before BPF is loaded.
  *
  * How `--output` and `--log` combine: `--output` is what stdout gets,
- * `--log-format` (jsonl by default, or protobuf) what the log gets; they are
+ * `--log-format` (jsonl by default, protobuf or ocsf) what the log gets; they are
  * independent. `--output protobuf --quiet` is not a thing: with --quiet nothing
  * goes to stdout.
  */
-import { InvalidArgumentError } from 'commander';
-import type { Sink, TraceEvent } from '../event.js';
-import type { LostReport } from '../event.js';
-import type { AuditLog, FsyncPolicy } from '../audit/log.js';
-import type { LogFormat } from '../audit/chain.js';
-import type { RecordSink, StartOptions } from '../audit/records.js';
+import type { LostReport, TraceEvent } from '../event.js';
+import type { AuditLog } from '../audit/log.js';
+import type { LogFormat } from '../audit/codecs.js';
+import { fsyncPolicy } from '../audit/fsync.js';
+import type { StartOptions } from '../events/records.js';
+import type { Sink, StdoutOutput } from './sink.js';
 import type { SocketSink } from './socket.js';
 import type { OtlpSink } from './otlp.js';
 import type { Exporter } from './exporter.js';
@@ -55,68 +56,6 @@ export interface NatsSettings {
 
 export const LOG_DEFAULTS = { format: 'jsonl' as LogFormat, maxSize: 100 * 1024 * 1024, keep: 10, fsync: '1s' };
 
-/* ---------- option parsing (commander argParsers: bad values are usage errors) ---------- */
-
-/** The longest interval a Node.js timer takes (2^31 - 1 ms); beyond it a timer fires at once. */
-export const TIMER_MAX_MS = 2 ** 31 - 1;
-/** The largest --log-max-size: beyond it a file size is no longer a number the code compares exactly. */
-export const MAX_LOG_SIZE = 1024 ** 4;
-export const MAX_LOG_KEEP = 1_000_000;
-
-/** 100M, 512K, 1G, 1048576 (bytes; K/M/G/T are powers of 1024); 0 = never rotate. */
-export function parseSize(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
-  if (!m) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 100M, 512K, 1G)`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  const n = Math.floor(Number(m[1]) * mult);
-  if (n !== 0 && n < 4096) throw new InvalidArgumentError(`log size too small: '${value}' (at least 4K, or 0 for no rotation)`);
-  if (!(n <= MAX_LOG_SIZE)) throw new InvalidArgumentError(`log size too large: '${value}' (at most 1T, or 0 for no rotation)`);
-  return n;
-}
-
-export function parseCount(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`not a count: '${value}'`);
-  const n = Number(value);
-  if (n > MAX_LOG_KEEP) throw new InvalidArgumentError(`count too large: '${value}' (at most ${MAX_LOG_KEEP}, or 0 for all)`);
-  return n;
-}
-
-/** always | never | <n>s | <n>ms (a bare number is seconds). */
-export function parseFsync(value: string): string {
-  fsyncPolicy(value);
-  return value;
-}
-
-export function fsyncPolicy(value: string): FsyncPolicy {
-  if (value === 'always' || value === 'never') return value;
-  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value);
-  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : 1000) : NaN;
-  if (!m || !(ms >= 1)) throw new InvalidArgumentError(`not an fsync policy: '${value}' (always, never, or an interval: 1s, 200ms)`);
-  if (ms > TIMER_MAX_MS) throw new InvalidArgumentError(`fsync interval too long: '${value}' (at most ${Math.floor(TIMER_MAX_MS / 1000)}s)`);
-  return { intervalMs: ms };
-}
-
-/** A usage problem in how the options combine, or null. */
-export function recordOptionsProblem(o: RecordOptions & { output?: string }, stdoutIsTTY: boolean): string | null {
-  if (!o.log) {
-    for (const [flag, v] of [
-      ['--log-format', o.logFormat],
-      ['--log-max-size', o.logMaxSize],
-      ['--log-keep', o.logKeep],
-      ['--log-fsync', o.logFsync],
-      ['--log-allow-unsafe', o.logAllowUnsafe || undefined],
-    ] as const) {
-      if (v !== undefined) return `${flag} needs --log <path>`;
-    }
-  }
-  if (o.quiet && !o.log && !o.socket && !o.otlp && !o.nats) return '--quiet needs --log, --socket, --otlp or --nats (events would go nowhere)';
-  if (o.quiet && o.output) return '--quiet and --output exclude each other (--quiet: nothing on stdout)';
-  if (o.output === 'protobuf' && stdoutIsTTY) return 'refusing to write the protobuf stream to a terminal: redirect stdout, or use ctrace read';
-  return null;
-}
-
-/* ---------- the composite sink ---------- */
-
 export interface OutputsOptions extends RecordOptions {
   /** stdout format; null: nothing on stdout */
   stdout: OutputFormat | null;
@@ -129,20 +68,20 @@ export interface OutputsOptions extends RecordOptions {
   onNote(message: string): void;
 }
 
-export class Outputs implements RecordSink {
+export class Outputs implements Sink {
+  /** every output opened, stdout first */
+  private readonly sinks: Sink[];
+
   private constructor(
-    private readonly stdout:
-      | (Sink & {
-          noteLost?: (r: LostReport) => void;
-          close(reason?: string): Promise<void>;
-          readonly loss: { dropped: number; undelivered: number };
-        })
-      | null,
+    private readonly stdout: StdoutOutput | null,
     readonly log: AuditLog | null,
     readonly socket: SocketSink | null,
-    readonly otlp: OtlpSink | null = null,
-    readonly nats: NatsSink | null = null,
-  ) {}
+    readonly otlp: OtlpSink | null,
+    readonly nats: NatsSink | null,
+  ) {
+    const all: Array<Sink | null> = [stdout, log, socket, otlp, nats];
+    this.sinks = all.filter((s): s is Sink => s !== null);
+  }
 
   static async open(o: OutputsOptions): Promise<Outputs> {
     let log: AuditLog | null = null;
@@ -198,9 +137,9 @@ export class Outputs implements RecordSink {
         throw err;
       }
     }
-    let stdout = null;
+    let stdout: StdoutOutput | null = null;
     if (o.stdout === 'protobuf') {
-      const { ProtobufStreamSink } = await import('./protobuf.js');
+      const { ProtobufStreamSink } = await import('./stdout-protobuf.js');
       stdout = new ProtobufStreamSink(process.stdout, o.start, o.onStdoutClosed);
     }
     else if (o.stdout) stdout = new StdoutSink(process.stdout, o.stdout, o.onStdoutClosed);
@@ -226,11 +165,7 @@ export class Outputs implements RecordSink {
   }
 
   write(event: TraceEvent): void {
-    this.stdout?.write(event);
-    this.log?.write(event);
-    this.socket?.write(event);
-    this.otlp?.write(event);
-    this.nats?.write(event);
+    for (const s of this.sinks) s.write(event);
   }
 
   /** The exporters to remote systems, for metrics. */
@@ -251,12 +186,12 @@ export class Outputs implements RecordSink {
     return list;
   }
 
+  /**
+   * The kernel dropped events: every output is told. stdout's own loss (source stdout) goes to
+   * the log only (noteStdoutLost): the log has those events, the others never missed them.
+   */
   noteLost(report: LostReport): void {
-    this.stdout?.noteLost?.(report);
-    this.log?.noteLost(report);
-    this.socket?.noteLost(report);
-    this.nats?.noteLost(report);
-    this.otlp?.noteLost(report);
+    for (const s of this.sinks) s.noteLost(report, 'kernel');
   }
 
   /** Events the JavaScript stdout sink did not write (null when stdout is not its: none, or the tracer's own). */
@@ -284,13 +219,7 @@ export class Outputs implements RecordSink {
    * that failed was reported through onFatal already; close() does not throw for it.
    */
   async close(reason = 'closed'): Promise<void> {
-    await Promise.all([
-      this.stdout?.close(reason),
-      this.log?.close(reason).catch(() => {}),
-      this.socket?.close(reason),
-      this.otlp?.close(),
-      this.nats?.close(reason),
-    ]);
+    await Promise.all(this.sinks.map((s) => (s === this.log ? s.close(reason).catch(() => {}) : s.close(reason))));
   }
 
   /** Lines for the stderr summary at exit. */

@@ -12,11 +12,12 @@
 import { lstat, chmod, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import type { TraceEvent } from '../event.js';
-import { RecordTally, startRecord, type Entry, type RecordSink, type StartOptions } from '../audit/records.js';
-import { encodeDelimited } from '../format/protobuf.js';
 import { dirname, join } from 'node:path';
-import { describeFsError, ensureDir } from '../audit/log.js';
+import type { LostReport, TraceEvent } from '../event.js';
+import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
+import { encodeDelimited } from '../format/protobuf.js';
+import { describeFsError, ensureDir, MAX_SOCKET_PATH_BYTES } from '../fs-util.js';
+import type { Sink } from './sink.js';
 
 export interface SocketSinkOptions {
   path: string;
@@ -55,7 +56,7 @@ interface Client {
   queued: number;
 }
 
-export class SocketSink implements RecordSink {
+export class SocketSink implements Sink {
   readonly path: string;
   private readonly maxClientBuffer: number;
   private readonly clients = new Map<number, Client>();
@@ -174,9 +175,9 @@ export class SocketSink implements RecordSink {
     this.push(event);
   }
 
-  noteLost(report: { lost: number; total: number }): void {
+  noteLost(report: LostReport, source?: LossSource): void {
     if (this.closed) return;
-    this.push(this.tally.lostRecord(report));
+    this.push(this.tally.lostRecord(report, source));
   }
 
   private push(e: Entry): void {
@@ -239,9 +240,6 @@ export class SocketSink implements RecordSink {
     if (st && st.isSocket() && st.ino === this.ino && st.dev === this.dev) await unlink(this.path).catch(() => {});
   }
 }
-
-/** Linux: sun_path holds 108 bytes with its NUL. */
-export const MAX_SOCKET_PATH_BYTES = 107;
 
 /** A fresh name beside `path` to bind before the rename (or `path` itself when that would be too long). */
 function privateName(path: string): string {

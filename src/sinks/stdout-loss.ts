@@ -1,6 +1,6 @@
 /**
  * What stdout could not take, reported as it happens: stdout has a bounded queue
- * (the addon's for JSON, src/sinks/tick-writer.ts for the rest) and a slow reader
+ * (the addon's for JSON, src/sinks/stdout-writer.ts for the rest) and a slow reader
  * costs stdout lines, never the audit log's or the socket's. Each new drop is one
  * report: a line on stderr and a `lost` record (source stdout) in the log.
  */

@@ -1,32 +1,10 @@
 /**
- * OCSF as a log form: the chain codec of `--log-format ocsf` and the way back
- * from an OCSF line to a ctrace record (`ctrace read`). The mapping itself is
- * src/format/ocsf.ts.
+ * The way back from an OCSF line to a ctrace record (`ctrace read` of an `--output ocsf` stream
+ * or an OCSF audit log). The mapping itself is src/format/ocsf.ts.
  */
-import type { ChainCodec } from '../audit/chain.js';
-import { ctraceVersion, entryFromJsonObject, type Entry } from '../audit/records.js';
-import { ocsfContext, ocsfRecordType, toOcsf, type OcsfObject } from './ocsf.js';
-
-/**
- * The OCSF audit log (`--log-format ocsf`): one OCSF event a line, chained like
- * the JSONL log (src/audit/chain.ts) with the chain fields at the end of
- * `unmapped`: `…,"unmapped":{…,"seq":N[,"prev":"<hex>"],"hash":"<hex>"}}`.
- * The canonical bytes are the line without `,"hash":"<hex>"`.
- */
-export const ocsfCodec: ChainCodec = {
-  format: 'ocsf',
-  canonical(entry, seq, prev) {
-    const o = toOcsf(entry, ocsfContext(ctraceVersion()));
-    const u = o.unmapped as OcsfObject;
-    u.seq = seq;
-    if (prev) u.prev = prev;
-    return JSON.stringify(o);
-  },
-  seal(canonical, hash) {
-    const s = canonical as string;
-    return s.slice(0, -2) + ',"hash":"' + hash + '"}}\n';
-  },
-};
+import type { Entry } from '../events/records.js';
+import { fromJsonObject } from './json.js';
+import { ocsfRecordType } from './ocsf.js';
 
 type Obj = Record<string, unknown>;
 const objOf = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
@@ -41,7 +19,7 @@ export function entryFromOcsf(o: Obj): Entry {
   const type = ocsfRecordType(o);
   if (!type) throw new Error('an OCSF event without ctrace\'s unmapped.type');
   const { seq: _s, prev: _p, hash: _h, ...plain } = u;
-  if (type !== 'exec' && type !== 'exit' && type !== 'mount') return entryFromJsonObject(plain);
+  if (type !== 'exec' && type !== 'exit' && type !== 'mount') return fromJsonObject(plain);
   const proc = objOf(type === 'mount' ? objOf(o.actor).process : o.process);
   const c = objOf(proc.container);
   const uc = objOf(u.container);
@@ -72,5 +50,5 @@ export function entryFromOcsf(o: Obj): Entry {
   if (type === 'exec') json.exec = { filename: objOf(proc.file).path, ...objOf(u.exec) };
   else if (type === 'exit') json.exit = { code: o.exit_code, ...objOf(u.exit) };
   else json.mount = { ...objOf(u.mount), target: objOf(o.file).path ?? null };
-  return entryFromJsonObject(json);
+  return fromJsonObject(json);
 }

@@ -2,15 +2,16 @@
  * The protobuf stream (`--output protobuf`): length-delimited ctrace.v1.Record
  * messages to a byte stream, usually stdout. A start record first, events and
  * lost records as they come, a stop record on close(). Written once per tick
- * (src/sinks/tick-writer.ts); a closed pipe is reported through `onClosed`.
+ * (src/sinks/stdout-writer.ts); a closed pipe is reported through `onClosed`.
  */
 import type { Writable } from 'node:stream';
-import type { TraceEvent } from '../event.js';
-import { RecordTally, startRecord, type Entry, type RecordSink, type StartOptions } from '../audit/records.js';
+import type { LostReport, TraceEvent } from '../event.js';
+import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import { encodeDelimited } from '../format/protobuf.js';
-import { TickWriter } from './tick-writer.js';
+import type { StdoutOutput } from './sink.js';
+import { TickWriter } from './stdout-writer.js';
 
-export class ProtobufStreamSink implements RecordSink {
+export class ProtobufStreamSink implements StdoutOutput {
   private readonly writer: TickWriter<Buffer>;
   private readonly tally = new RecordTally();
 
@@ -25,9 +26,9 @@ export class ProtobufStreamSink implements RecordSink {
     this.push(event);
   }
 
-  noteLost(report: { lost: number; total: number }): void {
+  noteLost(report: LostReport, source?: LossSource): void {
     if (this.writer.closed) return;
-    this.push(this.tally.lostRecord(report));
+    this.push(this.tally.lostRecord(report, source));
   }
 
   /** Records stdout did not take: dropped (its buffer was full) and undelivered (at close). */

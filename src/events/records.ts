@@ -1,16 +1,15 @@
 /**
  * The records an output carries besides events: `start` first, `stop` last,
- * `lost` whenever the kernel reports dropped events, and, in audit logs,
- * `rotate`/`continuation` at file boundaries. Same JSON conventions as events
- * (camelCase, absent data is null, never a missing key); proto/ctrace.proto
- * mirrors them.
+ * `lost` whenever events were dropped, and, in audit logs, `rotate`/`continuation`
+ * at file boundaries. Their types are generated from proto/ctrace.proto; this module
+ * builds them and keeps the per-output tally they report. Every output uses it (stdout's
+ * protobuf stream, the audit log, the socket, NATS), so it sits below all of them.
  */
 import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { isoNs } from '../clock.js';
-import type { Entry, EventType, MetaRecord, TraceEvent } from '../event.js';
-import type { ContinuationRecord, LostRecord, Options as StartOptions, StartRecord, StopRecord } from '../events/generated/schema.js';
-import { fromJsonObject, toJsonObject } from '../format/json.js';
+import type { Entry, EventType, LostReport, TraceEvent } from '../event.js';
+import type { ContinuationRecord, LostRecord, Options as StartOptions, StartRecord, StopRecord } from './generated/schema.js';
 
 export type { Entry, MetaRecord, MetaType } from '../event.js';
 export type {
@@ -20,17 +19,8 @@ export type {
   LostRecord,
   RotateRecord,
   ContinuationRecord,
-} from '../events/generated/schema.js';
-export { META_TYPES } from '../events/generated/schema.js';
-
-/** Chain fields of an audit-log record (absent in stdout and socket streams). */
-export interface ChainFields {
-  seq: number;
-  /** hex; only on head records (start, continuation) */
-  prev?: string;
-  /** hex */
-  hash: string;
-}
+} from './generated/schema.js';
+export { META_TYPES } from './generated/schema.js';
 
 export function isEvent(e: Entry): e is TraceEvent {
   return e.type === 'exec' || e.type === 'exit' || e.type === 'mount';
@@ -43,11 +33,6 @@ export function isHead(e: Entry): e is StartRecord | ContinuationRecord {
 
 export type LossSource = LostRecord['source'];
 
-/** A lost record's source as read back (absent in logs older than the field's second value). */
-export function lossSource(v: unknown): LossSource {
-  return v === 'stdout' ? 'stdout' : 'kernel';
-}
-
 /** Now, as ISO-8601 UTC with nanoseconds (like event times). */
 export function nowIso(): string {
   return isoNs(BigInt(Date.now()) * 1_000_000n);
@@ -55,7 +40,7 @@ export function nowIso(): string {
 
 /**
  * What an output has written in a run, for its `lost` and `stop` records: every
- * record-keeping sink (audit log, protobuf stream, socket) keeps one.
+ * record-keeping sink (audit log, protobuf stream, socket, NATS) keeps one.
  */
 export class RecordTally {
   readonly events: Record<EventType, number> = { exec: 0, exit: 0, mount: 0 };
@@ -71,7 +56,7 @@ export class RecordTally {
     this.events[type]++;
   }
 
-  lostRecord(report: { lost: number; total: number }, source: LossSource = 'kernel'): LostRecord {
+  lostRecord(report: LostReport, source: LossSource = 'kernel'): LostRecord {
     // the stop record's `lost` counts what no output has: stdout's drops are in this one
     if (source === 'kernel') this.lost = Math.max(this.lost + report.lost, report.total);
     return { type: 'lost', time: nowIso(), count: report.lost, total: report.total, source };
@@ -126,35 +111,4 @@ export function startOptions(o: Partial<StartOptions> = {}): StartOptions {
     socket: null,
     ...o,
   };
-}
-
-/** The JSON object of a record other than an event. */
-export function metaToJsonObject(r: MetaRecord): Record<string, unknown> {
-  return toJsonObject(r);
-}
-
-/** The JSON object of any entry: the JSON form of DESIGN.md (chain fields are added by the log writer). */
-export function entryToJsonObject(e: Entry): Record<string, unknown> {
-  return toJsonObject(e);
-}
-
-/**
- * An entry from its JSON object (a line of a JSONL log or of `--output json`).
- * Throws on a line that is not a ctrace record.
- */
-export function entryFromJsonObject(o: Record<string, unknown>): Entry {
-  return fromJsonObject(o);
-}
-
-/**
- * The outputs that carry records besides events (audit log, protobuf stream,
- * socket): the Sink interface plus loss reports, and a reason for the stop
- * record that close() writes. The start record is written when they open.
- */
-export interface RecordSink {
-  write(event: TraceEvent): void;
-  /** The kernel dropped events: a `lost` record. */
-  noteLost(report: { lost: number; total: number }): void;
-  /** Writes the stop record (with `reason`) and everything pending, then closes. */
-  close(reason?: string): Promise<void>;
 }
