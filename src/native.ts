@@ -108,6 +108,17 @@ export interface NativeLineFormatter {
   /** The lane batch the poll thread would build from these raw records (tests, benchmark). */
   format(batch: Buffer): Buffer;
   /**
+   * What userland found for an exec it got raw, so that the next exec with the same ancestors
+   * and binary takes the lane (native/exec_memory.h): an ancestor's binary (null: not known; an
+   * exec record's own filename is never replaced), and what src/enrich/binary-hash.ts cached.
+   */
+  filenameFound(pid: number, startNs: bigint, filename: string | null): void;
+  binaryFound(dev: number, ino: bigint, ctimeNs: bigint, hostPath: string | null, sha256: string | null, hashError: string | null): void;
+  /** The filename bytes an exec record of the process (pid, start ns) named, in ring order; undefined when none was read. */
+  filenameOf(pid: number, startNs: bigint): Buffer | null | undefined;
+  /** The exec and exit records the lane took (written or filtered) since the last call, concatenated; null when none. */
+  takeNoted(): Buffer | null;
+  /**
    * The fd the lane writes lines to (-1: none; the caller keeps it open). The poll thread then
    * writes batches of lines itself (they arrive with `written` true, or not at all unless
    * setDeliverWritten(true)); JS writes the others with write(), synchronously, in order.
@@ -153,8 +164,8 @@ export interface NativeAbi {
 
 export interface NativeAddon {
   Tracer: NativeTracerConstructor;
-  /** new LineFormatter(clockOffsetNs, bootId?) */
-  LineFormatter: new (clockOffsetNs: bigint, bootId?: string) => NativeLineFormatter;
+  /** new LineFormatter(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/identity.ts) */
+  LineFormatter: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeLineFormatter;
   abi: NativeAbi;
 }
 

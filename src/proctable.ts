@@ -30,6 +30,19 @@ export interface ProcEntry {
   container: ContainerInfo;
 }
 
+/** What the table keeps of an exec. */
+export interface ExecSeen {
+  pid: number;
+  ppid: number;
+  nspid: number;
+  uid: number;
+  comm: string;
+  argv: string[];
+  filename: string;
+  time: string;
+  container: ContainerInfo | null;
+}
+
 export class ProcessTable {
   private readonly byPid = new Map<number, ProcEntry>();
 
@@ -86,29 +99,38 @@ export class ProcessTable {
    */
   update(ev: TraceEvent, cgroupKey: bigint | null = null, startNs: bigint | null = null): void {
     if (ev.type === 'exec') {
-      if (!ev.container) {
-        this.byPid.delete(ev.pid);
-        return;
-      }
-      const prev = this.byPid.get(ev.pid);
-      this.put({
-        pid: ev.pid,
-        ppid: ev.ppid,
-        nspid: ev.nspid,
-        uid: ev.uid,
-        comm: ev.comm,
-        argv: ev.exec.argv,
-        filename: ev.exec.filename,
-        // same process (exec keeps the pid and the start time), new program
-        startTicks: prev && prev.container.id === ev.container.id ? prev.startTicks : null,
-        startNs,
-        execTime: ev.time,
+      this.exec(
+        { pid: ev.pid, ppid: ev.ppid, nspid: ev.nspid, uid: ev.uid, comm: ev.comm, argv: ev.exec.argv, filename: ev.exec.filename, time: ev.time, container: ev.container },
         cgroupKey,
-        container: ev.container,
-      });
+        startNs,
+      );
     } else if (ev.type === 'exit') {
       this.byPid.delete(ev.pid);
     }
+  }
+
+  /** An exec (of an event, or of a record the addon's lane wrote as a line). */
+  exec(x: ExecSeen, cgroupKey: bigint | null = null, startNs: bigint | null = null): void {
+    if (!x.container) {
+      this.byPid.delete(x.pid);
+      return;
+    }
+    const prev = this.byPid.get(x.pid);
+    this.put({
+      pid: x.pid,
+      ppid: x.ppid,
+      nspid: x.nspid,
+      uid: x.uid,
+      comm: x.comm,
+      argv: x.argv,
+      filename: x.filename,
+      // same process (exec keeps the pid and the start time), new program
+      startTicks: prev && prev.container.id === x.container.id ? prev.startTicks : null,
+      startNs,
+      execTime: x.time,
+      cgroupKey,
+      container: x.container,
+    });
   }
 
   /**
