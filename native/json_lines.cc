@@ -195,6 +195,7 @@ std::vector<uint8_t> JsonLines::TakeNoted() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     taken.swap(noted_);
+    noted_bytes_ = 0;
   }
   size_t n = 0;
   for (const auto& r : taken) n += r.size();
@@ -222,11 +223,13 @@ void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
     }
     // what JavaScript's process table learns from the records it does not get
     if (outcome != Outcome::kRaw && (type == CTRACE_EV_EXEC || type == CTRACE_EV_EXIT)) {
-      if (noted_.size() >= kMaxNoted) {
+      while (!noted_.empty() && noted_bytes_ + len > kMaxNotedBytes) {
+        noted_bytes_ -= noted_.front().size();
         noted_.pop_front();
         noted_dropped_.fetch_add(1, std::memory_order_relaxed);
       }
       noted_.emplace_back(reinterpret_cast<const char*>(rec), len);
+      noted_bytes_ += len;
     }
   }
   switch (outcome) {

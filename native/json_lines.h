@@ -110,9 +110,10 @@ class JsonLines {
   // The binary an exec record of (pid, start) named: false when none was seen; *known false: null.
   bool FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::string* name) const;
   // The exec and exit records the lane took since the last call (written or filtered), in
-  // order, concatenated; the oldest beyond kMaxNoted were dropped (noted_dropped()).
+  // order, concatenated; the oldest beyond kMaxNotedBytes were dropped (noted_dropped()):
+  // JavaScript takes them at least once per stats interval, an exec record is ~2 KiB.
   std::vector<uint8_t> TakeNoted();
-  static constexpr size_t kMaxNoted = 16384;
+  static constexpr size_t kMaxNotedBytes = 4u << 20;
   uint64_t noted_dropped() const { return noted_dropped_.load(std::memory_order_relaxed); }
 
   // Appends one ring record (hdr.size bytes, already checked against the ring's length).
@@ -137,6 +138,7 @@ class JsonLines {
   ExecMemory memory_;
   std::string capability_names_[64];
   std::deque<std::string> noted_;
+  size_t noted_bytes_ = 0;
   std::atomic<uint64_t> noted_dropped_{0};
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};
   std::atomic<bool> deliver_written_{false};

@@ -167,6 +167,7 @@ Napi::Value LineFormatter::Counts(const Napi::CallbackInfo& info) {
   o.Set("mount", Napi::Number::New(env, static_cast<double>(c.mount)));
   o.Set("filtered", Napi::Number::New(env, static_cast<double>(c.filtered)));
   o.Set("raw", Napi::Number::New(env, static_cast<double>(c.raw)));
+  o.Set("notedDropped", Napi::Number::New(env, static_cast<double>(lines_->noted_dropped())));
   return o;
 }
 

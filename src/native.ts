@@ -103,8 +103,8 @@ export interface NativeLineFormatter {
   delete(key: bigint): boolean;
   clear(): void;
   size(): number;
-  /** lines written per event type, records filtered, records passed on raw */
-  counts(): { exec: number; exit: number; mount: number; filtered: number; raw: number };
+  /** lines written per event type, records filtered, records passed on raw, lane records the process table missed (takeNoted's bound) */
+  counts(): { exec: number; exit: number; mount: number; filtered: number; raw: number; notedDropped: number };
   /** The lane batch the poll thread would build from these raw records (tests, benchmark). */
   format(batch: Buffer): Buffer;
   /**
