@@ -164,7 +164,7 @@ export interface NativeAbi {
 
 export interface NativeAddon {
   Tracer: NativeTracerConstructor;
-  /** new LineFormatter(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/identity.ts) */
+  /** new LineFormatter(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
   LineFormatter: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeLineFormatter;
   abi: NativeAbi;
 }

@@ -438,7 +438,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       const t = rec.task;
       const cls = this.verdicts.classify(t.cgroupKey, t.cgroupPath, this.closed);
       this.isolated.remember(rec, cls);
-      if (rec.type === 'exit') this.table.delete(t.tgid);
+      if (rec.type === 'exit') this.table.exit(t.tgid, t.startNs);
       if (rec.type !== 'exec') continue;
       const c = cls.container;
       this.table.exec(
@@ -451,6 +451,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
           argv: rec.argv,
           filename: rec.filename,
           time: this.clock.iso(rec.ktimeNs),
+          ktimeNs: rec.ktimeNs,
           container: c ? fullContainer(this.catalog ? this.catalog.enrich(c, true) : c) : null,
         },
         t.cgroupKey,
