@@ -214,7 +214,7 @@ void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
     if (type == CTRACE_EV_EXEC) {
       // every exec's binary, whichever way its record goes: its children's lines name it
       ExecData x;
-      if (len >= offsetof(struct ctrace_exec, data) && ParseExec(rec, len, &x)) {
+      if (ParseExec(rec, len, &x)) {
         const uint8_t* task = rec + offsetof(struct ctrace_exec, task);
         memory_.ExecSeen(Read<uint32_t>(task + offsetof(struct ctrace_task, tgid)),
                          Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns)), x.filename.p,
