@@ -7,7 +7,6 @@
 
 #include <cstddef>
 
-#include "json_records.h"
 #include "text.h"
 
 namespace ctrace {
@@ -41,9 +40,84 @@ json::Str CStringOrNull(const uint8_t* p, size_t max) {
   return v;
 }
 
+// An exec record's variable part (src/abi.ts decodeBatch): its ancestors, the filename and its
+// NUL, then argv, each cut to what the record holds. False: too short for its ancestors.
+struct ExecData {
+  const uint8_t* ancestors;
+  size_t n_ancestors;
+  json::Str filename;
+  const uint8_t* argv;
+  size_t argv_len;
+};
 
+bool ParseExec(const uint8_t* rec, size_t len, ExecData* x) {
+  const size_t data = offsetof(struct ctrace_exec, data);
+  if (len <= data) return false;
+  size_t n = rec[offsetof(struct ctrace_exec, n_ancestors)];
+  if (n > CTRACE_MAX_ANCESTORS) n = CTRACE_MAX_ANCESTORS;
+  const size_t file_at = data + n * sizeof(struct ctrace_ancestor);
+  if (len <= file_at) return false;
+  size_t file_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, filename_len));
+  if (file_len > len - file_at - 1) file_len = len - file_at - 1;
+  const size_t argv_at = file_at + file_len + 1;
+  size_t argv_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argv_len));
+  if (argv_len > len - argv_at) argv_len = len - argv_at;
+  x->ancestors = rec + data;
+  x->n_ancestors = n;
+  x->filename = {rec + file_at, rec + file_at + file_len};
+  x->argv = rec + argv_at;
+  x->argv_len = argv_len;
+  return true;
+}
+
+// argv: NUL-separated, every string the capture holds (src/abi.ts splitArgv).
+void SplitArgv(const uint8_t* p, size_t len, std::vector<json::Str>* out) {
+  out->clear();
+  const uint8_t* end = p + len;
+  while (p < end) {
+    const void* z = memchr(p, 0, end - p);
+    const uint8_t* stop = z != nullptr ? static_cast<const uint8_t*>(z) : end;
+    out->push_back({p, stop});
+    p = stop + 1;
+  }
+}
+
+// A name that can be looked up again (src/enrich/binary-hash.ts pathOnDisk).
+bool PathOnDisk(json::Str f) {
+  const size_t n = f.end - f.p;
+  const auto starts = [&](const char* pre, size_t k) { return n >= k && memcmp(f.p, pre, k) == 0; };
+  return starts("/", 1) && !starts("/proc/", 6) && !starts("/dev/fd/", 8);
+}
+
+json::Str StrOf(const std::string& s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  return {p, p + s.size()};
+}
+
+// A processId (src/identity.ts): boot id, start time since boot, pid; null without a start time.
+json::Str ProcessId(const std::string& boot_id, std::string* buf, uint32_t pid, uint64_t start) {
+  if (pid == 0 || start == 0) return {nullptr, nullptr};
+  buf->assign(boot_id);
+  buf->push_back(':');
+  AppendUint(buf, start);
+  buf->push_back(':');
+  AppendUint(buf, pid);
+  return StrOf(*buf);
+}
 
 }  // namespace
+
+JsonLines::JsonLines(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names)
+    : clock_offset_ns_(clock_offset_ns), boot_id_(std::move(boot_id)) {
+  for (size_t i = 0; i < 64; i++) {
+    if (i < capability_names.size()) {
+      capability_names_[i] = capability_names[i];
+    } else {
+      capability_names_[i] = "CAP_";
+      AppendUint(&capability_names_[i], i);
+    }
+  }
+}
 
 void JsonLines::Writer::Begin(uint32_t kind) {
   if (kind_ == kind) return;
@@ -97,11 +171,66 @@ JsonLines::Counts JsonLines::counts() const {
   return c;
 }
 
+void JsonLines::FilenameFound(uint32_t pid, uint64_t start_ns, bool known, std::string name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  memory_.FilenameFound(pid, start_ns, known, std::move(name));
+}
+
+void JsonLines::BinaryFound(uint32_t dev, uint64_t ino, uint64_t ctime_ns, ExecMemory::Binary b) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  memory_.BinaryFound(dev, ino, ctime_ns, std::move(b));
+}
+
+bool JsonLines::FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::string* name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const ExecMemory::Filename* f = memory_.FilenameOf(pid, start_ns);
+  if (f == nullptr || !f->from_exec) return false;
+  *known = f->has_name;
+  *name = f->name;
+  return true;
+}
+
+std::vector<uint8_t> JsonLines::TakeNoted() {
+  std::deque<std::string> taken;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    taken.swap(noted_);
+    noted_bytes_ = 0;
+  }
+  size_t n = 0;
+  for (const auto& r : taken) n += r.size();
+  std::vector<uint8_t> out;
+  out.reserve(n);
+  for (const auto& r : taken) out.insert(out.end(), r.begin(), r.end());
+  return out;
+}
+
 void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
   Outcome outcome;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     outcome = Format(rec, len, w);
+    const auto type = Read<struct ctrace_hdr>(rec).type;
+    if (type == CTRACE_EV_EXEC) {
+      // every exec's binary, whichever way its record goes: its children's lines name it
+      ExecData x;
+      if (ParseExec(rec, len, &x)) {
+        const uint8_t* task = rec + offsetof(struct ctrace_exec, task);
+        memory_.ExecSeen(Read<uint32_t>(task + offsetof(struct ctrace_task, tgid)),
+                         Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns)), x.filename.p,
+                         x.filename.end - x.filename.p);
+      }
+    }
+    // what JavaScript's process table learns from the records it does not get
+    if (outcome != Outcome::kRaw && (type == CTRACE_EV_EXEC || type == CTRACE_EV_EXIT)) {
+      while (!noted_.empty() && noted_bytes_ + len > kMaxNotedBytes) {
+        noted_bytes_ -= noted_.front().size();
+        noted_.pop_front();
+        noted_dropped_.fetch_add(1, std::memory_order_relaxed);
+      }
+      noted_.emplace_back(reinterpret_cast<const char*>(rec), len);
+      noted_bytes_ += len;
+    }
   }
   switch (outcome) {
     case Outcome::kLine:
@@ -117,6 +246,54 @@ void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
       w->Append(rec, len);
       break;
   }
+}
+
+bool JsonLines::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, json::Str filename, Writer* w) const {
+  const uint8_t* task = rec + offsetof(struct ctrace_exec, task);
+  const uint32_t pidns = Read<uint32_t>(task + offsetof(struct ctrace_task, pidns_ino));
+  const uint64_t key = Read<uint64_t>(task + offsetof(struct ctrace_task, cgroup_key));
+  w->ancestors_.resize(n_anc);
+  for (size_t i = 0; i < n_anc; i++) {
+    const uint8_t* a = anc + i * sizeof(struct ctrace_ancestor);
+    const uint32_t pid = Read<uint32_t>(a + offsetof(struct ctrace_ancestor, tgid));
+    const uint64_t start = Read<uint64_t>(a + offsetof(struct ctrace_ancestor, start_ns));
+    const ExecMemory::Filename* f = memory_.FilenameOf(pid, start);
+    if (f == nullptr) return false;
+    rec_json::Ancestor& out = w->ancestors_[i];
+    out.process_id = ProcessId(boot_id_, &w->ancestor_ids_[i], pid, start);
+    out.pid = pid;
+    out.comm = CString(a + offsetof(struct ctrace_ancestor, comm), CTRACE_COMM_LEN);
+    out.filename = f->has_name ? StrOf(f->name) : json::Str{nullptr, nullptr};
+    out.outside = Read<uint32_t>(a + offsetof(struct ctrace_ancestor, pidns_ino)) != pidns &&
+                  Read<uint64_t>(a + offsetof(struct ctrace_ancestor, cgroup_key)) != key;
+  }
+  const ExecMemory::Binary* b = memory_.BinaryOf(Read<uint32_t>(rec + offsetof(struct ctrace_exec, exe_dev)),
+                                                 Read<uint64_t>(rec + offsetof(struct ctrace_exec, exe_ino)),
+                                                 Read<uint64_t>(rec + offsetof(struct ctrace_exec, exe_ctime_ns)));
+  if (b == nullptr) return false;
+  const uint64_t size = Read<uint64_t>(rec + offsetof(struct ctrace_exec, exe_size));
+  if (size > kMaxSafe) return false;
+  const uint32_t xflags = Read<uint32_t>(rec + offsetof(struct ctrace_exec, xflags));
+  rec_json::Binary& out = w->binary_;
+  out.memfd = (xflags & CTRACE_XF_MEMFD) != 0;
+  if (b->has_host_path) {
+    out.host_path = StrOf(b->host_path);
+  } else if (out.memfd || !PathOnDisk(filename)) {
+    out.host_path = {nullptr, nullptr};
+  } else {
+    // valid while the process lives: not cached, so built per exec (as binary-hash.ts does)
+    w->host_path_.assign("/proc/");
+    AppendUint(&w->host_path_, Read<uint32_t>(task + offsetof(struct ctrace_task, tgid)));
+    w->host_path_.append("/root");
+    w->host_path_.append(reinterpret_cast<const char*>(filename.p), filename.end - filename.p);
+    out.host_path = StrOf(w->host_path_);
+  }
+  out.sha256 = b->has_sha256 ? StrOf(b->sha256) : json::Str{nullptr, nullptr};
+  out.hash_error = b->has_hash_error ? StrOf(b->hash_error) : json::Str{nullptr, nullptr};
+  out.size = size;
+  out.upper_layer = (xflags & CTRACE_XF_UPPER) != 0;
+  out.deleted = (xflags & CTRACE_XF_DELETED) != 0;
+  return true;
 }
 
 // ISO-8601 UTC with nanoseconds, as src/clock.ts writes it, into w->time_; the date part
@@ -151,9 +328,7 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   size_t min;
   const char* type;
   switch (hdr.type) {
-    // an exec's line carries what only JavaScript knows (its ancestors' binaries, its own
-    // binary's hash, whether it entered the container): it takes the object path
-    case CTRACE_EV_EXEC: return Outcome::kRaw;
+    case CTRACE_EV_EXEC: min = offsetof(struct ctrace_exec, data) + 1; type = "exec"; break;
     case CTRACE_EV_EXIT: min = sizeof(struct ctrace_exit); type = "exit"; break;
     case CTRACE_EV_MOUNT: min = sizeof(struct ctrace_mount); type = "mount"; break;
     default: return Outcome::kRaw;
@@ -174,6 +349,12 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   if (hdr.type == CTRACE_EV_EXIT && nspid == 1 && (hdr.flags & CTRACE_F_HOST_PIDNS) == 0) return Outcome::kRaw;
   const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
   if (cgroup_id > kMaxSafe) return Outcome::kRaw;
+  ExecData x{};
+  if (hdr.type == CTRACE_EV_EXEC) {
+    if (!ParseExec(rec, len, &x)) return Outcome::kRaw;
+    // what only JavaScript can find out, remembered from the execs it resolved; else it resolves this one
+    if (cg.emit && !ExecKnown(rec, x.ancestors, x.n_ancestors, x.filename, w)) return Outcome::kRaw;
+  }
   // An exec the kernel decided with this cgroup's verdict needs no PID verdict of its own: the
   // kernel decides the process's later events from the cgroup map just as cheaply, and an LRU
   // update per exec was ~5 % of this thread's CPU in an exec storm. Only an exec the kernel
@@ -202,19 +383,10 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   head.mnt_ns = field(offsetof(struct ctrace_task, mntns_ino));
   // identity (src/identity.ts processId): boot id, start time since boot, pid; null without a start time
   rec_json::EventTail tail;
-  const auto process_id = [&](std::string* buf, uint32_t pid, uint64_t start) -> json::Str {
-    if (pid == 0 || start == 0) return {nullptr, nullptr};
-    buf->assign(boot_id_);
-    buf->push_back(':');
-    AppendUint(buf, start);
-    buf->push_back(':');
-    AppendUint(buf, pid);
-    const auto* p = reinterpret_cast<const uint8_t*>(buf->data());
-    return {p, p + buf->size()};
-  };
-  tail.process_id = process_id(&w->process_id_, head.pid, Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns)));
-  tail.parent_process_id =
-      process_id(&w->parent_process_id_, head.ppid, Read<uint64_t>(task + offsetof(struct ctrace_task, parent_start_ns)));
+  const uint64_t start_ns = Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns));
+  tail.process_id = ProcessId(boot_id_, &w->process_id_, head.pid, start_ns);
+  tail.parent_process_id = ProcessId(boot_id_, &w->parent_process_id_, head.ppid,
+                                     Read<uint64_t>(task + offsetof(struct ctrace_task, parent_start_ns)));
 
   std::string* s = &w->line_;
   s->clear();
@@ -226,6 +398,51 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   rec_json::WriteTail(s, tail);
 
   switch (hdr.type) {
+    case CTRACE_EV_EXEC: {
+      // src/event-build.ts buildEvent's exec, with src/enrich/lineage.ts's ancestors and entry
+      const uint32_t xflags = Read<uint32_t>(rec + offsetof(struct ctrace_exec, xflags));
+      const uint32_t argc = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argc));
+      rec_json::Exec e;
+      e.filename = x.filename;
+      SplitArgv(x.argv, x.argv_len, &w->argv_);
+      e.argv = {w->argv_.data(), w->argv_.size()};
+      e.argv_truncated = (hdr.flags & CTRACE_F_ARGV_TRUNC) != 0 || argc > w->argv_.size();
+      e.filename_truncated = (hdr.flags & CTRACE_F_FILENAME_TRUNC) != 0;
+      e.argc = argc;
+      if (tail.process_id.p != nullptr) {
+        w->exec_id_.assign(w->process_id_);
+        w->exec_id_.push_back(':');
+        AppendUint(&w->exec_id_, Read<uint32_t>(rec + offsetof(struct ctrace_exec, exec_seq)));
+        e.exec_id = StrOf(w->exec_id_);
+      }
+      e.entry = (hdr.flags & CTRACE_F_HOST_PIDNS) == 0 && nspid != 1 && x.n_ancestors > 0 && w->ancestors_[0].outside;
+      e.ancestors = {w->ancestors_.data(), x.n_ancestors};
+      e.ancestors_truncated = (xflags & CTRACE_XF_ANC_MORE) != 0;
+      if ((xflags & CTRACE_XF_NO_CWD) == 0) e.cwd = CString(rec + offsetof(struct ctrace_exec, cwd), CTRACE_PATH_LEN);
+      e.cwd_truncated = (xflags & CTRACE_XF_CWD_TRUNC) != 0;
+      e.tty = CStringOrNull(rec + offsetof(struct ctrace_exec, tty), CTRACE_TTY_LEN);
+      const uint32_t login = Read<uint32_t>(rec + offsetof(struct ctrace_exec, loginuid));
+      const uint32_t session = Read<uint32_t>(rec + offsetof(struct ctrace_exec, sessionid));
+      const bool audit = (xflags & CTRACE_XF_NO_AUDIT) == 0;
+      e.login_uid = {audit && login != UINT32_MAX, login};
+      e.session_id = {audit && session != UINT32_MAX, session};
+      const uint64_t caps = Read<uint64_t>(rec + offsetof(struct ctrace_exec, cap_effective));
+      uint8_t be[8];
+      for (int i = 0; i < 8; i++) be[i] = static_cast<uint8_t>(caps >> (56 - 8 * i));
+      HexLower(be, 8, w->cap_hex_);
+      e.cap_effective = {reinterpret_cast<const uint8_t*>(w->cap_hex_), reinterpret_cast<const uint8_t*>(w->cap_hex_) + 16};
+      w->capabilities_.clear();
+      for (size_t i = 0; i < 64; i++) {
+        if ((caps >> i) & 1) w->capabilities_.push_back(StrOf(capability_names_[i]));
+      }
+      e.capabilities = {w->capabilities_.data(), w->capabilities_.size()};
+      e.user_ns = Read<uint32_t>(rec + offsetof(struct ctrace_exec, userns_ino));
+      e.host_root = Read<uint32_t>(rec + offsetof(struct ctrace_exec, userns_level)) == 0 && head.uid == 0;
+      e.binary = &w->binary_;
+      rec_json::WriteExec(s, e);
+      exec_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
     case CTRACE_EV_EXIT: {
       const uint32_t status = Read<uint32_t>(rec + offsetof(struct ctrace_exit, exit_code));
       const uint64_t start = Read<uint64_t>(rec + offsetof(struct ctrace_exit, start_ns));

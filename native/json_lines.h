@@ -5,7 +5,10 @@
 // proto/ctrace.proto (json_records.h), byte for byte what src/format/json.ts writes
 // (test/json-lines.test.ts holds the two to that), and JavaScript only forwards bytes.
 // A record of any other cgroup, or one whose numbers JavaScript would print differently
-// (beyond 2^53), goes to JavaScript raw, in order.
+// (beyond 2^53), goes to JavaScript raw, in order. An exec takes the lane only when every
+// ancestor's binary and its own binary's hash are known (exec_memory.h: JavaScript tells what it
+// resolved for the execs it got raw); the execs and exits the lane takes are kept, bounded, for
+// JavaScript's process table (TakeNoted), which it reads when it is woken anyway.
 //
 // A lane batch is a sequence of chunks, each [u32 kind][u32 length][payload]: kind 1 raw
 // records as the ring holds them, kind 2 JSON lines, each ended by '\n'.
@@ -18,6 +21,7 @@
 #define CTRACE_NATIVE_JSON_LINES_H
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -25,6 +29,8 @@
 #include <vector>
 
 #include "ctrace.h"
+#include "exec_memory.h"
+#include "json_records.h"
 
 namespace ctrace {
 
@@ -75,13 +81,21 @@ class JsonLines {
     bool has_raw_ = false;
     std::string line_;
     std::string process_id_, parent_process_id_;  // the line's processIds, built here
+    // an exec's parts, built here: argv, ancestors and their processIds, execId, capabilities
+    std::vector<json::Str> argv_;
+    std::vector<json_records::Ancestor> ancestors_;
+    std::string ancestor_ids_[CTRACE_MAX_ANCESTORS];
+    std::string exec_id_, host_path_;
+    std::vector<json::Str> capabilities_;
+    char cap_hex_[16] = {0};
+    json_records::Binary binary_;
     int64_t second_ = -1;
     char time_[32] = {0};  // "2026-11-22T11:02:59.123456789Z", the date part kept for second_
   };
 
-  // boot_id: what processId values begin with (src/identity.ts)
-  JsonLines(int64_t clock_offset_ns, std::string boot_id)
-      : clock_offset_ns_(clock_offset_ns), boot_id_(std::move(boot_id)) {}
+  // boot_id: what processId values begin with (src/identity.ts); capability_names: CAP_* by
+  // bit (src/identity.ts capabilityNames), an unnamed bit is CAP_<n>
+  JsonLines(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names);
 
   // JS thread.
   void Set(uint64_t key, Cgroup cgroup);
@@ -89,6 +103,18 @@ class JsonLines {
   void Clear();
   size_t Size() const;
   Counts counts() const;
+
+  // JS thread: what JavaScript resolved for an exec it got raw (exec_memory.h).
+  void FilenameFound(uint32_t pid, uint64_t start_ns, bool known, std::string name);
+  void BinaryFound(uint32_t dev, uint64_t ino, uint64_t ctime_ns, ExecMemory::Binary b);
+  // The binary an exec record of (pid, start) named: false when none was seen; *known false: null.
+  bool FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::string* name) const;
+  // The exec and exit records the lane took since the last call (written or filtered), in
+  // order, concatenated; the oldest beyond kMaxNotedBytes were dropped (noted_dropped()):
+  // JavaScript takes them at least once per stats interval, an exec record is ~2 KiB.
+  std::vector<uint8_t> TakeNoted();
+  static constexpr size_t kMaxNotedBytes = 4u << 20;
+  uint64_t noted_dropped() const { return noted_dropped_.load(std::memory_order_relaxed); }
 
   // Appends one ring record (hdr.size bytes, already checked against the ring's length).
   void Append(const uint8_t* rec, size_t len, Writer* w);
@@ -102,11 +128,18 @@ class JsonLines {
   // Builds the line in w->line_ when the record can take the lane.
   Outcome Format(const uint8_t* rec, size_t len, Writer* w);
   bool Time(uint64_t ktime_ns, Writer* w) const;
+  // An exec's ancestors and binary from memory_ into w; false when one is not known.
+  bool ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, json::Str filename, Writer* w) const;
 
   const int64_t clock_offset_ns_;
   const std::string boot_id_;
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, Cgroup> cgroups_;
+  ExecMemory memory_;
+  std::string capability_names_[64];
+  std::deque<std::string> noted_;
+  size_t noted_bytes_ = 0;
+  std::atomic<uint64_t> noted_dropped_{0};
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};
   std::atomic<bool> deliver_written_{false};
 };

@@ -26,11 +26,21 @@ struct Str {
   const uint8_t* end = nullptr;
 };
 
-// Up to kMaxList strings (argv), each a byte range.
-struct StrList {
-  static constexpr size_t kMaxList = 64;
-  Str items[kMaxList];
+// A JSON array: n values the caller keeps alive while the line is written (argv, an exec's
+// ancestors). An element is written by the Put overload for its type (a message's object writer
+// is generated in json_records.h and found by argument type).
+template <typename T>
+struct List {
+  const T* items = nullptr;
   size_t n = 0;
+};
+using StrList = List<Str>;
+
+// A number the schema allows to be absent (JSON null).
+template <typename T>
+struct Opt {
+  bool has = false;
+  T v{};
 };
 
 // Text written as it is between quotes: an ISO time, one of a field's fixed values.
@@ -115,15 +125,6 @@ inline void PutOrNull(std::string* s, const Str& v) {
   }
 }
 
-inline void Put(std::string* s, const StrList& v) {
-  s->push_back('[');
-  for (size_t i = 0; i < v.n; i++) {
-    if (i > 0) s->push_back(',');
-    Put(s, v.items[i]);
-  }
-  s->push_back(']');
-}
-
 inline void Put(std::string* s, const Lit& v) {
   s->push_back('"');
   s->append(v.p, v.n);
@@ -149,6 +150,35 @@ inline void Put(std::string* s, int64_t v) {
   if (!exact) s->push_back('"');
   AppendInt(s, v);
   if (!exact) s->push_back('"');
+}
+
+template <typename T>
+void Put(std::string* s, const List<T>& v) {
+  s->push_back('[');
+  for (size_t i = 0; i < v.n; i++) {
+    if (i > 0) s->push_back(',');
+    Put(s, v.items[i]);
+  }
+  s->push_back(']');
+}
+
+template <typename T>
+void Put(std::string* s, const Opt<T>& v) {
+  if (v.has) {
+    Put(s, v.v);
+  } else {
+    s->append("null");
+  }
+}
+
+// An optional message: null, or its object.
+template <typename T>
+void PutOrNull(std::string* s, const T* v) {
+  if (v == nullptr) {
+    s->append("null");
+  } else {
+    Put(s, *v);
+  }
 }
 
 }  // namespace json

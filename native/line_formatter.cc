@@ -13,6 +13,53 @@ namespace ctrace {
 
 namespace {
 
+// A string JavaScript decoded from kernel bytes (src/bytes.ts decodeBytes) back to those bytes:
+// UTF-8, except that a lone U+DCNN is the invalid byte 0xNN it stands for. False for what
+// decodeBytes never yields (another lone surrogate): the caller then does not remember it.
+bool KernelBytes(const Napi::Value& v, std::string* out) {
+  const std::u16string u = v.As<Napi::String>().Utf16Value();
+  out->clear();
+  for (size_t i = 0; i < u.size(); i++) {
+    uint32_t c = u[i];
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < u.size() && u[i + 1] >= 0xdc00 && u[i + 1] <= 0xdfff) {
+      c = 0x10000 + ((c - 0xd800) << 10) + (u[++i] - 0xdc00);
+    } else if (c >= 0xdc80 && c <= 0xdcff) {
+      out->push_back(static_cast<char>(c & 0xff));
+      continue;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      return false;
+    }
+    if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+      out->push_back(static_cast<char>(0xc0 | (c >> 6)));
+      out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+    } else if (c < 0x10000) {
+      out->push_back(static_cast<char>(0xe0 | (c >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
+      out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+    } else {
+      out->push_back(static_cast<char>(0xf0 | (c >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3f)));
+      out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
+      out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+    }
+  }
+  return true;
+}
+
+// A string or null argument as kernel bytes into *out (*has: not null); false: not rememberable.
+bool StringOrNull(Napi::Env env, const Napi::Value& v, const char* what, bool* has, std::string* out) {
+  if (v.IsNull()) {
+    *has = false;
+    out->clear();
+    return true;
+  }
+  if (!v.IsString()) throw Napi::TypeError::New(env, std::string(what) + " must be a string or null");
+  *has = true;
+  return KernelBytes(v, out);
+}
+
 // Marks LineFormatter objects, so Tracer.start() can unwrap one safely (Node-API 8).
 const napi_type_tag kTag = {0x63747261636531ull, 0x6c696e6566726d74ull};
 
@@ -32,6 +79,10 @@ Napi::Function LineFormatter::Define(Napi::Env env) {
                          InstanceMethod<&LineFormatter::SetDeliverWritten>("setDeliverWritten"),
                          InstanceMethod<&LineFormatter::OutputStats>("outputStats"),
                          InstanceMethod<&LineFormatter::CloseOutput>("closeOutput"),
+                         InstanceMethod<&LineFormatter::FilenameFound>("filenameFound"),
+                         InstanceMethod<&LineFormatter::BinaryFound>("binaryFound"),
+                         InstanceMethod<&LineFormatter::FilenameOf>("filenameOf"),
+                         InstanceMethod<&LineFormatter::TakeNoted>("takeNoted"),
                      });
 }
 
@@ -62,7 +113,18 @@ LineFormatter::LineFormatter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     if (!info[1].IsString()) throw Napi::TypeError::New(env, "LineFormatter(clockOffsetNs, bootId): bootId must be a string");
     boot_id = info[1].As<Napi::String>().Utf8Value();
   }
-  lines_ = std::make_shared<JsonLines>(offset, std::move(boot_id));
+  // CAP_* names by bit (src/identity.ts), given once: no second list of them here
+  std::vector<std::string> caps;
+  if (info.Length() >= 3 && !info[2].IsUndefined()) {
+    if (!info[2].IsArray()) throw Napi::TypeError::New(env, "LineFormatter(clockOffsetNs, bootId, capabilityNames): capabilityNames must be an array");
+    const auto a = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length() && i < 64; i++) {
+      const Napi::Value n = a.Get(i);
+      if (!n.IsString()) throw Napi::TypeError::New(env, "LineFormatter: capabilityNames must be strings");
+      caps.push_back(n.As<Napi::String>().Utf8Value());
+    }
+  }
+  lines_ = std::make_shared<JsonLines>(offset, std::move(boot_id), caps);
   napi_type_tag_object(env, info.This(), &kTag);
 }
 
@@ -105,6 +167,7 @@ Napi::Value LineFormatter::Counts(const Napi::CallbackInfo& info) {
   o.Set("mount", Napi::Number::New(env, static_cast<double>(c.mount)));
   o.Set("filtered", Napi::Number::New(env, static_cast<double>(c.filtered)));
   o.Set("raw", Napi::Number::New(env, static_cast<double>(c.raw)));
+  o.Set("notedDropped", Napi::Number::New(env, static_cast<double>(lines_->noted_dropped())));
   return o;
 }
 
@@ -166,6 +229,54 @@ Napi::Value LineFormatter::SetDeliverWritten(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "setDeliverWritten: on must be a boolean");
   lines_->SetDeliverWritten(info[0].As<Napi::Boolean>().Value());
   return env.Undefined();
+}
+
+// filenameFound(pid, startNs, filename | null): an ancestor's binary as JavaScript found it.
+Napi::Value LineFormatter::FilenameFound(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto pid = static_cast<uint32_t>(Integer(env, info[0], "filenameFound: pid", 0, 4294967295.0));
+  const uint64_t start = BigU64(env, info[1], "filenameFound: startNs");
+  bool has = false;
+  std::string name;
+  if (StringOrNull(env, info[2], "filenameFound: filename", &has, &name)) lines_->FilenameFound(pid, start, has, std::move(name));
+  return env.Undefined();
+}
+
+// binaryFound(dev, ino, ctimeNs, hostPath | null, sha256 | null, hashError | null): what
+// src/enrich/binary-hash.ts cached for the binary.
+Napi::Value LineFormatter::BinaryFound(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto dev = static_cast<uint32_t>(Integer(env, info[0], "binaryFound: dev", 0, 4294967295.0));
+  const uint64_t ino = BigU64(env, info[1], "binaryFound: ino");
+  const uint64_t ctime = BigU64(env, info[2], "binaryFound: ctimeNs");
+  ExecMemory::Binary b;
+  if (!StringOrNull(env, info[3], "binaryFound: hostPath", &b.has_host_path, &b.host_path) ||
+      !StringOrNull(env, info[4], "binaryFound: sha256", &b.has_sha256, &b.sha256) ||
+      !StringOrNull(env, info[5], "binaryFound: hashError", &b.has_hash_error, &b.hash_error))
+    return env.Undefined();
+  lines_->BinaryFound(dev, ino, ctime, std::move(b));
+  return env.Undefined();
+}
+
+// filenameOf(pid, startNs): the bytes of the filename an exec record of that process named,
+// null when it named none, undefined when no exec of it was seen.
+Napi::Value LineFormatter::FilenameOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto pid = static_cast<uint32_t>(Integer(env, info[0], "filenameOf: pid", 0, 4294967295.0));
+  const uint64_t start = BigU64(env, info[1], "filenameOf: startNs");
+  bool known = false;
+  std::string name;
+  if (!lines_->FilenameOf(pid, start, &known, &name)) return env.Undefined();
+  if (!known) return env.Null();
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(name.data()), name.size());
+}
+
+// takeNoted(): the exec and exit records the lane took since the last call, or null.
+Napi::Value LineFormatter::TakeNoted(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<uint8_t> noted = lines_->TakeNoted();
+  if (noted.empty()) return env.Null();
+  return Napi::Buffer<uint8_t>::Copy(env, noted.data(), noted.size());
 }
 
 // format(batch): the chunked lane batch for a batch of raw records, as the poll thread builds

@@ -35,6 +35,10 @@ class LineFormatter : public Napi::ObjectWrap<LineFormatter> {
   Napi::Value SetDeliverWritten(const Napi::CallbackInfo& info);
   Napi::Value OutputStats(const Napi::CallbackInfo& info);
   Napi::Value CloseOutput(const Napi::CallbackInfo& info);
+  Napi::Value FilenameFound(const Napi::CallbackInfo& info);
+  Napi::Value BinaryFound(const Napi::CallbackInfo& info);
+  Napi::Value FilenameOf(const Napi::CallbackInfo& info);
+  Napi::Value TakeNoted(const Napi::CallbackInfo& info);
 
   std::shared_ptr<JsonLines> lines_;
   std::shared_ptr<OutQueue> out_ = std::make_shared<OutQueue>();

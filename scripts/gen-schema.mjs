@@ -353,20 +353,25 @@ const laneDetails = () => detailOneof.fieldsArray.filter((f) => !/\[object path\
 const snake = (n) => n.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
 function cxxType(f, where) {
   if (f.repeated) {
-    if (f.type !== 'string') throw new Error(`${where}.${f.name}: the lane writes only repeated strings`);
-    return 'json::StrList';
+    if (f.type === 'string') return 'json::StrList';
+    if (isMsg(f)) return `json::List<${pkg.lookupType(f.type).name}>`;
+    throw new Error(`${where}.${f.name}: the lane writes only repeated strings and messages`);
   }
+  // an optional message: null when absent; a present one is the caller's, alive while the line is written
+  if (isMsg(f) && f.type !== TS) return `const ${pkg.lookupType(f.type).name}*`;
   if (f.type === 'string') return union(f) ? 'json::Lit' : 'json::Str';
   if (f.type === TS) return 'json::Lit';
   if (f.type === 'bool') return 'bool';
-  if (['uint32', 'fixed32'].includes(f.type)) return 'uint32_t';
-  if (['int32', 'sint32', 'sfixed32'].includes(f.type)) return 'int32_t';
-  if (['uint64', 'fixed64'].includes(f.type)) return 'uint64_t';
-  if (['int64', 'sint64', 'sfixed64'].includes(f.type)) return 'int64_t';
+  const opt = (t) => (nullable(f) ? `json::Opt<${t}>` : t);
+  if (['uint32', 'fixed32'].includes(f.type)) return opt('uint32_t');
+  if (['int32', 'sint32', 'sfixed32'].includes(f.type)) return opt('int32_t');
+  if (['uint64', 'fixed64'].includes(f.type)) return opt('uint64_t');
+  if (['int64', 'sint64', 'sfixed64'].includes(f.type)) return opt('int64_t');
   throw new Error(`${where}.${f.name}: a ${f.type} field outside [attribution] cannot be written by the lane`);
 }
 function cxxWrite(f, v) {
   if (f.type === TS) return `json::Put(s, ${v});`;
+  if (!f.repeated && isMsg(f)) return `json::PutOrNull(s, ${v});`;
   if (f.type === 'string' && nullable(f)) return `json::PutOrNull(s, ${v});`;
   return `json::Put(s, ${v});`;
 }
@@ -393,6 +398,20 @@ function cxxWriter(fn, T, fields, open, close) {
   L.push('}');
   return L;
 }
+// The messages a lane detail holds (an exec's ancestors and binary), innermost first: each gets a
+// struct and an object writer Put(s, v) that json::List and json::PutOrNull find by argument type.
+function cxxNested(m, seen, L) {
+  for (const f of plain(m).filter(inJson)) {
+    if (!isMsg(f) || f.type === TS) continue;
+    const n = pkg.lookupType(f.type);
+    if (seen.has(n)) continue;
+    seen.add(n);
+    cxxNested(n, seen, L);
+    const fields = plain(n).filter(inJson);
+    L.push(...cxxStruct(n.name, fields, n.name));
+    L.push(...cxxWriter('Put', n.name, fields, '{', '}'));
+  }
+}
 function cxxHeader() {
   const ev = plain(Event).filter(inJson);
   const first = ev.findIndex(attribution);
@@ -417,8 +436,10 @@ function cxxHeader() {
     '// The event\'s own fields after the attribution.',
     ...cxxStruct('EventTail', tail, 'Event'),
   ];
+  const seen = new Set();
   for (const f of laneDetails()) {
     const m = pkg.lookupType(f.type);
+    cxxNested(m, seen, L);
     L.push(...cxxStruct(m.name, plain(m).filter(inJson), m.name));
   }
   L.push('// `{"type":"<type>"` is written by the caller; then these, the attribution fragment, the tail, the detail.');

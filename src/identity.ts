@@ -31,8 +31,8 @@ export function execId(procId: string | null, execSeq: number): string | null {
   return procId === null ? null : `${procId}:${execSeq}`;
 }
 
-/** Capability numbers as the kernel names them (include/uapi/linux/capability.h). */
-const CAP_NAMES = [
+/** Capability numbers as the kernel names them (include/uapi/linux/capability.h); the addon's lane gets this list. */
+export const CAP_NAMES = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
   'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
   'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT',

@@ -3,7 +3,9 @@
  * here what its events' lines say about it (container, scope, path) and whether they pass
  * the filters; from then on the addon's poll thread writes those events' JSON lines itself
  * (native/json_lines.cc) and JavaScript only forwards bytes. Records of cgroups not
- * registered (new ones, `unknown` scope) still come raw and take the object path, in order.
+ * registered (new ones, `unknown` scope) still come raw and take the object path, in order, as
+ * do execs whose ancestors' binaries or own binary's hash the addon was not told yet (the
+ * tracer tells it what it resolved for those: native/exec_memory.h).
  *
  * Names found later (a container's state appears after its first event, a removed one is
  * forgotten) reach the lane through refresh(), which the tracer runs every second.

@@ -103,10 +103,21 @@ export interface NativeLineFormatter {
   delete(key: bigint): boolean;
   clear(): void;
   size(): number;
-  /** lines written per event type, records filtered, records passed on raw */
-  counts(): { exec: number; exit: number; mount: number; filtered: number; raw: number };
+  /** lines written per event type, records filtered, records passed on raw, lane records the process table missed (takeNoted's bound) */
+  counts(): { exec: number; exit: number; mount: number; filtered: number; raw: number; notedDropped: number };
   /** The lane batch the poll thread would build from these raw records (tests, benchmark). */
   format(batch: Buffer): Buffer;
+  /**
+   * What userland found for an exec it got raw, so that the next exec with the same ancestors
+   * and binary takes the lane (native/exec_memory.h): an ancestor's binary (null: not known; an
+   * exec record's own filename is never replaced), and what src/enrich/binary-hash.ts cached.
+   */
+  filenameFound(pid: number, startNs: bigint, filename: string | null): void;
+  binaryFound(dev: number, ino: bigint, ctimeNs: bigint, hostPath: string | null, sha256: string | null, hashError: string | null): void;
+  /** The filename bytes an exec record of the process (pid, start ns) named, in ring order; undefined when none was read. */
+  filenameOf(pid: number, startNs: bigint): Buffer | null | undefined;
+  /** The exec and exit records the lane took (written or filtered) since the last call, concatenated; null when none. */
+  takeNoted(): Buffer | null;
   /**
    * The fd the lane writes lines to (-1: none; the caller keeps it open). The poll thread then
    * writes batches of lines itself (they arrive with `written` true, or not at all unless
@@ -153,8 +164,8 @@ export interface NativeAbi {
 
 export interface NativeAddon {
   Tracer: NativeTracerConstructor;
-  /** new LineFormatter(clockOffsetNs, bootId?) */
-  LineFormatter: new (clockOffsetNs: bigint, bootId?: string) => NativeLineFormatter;
+  /** new LineFormatter(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
+  LineFormatter: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeLineFormatter;
   abi: NativeAbi;
 }
 

@@ -30,8 +30,27 @@ export interface ProcEntry {
   container: ContainerInfo;
 }
 
+/** What the table keeps of an exec. */
+export interface ExecSeen {
+  pid: number;
+  ppid: number;
+  nspid: number;
+  uid: number;
+  comm: string;
+  argv: string[];
+  filename: string;
+  time: string;
+  /** the exec's kernel time: an older exec of the same process learnt later changes nothing */
+  ktimeNs?: bigint;
+  container: ContainerInfo | null;
+}
+
 export class ProcessTable {
   private readonly byPid = new Map<number, ProcEntry>();
+  /** the kernel time of the exec an entry is from */
+  private readonly execAt = new WeakMap<ProcEntry, bigint>();
+  /** pid → start ns of its last exit: that process's exec, learnt after its exit, is not added */
+  private readonly exited = new Map<number, bigint>();
 
   constructor(private readonly max = 65536) {}
 
@@ -82,33 +101,61 @@ export class ProcessTable {
   /**
    * Keep the table current from one event: an exec in a container adds or replaces the
    * process (a PID that execs outside any container is forgotten); an exit of a
-   * thread-group leader removes it. Mounts change nothing.
+   * thread-group leader removes it. Mounts change nothing. The lane's execs and exits arrive in
+   * bulk, close to but not always in ring order (src/tracer.ts takeNoted): an exec older than the
+   * entry's, an exec of a process whose exit came first, or an exit of an earlier process of the
+   * PID, changes nothing.
    */
   update(ev: TraceEvent, cgroupKey: bigint | null = null, startNs: bigint | null = null): void {
     if (ev.type === 'exec') {
-      if (!ev.container) {
-        this.byPid.delete(ev.pid);
-        return;
-      }
-      const prev = this.byPid.get(ev.pid);
-      this.put({
-        pid: ev.pid,
-        ppid: ev.ppid,
-        nspid: ev.nspid,
-        uid: ev.uid,
-        comm: ev.comm,
-        argv: ev.exec.argv,
-        filename: ev.exec.filename,
-        // same process (exec keeps the pid and the start time), new program
-        startTicks: prev && prev.container.id === ev.container.id ? prev.startTicks : null,
-        startNs,
-        execTime: ev.time,
+      this.exec(
+        { pid: ev.pid, ppid: ev.ppid, nspid: ev.nspid, uid: ev.uid, comm: ev.comm, argv: ev.exec.argv, filename: ev.exec.filename, time: ev.time, ktimeNs: ev.ktimeNs, container: ev.container },
         cgroupKey,
-        container: ev.container,
-      });
+        startNs,
+      );
     } else if (ev.type === 'exit') {
-      this.byPid.delete(ev.pid);
+      this.exit(ev.pid, startNs);
     }
+  }
+
+  /** A process exited: forgotten, unless the entry is a later process of that PID. */
+  exit(pid: number, startNs: bigint | null = null): void {
+    if (startNs !== null && startNs > 0n) {
+      this.exited.delete(pid);
+      this.exited.set(pid, startNs);
+      if (this.exited.size > 4096) this.exited.delete(this.exited.keys().next().value!);
+    }
+    const e = this.byPid.get(pid);
+    if (e && e.startNs !== null && startNs !== null && startNs > 0n && e.startNs > startNs) return;
+    this.byPid.delete(pid);
+  }
+
+  /** An exec (of an event, or of a record the addon's lane wrote as a line). */
+  exec(x: ExecSeen, cgroupKey: bigint | null = null, startNs: bigint | null = null): void {
+    const prev = this.byPid.get(x.pid);
+    if (prev && x.ktimeNs !== undefined && startNs !== null && prev.startNs === startNs && (this.execAt.get(prev) ?? -1n) > x.ktimeNs) return;
+    if (startNs !== null && startNs > 0n && this.exited.get(x.pid) === startNs) return;
+    if (!x.container) {
+      this.byPid.delete(x.pid);
+      return;
+    }
+    const e: ProcEntry = {
+      pid: x.pid,
+      ppid: x.ppid,
+      nspid: x.nspid,
+      uid: x.uid,
+      comm: x.comm,
+      argv: x.argv,
+      filename: x.filename,
+      // same process (exec keeps the pid and the start time), new program
+      startTicks: prev && prev.container.id === x.container.id ? prev.startTicks : null,
+      startNs,
+      execTime: x.time,
+      cgroupKey,
+      container: x.container,
+    };
+    if (x.ktimeNs !== undefined) this.execAt.set(e, x.ktimeNs);
+    this.put(e);
   }
 
   /**

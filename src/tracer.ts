@@ -28,7 +28,8 @@ import { ProcessTable, type ProcEntry } from './proctable.js';
 import { BinaryHasher } from './enrich/binary-hash.js';
 import { lineage, LiveBinaryNames, startTicksOf } from './enrich/lineage.js';
 import { readExe, readStat } from './procfs.js';
-import { bootId } from './identity.js';
+import { bootId, CAP_NAMES } from './identity.js';
+import { decodeBytes } from './bytes.js';
 import type { ExecEnrichment } from './event-build.js';
 
 /** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
@@ -55,12 +56,14 @@ export interface TracerOptions {
   /** container names from runtime state: looked up on first sight ('sync', default), in the background ('async'), or not */
   enrich?: 'sync' | 'async' | false;
   /**
-   * The JSON-lines lane: exit and mount events of cgroups already classified reach `onLines`
-   * listeners as JSON lines written by the addon (what toJsonLine() writes for them), not as
-   * objects; execs (their ancestors' binaries and their hash are userland's), the first events
-   * of a cgroup and events of `unknown` scope still reach onEvent and iterators. For consumers
-   * that only write JSON lines (`ctrace run --output json`, the JSONL log): it spares
-   * JavaScript the per-event work. Default false.
+   * The JSON-lines lane: events of cgroups already classified reach `onLines` listeners as JSON
+   * lines written by the addon (what toJsonLine() writes for them), not as objects; the first
+   * events of a cgroup, events of `unknown` scope, and execs whose ancestors' binaries or own
+   * binary's hash userland has not resolved before (it tells the addon what it found) still
+   * reach onEvent and iterators. For consumers that only write JSON lines (`ctrace run --output
+   * json`, the JSONL log): it spares JavaScript the per-event work. The process table learns the
+   * lane's execs and exits when JavaScript is woken anyway (or asked: process(), processes()).
+   * Default false.
    */
   jsonLines?: boolean;
   /**
@@ -166,7 +169,12 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       ringBytes,
       pollMs: options.pollMs ?? 5,
     });
-    this.hasher = new BinaryHasher({ maxBytes: options.hashMaxBytes, hash: options.hashBinaries ?? true });
+    this.hasher = new BinaryHasher({
+      maxBytes: options.hashMaxBytes,
+      hash: options.hashBinaries ?? true,
+      // the lane writes the next exec of this binary itself
+      onCached: (f, c) => this.lane?.formatter.binaryFound(f.exeDev, f.exeIno, f.exeCtimeNs, c.hostPath, c.sha256, c.hashError),
+    });
     // the lane's cgroups are forgotten with the verdicts' (it is created below, before any batch)
     this.verdicts = new Verdicts(this.native, () => this.lane?.clear());
     try {
@@ -177,7 +185,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (options.preload ?? true) this.startup = this.preload(v1Id >= 0 ? v1.name : null);
       if (options.jsonLines || options.jsonOut !== undefined) {
         const catalog = this.catalog;
-        const formatter = new native.LineFormatter(this.native.clockOffsetNs(), bootId());
+        const formatter = new native.LineFormatter(this.native.clockOffsetNs(), bootId(), CAP_NAMES);
         this.lane = new JsonLane(formatter, catalog ? (c) => catalog.enrich(c) : undefined);
         if (options.jsonOut !== undefined) formatter.setOutput(options.jsonOut);
       }
@@ -213,11 +221,13 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   /** A container process ctrace knows of (found at start or seen exec), by host PID. */
   process(pid: number): ProcEntry | undefined {
+    this.takeNoted();
     return this.table.get(pid);
   }
 
   /** The container processes ctrace knows of, all or one container's. */
   processes(containerId?: string): ProcEntry[] {
+    this.takeNoted();
     return this.table.list(containerId);
   }
 
@@ -357,6 +367,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private tick(): void {
     if (this.closed) return;
     this.reportLost(this.native.stats().lost);
+    this.takeNoted();
     this.lane?.refresh();
   }
 
@@ -408,7 +419,49 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     }
   }
 
+  /**
+   * The execs and exits the addon's lane wrote as lines (or filtered), into the process table
+   * (and the PID namespaces' containers): what the object path does for every record, done in
+   * bulk when JavaScript runs anyway. Before a raw chunk: they are (nearly all) older than it.
+   */
+  private takeNoted(): void {
+    const buf = this.lane?.formatter.takeNoted();
+    if (!buf) return;
+    let records: RawRecord[];
+    try {
+      records = decodeBatch(buf, this.paths);
+    } catch (e) {
+      for (const fn of this.errorListeners) fn(e as Error);
+      return;
+    }
+    for (const rec of records) {
+      const t = rec.task;
+      const cls = this.verdicts.classify(t.cgroupKey, t.cgroupPath, this.closed);
+      this.isolated.remember(rec, cls);
+      if (rec.type === 'exit') this.table.exit(t.tgid, t.startNs);
+      if (rec.type !== 'exec') continue;
+      const c = cls.container;
+      this.table.exec(
+        {
+          pid: t.tgid,
+          ppid: t.ppid,
+          nspid: t.nspid,
+          uid: t.uid,
+          comm: t.comm,
+          argv: rec.argv,
+          filename: rec.filename,
+          time: this.clock.iso(rec.ktimeNs),
+          ktimeNs: rec.ktimeNs,
+          container: c ? fullContainer(this.catalog ? this.catalog.enrich(c, true) : c) : null,
+        },
+        t.cgroupKey,
+        t.startNs,
+      );
+    }
+  }
+
   private onRecords(batch: Buffer): void {
+    this.takeNoted();
     let records: RawRecord[];
     try {
       records = decodeBatch(batch, this.paths);
@@ -487,10 +540,27 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   /** An exec's ancestors (their binaries from what ctrace saw of those same processes) and its binary. */
   private enrichExec(rec: RawRecord): ExecEnrichment | undefined {
     if (rec.type !== 'exec') return undefined;
-    const l = lineage(rec, (pid, startNs) => this.table.filenameOf(pid, startNs, startTicksOf(startNs)) ?? this.liveNames.lookup(pid, startNs));
+    const l = lineage(rec, (pid, startNs) => this.ancestorFilename(pid, startNs));
     // a binary that outlived its short process is still reachable through its parents' root
     const via = rec.facts.ancestors.filter((a) => a.pidnsIno === rec.task.pidnsIno).map((a) => a.pid);
     return { ...l, binary: this.hasher.describe(rec, null, via) };
+  }
+
+  /**
+   * An ancestor's binary: from the process table, from an exec record the addon read (its lane
+   * remembers every exec's filename), else from /proc while that process lives. The addon is
+   * told what was found, so that its lane writes the next exec under this ancestor itself.
+   */
+  private ancestorFilename(pid: number, startNs: bigint): string | null {
+    const formatter = this.lane?.formatter;
+    let name = this.table.filenameOf(pid, startNs, startTicksOf(startNs));
+    if (name === null && formatter) {
+      const seen = formatter.filenameOf(pid, startNs);
+      if (seen) name = decodeBytes(seen, 0, seen.length);
+    }
+    name ??= this.liveNames.lookup(pid, startNs);
+    formatter?.filenameFound(pid, startNs, name);
+    return name;
   }
 
   private toEvent(rec: RawRecord, cls: Classification): TraceEvent {

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Tracer, type TracerOptions } from '../src/tracer.js';
+import { toJsonLine } from '../src/format/json.js';
 import type { ExecEvent, TraceEvent } from '../src/event.js';
 import { privileged } from './helpers/privileges.js';
 import { buildRootfs } from './helpers/rootfs.js';
@@ -309,6 +310,41 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
         expect(ev.exec.argv).toEqual(['/bin/echo', ...long]);
       }
       await c.tracer.close();
+    }
+  });
+
+  it("the addon's lane writes a container's later execs (ancestors, binary and hash as JavaScript resolved them for the first), the line the object path writes, and the process table still learns them", async () => {
+    // two tracers on the same events: one with the lane, one with objects only
+    const lane = track(collect({ jsonLines: true }));
+    const objects = track(collect());
+    const lines: string[] = [];
+    lane.tracer.onLines((b) => lines.push(...b.toString('utf8').split('\n').filter(Boolean)));
+    const id = dockerId();
+    const box = await runContainer({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do /bin/true lane-$i; done; exec /bin/sleep 60'],
+    });
+    try {
+      const sleeper = await objects.waitFor(() => objects.execs(id).find((e) => e.exec.filename === '/bin/sleep'), 'the exec of sleep');
+      const mine = (l: string) => l.includes(`"id":"${id}"`) && l.startsWith('{"type":"exec"');
+      await lane.waitFor(() => (lines.some((l) => mine(l) && l.includes('"/bin/sleep"')) || withArg(lane.execs(id), '/bin/sleep') ? true : undefined), 'the lane tracer\'s exec of sleep');
+      const viaLane = lines.filter(mine);
+      // after the first execs (the cgroup and its binaries new to JavaScript) the lane takes them
+      expect(viaLane.length).toBeGreaterThan(3);
+      // the time aside (each tracer reads the clock offset itself), the object path's very line
+      const noTime = (l: string) => l.replace(/"time":"[^"]*"/, '');
+      const byExecId = new Map(objects.execs(id).map((e) => [e.exec.execId, noTime(toJsonLine(e))]));
+      for (const l of viaLane) expect(noTime(l)).toBe(byExecId.get(JSON.parse(l).exec.execId));
+      const true5 = JSON.parse(viaLane.find((l) => l.includes('"lane-5"')) ?? viaLane[0]!);
+      expect(true5.exec.ancestors[0]).toMatchObject({ comm: 'sh', filename: '/bin/sh', outside: false });
+      expect(true5.exec.binary.sha256).toMatch(/^[0-9a-f]{64}$/);
+      // the process table learnt the lane's exec of sleep (ps, process())
+      const entry = lane.tracer.process(sleeper.pid);
+      expect(entry).toMatchObject({ filename: '/bin/sleep', argv: ['/bin/sleep', '60'] });
+      expect(lane.tracer.processes(id).map((p) => p.pid)).toContain(sleeper.pid);
+    } finally {
+      await box.remove();
     }
   });
 

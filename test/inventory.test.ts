@@ -162,6 +162,27 @@ describe('ProcessTable', () => {
     expect(t.size).toBe(0);
   });
 
+  it("the lane's execs and exits, learnt in bulk out of order: an older exec, an exec after its exit and an earlier process's exit change nothing", () => {
+    const t = new ProcessTable();
+    const seen = (pid: number, filename: string, ktimeNs: bigint) =>
+      ({ pid, ppid: 1, nspid: 2, uid: 0, comm: 'x', argv: [filename], filename, time: 't', ktimeNs, container: dockerContainer });
+    t.exec(seen(10, '/bin/newer', 200n), 5120n, 1000n);
+    t.exec(seen(10, '/bin/older', 100n), 5120n, 1000n);
+    expect(t.get(10)?.filename).toBe('/bin/newer');
+    t.exec(seen(10, '/bin/later', 300n), 5120n, 1000n);
+    expect(t.get(10)?.filename).toBe('/bin/later');
+    // an exit of an earlier process of pid 10 keeps this one; its own exit removes it
+    t.exit(10, 500n);
+    expect(t.get(10)).toBeDefined();
+    t.exit(10, 1000n);
+    expect(t.get(10)).toBeUndefined();
+    // its exec, learnt after that exit, does not bring it back; a new process of the pid does come in
+    t.exec(seen(10, '/bin/late', 250n), 5120n, 1000n);
+    expect(t.get(10)).toBeUndefined();
+    t.exec(seen(10, '/bin/reused', 400n), 5120n, 2000n);
+    expect(t.get(10)?.filename).toBe('/bin/reused');
+  });
+
   it('stays bounded, dropping the oldest', () => {
     const t = new ProcessTable(3);
     t.load([proc(1), proc(2), proc(3), proc(4)]);

@@ -12,6 +12,10 @@ import { buildEvent } from '../src/event-build.js';
 import { toJsonLine } from '../src/format/json.js';
 import { CHUNK_LINES, CHUNK_RAW, forEachChunk, JsonLane } from '../src/lane.js';
 import { loadNative } from '../src/native.js';
+import { decodeBytes } from '../src/bytes.js';
+import { CAP_NAMES } from '../src/identity.js';
+import { lineage } from '../src/enrich/lineage.js';
+import { binaryDetail, type Cached } from '../src/enrich/binary-hash.js';
 
 const { OFF, SIZE } = abi;
 const OFFSET = 1_763_000_000_123_456_789n; // CLOCK_REALTIME - CLOCK_MONOTONIC
@@ -157,7 +161,7 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
   const native = loadNative();
 
   function laneFor(registered: Cg[], emit = true) {
-    const formatter = new native.LineFormatter(OFFSET, BOOT);
+    const formatter = new native.LineFormatter(OFFSET, BOOT, CAP_NAMES);
     const lane = new JsonLane(formatter);
     for (const cg of registered) {
       const path = (cg.names.length === abi.CG_LEVELS ? '…/' : '/') + [...cg.names].reverse().join('/');
@@ -185,8 +189,8 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
         for (let o = 0; o < chunk.length; o += chunk.readUInt32LE(o + 4)) raw.push(chunk.subarray(o, o + chunk.readUInt32LE(o + 4)));
       },
     );
-    // which records the lane should take: a registered cgroup and an nspid; never an exec (its
-    // line carries what only JavaScript knows: its ancestors' binaries, its own binary's hash)
+    // which records the lane should take: a registered cgroup and an nspid; no exec here (its
+    // binary's hash was never told: exec lines are the next describe's)
     const taken: number[] = [];
     const passed: number[] = [];
     recs.forEach((rec, i) => {
@@ -281,3 +285,253 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
     expect(() => f.format('x' as unknown as Buffer)).toThrow(/Buffer/);
   });
 });
+
+/**
+ * An exec's line needs what only userland can find out (its ancestors' binaries, its binary's
+ * hash): the lane writes it once JavaScript told the addon (filenameFound, binaryFound) or an
+ * earlier exec record named the ancestor's binary, and sends it raw otherwise.
+ */
+describe('exec lines in the lane (native/exec_memory.h)', () => {
+  const native = loadNative();
+  const cg = CGROUPS[0]!;
+  const PATH = '/docker/' + DOCKER;
+
+  function lane() {
+    const formatter = new native.LineFormatter(OFFSET, BOOT, CAP_NAMES);
+    const l = new JsonLane(formatter);
+    l.register(cg.key, { cls: classifyCgroupPath(PATH), cgroupPath: PATH, cgroupV1: false, emit: true, verdict: abi.VERDICT_CONTAINER });
+    return l;
+  }
+
+  interface Anc {
+    pid: number;
+    startNs: bigint;
+    comm: Buffer;
+    outside: boolean;
+  }
+  interface ExecSpec {
+    tgid: number;
+    startNs: bigint;
+    nspid: number;
+    ancestors: Anc[];
+    filename: Buffer;
+    argv: Buffer[];
+    ino: bigint;
+    xflags: number;
+    hostPidns?: boolean;
+  }
+  const PIDNS = 4026532001;
+
+  function execRecord(r: Rand, x: ExecSpec): Buffer {
+    const ancBytes = x.ancestors.length * SIZE.ancestor;
+    let argv = Buffer.concat(x.argv.flatMap((a) => [a, Buffer.from([0])]));
+    argv = argv.subarray(0, abi.ARGV_LEN);
+    const fileAt = OFF.exec.data + ancBytes;
+    const b = Buffer.alloc(fileAt + x.filename.length + 1 + argv.length);
+    let flags = x.hostPidns ? abi.F_HOST_PIDNS : 0;
+    if (r() < 0.2) flags |= abi.F_ARGV_TRUNC;
+    if (r() < 0.1) flags |= abi.F_FILENAME_TRUNC;
+    b.writeUInt16LE(abi.EV_EXEC, OFF.hdr.type);
+    b.writeUInt16LE(flags, OFF.hdr.flags);
+    b.writeUInt32LE(b.length, OFF.hdr.size);
+    b.writeBigUInt64LE(BigInt(int(r, 2 ** 40)) * 1000n + BigInt(int(r, 1000)), OFF.hdr.ktime);
+    writeTask(b, r, cg, 0, x.nspid);
+    b.writeUInt32LE(x.tgid, OFF.task.tgid);
+    b.writeUInt32LE(PIDNS, OFF.task.pidnsIno);
+    b.writeBigUInt64LE(x.startNs, OFF.task.startNs);
+    b.writeBigUInt64LE(x.ino, OFF.exec.exeIno);
+    b.writeBigUInt64LE(BigInt(int(r, 2 ** 30)), OFF.exec.exeSize);
+    b.writeBigUInt64LE(77n, OFF.exec.exeCtimeNs);
+    b.writeUInt32LE(0x800001, OFF.exec.exeDev);
+    b.writeUInt32LE(x.xflags, OFF.exec.xflags);
+    // every capability set from none to all 64 bits (the unnamed ones are CAP_<n>)
+    const caps = [0n, (1n << 41n) - 1n, 0xa80425fbn, (1n << 64n) - 1n, BigInt(int(r, 2 ** 32)) << 20n][int(r, 5)]!;
+    b.writeBigUInt64LE(caps, OFF.exec.capEffective);
+    b.writeUInt32LE(r() < 0.3 ? 0xffffffff : int(r, 70000), OFF.exec.loginuid);
+    b.writeUInt32LE(r() < 0.3 ? 0xffffffff : int(r, 9000), OFF.exec.sessionid);
+    b.writeUInt32LE(4026531837 + int(r, 100), OFF.exec.usernsIno);
+    b.writeUInt32LE(int(r, 2), OFF.exec.usernsLevel);
+    b[OFF.exec.nAncestors] = x.ancestors.length;
+    b.writeUInt32LE(1 + int(r, 5), OFF.exec.execSeq);
+    if (r() < 0.5) junk(r, abi.TTY_LEN - 1).copy(b, OFF.exec.tty);
+    if (r() < 0.8) junk(r, abi.PATH_LEN - 1).copy(b, OFF.exec.cwd); // sometimes empty: "" (not null)
+    const argc = r() < 0.2 ? x.argv.length + 3 : x.argv.length;
+    b.writeUInt32LE(argc, OFF.exec.argc);
+    b.writeUInt32LE(argv.length, OFF.exec.argvLen);
+    b.writeUInt32LE(x.filename.length, OFF.exec.filenameLen);
+    x.ancestors.forEach((a, i) => {
+      const o = OFF.exec.data + i * SIZE.ancestor;
+      b.writeBigUInt64LE(a.startNs, o + OFF.ancestor.startNs);
+      b.writeBigUInt64LE(a.outside ? 999n : cg.key, o + OFF.ancestor.cgroupKey);
+      b.writeUInt32LE(a.pid, o + OFF.ancestor.tgid);
+      b.writeUInt32LE(a.outside ? a.pid : 1 + i, o + OFF.ancestor.nspid);
+      b.writeUInt32LE(a.outside ? 4026531836 : PIDNS, o + OFF.ancestor.pidnsIno);
+      a.comm.copy(b, o + OFF.ancestor.comm);
+    });
+    x.filename.copy(b, fileAt);
+    argv.copy(b, fileAt + x.filename.length + 1);
+    return b;
+  }
+
+  it('writes an exec the very way the JavaScript path does, once its ancestors and binary are known, and sends it raw until then', () => {
+    const r = rng(20261130);
+    const l = lane();
+    // the processes execs descend from: some named by JavaScript (a hostile name, null), some
+    // by an earlier exec record in the batch, some never (their descendants' execs go raw)
+    const procs = Array.from({ length: 24 }, (_, i) => ({ pid: 3000 + i, startNs: BigInt(1 + int(r, 2 ** 40)) * 1000n + (i === 5 ? 1n << 60n : 0n), comm: junk(r, 15) }));
+    const jsName = new Map<string, string | null>(); // what JavaScript found (filenameFound)
+    const keyOf = (pid: number, startNs: bigint) => `${pid}:${startNs}`;
+    for (const [i, p] of procs.slice(0, 10).entries()) {
+      const bytes = Buffer.concat([Buffer.from('/usr/bin/'), junk(r, 100)]);
+      const name = i % 4 === 0 ? null : decodeBytes(bytes, 0, bytes.length);
+      jsName.set(keyOf(p.pid, p.startNs), name);
+      l.formatter.filenameFound(p.pid, p.startNs, name);
+    }
+    // binaries: with a hash, with a hash error, with a lasting host path or without; ino 900+ never told
+    const bins = new Map<bigint, Cached>([
+      [100n, { sha256: 'ab'.repeat(32), hashError: null, hostPath: '/var/lib/docker/overlay2/x/diff/bin/sh' }],
+      [101n, { sha256: null, hashError: 'larger than the 67108864-byte hash limit', hostPath: null }],
+      [102n, { sha256: 'cd'.repeat(32), hashError: null, hostPath: null }],
+      [103n, { sha256: null, hashError: 'hashing is off', hostPath: '/h\u00e9"\n' }],
+    ]);
+    for (const [ino, c] of bins) l.formatter.binaryFound(0x800001, ino, 77n, c.hostPath, c.sha256, c.hashError);
+
+    const recs: Buffer[] = [];
+    for (let i = 0; i < 600; i++) {
+      const n = int(r, 5);
+      const ancestors = Array.from({ length: n }, (_, k) => {
+        const p = procs[r() < 0.85 ? int(r, 16) : 16 + int(r, 8)]!;
+        return { ...p, outside: k === n - 1 && r() < 0.5 };
+      });
+      // the process execing: now and then one of the processes above (its record names its binary)
+      const self = r() < 0.15 ? procs[10 + int(r, 6)]! : { pid: 50000 + i, startNs: r() < 0.1 ? 0n : BigInt(i + 1) * 1_000_000n }; // 0: no identity
+      const filename = [Buffer.from('/bin/sh'), Buffer.from('/proc/self/fd/3'), Buffer.from('/dev/fd/4'), Buffer.from('memfd:x'), junk(r, 255), Buffer.alloc(300 + int(r, 3000), 0x2f)][int(r, 6)]!;
+      const argv = Array.from({ length: r() < 0.1 ? 90 : int(r, 6) }, () => (r() < 0.05 ? Buffer.alloc(300, 0x41) : junk(r, 60)));
+      recs.push(
+        execRecord(r, {
+          tgid: self.pid,
+          startNs: self.startNs,
+          nspid: r() < 0.1 ? 1 : 2 + int(r, 100),
+          ancestors,
+          filename,
+          argv,
+          ino: r() < 0.9 ? 100n + BigInt(int(r, 4)) : 900n,
+          xflags: int(r, 256),
+          hostPidns: r() < 0.1,
+        }),
+      );
+    }
+    const batch = Buffer.concat(recs);
+
+    // the JavaScript path with the same knowledge, in ring order
+    const clock = new WallClock(OFFSET);
+    const cls = classifyCgroupPath(PATH);
+    const seen = new Map<string, string>(); // exec records so far
+    const taken: number[] = [];
+    const passed: number[] = [];
+    const expected: string[] = [];
+    abi.decodeBatch(batch, new abi.CgroupPathCache()).forEach((rec, i) => {
+      if (rec.type !== 'exec') throw new Error('not an exec');
+      let known = rec.facts.exeIno !== 900n;
+      const l2 = lineage(
+        rec,
+        (pid, startNs) => {
+          const k = keyOf(pid, startNs);
+          if (seen.has(k)) return seen.get(k)!;
+          if (jsName.has(k)) return jsName.get(k)!;
+          known = false;
+          return null;
+        },
+        BOOT,
+      );
+      const c = bins.get(rec.facts.exeIno);
+      const ev = buildEvent(rec, {
+        time: clock.iso(rec.ktimeNs),
+        scope: cls.scope,
+        container: cls.container,
+        nspid: rec.task.nspid,
+        bootId: BOOT,
+        exec: { ...l2, binary: c ? binaryDetail(rec, c) : null },
+      });
+      seen.set(keyOf(rec.task.tgid, rec.task.startNs), rec.filename);
+      if (known) {
+        taken.push(i);
+        expected.push(toJsonLine(ev));
+      } else passed.push(i);
+    });
+    expect(taken.length).toBeGreaterThan(250);
+    expect(passed.length).toBeGreaterThan(100);
+
+    const lines: string[] = [];
+    const raw: Buffer[] = [];
+    forEachChunk(
+      l.formatter.format(batch),
+      (chunk) => lines.push(...chunk.toString('utf8').split('\n').slice(0, -1)),
+      (chunk) => {
+        for (let o = 0; o < chunk.length; o += chunk.readUInt32LE(o + 4)) raw.push(chunk.subarray(o, o + chunk.readUInt32LE(o + 4)));
+      },
+    );
+    expect(lines.length).toBe(taken.length);
+    for (let k = 0; k < lines.length; k++) expect(lines[k]).toBe(expected[k]);
+    expect(raw.map((b) => b.toString('hex'))).toEqual(passed.map((i) => recs[i]!.toString('hex')));
+    // the variety the lines cover
+    const objs = lines.map((t) => JSON.parse(t).exec);
+    expect(objs.some((e) => e.entry)).toBe(true);
+    expect(objs.some((e) => !e.entry && e.ancestors.some((a: { outside: boolean }) => a.outside))).toBe(true);
+    expect(objs.some((e) => e.ancestors.some((a: { filename: string | null }) => a.filename === null))).toBe(true);
+    expect(objs.some((e) => e.ancestors.some((a: { filename: string | null }) => /[\udc80-\udcff]/.test(a.filename ?? '')))).toBe(true);
+    expect(objs.some((e) => e.binary.sha256 && e.binary.hostPath?.startsWith('/proc/'))).toBe(true);
+    expect(objs.some((e) => e.binary.hashError && e.binary.memfd)).toBe(true);
+    expect(objs.some((e) => e.binary.hostPath === null)).toBe(true);
+    expect(objs.some((e) => e.cwd === null)).toBe(true);
+    expect(objs.some((e) => e.cwd === '')).toBe(true);
+    expect(objs.some((e) => e.tty !== null)).toBe(true);
+    expect(objs.some((e) => e.loginUid === null) && objs.some((e) => e.loginUid !== null)).toBe(true);
+    expect(objs.some((e) => e.capabilities.includes('CAP_63'))).toBe(true);
+    expect(objs.some((e) => e.argv.length === 90 && e.argvTruncated)).toBe(true);
+    expect(objs.some((e) => e.execId === null) && objs.some((e) => e.execId !== null)).toBe(true);
+    const counts = l.formatter.counts();
+    expect(counts.exec).toBe(taken.length);
+    expect(counts.raw).toBe(passed.length);
+    // what the lane wrote comes back for the process table, in order
+    const noted = l.formatter.takeNoted()!;
+    const back = abi.decodeBatch(noted, new abi.CgroupPathCache());
+    expect(back.map((x) => x.ktimeNs)).toEqual(taken.map((i) => recs[i]!.readBigUInt64LE(OFF.hdr.ktime)));
+    expect(l.formatter.takeNoted()).toBeNull();
+  });
+
+  it('keeps an exec record\'s filename over what JavaScript looked up, and says which exec named it', () => {
+    const r = rng(99);
+    const l = lane();
+    const anc = { pid: 777, startNs: 123_000n, comm: Buffer.from('sh'), outside: false };
+    l.formatter.binaryFound(0x800001, 100n, 77n, null, 'ee'.repeat(32), null);
+    const parent = execRecord(r, { tgid: 777, startNs: 123_000n, nspid: 5, ancestors: [], filename: Buffer.from([0x2f, 0x62, 0xff, 0x22]), argv: [], ino: 100n, xflags: 0 });
+    const child = execRecord(r, { tgid: 778, startNs: 124_000n, nspid: 6, ancestors: [anc], filename: Buffer.from('/bin/ls'), argv: [], ino: 100n, xflags: 0 });
+    expect(l.formatter.filenameOf(777, 123_000n)).toBeUndefined();
+    // unknown ancestor: raw; the parent's record (itself written: no ancestors) names its binary
+    let kinds: number[] = [];
+    forEachChunk(l.formatter.format(Buffer.concat([child, parent])), () => kinds.push(CHUNK_LINES), () => kinds.push(CHUNK_RAW));
+    expect(kinds).toEqual([CHUNK_RAW, CHUNK_LINES]);
+    expect(l.formatter.filenameOf(777, 123_000n)).toEqual(Buffer.from([0x2f, 0x62, 0xff, 0x22]));
+    l.formatter.filenameFound(777, 123_000n, '/usr/bin/other'); // a lookup does not replace it
+    const out = l.formatter.format(child);
+    expect(out.readUInt32LE(0)).toBe(CHUNK_LINES);
+    const line = out.subarray(8).toString('utf8');
+    expect(line).toContain('"filename":"/b\\udcff\\""');
+    expect(JSON.parse(line).exec.ancestors[0].filename).toBe('/b\udcff"');
+    // an unknown ancestor told null: the line says null
+    l.formatter.filenameFound(900, 5n, null);
+    const orphan = execRecord(r, { tgid: 779, startNs: 125_000n, nspid: 7, ancestors: [{ pid: 900, startNs: 5n, comm: Buffer.from('x'), outside: true }], filename: Buffer.from('/bin/ls'), argv: [], ino: 100n, xflags: 0 });
+    const o = JSON.parse(l.formatter.format(orphan).subarray(8).toString('utf8'));
+    expect(o.exec.ancestors[0]).toMatchObject({ pid: 900, filename: null, outside: true });
+    expect(o.exec.entry).toBe(true);
+    kinds = [];
+    // a filtered cgroup's exec needs nothing remembered: filtered, noted for the table
+    l.register(cg.key, { cls: classifyCgroupPath(PATH), cgroupPath: PATH, cgroupV1: false, emit: false, verdict: abi.VERDICT_CONTAINER });
+    l.formatter.takeNoted();
+    const unknown = execRecord(r, { tgid: 780, startNs: 126_000n, nspid: 7, ancestors: [{ pid: 901, startNs: 6n, comm: Buffer.from('y'), outside: false }], filename: Buffer.from('/bin/ls'), argv: [], ino: 555n, xflags: 0 });
+    expect(l.formatter.format(unknown).length).toBe(0);
+    expect(l.formatter.takeNoted()!.equals(unknown)).toBe(true);
+  });
+});
+

@@ -10,7 +10,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { XF_DELETED, XF_MEMFD, XF_UPPER, type RawExec } from '../abi.js';
+import { XF_DELETED, XF_MEMFD, XF_UPPER, type RawExec, type RawExecFacts } from '../abi.js';
 import { PROC } from '../procfs.js';
 import { resolveBinary } from './binary.js';
 
@@ -38,9 +38,11 @@ export interface BinaryHasherOptions {
   hostPaths?: boolean;
   /** compute hashes; false: sha256 is null, hashError says hashing is off (default true) */
   hash?: boolean;
+  /** told what is cached for a binary each time an exec of it is described (the addon's lane remembers it) */
+  onCached?: (facts: RawExecFacts, c: Cached) => void;
 }
 
-interface Cached {
+export interface Cached {
   sha256: string | null;
   hashError: string | null;
   hostPath: string | null;
@@ -58,6 +60,22 @@ export function userDev(kdev: number): number {
   return (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
 }
 
+/** An exec's binary from what is known of the file (cached or just read) and the record (the addon's lane writes the same). */
+export function binaryDetail(rec: RawExec, c: Cached): BinaryDetail {
+  const f = rec.facts;
+  const memfd = (f.xflags & XF_MEMFD) !== 0;
+  return {
+    // without a lasting host path: the process's root, valid while it lives
+    hostPath: c.hostPath ?? (memfd || !pathOnDisk(rec.filename) ? null : `${PROC}/${rec.task.tgid}/root${rec.filename}`),
+    sha256: c.sha256,
+    hashError: c.hashError,
+    size: f.exeSize,
+    upperLayer: (f.xflags & XF_UPPER) !== 0,
+    memfd,
+    deleted: (f.xflags & XF_DELETED) !== 0,
+  };
+}
+
 export class BinaryHasher {
   private readonly cache = new Map<string, Cached>();
   private readonly maxBytes: number;
@@ -65,12 +83,14 @@ export class BinaryHasher {
   private readonly hostPaths: boolean;
   private readonly hash: boolean;
   private readonly chunk = Buffer.allocUnsafe(1 << 16);
+  private readonly onCached: BinaryHasherOptions['onCached'];
 
   constructor(opts: BinaryHasherOptions = {}) {
     this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.maxEntries = opts.cacheEntries ?? 4096;
     this.hostPaths = opts.hostPaths ?? true;
     this.hash = opts.hash ?? true;
+    this.onCached = opts.onCached;
   }
 
   /** `via`: pids of live processes in the same mount namespace (its ancestors inside the container). */
@@ -79,23 +99,18 @@ export class BinaryHasher {
     const memfd = (f.xflags & XF_MEMFD) !== 0;
     const key = `${f.exeDev}:${f.exeIno}:${f.exeCtimeNs}`;
     let c = this.cache.get(key);
+    let cached = c !== undefined;
     if (!c) {
       c = this.read(rec, memfd, rootfs, via);
       // a transient failure (the process was gone) is not remembered: the next exec may read it
       if (c.sha256 !== null || c.hashError?.startsWith('larger') === true || !this.hash) {
         if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
         this.cache.set(key, c);
+        cached = true;
       }
     }
-    return {
-      hostPath: c.hostPath ?? (memfd || !pathOnDisk(rec.filename) ? null : `${PROC}/${rec.task.tgid}/root${rec.filename}`),
-      sha256: c.sha256,
-      hashError: c.hashError,
-      size: f.exeSize,
-      upperLayer: (f.xflags & XF_UPPER) !== 0,
-      memfd,
-      deleted: (f.xflags & XF_DELETED) !== 0,
-    };
+    if (cached) this.onCached?.(f, c);
+    return binaryDetail(rec, c);
   }
 
   private read(rec: RawExec, memfd: boolean, rootfs: string | null, via: number[]): Cached {
