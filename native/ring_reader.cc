@@ -169,6 +169,13 @@ struct RingReader::Shared {
   bool cut = false;    // OnSample ended the drain early
   bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
+  // Lines the poll thread already wrote to stdout, held for JS's other consumers of lines (the
+  // audit log) and handed over together: a JavaScript wakeup per poll cycle cost far more than
+  // the lines themselves. Handed over when they reach kFlushBytes, are kWrittenHoldMs old, a
+  // batch JS must see comes (they go first: ring order), the reader goes idle, or it stops.
+  std::vector<uint8_t> written_held;
+  uint64_t written_since_ns = 0;
+  static constexpr uint64_t kWrittenHoldMs = 50;
   uint64_t records = 0;  // records consumed so far
   uint64_t cycle_deadline_ns = 0;
 
@@ -273,6 +280,7 @@ struct RingReader::Shared {
         empty_drains = 0;
         continue;
       }
+      if (!written_held.empty() && !DeliverHeld()) return;
       if (++empty_drains < kEmptyDrainsBeforeIdle) continue;
       // Quiet. Say so, then look once more: a hook that read the flag before it changed
       // submitted without a wakeup. (One that read it and commits only after this look is left
@@ -289,6 +297,7 @@ struct RingReader::Shared {
     }
     // Stopping: hand over what the ring still holds (the hooks are detached by now).
     final = true;
+    if (!written_held.empty() && !DeliverHeld()) return;
     Drain();
   }
 
@@ -338,7 +347,10 @@ struct RingReader::Shared {
       raw = writer.has_raw();
       writer.Reset();
     }
-    if (batch.empty()) return true;
+    if (batch.empty()) {
+      if (!written_held.empty() && MonotonicNs() - written_since_ns >= kWrittenHoldMs * 1000000u) return DeliverHeld();
+      return true;
+    }
     // Wait for JS to take the previous batch and have a loop turn; when stopping, go ahead.
     if (!final) credit->Take();
     // Lines only, and JS has queued everything before (it held the credit): queue them here.
@@ -358,13 +370,38 @@ struct RingReader::Shared {
           credit->Grant();  // nothing for JS: the credit stays ours
           return true;
         }
+        // held for JS, which has nothing else to do with them soon
+        if (written_held.empty()) written_since_ns = MonotonicNs();
+        written_held.insert(written_held.end(), batch.begin(), batch.end());
+        batch.clear();
+        credit->Grant();
+        if (written_held.size() < kFlushBytes && MonotonicNs() - written_since_ns < kWrittenHoldMs * 1000000u) return true;
+        return DeliverHeld();
       }
+    }
+    // a batch for JS: the lines held before it go first, under the same credit (two batches
+    // in flight at most: the TSFN queue has room, and waiting for JS twice would halve the
+    // reader's pace exactly when JS is its bottleneck)
+    if (!written_held.empty()) {
+      auto* held = new Batch();
+      held->written = true;
+      held->bytes.swap(written_held);
+      if (!Deliver(held)) return false;
     }
     auto* out = new Batch();
     out->written = written;
     out->bytes.swap(batch);
     if (!final) batch.reserve(kReserveBytes);
     return Deliver(out);
+  }
+
+  // Hands the held lines to JS as one written batch (it waits for the credit like any batch).
+  bool DeliverHeld() {
+    if (!final && !credit->Take()) return true;
+    auto* held = new Batch();
+    held->written = true;
+    held->bytes.swap(written_held);
+    return Deliver(held);
   }
 
   // PID verdicts of the execs the lane formatted that the kernel had not decided by their cgroup.
