@@ -323,12 +323,18 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
     const box = await runContainer({
       id,
       cgroupsPath: `/docker/${id}`,
-      args: ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do /bin/true lane-$i; done; exec /bin/sleep 60'],
+      // the pause lets JavaScript resolve the first execs (busybox: one binary for every applet)
+      // and hand the addon what it found, however fast the loop then runs
+      args: ['/bin/sh', '-c', '/bin/true warm-up; /bin/sleep 0.5; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do /bin/true lane-$i; done; exec /bin/sleep 60'],
     });
     try {
-      const sleeper = await objects.waitFor(() => objects.execs(id).find((e) => e.exec.filename === '/bin/sleep'), 'the exec of sleep');
+      const isSleeper = (argv: string[]) => argv[0] === '/bin/sleep' && argv[1] === '60';
+      const sleeper = await objects.waitFor(() => objects.execs(id).find((e) => isSleeper(e.exec.argv)), 'the exec of sleep');
       const mine = (l: string) => l.includes(`"id":"${id}"`) && l.startsWith('{"type":"exec"');
-      await lane.waitFor(() => (lines.some((l) => mine(l) && l.includes('"/bin/sleep"')) || withArg(lane.execs(id), '/bin/sleep') ? true : undefined), 'the lane tracer\'s exec of sleep');
+      await lane.waitFor(
+        () => (lines.some((l) => mine(l) && l.includes('"argv":["/bin/sleep","60"]')) || lane.execs(id).some((e) => isSleeper(e.exec.argv)) ? true : undefined),
+        "the lane tracer's exec of sleep",
+      );
       const viaLane = lines.filter(mine);
       // after the first execs (the cgroup and its binaries new to JavaScript) the lane takes them
       expect(viaLane.length).toBeGreaterThan(3);
