@@ -1,0 +1,86 @@
+/**
+ * The drop-free ceiling: the highest exec rate, with long argv (4 KiB, ctrace's default
+ * --argv-max), at which ctrace with its default ring loses nothing. Every storm runs in a
+ * runc container (host execs never reach the ring) under a fresh `ctrace run`, whose
+ * summary line says how many events were lost.
+ *  1. the machine's own limit: the storm unthrottled with two workers and no tracer;
+ *  2. the same under ctrace: if nothing is lost there, the ceiling is the machine's limit;
+ *  3. otherwise bisection of the rate (execstorm paces its workers) between 0 and the limit.
+ */
+import { runContainer } from './container.js';
+import { startCtrace } from './tracers.js';
+import { sleep } from './util.js';
+
+function parse(stdout) {
+  const m = /elapsed_ns=(\d+) execs=(\d+) failed=(\d+)/.exec(stdout);
+  return m ? { elapsedNs: Number(m[1]), execs: Number(m[2]), failed: Number(m[3]) } : null;
+}
+
+/** One storm of `n` execs at `rate` execs/s (0: as fast as it goes), optionally under ctrace. */
+async function storm(ctx, { n, workers, argvBytes, rate, traced, ringSize }) {
+  let ct = null;
+  if (traced) {
+    ct = await startCtrace({ mode: 'null', extraArgs: ringSize ? ['--ring-size', ringSize] : [] });
+    ctx.cleanups.add(ct.stop);
+  }
+  try {
+    await sleep(300);
+    const r = await runContainer({
+      rootfs: ctx.rootfs,
+      args: ['/bench/execstorm', String(n), String(workers), '/bin/true', 'bceil', String(argvBytes), String(rate)],
+    });
+    const t = parse(r.stdout);
+    if (!t) throw new Error(`execstorm: ${r.stderr.trim() || r.stdout.trim()}`);
+    const out = { n, rate, achievedPerSec: n / (t.elapsedNs / 1e9), elapsedS: t.elapsedNs / 1e9 };
+    if (ct) {
+      await ct.drain();
+      const stop = await ct.stop();
+      ctx.cleanups.delete(ct.stop);
+      out.lost = stop.summary?.lost ?? null;
+      out.events = stop.summary?.events ?? null;
+      if (!stop.summary) throw new Error(`no summary line from ctrace: ${stop.stderr.trim().slice(-200)}`);
+    }
+    return out;
+  } catch (e) {
+    if (ct) {
+      await ct.stop().catch(() => {});
+      ctx.cleanups.delete(ct.stop);
+    }
+    throw e;
+  }
+}
+
+/**
+ * @param {object} ctx {rootfs, log, cleanups, interrupted}
+ * @param {object} o {n (execs of the unthrottled storms), seconds (per paced step), workers, argvBytes, steps, ringSize}
+ */
+export async function ceilingPhase(ctx, o) {
+  const base = { workers: o.workers, argvBytes: o.argvBytes, ringSize: o.ringSize };
+  const bare = await storm(ctx, { ...base, n: o.n, rate: 0, traced: false });
+  const limit = bare.achievedPerSec;
+  ctx.log(`ceiling: machine limit ${limit.toFixed(0)} execs/s (${o.workers} workers, ${o.argvBytes} B argv, no tracer)`);
+  const atLimit = await storm(ctx, { ...base, n: o.n, rate: 0, traced: true });
+  ctx.log(`ceiling: unthrottled under ctrace ${atLimit.achievedPerSec.toFixed(0)} execs/s, ${atLimit.lost} lost`);
+  const out = { params: { ...o, ringSize: o.ringSize ?? 'default' }, machineLimitPerSec: limit, bare, unthrottled: atLimit, steps: [] };
+  if (atLimit.lost === 0) {
+    out.ceilingPerSec = atLimit.achievedPerSec;
+    out.lossAtLimit = false;
+    return out;
+  }
+  out.lossAtLimit = true;
+  // bisection: lo loses nothing (or is 0), hi loses
+  let lo = 0;
+  let hi = limit;
+  for (let i = 0; i < o.steps && !ctx.interrupted(); i++) {
+    const rate = Math.round((lo + hi) / 2);
+    const s = await storm(ctx, { ...base, n: Math.max(200, Math.round(rate * o.seconds)), rate, traced: true });
+    out.steps.push(s);
+    ctx.log(`ceiling: ${rate} execs/s asked, ${s.achievedPerSec.toFixed(0)} achieved, ${s.lost} lost`);
+    // a paced storm that could not keep its rate is judged by the rate it achieved
+    if (s.lost === 0) lo = Math.max(lo, Math.min(rate, s.achievedPerSec));
+    else hi = Math.min(rate, s.achievedPerSec);
+    if (hi - lo < 0.03 * limit) break;
+  }
+  out.ceilingPerSec = lo;
+  return out;
+}
