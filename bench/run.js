@@ -37,7 +37,7 @@ import { WORKLOAD_NAMES, defineWorkloads } from './lib/workloads.js';
 import {
   bpfProgCounters,
   bpfProgNames,
-  enableBpfStats,
+  holdBpfStats,
   holdIdlePoll,
   median,
   medianCi90,
@@ -420,7 +420,8 @@ function summariseRounds(runs, opts, configs, workloads) {
 // ---- phase 2: ctrace in detail ---------------------------------------------------------------------
 
 async function detailRuns(opts, workloads) {
-  const restore = enableBpfStats();
+  const stats = await holdBpfStats(BPF_STATS_BIN);
+  const restore = stats.release;
   cleanups.add(restore);
   const results = [];
   try {
@@ -522,7 +523,8 @@ async function detailRun(w, storms) {
 
 /** Each available peer once on the container workload it covers, bpf_stats on: its kernel time per operation. */
 async function peerBpfRuns(opts, workloads, configs) {
-  const restore = enableBpfStats();
+  const stats = await holdBpfStats(BPF_STATS_BIN);
+  const restore = stats.release;
   cleanups.add(restore);
   const out = [];
   try {
@@ -608,10 +610,10 @@ function report(res) {
   if (res.machine.rebuiltDuringRun) L.push('WARNING: dist/ or the addon was rebuilt during this run: results mix two builds; run again');
   L.push('');
   L.push('Overhead: workload time with the tracer / without, per round (median [min-max] of rounds)');
-  L.push(`${pad('workload', 16)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS/HWM MB', 11)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
+  L.push(`${pad('workload', 22)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS/HWM MB', 11)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
   for (const r of res.overhead) {
     if (r.unavailable) {
-      L.push(`${pad(r.workload, 16)}${pad(r.config, 14)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
+      L.push(`${pad(r.workload, 22)}${pad(r.config, 14)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
       continue;
     }
     const rg = r.range ? `${r.range[0].toFixed(3)}-${r.range[1].toFixed(3)}` : '-';
@@ -624,15 +626,15 @@ function report(res) {
       d = `${r.delivered.type ?? ''} ${r.delivered.min ?? '-'}/${rel}${exp}${r.delivered.allDelivered ? '' : ' SHORT'}`.trim();
     }
     L.push(
-      `${pad(r.workload, 16)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? `${r.rssPeakKbMax ? (r.rssPeakKbMax / 1024).toFixed(0) : '-'}/${(r.hwmKbMax / 1024).toFixed(0)}` : '-', 11)}` +
+      `${pad(r.workload, 22)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? `${r.rssPeakKbMax ? (r.rssPeakKbMax / 1024).toFixed(0) : '-'}/${(r.hwmKbMax / 1024).toFixed(0)}` : '-', 11)}` +
         `${lpad(Number.isFinite(r.cpuDuringMs) ? r.cpuDuringMs.toFixed(0) : '-', 8)}${lpad(r.cpuPerEventUs ? r.cpuPerEventUs.toFixed(1) : '-', 7)}` +
         (r.errors?.length ? `  ERRORS: ${r.errors.length} (${r.errors[0]})` : ''),
     );
   }
   L.push('');
   if (res.detail?.length) {
-    L.push('ctrace in detail (stdout read through a pipe, kernel.bpf_stats_enabled=1 for these runs only)');
-    L.push(`${pad('workload', 22)}${pad('own events (got/expected)', 30)}${lpad('lost', 5)}${lpad('CPU us/ev', 10)}${lpad('wake/ev', 8)}${lpad('CPU ms', 8)}${lpad('RSS MB', 7)}${lpad('lat p50', 9)}${lpad('p99 ms', 8)}${lpad('BPF ns/op', 10)}${lpad('ns/event', 9)}`);
+    L.push('ctrace in detail (stdout read through a pipe, BPF run-time statistics on for these runs only)');
+    L.push(`${pad('workload', 25)}${pad('own events (got/expected)', 30)}${lpad('lost', 5)}${lpad('CPU us/ev', 10)}${lpad('wake/ev', 8)}${lpad('CPU ms', 8)}${lpad('RSS MB', 7)}${lpad('lat p50', 9)}${lpad('p99 ms', 8)}${lpad('BPF ns/op', 10)}${lpad('ns/event', 9)}`);
     for (const d of res.detail) {
       if (d.error) {
         L.push(`${pad(d.workload, 16)}ERROR ${d.error}`);
@@ -642,7 +644,7 @@ function report(res) {
         .map(([k, v]) => `${k} ${d.own[k]}/${v}`)
         .join(', ');
       L.push(
-        `${pad(d.workload + (d.storm > 1 ? ` #${d.storm}` : ''), 22)}${pad(own, 30)}${lpad(d.summary?.lost ?? '-', 5)}${lpad(d.cpuPerEventUs?.toFixed(1) ?? '-', 10)}${lpad(d.wakeupsPerEvent?.toFixed(3) ?? '-', 8)}${lpad((d.cpuDuringNs / 1e6).toFixed(0), 8)}${lpad(d.rssPeakKb ? (d.rssPeakKb / 1024).toFixed(0) : '-', 7)}` +
+        `${pad(d.workload + (d.storm > 1 ? ` #${d.storm}` : ''), 25)}${pad(own, 30)}${lpad(d.summary?.lost ?? '-', 5)}${lpad(d.cpuPerEventUs?.toFixed(1) ?? '-', 10)}${lpad(d.wakeupsPerEvent?.toFixed(3) ?? '-', 8)}${lpad((d.cpuDuringNs / 1e6).toFixed(0), 8)}${lpad(d.rssPeakKb ? (d.rssPeakKb / 1024).toFixed(0) : '-', 7)}` +
           `${lpad(d.latencyMs ? d.latencyMs.p50.toFixed(2) : '-', 9)}${lpad(d.latencyMs ? d.latencyMs.p99.toFixed(2) : '-', 8)}${lpad(d.bpf.nsPerOp.toFixed(0), 10)}${lpad(d.bpf.nsPerEvent?.toFixed(0) ?? '-', 9)}`,
       );
     }
@@ -664,7 +666,7 @@ function report(res) {
       if (p.error) L.push(`  ${pad(p.config, 12)}${pad(p.workload, 16)}ERROR ${p.error}`);
       else {
         const ps = p.progs.filter((x) => x.runs > 0).map((x) => `${x.name} ${x.runs}x${x.nsPerRun.toFixed(0)}ns`);
-        L.push(`  ${pad(p.config, 12)}${pad(p.workload, 16)}${lpad(p.nsPerOp.toFixed(0), 7)} ns/op  ${ps.join(', ')}`);
+        L.push(`  ${pad(p.config, 12)}${pad(p.workload, 22)}${lpad(p.nsPerOp.toFixed(0), 7)} ns/op  ${ps.join(', ')}`);
       }
     }
     L.push('');
@@ -966,6 +968,8 @@ function machineInfo(loadBefore, stampBefore) {
     dirty: runSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']).stdout.trim() !== '',
   };
 }
+
+const BPF_STATS_BIN = join(BUILD_DIR, 'bpfstats');
 
 const phaseCtx = (extra) => ({ log, cleanups, interrupted: () => interrupted, ...extra });
 

@@ -273,3 +273,34 @@ export function wakeupDelta(before, after) {
   }
   return { total, busiest };
 }
+
+/**
+ * BPF run-time statistics on while the returned release() is not called: `bin` is
+ * bench/workloads/bpfstats.c, which holds a BPF_ENABLE_STATS fd (counted, so another process
+ * writing 0 to kernel.bpf_stats_enabled cannot turn them off under us) and dies with the
+ * harness. Falls back to the sysctl (enableBpfStats) when the fd cannot be had.
+ */
+export async function holdBpfStats(bin) {
+  const child = spawn(bin, [], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  const ok = await new Promise((resolve) => {
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      if (out.includes('ready')) resolve(true);
+    });
+    child.once('exit', () => resolve(false));
+    child.once('error', () => resolve(false));
+  });
+  if (ok) {
+    return {
+      via: 'BPF_ENABLE_STATS fd',
+      release: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+    };
+  }
+  const restore = enableBpfStats();
+  return { via: `kernel.bpf_stats_enabled (${err.trim() || 'bpfstats failed'})`, release: restore };
+}
