@@ -21,7 +21,7 @@ export function ticks(lo, hi, n = 6) {
   const p = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.round(v / step) * step);
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number((Math.round(v / step) * step).toPrecision(12)));
   return out;
 }
 
@@ -32,7 +32,7 @@ export function ticks(lo, hi, n = 6) {
  * `overhead` rows: {workload, config, median, ci90, range, unavailable}.
  * `targets` maps a workload to its ctrace limit (drawn as a red tick in that group).
  */
-export function ratioChart(rows, { title = 'Workload time with the tracer / without (median, 90 % CI)', targets = {} } = {}) {
+export function ratioChart(rows, { title = 'Workload time with the tracer / without (median, 90 % CI)', targets = {}, cap = 1.3 } = {}) {
   const shown = rows.filter((r) => !r.unavailable && Number.isFinite(r.median));
   const configs = [...new Set(shown.map((r) => r.config))];
   const colour = (c) => COLOURS[configs.indexOf(c) % COLOURS.length];
@@ -51,10 +51,13 @@ export function ratioChart(rows, { title = 'Workload time with the tracer / with
     hi = Math.max(hi, b, r.median);
   }
   for (const t of Object.values(targets)) hi = Math.max(hi, t);
+  // a peer at 2-3x would squeeze the ratios near 1.0 that the targets are about into a few
+  // pixels: the axis stops at `cap` and longer bars are cut, their figure still printed
+  hi = Math.min(hi, Math.max(cap, ...Object.values(targets).map((t) => t + 0.02)));
   const padR = (hi - lo) * 0.05 || 0.01;
   lo -= padR;
   hi += padR;
-  const x = (v) => left + ((v - lo) / (hi - lo)) * plotW;
+  const x = (v) => left + ((Math.min(Math.max(v, lo), hi) - lo) / (hi - lo)) * plotW;
   const parts = [];
   let y = top;
   for (const w of workloads) {
@@ -75,7 +78,8 @@ export function ratioChart(rows, { title = 'Workload time with the tracer / with
           `<path class="whisker" d="M${num(x(ci[0]))} ${num(cy)}H${num(x(ci[1]))}M${num(x(ci[0]))} ${num(cy - 4)}V${num(cy + 4)}M${num(x(ci[1]))} ${num(cy - 4)}V${num(cy + 4)}" stroke="#24292f" stroke-width="1.2" fill="none"${dash}/>`,
         );
       }
-      parts.push(`<text x="${num(left + plotW + 6)}" y="${num(y + barH - 3)}" font-size="11">${esc(`${r.config} ${r.median.toFixed(3)}`)}</text>`);
+      if (r.median > hi) parts.push(`<path class="cut" d="M${num(x(hi) - 6)} ${num(y + 2)}l6 ${barH / 2 - 2}l-6 ${barH / 2 - 2}" stroke="#ffffff" stroke-width="2" fill="none"/>`);
+      parts.push(`<text x="${num(left + plotW + 6)}" y="${num(y + barH - 3)}" font-size="11">${esc(`${r.config} ${r.median.toFixed(3)}${r.median > hi ? ' (cut)' : ''}`)}</text>`);
       y += barH + gap;
     }
     if (targets[w] !== undefined) {
@@ -96,7 +100,7 @@ export function ratioChart(rows, { title = 'Workload time with the tracer / with
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${num(height)}" viewBox="0 0 ${width} ${num(height)}" ${FONT}>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`,
-    `<text x="10" y="34" font-size="10" fill="#57606a">${esc('bar: 1.0 to the median of the rounds; whisker: 90 % CI of the median (dashed: min-max of the rounds); red: the target')}</text>`,
+    `<text x="10" y="34" font-size="10" fill="#57606a">${esc('bar: 1.0 to the median of the rounds; whisker: 90 % CI (dashed: min-max of rounds); red: target; long bars cut')}</text>`,
     ...axis,
     ...parts,
     '</svg>',
@@ -144,7 +148,7 @@ function linePanel({ ox, oy, w, h, title, yLabel, series, goal }) {
     for (const p of ps) {
       out.push(`<circle class="point" cx="${num(X(p.x))}" cy="${num(Y(p.y))}" r="3" fill="${c}"><title>${esc(`${s.name}: ${p.y} at ${p.x}`)}</title></circle>`);
     }
-    out.push(`<text x="${ox + 8}" y="${oy + 14 + 13 * i}" font-size="10" fill="${c}">${esc(s.name)}</text>`);
+    out.push(`<text x="${ox}" y="${oy + h + 44 + 13 * i}" font-size="10" fill="${c}">${esc(`— ${s.name}`)}</text>`);
   });
   return out;
 }
@@ -179,7 +183,7 @@ export function scaleChart(points, { rssGoalMb = 80 } = {}) {
     }),
   ];
   const width = 50 + 3 * (w + 70);
-  const height = 50 + h + 40;
+  const height = 50 + h + 75;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
