@@ -5,7 +5,8 @@
  *
  *   node bench/run.js [--quick] [--rounds R] [--n N] [--w W] [--m M]
  *                     [--workloads a,b] [--configs a,b] [--no-peers] [--no-install]
- *                     [--no-detail] [--no-micro] [--idle poll|halt] [--out FILE]
+ *                     [--no-detail] [--no-micro] [--no-ceiling] [--idle poll|halt] [--out FILE]
+ *                     [--publish] [--ceiling [--ring-size S]] [--scale [--scale-containers 1,100,1000]]
  *
  * Environment overrides: BENCH_N, BENCH_W, BENCH_M, BENCH_ROUNDS, BENCH_MICRO_SECONDS,
  * BENCH_WORKLOADS, BENCH_CONFIGS, BENCH_IDLE.
@@ -20,6 +21,10 @@
  *     exact delivered counts, exec → JSON line latency, BPF time per event, CPU, RSS.
  *  3. micro: real raw batches (captured from the kernel here) through decode → classify →
  *     JSON on one core.
+ *  4. ceiling: the highest exec rate with 4 KiB argv that the default ring carries with 0 lost.
+ * --scale and --ceiling run those alone (scale: RSS, start-up, CPU per event with 1/100/1,000
+ * live containers, 10,000 host processes, 20,000 short-lived cgroups), merged into the
+ * existing results file. Every run also writes results.md and SVG charts beside results.json.
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
