@@ -4,7 +4,8 @@
  * runc container (host execs never reach the ring) under a fresh `ctrace run`, whose
  * summary line says how many events were lost.
  *  1. the machine's own limit: the storm unthrottled with two workers and no tracer;
- *  2. the same under ctrace: if nothing is lost there, the ceiling is the machine's limit;
+ *  2. the same under ctrace (a few times): if nothing is lost there, the ceiling is the rate
+ *     those storms reached (ctrace's own CPU slows them below the machine's limit);
  *  3. otherwise bisection of the rate (execstorm paces its workers) between 0 and the limit.
  */
 import { runContainer } from './container.js';
@@ -59,11 +60,18 @@ export async function ceilingPhase(ctx, o) {
   const bare = await storm(ctx, { ...base, n: o.n, rate: 0, traced: false });
   const limit = bare.achievedPerSec;
   ctx.log(`ceiling: machine limit ${limit.toFixed(0)} execs/s (${o.workers} workers, ${o.argvBytes} B argv, no tracer)`);
-  const atLimit = await storm(ctx, { ...base, n: o.n, rate: 0, traced: true });
-  ctx.log(`ceiling: unthrottled under ctrace ${atLimit.achievedPerSec.toFixed(0)} execs/s, ${atLimit.lost} lost`);
-  const out = { params: { ...o, ringSize: o.ringSize ?? 'default' }, machineLimitPerSec: limit, bare, unthrottled: atLimit, steps: [] };
+  // unthrottled under ctrace, `repeats` times (a loaded machine loses in one storm and not the
+  // next): the storm with the most lost is the one reported
+  const tries = [];
+  for (let i = 0; i < (o.repeats ?? 1) && !ctx.interrupted(); i++) {
+    const t = await storm(ctx, { ...base, n: o.n, rate: 0, traced: true });
+    ctx.log(`ceiling: unthrottled under ctrace ${t.achievedPerSec.toFixed(0)} execs/s, ${t.lost} lost`);
+    tries.push(t);
+  }
+  const atLimit = tries.reduce((a, b) => (b.lost > a.lost ? b : a));
+  const out = { params: { ...o, ringSize: o.ringSize ?? 'default' }, machineLimitPerSec: limit, bare, unthrottled: atLimit, unthrottledTries: tries, steps: [] };
   if (atLimit.lost === 0) {
-    out.ceilingPerSec = atLimit.achievedPerSec;
+    out.ceilingPerSec = Math.min(...tries.map((t) => t.achievedPerSec));
     out.lossAtLimit = false;
     return out;
   }
