@@ -725,7 +725,7 @@ function reportPhases(res) {
     if (c.error) L.push(`  ERROR ${c.error}`);
     else {
       L.push(`  argv ${c.params.argvBytes} B, ${c.params.workers} workers, ring ${c.params.ringSize}`);
-      L.push(`  machine's own limit, no tracer: ${c.machineLimitPerSec.toFixed(0)} execs/s (${c.bare.n} execs in ${c.bare.elapsedS.toFixed(2)} s)`);
+      L.push(`  machine's own limit, no tracer: ${c.machineLimitPerSec.toFixed(0)} execs/s (fastest of ${(c.bareTries ?? [c.bare]).map((b) => b.achievedPerSec.toFixed(0)).join(", ")})`);
       for (const u of c.unthrottledTries ?? [c.unthrottled]) L.push(`  unthrottled under ctrace: ${u.achievedPerSec.toFixed(0)} execs/s (${((100 * u.achievedPerSec) / c.machineLimitPerSec).toFixed(0)} % of the limit), ${u.events} events, ${u.lost} lost`);
       for (const s of c.steps ?? []) L.push(`  paced ${lpad(s.rate, 6)} execs/s: achieved ${s.achievedPerSec.toFixed(0)}, ${s.n} execs, ${s.lost} lost`);
       L.push(`  ceiling: ${c.ceilingPerSec.toFixed(0)} execs/s with 0 lost${c.lossAtLimit ? '' : " (nothing lost at the machine's limit)"}`);
