@@ -19,13 +19,17 @@
  *  - classify: decode + classifyCgroupPath for every record (no per-key cache)
  *  - pipeline: decode + classify cached per cgroup key (as the Tracer does) + the event
  *              object + toJsonLine, lines joined per batch as the stdout sink does
- *  - tracer:   the real Tracer's batch handler (decode, classify, verdict write-back to a
- *              no-op kernel, process table, event) with a JSON-line listener; best effort:
- *              it reaches into Tracer internals, so it reports n/a if those changed
+ *  - tracer:   the real Tracer's batch handler (decode, classify, verdict write-back to the
+ *              real maps, process table, binary, event) with a JSON-line listener, on a Tracer
+ *              made as ctrace makes one (hooks for mounts only); it calls a private method by
+ *              name and says which when that changes
  *  - lane:     the addon's JSON-lines lane (what `ctrace run --output json` runs for every
  *              event of a cgroup it has classified): LineFormatter.format() over the batches,
  *              every cgroup registered as the tracer registers it; on the JS thread here, on
- *              the poll thread in ctrace
+ *              the poll thread in ctrace. It formats the event types the addon formats (the
+ *              share of each is reported) and passes the others on raw
+ *  - path:     the lane, then the JavaScript pipeline over the records it passed on raw: all
+ *              of ctrace's userland work per batch, whichever types the lane takes
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -190,88 +194,115 @@ function stagePipeline() {
   };
 }
 
-/** The real Tracer's onBatch over a kernel stand-in; null (with a reason) when its internals moved. */
+/**
+ * The real Tracer's batch handler: a Tracer made as ctrace makes one (its BPF loaded and
+ * attached, for mounts only so that the host adds nothing meanwhile; no pre-load, no runtime
+ * look-ups), each batch handed to its private handleBatch as the poll thread's callback would,
+ * events to a JSON-line listener. Private members are reached by name: a rename says so.
+ */
 async function stageTracer() {
+  let t = null;
   try {
     const { Tracer } = await dist('tracer.js');
-    const { ProcessTable } = await dist('proctable.js');
-    const fake = {
-      setVerdicts() {},
-      setVerdict() {},
-      setCgroupVerdict() {},
-      deleteVerdict() {},
-      stats: () => ({ emitted: 0, lost: 0, mapErrors: 0, droppedHost: 0, readErrors: 0, malformed: 0 }),
-    };
-    const t = Object.create(Tracer.prototype);
-    Object.assign(t, {
-      options: { all: false, enrich: false },
-      native: fake,
-      clock,
-      paths: new abi.CgroupPathCache(),
-      classes: new Map(),
-      eventListeners: [],
-      lostListeners: [],
-      errorListeners: [],
-      counts: { exec: 0, exit: 0, mount: 0 },
-      filtered: 0,
-      lostSeen: 0,
-      closed: false,
-      markDrained: () => {},
-      hookList: [],
-      iterators: new Set(),
-      table: new ProcessTable(),
-      catalog: null,
-    });
+    t = new Tracer({ events: ['mount'], enrich: false, preload: false });
+    const handle = t.handleBatch ?? t.onRecords;
+    if (typeof handle !== 'function') throw new Error('Tracer has neither handleBatch nor onRecords (src/tracer.ts changed): update bench/micro.js');
+    const viaHandleBatch = handle === t.handleBatch;
     let pending = [];
     let bytes = 0;
     let errors = 0;
-    t.onEvent((ev) => pending.push(toJsonLine(ev)));
-    t.onError(() => errors++);
+    let lastError = null;
+    let events = 0;
+    t.onEvent((ev) => {
+      events++;
+      pending.push(toJsonLine(ev));
+    });
+    t.onError((e) => {
+      errors++;
+      lastError = e;
+    });
     const run = () => {
       for (const b of batches) {
-        t.onBatch(null, b);
+        if (viaHandleBatch) handle.call(t, null, b, false);
+        else handle.call(t, b);
         bytes += (pending.join('\n') + '\n').length;
         pending = [];
       }
-      if (errors) throw new Error(`${errors} batch errors`);
+      if (errors) throw new Error(`${errors} batch errors: ${lastError?.message}`);
       return bytes;
     };
     run(); // proves it works before it is timed
-    const total = t.counts.exec + t.counts.exit + t.counts.mount;
-    if (total !== recordsPerPass) throw new Error(`tracer delivered ${total} of ${recordsPerPass} records`);
-    return { run };
+    if (events !== recordsPerPass) throw new Error(`the tracer delivered ${events} of ${recordsPerPass} records`);
+    return { run, close: () => t.close() };
   } catch (e) {
+    await t?.close().catch(() => {});
     return { error: e.message.split('\n')[0] };
   }
 }
 
-/** The native lane over the same batches; null (with a reason) without the addon. */
+/**
+ * The lane over the same batches, every cgroup registered as the tracer registers it. It
+ * formats what the addon formats (which event types, it decides: the share per type is
+ * reported) and passes the rest on raw. Returns the lane alone, and `path`: the lane plus
+ * the JavaScript pipeline over its raw records, the whole of ctrace's userland per batch.
+ */
 async function stageLane() {
   try {
     const { loadNative } = await dist('native.js');
-    const { JsonLane } = await dist('lane.js');
+    const { JsonLane, forEachChunk } = await dist('lane.js');
     const lane = new JsonLane(new (loadNative().LineFormatter)(CLOCK_OFFSET));
     const paths = new abi.CgroupPathCache();
-    let laneable = 0;
     for (const b of batches) {
       for (const rec of abi.decodeBatch(b, paths)) {
         const cls = classifyCgroupPath(rec.task.cgroupPath);
         if (cls.scope === 'unknown') continue; // the tracer keeps these on the object path
-        if (rec.task.nspid !== 0) laneable++;
         if (!lane.has(rec.task.cgroupKey)) {
           lane.register(rec.task.cgroupKey, { cls, cgroupPath: rec.task.cgroupPath, cgroupV1: rec.task.cgroupV1, emit: true, verdict: VERDICT_OF[cls.scope] });
         }
       }
     }
+    const byType = { exec: 0, exit: 0, mount: 0 };
+    for (const b of batches) for (const rec of abi.decodeBatch(b, paths)) byType[rec.type]++;
     let bytes = 0;
     const run = () => {
       for (const b of batches) bytes += lane.formatter.format(b).length;
       return bytes;
     };
+    const c0 = lane.formatter.counts();
     run();
-    const c = lane.formatter.counts();
-    if (c.exec + c.exit + c.mount !== laneable) throw new Error(`the lane wrote ${c.exec + c.exit + c.mount} of ${laneable} lines`);
-    return { run, share: laneable / recordsPerPass };
+    const c1 = lane.formatter.counts();
+    const wrote = { exec: c1.exec - c0.exec, exit: c1.exit - c0.exit, mount: c1.mount - c0.mount };
+    const lines = wrote.exec + wrote.exit + wrote.mount;
+    const raw = c1.raw - c0.raw;
+    if (lines + raw + (c1.filtered - c0.filtered) !== recordsPerPass) {
+      throw new Error(`the lane accounted for ${lines} lines + ${raw} raw of ${recordsPerPass} records`);
+    }
+    // the types it formats: the share of each type's records that became lines
+    const formats = Object.fromEntries(Object.entries(wrote).filter(([k]) => byType[k]).map(([k, v]) => [k, v / byType[k]]));
+    // lane + JavaScript for its raw records, as ctrace runs a batch
+    const classes = new Map();
+    const jsPaths = new abi.CgroupPathCache();
+    let pathBytes = 0;
+    const path = () => {
+      for (const b of batches) {
+        forEachChunk(
+          lane.formatter.format(b),
+          (l) => (pathBytes += l.length),
+          (rawRecs) => {
+            const out = [];
+            for (const rec of abi.decodeBatch(rawRecs, jsPaths)) {
+              let cls = classes.get(rec.task.cgroupKey);
+              if (!cls) classes.set(rec.task.cgroupKey, (cls = classifyCgroupPath(rec.task.cgroupPath)));
+              out.push(toJsonLine(toEvent(rec, cls)));
+            }
+            pathBytes += (out.join('\n') + '\n').length;
+          },
+        );
+      }
+      return pathBytes;
+    };
+    path();
+    return { run, path, share: lines / recordsPerPass, formats, raw: raw / recordsPerPass };
   } catch (e) {
     return { error: e.message.split('\n')[0] };
   }
@@ -334,10 +365,12 @@ if (want('pipeline')) results.stages.pipeline = time(stagePipeline(), seconds);
 if (want('tracer')) {
   const tr = await stageTracer();
   results.stages.tracer = tr.run ? time(tr.run, seconds) : { error: tr.error };
+  await tr.close?.();
 }
-if (want('lane')) {
+if (want('lane') || want('path')) {
   const ln = await stageLane();
-  results.stages.lane = ln.run ? { ...time(ln.run, seconds), share: ln.share } : { error: ln.error };
+  if (want('lane')) results.stages.lane = ln.run ? { ...time(ln.run, seconds), share: ln.share, formats: ln.formats } : { error: ln.error };
+  if (want('path')) results.stages.path = ln.path ? { ...time(ln.path, seconds), laneShare: ln.share, rawShare: ln.raw } : { error: ln.error };
 }
 if (want('decode')) results.stages.decode = time(stageDecode(), seconds);
 if (want('classify')) results.stages.classify = time(stageClassify(), seconds);
@@ -349,7 +382,7 @@ if (asJson) {
   for (const [k, v] of Object.entries(results.stages)) {
     console.log(
       v.error
-        ? `${k.padEnd(9)} n/a: ${v.error}`
+        ? `${k.padEnd(9)} FAILED: ${v.error}`
         : `${k.padEnd(9)} ${Math.round(v.eventsPerSec).toLocaleString('en')} events/s  (${v.nsPerEvent.toFixed(0)} ns/event; slices ${(v.sliceRange[1] / v.sliceRange[0]).toFixed(2)}x apart; first pass ${v.firstPassNsPerEvent.toFixed(0)} ns/event)`,
     );
   }

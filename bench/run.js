@@ -5,7 +5,8 @@
  *
  *   node bench/run.js [--quick] [--rounds R] [--n N] [--w W] [--m M]
  *                     [--workloads a,b] [--configs a,b] [--no-peers] [--no-install]
- *                     [--no-detail] [--no-micro] [--idle poll|halt] [--out FILE]
+ *                     [--no-detail] [--no-micro] [--no-ceiling] [--idle poll|halt] [--out FILE]
+ *                     [--publish] [--ceiling [--ring-size S]] [--scale [--scale-containers 1,100,1000]]
  *
  * Environment overrides: BENCH_N, BENCH_W, BENCH_M, BENCH_ROUNDS, BENCH_MICRO_SECONDS,
  * BENCH_WORKLOADS, BENCH_CONFIGS, BENCH_IDLE.
@@ -20,12 +21,20 @@
  *     exact delivered counts, exec → JSON line latency, BPF time per event, CPU, RSS.
  *  3. micro: real raw batches (captured from the kernel here) through decode → classify →
  *     JSON on one core.
+ *  4. ceiling: the highest exec rate with 4 KiB argv that the default ring carries with 0 lost.
+ * --scale and --ceiling run those alone (scale: RSS, start-up, CPU per event with 1/100/1,000
+ * live containers, 10,000 host processes, 20,000 short-lived cgroups), merged into the
+ * existing results file. Every run also writes results.md and SVG charts beside results.json.
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DIR, BUILD_DIR, REPO_ROOT, buildRootfs, buildWorkloads, cleanBundles, ensurePeers } from './lib/build.js';
 import { captureBatches } from './lib/capture.js';
+import { ceilingPhase } from './lib/ceiling.js';
+import { ratioChart, scaleChart } from './lib/chart.js';
+import { markdownReport } from './lib/markdown.js';
+import { scalePhase } from './lib/scale.js';
 import { cleanupContainers, dockerId, runContainer } from './lib/container.js';
 import { ctraceHasOption, liveChildren, probePeer, startCtrace, startPeer } from './lib/tracers.js';
 import { localNats, natsSummary } from './lib/nats.js';
@@ -33,7 +42,7 @@ import { WORKLOAD_NAMES, defineWorkloads } from './lib/workloads.js';
 import {
   bpfProgCounters,
   bpfProgNames,
-  enableBpfStats,
+  holdBpfStats,
   holdIdlePoll,
   median,
   medianCi90,
@@ -44,6 +53,8 @@ import {
   run,
   runSync,
   sleep,
+  threadSwitches,
+  wakeupDelta,
   which,
 } from './lib/util.js';
 
@@ -54,8 +65,12 @@ function usageError(message) {
   return Object.assign(new Error(message), { usage: true });
 }
 
-const SWITCHES = ['--quick', '--no-peers', '--no-install', '--no-detail', '--no-micro'];
-const VALUED = ['--n', '--w', '--m', '--rounds', '--micro-seconds', '--workloads', '--configs', '--out', '--idle'];
+const SWITCHES = ['--quick', '--no-peers', '--no-install', '--no-detail', '--no-micro', '--scale', '--ceiling', '--no-ceiling', '--publish'];
+const VALUED = [
+  '--n', '--w', '--m', '--rounds', '--micro-seconds', '--workloads', '--configs', '--out', '--idle',
+  '--scale-containers', '--scale-runc', '--scale-procs', '--scale-churn', '--scale-storm',
+  '--ceiling-n', '--ceiling-seconds', '--ceiling-argv', '--ring-size',
+];
 
 function parseOptions(argv, env) {
   for (let i = 0; i < argv.length; i++) {
@@ -70,7 +85,13 @@ function parseOptions(argv, env) {
     install: !argv.includes('--no-install'),
     detail: !argv.includes('--no-detail'),
     micro: !argv.includes('--no-micro'),
+    // --scale and --ceiling run those phases alone, merged into the existing results file
+    scale: argv.includes('--scale'),
+    ceilingOnly: argv.includes('--ceiling'),
+    ceiling: !argv.includes('--no-ceiling'),
+    publish: argv.includes('--publish'),
   };
+  o.only = o.scale || o.ceilingOnly;
   const val = (flag, envName, def) => {
     const i = argv.indexOf(flag);
     if (i >= 0 && argv[i + 1] !== undefined) return argv[i + 1];
@@ -86,6 +107,23 @@ function parseOptions(argv, env) {
   o.out = val('--out', 'BENCH_OUT', join(BENCH_DIR, 'results.json'));
   o.idle = String(val('--idle', 'BENCH_IDLE', 'poll'));
   if (!['poll', 'halt'].includes(o.idle)) throw usageError(`bad --idle: ${o.idle} (poll or halt)`);
+  const ints = (x) => String(x).split(',').filter(Boolean).map(Number);
+  o.scaleContainers = ints(val('--scale-containers', 'BENCH_SCALE_CONTAINERS', o.quick ? '1,10,100' : '1,100,1000'));
+  o.scaleRunc = Number(val('--scale-runc', 'BENCH_SCALE_RUNC', 3));
+  o.scaleProcs = Number(val('--scale-procs', 'BENCH_SCALE_PROCS', o.quick ? 1000 : 10000));
+  o.scaleChurn = Number(val('--scale-churn', 'BENCH_SCALE_CHURN', o.quick ? 2000 : 20000));
+  o.scaleStorm = Number(val('--scale-storm', 'BENCH_SCALE_STORM', o.quick ? 1000 : 5000));
+  o.ceilingN = Number(val('--ceiling-n', 'BENCH_CEILING_N', o.quick ? 2000 : 6000));
+  o.ceilingSeconds = Number(val('--ceiling-seconds', 'BENCH_CEILING_SECONDS', o.quick ? 1 : 2));
+  o.ceilingArgv = Number(val('--ceiling-argv', 'BENCH_CEILING_ARGV', 4096));
+  o.ringSize = val('--ring-size', 'BENCH_RING_SIZE', null);
+  for (const k of ['scaleRunc', 'scaleProcs', 'scaleChurn']) {
+    if (!Number.isInteger(o[k]) || o[k] < 0) throw usageError(`bad --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${o[k]}`);
+  }
+  for (const k of ['scaleStorm', 'ceilingN', 'ceilingArgv']) {
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw usageError(`bad --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${o[k]}`);
+  }
+  if (!o.scaleContainers.length || o.scaleContainers.some((x) => !Number.isInteger(x) || x < 1)) throw usageError(`bad --scale-containers: ${o.scaleContainers}`);
   for (const k of ['n', 'w', 'm', 'rounds']) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw usageError(`bad --${k}: ${o[k]}`);
   }
@@ -172,6 +210,7 @@ function countLines(text, pred) {
 /** What ctrace should report of one workload run: [type, count] pairs (at least; runc adds its own). */
 function ctraceExpected(w) {
   if (!w.container) return { exec: 0, exit: 0, mount: 0 };
+  if (w.shell) return { exec: w.ops + 1, exit: w.ops + 1 }; // the shell and its /bin/true children
   if (w.kind === 'exec') return { exec: w.ops + 1, exit: w.ops + w.workers + 1 };
   return { mount: w.ops + 1 };
 }
@@ -202,7 +241,7 @@ function countOwnLines(lines, w, runInfo, id) {
   const c = { exec: 0, exit: 0, mount: 0, lostRecords: 0 };
   for (const l of lines) {
     if (l.includes('"type":"lost"')) c.lostRecords++;
-    if (w.kind === 'exec' && l.includes(runInfo.tag) && execArgvRe(runInfo.tag).test(l)) c.exec++;
+    if (w.kind === 'exec' && l.includes(runInfo.tag) && (w.execRe ?? execArgvRe)(runInfo.tag).test(l)) c.exec++;
     else if (id && l.includes(id)) {
       if (w.kind === 'exec' && l.includes('"type":"exit"') && l.includes('"comm":"true"')) c.exit++;
       if (w.kind === 'mount' && l.includes('"type":"mount"') && l.includes(`"target":"${runInfo.target}"`)) c.mount++;
@@ -386,7 +425,8 @@ function summariseRounds(runs, opts, configs, workloads) {
 // ---- phase 2: ctrace in detail ---------------------------------------------------------------------
 
 async function detailRuns(opts, workloads) {
-  const restore = enableBpfStats();
+  const stats = await holdBpfStats(BPF_STATS_BIN);
+  const restore = stats.release;
   cleanups.add(restore);
   const results = [];
   try {
@@ -436,6 +476,7 @@ async function detailRun(w, storms) {
       const st = { tag: newTag(), containerId: w.container ? dockerId() : null, own: 0, lines: [], latencies: [] };
       states.push(st);
       const bpf0 = ct.bpf();
+      const sw0 = threadSwitches(ct.pid);
       const cpu0 = ct.cpuNs();
       const lines0 = ct.lines();
       const rss = peakRssFromNow(ct.pid);
@@ -444,6 +485,7 @@ async function detailRun(w, storms) {
       await ct.drain({ until: exp ? () => st.own >= exp : undefined, maxMs: 20_000 });
       if (exp) await ct.drain(); // and then quiet
       const cpu1 = ct.cpuNs();
+      const wakeups = wakeupDelta(sw0, threadSwitches(ct.pid));
       const bpf1 = ct.bpf();
       const rssPeakKb = rss.peak();
       startKb = Math.max(startKb, rss.startKb ?? 0);
@@ -461,6 +503,9 @@ async function detailRun(w, storms) {
           : null,
         cpuDuringNs: cpu1 - cpu0,
         cpuPerEventUs: events ? (cpu1 - cpu0) / events / 1e3 : null,
+        // ctrace's threads' voluntary context switches during the storm and its drain
+        wakeups,
+        wakeupsPerEvent: events ? wakeups.total / events : null,
         rssPeakKb,
         bpf: (() => {
           const b = bpfDelta(bpf0, bpf1, names, w.ops);
@@ -483,7 +528,8 @@ async function detailRun(w, storms) {
 
 /** Each available peer once on the container workload it covers, bpf_stats on: its kernel time per operation. */
 async function peerBpfRuns(opts, workloads, configs) {
-  const restore = enableBpfStats();
+  const stats = await holdBpfStats(BPF_STATS_BIN);
+  const restore = stats.release;
   cleanups.add(restore);
   const out = [];
   try {
@@ -569,10 +615,10 @@ function report(res) {
   if (res.machine.rebuiltDuringRun) L.push('WARNING: dist/ or the addon was rebuilt during this run: results mix two builds; run again');
   L.push('');
   L.push('Overhead: workload time with the tracer / without, per round (median [min-max] of rounds)');
-  L.push(`${pad('workload', 16)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS/HWM MB', 11)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
+  L.push(`${pad('workload', 22)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS/HWM MB', 11)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
   for (const r of res.overhead) {
     if (r.unavailable) {
-      L.push(`${pad(r.workload, 16)}${pad(r.config, 14)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
+      L.push(`${pad(r.workload, 22)}${pad(r.config, 14)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
       continue;
     }
     const rg = r.range ? `${r.range[0].toFixed(3)}-${r.range[1].toFixed(3)}` : '-';
@@ -585,15 +631,15 @@ function report(res) {
       d = `${r.delivered.type ?? ''} ${r.delivered.min ?? '-'}/${rel}${exp}${r.delivered.allDelivered ? '' : ' SHORT'}`.trim();
     }
     L.push(
-      `${pad(r.workload, 16)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? `${r.rssPeakKbMax ? (r.rssPeakKbMax / 1024).toFixed(0) : '-'}/${(r.hwmKbMax / 1024).toFixed(0)}` : '-', 11)}` +
+      `${pad(r.workload, 22)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? `${r.rssPeakKbMax ? (r.rssPeakKbMax / 1024).toFixed(0) : '-'}/${(r.hwmKbMax / 1024).toFixed(0)}` : '-', 11)}` +
         `${lpad(Number.isFinite(r.cpuDuringMs) ? r.cpuDuringMs.toFixed(0) : '-', 8)}${lpad(r.cpuPerEventUs ? r.cpuPerEventUs.toFixed(1) : '-', 7)}` +
         (r.errors?.length ? `  ERRORS: ${r.errors.length} (${r.errors[0]})` : ''),
     );
   }
   L.push('');
   if (res.detail?.length) {
-    L.push('ctrace in detail (stdout read through a pipe, kernel.bpf_stats_enabled=1 for these runs only)');
-    L.push(`${pad('workload', 19)}${pad('own events (got/expected)', 30)}${lpad('lost', 5)}${lpad('CPU us/ev', 10)}${lpad('CPU ms', 8)}${lpad('RSS MB', 7)}${lpad('lat p50', 9)}${lpad('p99 ms', 8)}${lpad('BPF ns/op', 10)}${lpad('ns/event', 9)}`);
+    L.push('ctrace in detail (stdout read through a pipe, BPF run-time statistics on for these runs only)');
+    L.push(`${pad('workload', 25)}${pad('own events (got/expected)', 30)}${lpad('lost', 5)}${lpad('CPU us/ev', 10)}${lpad('wake/ev', 8)}${lpad('CPU ms', 8)}${lpad('RSS MB', 7)}${lpad('lat p50', 9)}${lpad('p99 ms', 8)}${lpad('BPF ns/op', 10)}${lpad('ns/event', 9)}`);
     for (const d of res.detail) {
       if (d.error) {
         L.push(`${pad(d.workload, 16)}ERROR ${d.error}`);
@@ -603,18 +649,19 @@ function report(res) {
         .map(([k, v]) => `${k} ${d.own[k]}/${v}`)
         .join(', ');
       L.push(
-        `${pad(d.workload + (d.storm > 1 ? ` #${d.storm}` : ''), 19)}${pad(own, 30)}${lpad(d.summary?.lost ?? '-', 5)}${lpad(d.cpuPerEventUs?.toFixed(1) ?? '-', 10)}${lpad((d.cpuDuringNs / 1e6).toFixed(0), 8)}${lpad(d.rssPeakKb ? (d.rssPeakKb / 1024).toFixed(0) : '-', 7)}` +
+        `${pad(d.workload + (d.storm > 1 ? ` #${d.storm}` : ''), 25)}${pad(own, 30)}${lpad(d.summary?.lost ?? '-', 5)}${lpad(d.cpuPerEventUs?.toFixed(1) ?? '-', 10)}${lpad(d.wakeupsPerEvent?.toFixed(3) ?? '-', 8)}${lpad((d.cpuDuringNs / 1e6).toFixed(0), 8)}${lpad(d.rssPeakKb ? (d.rssPeakKb / 1024).toFixed(0) : '-', 7)}` +
           `${lpad(d.latencyMs ? d.latencyMs.p50.toFixed(2) : '-', 9)}${lpad(d.latencyMs ? d.latencyMs.p99.toFixed(2) : '-', 8)}${lpad(d.bpf.nsPerOp.toFixed(0), 10)}${lpad(d.bpf.nsPerEvent?.toFixed(0) ?? '-', 9)}`,
       );
     }
     L.push('  #2: a second storm under the same ctrace (JIT warm); the other rows are the first storm after attach.');
     L.push('  BPF ns/op: all of ctrace\'s BPF programs\' run time during the storm / execs (or mounts) of the storm;');
-    L.push('  ns/event: the same / events ctrace reported. Per program (last run of each workload):');
+    L.push('  ns/event: the same / events ctrace reported. CPU us/ev: ctrace\'s CPU (all threads) / events it reported;');
+    L.push('  wake/ev: voluntary context switches of ctrace\'s threads (each a wakeup) / events. Per program, ns per event of each hook:');
     const lastByW = new Map();
     for (const d of res.detail) if (!d.error) lastByW.set(d.workload, d);
     for (const [wname, d] of lastByW) {
-      const ps = d.bpf.progs.filter((p) => p.runs > 0).map((p) => `${p.name} ${p.runs}x${p.nsPerRun.toFixed(0)}ns`);
-      L.push(`  ${pad(wname, 16)}${ps.join(', ') || '-'}`);
+      const ps = d.bpf.progs.filter((p) => p.runs > 0).map((p) => `${p.name} ${p.runs}x${p.nsPerRun.toFixed(0)}ns${d.events ? ` (${(p.ns / d.events).toFixed(0)}/ev)` : ''}`);
+      L.push(`  ${pad(wname, 21)}${ps.join(', ') || '-'}`);
     }
     L.push('');
   }
@@ -624,7 +671,7 @@ function report(res) {
       if (p.error) L.push(`  ${pad(p.config, 12)}${pad(p.workload, 16)}ERROR ${p.error}`);
       else {
         const ps = p.progs.filter((x) => x.runs > 0).map((x) => `${x.name} ${x.runs}x${x.nsPerRun.toFixed(0)}ns`);
-        L.push(`  ${pad(p.config, 12)}${pad(p.workload, 16)}${lpad(p.nsPerOp.toFixed(0), 7)} ns/op  ${ps.join(', ')}`);
+        L.push(`  ${pad(p.config, 12)}${pad(p.workload, 22)}${lpad(p.nsPerOp.toFixed(0), 7)} ns/op  ${ps.join(', ')}`);
       }
     }
     L.push('');
@@ -642,16 +689,23 @@ function report(res) {
         continue;
       }
       const st = Object.entries(r.stages)
-        .map(([k, v]) => (v.error ? `${k} n/a` : `${k} ${Math.round(v.eventsPerSec).toLocaleString('en')}`))
+        .map(([k, v]) => (v.error ? `${k} FAILED` : `${k} ${Math.round(v.eventsPerSec).toLocaleString('en')}`))
         .join(', ');
       L.push(`  ${pad(label, 10)} ${r.records} records/${r.batches} batches: ${st}`);
+      for (const [k, v] of Object.entries(r.stages)) if (v.error) L.push(`  ${pad('', 10)} ${k} FAILED: ${v.error}`);
       const p = r.stages.pipeline;
       if (p && !p.error) L.push(`  ${pad('', 10)} pipeline ${p.nsPerEvent.toFixed(0)} ns/event warm, ${p.firstPassNsPerEvent.toFixed(0)} ns/event in its first (cold) pass`);
       const ln = r.stages.lane;
-      if (ln && !ln.error) L.push(`  ${pad('', 10)} lane ${ln.nsPerEvent.toFixed(0)} ns/event warm, ${ln.firstPassNsPerEvent.toFixed(0)} ns/event first pass; ${(ln.share * 100).toFixed(1)} % of the records take it`);
+      if (ln && !ln.error) {
+        const fm = Object.entries(ln.formats ?? {}).map(([k, v]) => `${k} ${(v * 100).toFixed(0)} %`).join(', ');
+        L.push(`  ${pad('', 10)} lane ${ln.nsPerEvent.toFixed(0)} ns/record warm, ${ln.firstPassNsPerEvent.toFixed(0)} ns first pass; it formats ${(ln.share * 100).toFixed(1)} % of the records (${fm}), the rest go raw`);
+      }
+      const pa = r.stages.path;
+      if (pa && !pa.error) L.push(`  ${pad('', 10)} path (lane + JavaScript for the raw records, ctrace's userland per batch) ${pa.nsPerEvent.toFixed(0)} ns/event warm, ${pa.firstPassNsPerEvent.toFixed(0)} first pass`);
     }
     L.push('');
   }
+  L.push(...reportPhases(res));
   L.push('Targets');
   for (const t of res.targets) L.push(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${pad(t.name, 58)} ${t.value}`);
   if (Object.keys(res.unavailable).length) {
@@ -660,6 +714,52 @@ function report(res) {
     for (const [k, v] of Object.entries(res.unavailable)) L.push(`  ${k}: ${v}`);
   }
   return L.join('\n');
+}
+
+/** The ceiling and the scale curve, as text (also what --scale / --ceiling print alone). */
+function reportPhases(res) {
+  const L = [];
+  const c = res.ceiling;
+  if (c) {
+    L.push('Drop-free ceiling (exec storm in a runc container, long argv, a fresh ctrace per storm)');
+    if (c.error) L.push(`  ERROR ${c.error}`);
+    else {
+      L.push(`  argv ${c.params.argvBytes} B, ${c.params.workers} workers, ring ${c.params.ringSize}`);
+      L.push(`  machine's own limit, no tracer: ${c.machineLimitPerSec.toFixed(0)} execs/s (fastest of ${(c.bareTries ?? [c.bare]).map((b) => b.achievedPerSec.toFixed(0)).join(", ")})`);
+      for (const u of c.unthrottledTries ?? [c.unthrottled]) L.push(`  unthrottled under ctrace: ${u.achievedPerSec.toFixed(0)} execs/s (${((100 * u.achievedPerSec) / c.machineLimitPerSec).toFixed(0)} % of the limit), ${u.events} events, ${u.lost} lost`);
+      for (const s of c.steps ?? []) L.push(`  paced ${lpad(s.rate, 6)} execs/s: achieved ${s.achievedPerSec.toFixed(0)}, ${s.n} execs, ${s.lost} lost`);
+      L.push(`  ceiling: ${c.ceilingPerSec.toFixed(0)} execs/s with 0 lost${c.lossAtLimit ? '' : " (nothing lost at the machine's limit)"}`);
+    }
+    L.push('');
+  }
+  const s = res.scale;
+  if (s) {
+    L.push(`Scale (cgroup hierarchies: ${s.roots.join(', ')})`);
+    L.push(`${lpad('containers', 11)}${lpad('runc', 5)}${lpad('walk ms', 9)}${lpad('attach ms', 10)}${lpad('procs', 7)}${lpad('HWM MB', 8)}${lpad('RSS MB', 8)}${lpad('CPU us/ev', 10)}${lpad('events', 8)}${lpad('lost', 6)}`);
+    for (const x of s.containers ?? []) {
+      if (x.error) {
+        L.push(`${lpad(x.containers, 11)}${lpad(x.runc, 5)}  ERROR ${x.error}`);
+        continue;
+      }
+      L.push(
+        `${lpad(x.containers, 11)}${lpad(x.runc, 5)}${lpad(x.startupMs ?? '-', 9)}${lpad(x.attachMs.toFixed(0), 10)}${lpad(x.startup?.processes ?? '-', 7)}` +
+          `${lpad(x.hwmKb ? (x.hwmKb / 1024).toFixed(1) : '-', 8)}${lpad(x.rssKb ? (x.rssKb / 1024).toFixed(1) : '-', 8)}${lpad(x.cpuPerEventUs?.toFixed(2) ?? '-', 10)}${lpad(x.events ?? '-', 8)}${lpad(x.lost ?? '-', 6)}`,
+      );
+    }
+    const h = s.hostProcesses;
+    if (h) L.push(h.error ? `  host processes: ERROR ${h.error}` : `  +${h.processes} host processes: walk ${h.startup?.elapsedMs ?? '-'} ms over ${h.startup?.processes ?? '-'} processes, attach ${h.attachMs.toFixed(0)} ms, HWM ${h.hwmKb ? (h.hwmKb / 1024).toFixed(1) : '-'} MB`);
+    const ch = s.churn;
+    if (ch) {
+      const m = (kb) => (kb ? (kb / 1024).toFixed(1) : '-');
+      L.push(
+        ch.samples
+          ? `  ${ch.cgroups} short-lived cgroups in ${ch.elapsedS?.toFixed(1)} s (${ch.failed} failed): RSS ${m(ch.beforeKb)} MB before, max ${m(ch.duringMaxKb)} during (first third ${m(ch.firstThirdMaxKb)}, last third ${m(ch.lastThirdMaxKb)}), ${m(ch.afterKb)} after, ${m(ch.settledKb)} 2 s later; ${ch.events} events, ${ch.lost} lost${ch.error ? `; ${ch.error}` : ''}`
+          : `  cgroup churn: ERROR ${ch.error}`,
+      );
+    }
+    L.push('');
+  }
+  return L;
 }
 
 function evaluateTargets(res) {
@@ -673,13 +773,17 @@ function evaluateTargets(res) {
     t.push({ name, pass: ok, value: `${fmtRatio(r.median)}x [${r.range.map(fmtRatio).join('-')}]${ci}${extra ? extra.describe(r) : ''}` });
   };
   ratioTarget('host-only exec storm: ctrace <= 1.01x', 'exec-host', 1.01);
-  const allIn = (r) => {
-    const detail = (res.detail ?? []).filter((d) => d.workload === 'exec-container' && !d.error);
-    const detailOk = detail.every((d) => d.own.exec === d.expectedOwn.exec && d.own.exit === d.expectedOwn.exit && d.summary?.lost === 0);
-    return r.lost === 0 && r.delivered?.allDelivered && detailOk;
+  const allIn = (wname) => {
+    const f = (r) => {
+      const detail = (res.detail ?? []).filter((d) => d.workload === wname && !d.error);
+      const detailOk = detail.every((d) => d.own.exec === d.expectedOwn.exec && d.own.exit === d.expectedOwn.exit && d.summary?.lost === 0);
+      return r.lost === 0 && r.delivered?.allDelivered && detailOk;
+    };
+    f.describe = (r) => `, ${r.lost} lost, delivered ${r.delivered?.allDelivered ? 'all' : 'NOT all'}`;
+    return f;
   };
-  allIn.describe = (r) => `, ${r.lost} lost, delivered ${r.delivered?.allDelivered ? 'all' : 'NOT all'}`;
-  ratioTarget('exec storm in a container, every event: ctrace <= 1.02x, 0 lost', 'exec-container', 1.02, allIn);
+  ratioTarget('exec storm in a container, every event: ctrace <= 1.02x, 0 lost', 'exec-container', 1.02, allIn('exec-container'));
+  ratioTarget('shell loop in a container, runc run to exit: ctrace <= 1.01x, 0 lost', 'exec-shell-container', 1.01, allIn('exec-shell-container'));
   ratioTarget('mount storm in a container: ctrace <= 1.15x', 'mount-container', 1.15);
   const lat = (res.detail ?? []).filter((d) => d.latencyMs);
   if (lat.length) {
@@ -709,6 +813,37 @@ function evaluateTargets(res) {
       : '';
     t.push({ name: 'userland pipeline >= 300,000 events/s on one core', pass: micro.eventsPerSec >= 300_000, value: `${Math.round(micro.eventsPerSec).toLocaleString('en')} events/s (${res.micro.captured ? 'captured' : 'synthetic'} batches${slices})` });
   } else t.push({ name: 'userland pipeline >= 300,000 events/s on one core', pass: null, value: 'not measured' });
+  const c = res.ceiling;
+  if (c && !c.error) {
+    t.push({
+      ceiling: true,
+      name: `0 lost at the machine's exec limit, ${c.params.argvBytes} B argv, ring ${c.params.ringSize}`,
+      pass: !c.lossAtLimit,
+      value: `ceiling ${c.ceilingPerSec.toFixed(0)} execs/s; machine ${c.machineLimitPerSec.toFixed(0)}/s; unthrottled under ctrace ${c.unthrottled.achievedPerSec.toFixed(0)}/s with ${c.unthrottled.lost} lost`,
+    });
+  }
+  const sc = res.scale;
+  if (sc) {
+    const pts = (sc.containers ?? []).filter((x) => !x.error);
+    const top = pts.at(-1);
+    if (top) {
+      t.push({ scale: true, name: `ctrace RSS <= 80 MB with ${top.containers} live containers`, pass: top.hwmKb / 1024 <= 80, value: `${(top.hwmKb / 1024).toFixed(1)} MB peak (VmHWM, start-up and storm)` });
+    }
+    const per = pts.filter((x) => Number.isFinite(x.cpuPerEventUs));
+    if (per.length >= 2) {
+      // flat: the most containers cost at most 20 % more per event than the fewest
+      const ratio = per.at(-1).cpuPerEventUs / per[0].cpuPerEventUs;
+      t.push({ scale: true, name: 'CPU per event flat in live containers (<= 1.2x)', pass: ratio <= 1.2, value: `${per.map((x) => `${x.containers}: ${x.cpuPerEventUs.toFixed(2)} us`).join(', ')} (${ratio.toFixed(2)}x)` });
+    }
+    const h = sc.hostProcesses;
+    if (h && !h.error && h.startup) t.push({ scale: true, name: `start-up walk <= 1 s with ${h.processes} more host processes`, pass: h.startup.elapsedMs <= 1000, value: `${h.startup.elapsedMs} ms over ${h.startup.processes} processes` });
+    const ch = sc.churn;
+    if (ch?.samples?.length) {
+      // bounded: the last third of the churn peaks within 10 MB of the first third
+      const grow = (ch.lastThirdMaxKb - ch.firstThirdMaxKb) / 1024;
+      t.push({ scale: true, name: `RSS bounded under ${ch.cgroups} short-lived cgroups (<= +10 MB)`, pass: grow <= 10 && !ch.failed, value: `${(ch.firstThirdMaxKb / 1024).toFixed(1)} -> ${(ch.lastThirdMaxKb / 1024).toFixed(1)} MB (first -> last third), ${(ch.afterKb / 1024).toFixed(1)} MB after, ${ch.lost} lost` });
+    }
+  }
   return t;
 }
 
@@ -772,6 +907,11 @@ async function main() {
     }
   }
 
+  if (opts.only) {
+    await onlyPhases(opts, { bins, rootfs, t0, loadBefore, stampBefore });
+    return;
+  }
+
   log(`warm-up: each workload once without a tracer`);
   for (const w of opts.workloads) await workloads[w].run(newTag());
 
@@ -795,20 +935,15 @@ async function main() {
     log('phase 3: userland micro-benchmark');
     micro = await microBench(opts, rootfs);
   }
+  let ceiling = null;
+  if (opts.ceiling && !interrupted) {
+    log('phase 4: the drop-free ceiling');
+    ceiling = await runCeiling(opts, rootfs);
+  }
   const res = {
     date: new Date().toISOString(),
     durationS: Math.round((Date.now() - t0) / 1000),
-    machine: {
-      kernel: release(),
-      nproc: cpus().length,
-      model: cpus()[0]?.model ?? 'unknown',
-      node: process.version,
-      commit: runSync('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']).stdout.trim(),
-      loadavg: { before: loadBefore, after: readFileSync('/proc/loadavg', 'utf8').trim() },
-      build: new Date(stampBefore).toISOString(),
-      rebuiltDuringRun: buildStamp() !== stampBefore,
-      dirty: runSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']).stdout.trim() !== '',
-    },
+    machine: machineInfo(loadBefore, stampBefore),
     params: { n: opts.n, w: opts.w, m: opts.m, rounds: opts.rounds, quick: opts.quick, microSeconds: opts.microSeconds, idle },
     workloads: Object.fromEntries(opts.workloads.map((w) => [w, workloads[w].label])),
     unavailable,
@@ -816,12 +951,108 @@ async function main() {
     detail,
     peerBpf,
     micro,
+    ceiling,
     runs,
   };
   res.targets = evaluateTargets(res);
-  writeFileSync(opts.out, JSON.stringify(res, null, 1) + '\n');
+  writeOutputs(res, opts);
   process.stdout.write(report(res) + '\n');
   log(`results in ${opts.out} (${res.durationS} s)`);
+}
+
+function machineInfo(loadBefore, stampBefore) {
+  return {
+    kernel: release(),
+    nproc: cpus().length,
+    model: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    commit: runSync('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']).stdout.trim(),
+    loadavg: { before: loadBefore, after: readFileSync('/proc/loadavg', 'utf8').trim() },
+    build: new Date(stampBefore).toISOString(),
+    rebuiltDuringRun: buildStamp() !== stampBefore,
+    dirty: runSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']).stdout.trim() !== '',
+  };
+}
+
+const BPF_STATS_BIN = join(BUILD_DIR, 'bpfstats');
+
+const phaseCtx = (extra) => ({ log, cleanups, interrupted: () => interrupted, ...extra });
+
+async function runCeiling(opts, rootfs) {
+  try {
+    return await ceilingPhase(phaseCtx({ rootfs }), {
+      n: opts.ceilingN,
+      seconds: opts.ceilingSeconds,
+      workers: opts.w,
+      argvBytes: opts.ceilingArgv,
+      steps: opts.quick ? 4 : 6,
+      repeats: opts.quick ? 1 : 3,
+      ringSize: opts.ringSize,
+    });
+  } catch (e) {
+    return { error: e.message.split('\n').slice(0, 3).join(' | ') };
+  }
+}
+
+/**
+ * --scale / --ceiling: those phases alone. Their results replace the same keys of the results
+ * file already there (a full run's), so one results.json, results.md and chart hold both.
+ */
+async function onlyPhases(opts, { bins, rootfs, t0, loadBefore, stampBefore }) {
+  let res = null;
+  try {
+    res = JSON.parse(readFileSync(opts.out, 'utf8'));
+  } catch {
+    res = { date: new Date().toISOString(), params: {}, workloads: {}, unavailable: {}, overhead: [], detail: null, peerBpf: null, micro: null, runs: [] };
+  }
+  if (opts.ceilingOnly) {
+    log('the drop-free ceiling');
+    res.ceiling = await runCeiling(opts, rootfs);
+    res.ceiling.date = new Date().toISOString();
+    res.ceiling.machine = machineInfo(loadBefore, stampBefore);
+  }
+  if (opts.scale && !interrupted) {
+    log('scale');
+    res.scale = await scalePhase(phaseCtx({ bins, rootfs }), {
+      containers: opts.scaleContainers,
+      runc: opts.scaleRunc,
+      hostProcs: opts.scaleProcs,
+      churn: opts.scaleChurn,
+      storm: opts.scaleStorm,
+      workers: opts.w,
+    });
+    res.scale.date = new Date().toISOString();
+    res.scale.durationS = Math.round((Date.now() - t0) / 1000);
+    res.scale.machine = machineInfo(loadBefore, stampBefore);
+  }
+  res.targets = evaluateTargets(res);
+  writeOutputs(res, opts);
+  process.stdout.write(reportPhases(res).join('\n') + '\n' + res.targets.filter((t) => t.scale || t.ceiling).map((t) => `${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${pad(t.name, 58)} ${t.value}`).join('\n') + '\n');
+  log(`results in ${opts.out} (${Math.round((Date.now() - t0) / 1000)} s)`);
+}
+
+/**
+ * results.json, and beside it the same as Markdown tables (results.md) and pictures
+ * (results.svg, results-scale.svg), all gitignored. --publish also writes the copies
+ * bench/README.md shows and the repository keeps: bench/chart.svg, bench/scale.svg, bench/latest.md.
+ */
+function writeOutputs(res, opts) {
+  const base = opts.out.replace(/\.json$/, '');
+  writeFileSync(opts.out, JSON.stringify(res, null, 1) + '\n');
+  const md = markdownReport(res);
+  writeFileSync(`${base}.md`, md);
+  const targets = { 'exec-host': 1.01, 'exec-container': 1.02, 'exec-shell-container': 1.01, 'mount-container': 1.15 };
+  const chart = res.overhead?.length ? ratioChart(res.overhead, { targets }) : null;
+  if (chart) writeFileSync(`${base}.svg`, chart + '\n');
+  const scale = res.scale?.containers?.length ? scaleChart(res.scale.containers) : null;
+  if (scale) writeFileSync(`${base}-scale.svg`, scale + '\n');
+  log(`tables in ${base}.md${chart ? `, chart in ${base}.svg` : ''}${scale ? `, scale curve in ${base}-scale.svg` : ''}`);
+  if (opts.publish) {
+    if (chart) writeFileSync(join(BENCH_DIR, 'chart.svg'), chart + '\n');
+    if (scale) writeFileSync(join(BENCH_DIR, 'scale.svg'), scale + '\n');
+    writeFileSync(join(BENCH_DIR, 'latest.md'), md);
+    log('published bench/chart.svg, bench/scale.svg, bench/latest.md');
+  }
 }
 
 main().catch(async (e) => {

@@ -13,7 +13,7 @@ export const REPO_ROOT = dirname(BENCH_DIR);
 export const BUILD_DIR = join(BENCH_DIR, '.build');
 export const ROOTFS = join(BUILD_DIR, 'rootfs');
 
-const WORKLOADS = ['execstorm', 'mountstorm'];
+const WORKLOADS = ['execstorm', 'mountstorm', 'cgholders', 'bpfstats'];
 
 /** cc -static every workload whose binary is older than its source. Returns {name: path}. */
 export function buildWorkloads(log) {

@@ -4,13 +4,15 @@
  * IPC, UTS and network namespaces. runc keeps its state under its own --root so the
  * test suites' clean-ups never touch a bench container (and the other way round).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILD_DIR } from './build.js';
+import { BUILD_DIR, REPO_ROOT } from './build.js';
 import { run, runSync } from './util.js';
 
-export const RUNC_ROOT = '/run/ctrace-bench-runc';
+// one runc state directory per clone: a bench starting in one clone clears what an
+// interrupted run left there, and must not delete the containers of a bench running in another
+export const RUNC_ROOT = `/run/ctrace-bench-runc-${createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 8)}`;
 
 export function dockerId() {
   return randomBytes(32).toString('hex');
@@ -65,8 +67,11 @@ export async function runContainer({ rootfs, args, capAdd, id = dockerId(), time
   mkdirSync(RUNC_ROOT, { recursive: true });
   const timer = setTimeout(() => runSync('runc', ['--root', RUNC_ROOT, 'kill', id, 'KILL']), timeoutMs);
   try {
+    const t0 = process.hrtime.bigint();
     const r = await run('runc', ['--root', RUNC_ROOT, 'run', '--bundle', bundle, id]);
-    return { id, cgroupsPath, ...r };
+    // `runc run` to its exit: the container's whole life, runc's set-up and tear-down included
+    const lifeNs = Number(process.hrtime.bigint() - t0);
+    return { id, cgroupsPath, lifeNs, ...r };
   } finally {
     clearTimeout(timer);
     runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
@@ -79,4 +84,30 @@ export function cleanupContainers() {
   const r = runSync('runc', ['--root', RUNC_ROOT, 'list', '-q']);
   if (r.code !== 0) return;
   for (const id of r.stdout.split('\n').filter(Boolean)) runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
+}
+
+/**
+ * Starts a container in the background (`runc run --detach`) and resolves once runc has
+ * started it; `runc delete --force` (or cleanupContainers) ends it. For the scale phase's
+ * live containers: a sleeping init each.
+ */
+export async function startDetached({ rootfs, args, id = dockerId() }) {
+  const bundle = join(BUILD_DIR, 'bundles', id.slice(0, 12));
+  mkdirSync(bundle, { recursive: true });
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(ociConfig({ rootfs, args, cgroupsPath: `/docker/${id}` }), null, 1));
+  mkdirSync(RUNC_ROOT, { recursive: true });
+  // no pipes: the container's init inherits runc's stdio and would hold them open
+  const r = await run('runc', ['--root', RUNC_ROOT, 'run', '--detach', '--bundle', bundle, id], { stdio: 'ignore' });
+  if (r.code !== 0) {
+    runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
+    rmSync(bundle, { recursive: true, force: true });
+    throw new Error(`runc run --detach failed (${r.code})`);
+  }
+  return {
+    id,
+    remove() {
+      runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
+      rmSync(bundle, { recursive: true, force: true });
+    },
+  };
 }

@@ -73,6 +73,14 @@ function attachFds(pid) {
 
 // ---- ctrace -------------------------------------------------------------------------------
 
+const STARTUP_RE = /(\d+) running processes classified \((\d+) in containers, (\d+) cgroups pre-loaded\) in (\d+) ms/;
+
+/** `N running processes classified (C in containers, G cgroups pre-loaded) in T ms` (src/commands/run.ts). */
+export function parseStartup(stderr) {
+  const m = STARTUP_RE.exec(stderr);
+  return m ? { processes: +m[1], containerProcesses: +m[2], cgroups: +m[3], elapsedMs: +m[4] } : null;
+}
+
 /**
  * `ctrace run --output json`. mode: 'null' (stdout to /dev/null), 'pipe' (the harness
  * reads every line: delivered counts and exec→line latency), 'log' (--log <file>,
@@ -134,6 +142,9 @@ export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}
     pid,
     attachMs,
     lines: () => lines,
+    stderr: () => stderr,
+    /** ctrace's start-up report: the process walk (src/tracer.ts StartupReport), or null */
+    startup: () => parseStartup(stderr),
     cpuNs: () => cpuNs(pid),
     bpf: () => bpfProgCounters(pid),
     /** waits until ctrace has gone quiet: its CPU time stops moving (or `until()` holds) */

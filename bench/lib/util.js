@@ -237,3 +237,70 @@ export function roundOrder(configs, r, base = 'none', paired = 'ctrace') {
   const rotated = units.map((_, i) => units[(i + r) % n]);
   return (r % 2 ? rotated.reverse() : rotated).flat();
 }
+
+/**
+ * Voluntary context switches of each thread of a process (tid → count), from
+ * /proc/PID/task/TID/status: each is the thread going to sleep, so each one's wake-up after
+ * is a wakeup of that thread. Between two snapshots: how often the process was woken.
+ */
+export function threadSwitches(pid) {
+  const out = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+      if (m) out.set(tid, Number(m[1]));
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** Wakeups between two threadSwitches snapshots: all threads, and the thread woken most. */
+export function wakeupDelta(before, after) {
+  let total = 0;
+  let busiest = 0;
+  for (const [tid, n] of after) {
+    const d = n - (before.get(tid) ?? 0);
+    total += d;
+    busiest = Math.max(busiest, d);
+  }
+  return { total, busiest };
+}
+
+/**
+ * BPF run-time statistics on while the returned release() is not called: `bin` is
+ * bench/workloads/bpfstats.c, which holds a BPF_ENABLE_STATS fd (counted, so another process
+ * writing 0 to kernel.bpf_stats_enabled cannot turn them off under us) and dies with the
+ * harness. Falls back to the sysctl (enableBpfStats) when the fd cannot be had.
+ */
+export async function holdBpfStats(bin) {
+  const child = spawn(bin, [], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  const ok = await new Promise((resolve) => {
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      if (out.includes('ready')) resolve(true);
+    });
+    child.once('exit', () => resolve(false));
+    child.once('error', () => resolve(false));
+  });
+  if (ok) {
+    return {
+      via: 'BPF_ENABLE_STATS fd',
+      release: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+    };
+  }
+  const restore = enableBpfStats();
+  return { via: `kernel.bpf_stats_enabled (${err.trim() || 'bpfstats failed'})`, release: restore };
+}

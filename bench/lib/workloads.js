@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { dockerId, runContainer } from './container.js';
 import { run } from './util.js';
 
-export const WORKLOAD_NAMES = ['exec-host', 'exec-container', 'mount-host', 'mount-container'];
+export const WORKLOAD_NAMES = ['exec-host', 'exec-container', 'exec-shell-container', 'mount-host', 'mount-container'];
+
+/** Executions of /bin/true in the shell-loop container storm, as in issue 18's own measurement. */
+export const SHELL_EXECS = 3000;
 
 function parseElapsed(stdout, what) {
   const m = /elapsed_ns=(\d+) \w+=(\d+) failed=(\d+)/.exec(stdout);
@@ -47,6 +50,25 @@ export function defineWorkloads(size, bins, rootfs) {
         const r = await runContainer({ id, rootfs, args: ['/bench/execstorm', String(n), String(w), '/bin/true', tag] });
         if (r.code !== 0) throw new Error(`execstorm in container failed (${r.code}): ${r.stderr}${r.stdout}`);
         return { ...parseElapsed(r.stdout, 'execstorm'), containerId: r.id };
+      },
+    },
+    'exec-shell-container': {
+      // issue 18's shape: a busybox shell loop of /bin/true as a runc container's init, timed
+      // by the harness from `runc run` to its exit, so the container's whole life is measured
+      // (runc's set-up and tear-down, the shell's forks) and not only a storm inside it
+      kind: 'exec',
+      container: true,
+      shell: true,
+      ops: SHELL_EXECS,
+      workers: 1,
+      label: `busybox shell loop of ${SHELL_EXECS} /bin/true in a runc container, runc run to exit`,
+      /** the storm's own execs: /bin/true with this run's tag as its one argument */
+      execRe: (tag) => new RegExp(`"argv":\\["/bin/true","${tag}"\\]`),
+      async run(tag, id = dockerId()) {
+        const loop = `i=0; while [ $i -lt ${SHELL_EXECS} ]; do /bin/true ${tag}; i=$((i+1)); done`;
+        const r = await runContainer({ id, rootfs, args: ['/bin/sh', '-c', loop] });
+        if (r.code !== 0) throw new Error(`shell loop in container failed (${r.code}): ${r.stderr}${r.stdout}`);
+        return { elapsedNs: r.lifeNs, ops: SHELL_EXECS, failed: 0, containerId: r.id };
       },
     },
     'mount-host': {
