@@ -664,6 +664,35 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	return 0;
 }
 
+/* ---- cgroup removal ----------------------------------------------------- */
+/* A removed cgroup's verdict goes, and userland is told to forget what it holds for it: under
+ * container churn (CI runners, short jobs) the per-cgroup state then follows the live cgroups
+ * instead of filling every cache to its bound. Only cgroups with a verdict (ones userland
+ * classified) are reported. Optional: without the tracepoint the caches' bounds still hold. */
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	struct ctrace_cgroup_gone g = {};
+	__u64 key = cgrp->kn->id;
+	const __s32 v1 = cfg_v1_subsys_id;
+
+	if (cgrp->root->hierarchy_id != 0) {
+		/* a v1 hierarchy: the one whose cgroups key tasks (task_cgroup_kn), if any */
+		if (v1 < 0 || v1 >= 32 || !(cgrp->root->subsys_mask & (1U << v1)))
+			return 0;
+		key |= CTRACE_CGKEY_V1;
+	}
+	if (!bpf_map_lookup_elem(&cgroup_verdicts, &key))
+		return 0;
+	bpf_map_delete_elem(&cgroup_verdicts, &key);
+	g.hdr.type = CTRACE_EV_CGROUP_GONE;
+	g.hdr.size = sizeof(g);
+	g.hdr.ktime_ns = bpf_ktime_get_ns();
+	g.cgroup_key = key;
+	bpf_ringbuf_output(&events, &g, sizeof(g), wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), sizeof(g)));
+	return 0;
+}
+
 /* ---- mount -------------------------------------------------------------- */
 /* The hooks read the arguments from the syscall's saved user registers at entry and exit
  * (the syscall does not change them) and the strings they point to from user memory, which

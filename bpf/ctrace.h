@@ -46,6 +46,8 @@ enum ctrace_event_type {
 	CTRACE_EV_EXEC = 1,
 	CTRACE_EV_EXIT = 2,
 	CTRACE_EV_MOUNT = 3,
+	/* not an event: a cgroup userland classified was removed; userland forgets it */
+	CTRACE_EV_CGROUP_GONE = 4,
 };
 
 /* ctrace_hdr.flags */
@@ -199,6 +201,13 @@ struct ctrace_mount {
 /* ---- maps ------------------------------------------------------------- */
 /* pid_verdicts: LRU hash, key __u32 tgid. A verdict whose cgroup_key differs
  * from the task's current key is stale and counts as unknown. */
+/* CTRACE_EV_CGROUP_GONE: the removed cgroup's key. Best effort: a full ring drops it silently
+ * (it is no event; userland's caches are bounded anyway). */
+struct ctrace_cgroup_gone {
+	struct ctrace_hdr hdr;
+	__u64 cgroup_key;
+};
+
 struct ctrace_pid_verdict {
 	__u64 cgroup_key;
 	__u8 verdict;
@@ -235,5 +244,6 @@ CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1040 + 64 + CTRACE_TTY_LEN + CTRACE_
 CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 1040 + 16);
 CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 1040 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_pid_verdict, 16);
+CTRACE_SIZE_ASSERT(struct ctrace_cgroup_gone, 24);
 
 #endif /* CTRACE_H */

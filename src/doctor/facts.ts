@@ -18,6 +18,8 @@ export const BTF_PATH = '/sys/kernel/btf/vmlinux';
 export const HOOKS: readonly { name: string; section: string; required: boolean }[] = [
   { name: 'sched_process_exec', section: 'tp_btf/sched_process_exec', required: true },
   { name: 'sched_process_exit', section: 'tp_btf/sched_process_exit', required: true },
+  // forgets removed cgroups: per-cgroup state follows the live cgroups under container churn
+  { name: 'cgroup_rmdir', section: 'tp_btf/cgroup_rmdir', required: false },
   // the sys_enter_ hooks let a mount record be checked against the kernel's view; without them
   // mounts are still recorded, marked unverified
   { name: 'sys_enter_mount', section: 'tp/syscalls/sys_enter_mount', required: false },
