@@ -23,7 +23,7 @@
  *              no-op kernel, process table, event) with a JSON-line listener; best effort:
  *              it reaches into Tracer internals, so it reports n/a if those changed
  *  - lane:     the addon's JSON-lines lane (what `ctrace run --output json` runs for every
- *              event of a cgroup it has classified): LineFormatter.format() over the batches,
+ *              event of a cgroup it has classified): JsonLane.format() over the batches,
  *              every cgroup registered as the tracer registers it; on the JS thread here, on
  *              the poll thread in ctrace
  */
@@ -250,7 +250,7 @@ async function stageLane() {
   try {
     const { loadNative } = await dist('native.js');
     const { JsonLane } = await dist('lane.js');
-    const lane = new JsonLane(new (loadNative().LineFormatter)(CLOCK_OFFSET));
+    const lane = new JsonLane(new (loadNative().JsonLane)(CLOCK_OFFSET));
     const paths = new abi.CgroupPathCache();
     let laneable = 0;
     for (const b of batches) {
@@ -265,11 +265,11 @@ async function stageLane() {
     }
     let bytes = 0;
     const run = () => {
-      for (const b of batches) bytes += lane.formatter.format(b).length;
+      for (const b of batches) bytes += lane.native.format(b).length;
       return bytes;
     };
     run();
-    const c = lane.formatter.counts();
+    const c = lane.native.counts();
     if (c.exec + c.exit + c.mount !== laneable) throw new Error(`the lane wrote ${c.exec + c.exit + c.mount} of ${laneable} lines`);
     return { run, share: laneable / recordsPerPass };
   } catch (e) {

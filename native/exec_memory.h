@@ -1,4 +1,4 @@
-// What the JSON-lines lane needs to write an exec's line that only userland can find out: the
+// What the JSON lane needs to write an exec's line that only userland can find out: the
 // binary of each ancestor (by pid and start time) and the exec'd binary's hash and host path
 // (by device, inode and change time). "JavaScript resolves, the addon remembers": the poll
 // thread records the filename of every exec record it reads (kernel data, in ring order), and
@@ -9,7 +9,7 @@
 // Both are bounded, first in first out (an update keeps an entry's place): kMaxFilenames
 // processes (an exec storm's shells and runtimes are a handful; the rest are the short-lived
 // processes themselves), kMaxBinaries binaries (src/enrich/binary-hash.ts keeps as many).
-// The caller locks (JsonLines' mutex).
+// The caller locks (JsonLane' mutex).
 #ifndef CTRACE_NATIVE_EXEC_MEMORY_H
 #define CTRACE_NATIVE_EXEC_MEMORY_H
 

@@ -157,15 +157,15 @@ struct RingReader::Shared {
   int epoll_fd = -1;
   std::atomic<uint64_t> wakeups{0};  // times the thread woke up, for any reason but stopping
   struct ring_buffer* rb = nullptr;
-  // The JSON-lines lane, when JS asked for it: records of registered cgroups become lines here.
-  std::shared_ptr<JsonLines> lines;
+  // The JSON lane, when JS asked for it: records of registered cgroups become lines here.
+  std::shared_ptr<JsonLane> lines;
   std::shared_ptr<OutQueue> out;  // stdout's bounded queue: pushing never waits for the reader
   int verdict_fd = -1;
   std::atomic<uint64_t> verdict_errors{0};
 
   // Poll thread only.
   std::vector<uint8_t> batch;
-  JsonLines::Writer writer{&batch};  // the lane's chunks in `batch` (swapped out, never moved)
+  JsonLane::Writer writer{&batch};  // the lane's chunks in `batch` (swapped out, never moved)
   bool cut = false;    // OnSample ended the drain early
   bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
@@ -478,7 +478,7 @@ struct RingReader::Shared {
 };
 
 RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
-                       std::shared_ptr<JsonLines> lines, int verdict_map_fd, uint32_t* idle_flag,
+                       std::shared_ptr<JsonLane> lines, int verdict_map_fd, uint32_t* idle_flag,
                        std::shared_ptr<OutQueue> out)
     : shared_(std::make_shared<Shared>()) {
   Shared& s = *shared_;

@@ -23,7 +23,7 @@ import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
 import { IsolatedTasks, seenEnoughForLane } from './isolation.js';
 import { toJsonLine } from './format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
-import { loadNative, type NativeOutputStats, type NativeTracer } from './native.js';
+import { loadNative, type NativeOutputStats, type NativeProgram } from './native.js';
 import { ProcessTable, type ProcEntry } from './proctable.js';
 import { BinaryHasher } from './enrich/binary-hash.js';
 import { lineage, LiveBinaryNames, startTicksOf } from './enrich/lineage.js';
@@ -56,7 +56,7 @@ export interface TracerOptions {
   /** container names from runtime state: looked up on first sight ('sync', default), in the background ('async'), or not */
   enrich?: 'sync' | 'async' | false;
   /**
-   * The JSON-lines lane: events of cgroups already classified reach `onLines` listeners as JSON
+   * The JSON lane: events of cgroups already classified reach `onLines` listeners as JSON
    * lines written by the addon (what toJsonLine() writes for them), not as objects; the first
    * events of a cgroup, events of `unknown` scope, and execs whose ancestors' binaries or own
    * binary's hash userland has not resolved before (it tells the addon what it found) still
@@ -65,14 +65,18 @@ export interface TracerOptions {
    * lane's execs and exits when JavaScript is woken anyway (or asked: process(), processes()).
    * Default false.
    */
-  jsonLines?: boolean;
+  jsonLane?: boolean;
   /**
-   * Implies jsonLines: every event passed on is also written as a JSON line to this fd (ctrace
+   * Implies jsonLane: every event passed on is also written as a JSON line to this fd (ctrace
    * run's stdout, 1), in ring order, through a bounded queue and a writer thread of its own: a
    * slow reader of the fd never holds up the ring or the other consumers; lines that do not fit
-   * are dropped and counted (outputStats(), closeOutput()). A write failure (EPIPE: the reader went away) reaches onError once, as
-   * a NativeError with step 'stdout'; writing stops there.
+   * are dropped and counted (outputStats(), closeOutput()). A write failure (EPIPE: the reader
+   * went away) reaches onError once, as a NativeError with step 'stdout'; writing stops there.
    */
+  jsonLaneFd?: number;
+  /** @deprecated the old name of `jsonLane`, still accepted */
+  jsonLines?: boolean;
+  /** @deprecated the old name of `jsonLaneFd`, still accepted (`jsonLaneFd` wins when both are given) */
   jsonOut?: number;
   /** argv bytes an exec records, the cut flagged (default 4096, at most 32768) */
   argvMax?: number;
@@ -109,7 +113,7 @@ type BatchListener = (bytes: number, seconds: number) => void;
 const EVENT_BIT: Record<EventType, number> = { exec: 1 << EV_EXEC, exit: 1 << EV_EXIT, mount: 1 << EV_MOUNT };
 
 export class Tracer implements AsyncIterable<TraceEvent> {
-  private readonly native: NativeTracer;
+  private readonly native: NativeProgram;
   private readonly clock: WallClock;
   private readonly paths = new CgroupPathCache();
   private readonly verdicts: Verdicts;
@@ -137,23 +141,26 @@ export class Tracer implements AsyncIterable<TraceEvent> {
   private readonly catalog: ContainerCatalog | null;
   private readonly lane: JsonLane | null = null;
   readonly options: Readonly<TracerOptions>;
+  /** jsonLaneFd (or its old name jsonOut) */
+  private readonly laneFd: number | undefined;
   private readonly filter: CompiledFilter;
   /** null when preload is off */
   readonly startup: StartupReport | null = null;
 
   constructor(options: TracerOptions = {}) {
     this.options = { ...options };
+    this.laneFd = options.jsonLaneFd ?? options.jsonOut;
     this.filter = compileFilter(options.filter);
     const events = options.events ?? ['exec', 'exit', 'mount'];
     preflight();
     const native = loadNative();
     // the controller is chosen from /proc/cgroups; its enum value comes from the kernel's BTF
     const v1 = v1SubsysId();
-    const v1Id = v1.name ? native.Tracer.cgroupSubsysId(v1.name) : -1;
+    const v1Id = v1.name ? native.Program.cgroupSubsysId(v1.name) : -1;
     // 2 MiB holds ~1,500 exec records, ~0.2 s of an exec storm, for a reader that formats
     // 2 million a second; the kernel maps all of it twice into the process (8 MiB would be 16 MB of RSS)
     const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
-    this.native = new native.Tracer({
+    this.native = new native.Program({
       hostPidnsIno: hostPidnsIno(),
       pidnsOnly: options.pidnsOnly ?? false,
       emitHost: options.all ?? false,
@@ -173,7 +180,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       maxBytes: options.hashMaxBytes,
       hash: options.hashBinaries ?? true,
       // the lane writes the next exec of this binary itself
-      onCached: (f, c) => this.lane?.formatter.binaryFound(f.exeDev, f.exeIno, f.exeCtimeNs, c.hostPath, c.sha256, c.hashError),
+      onCached: (f, c) => this.lane?.native.binaryFound(f.exeDev, f.exeIno, f.exeCtimeNs, c.hostPath, c.sha256, c.hashError),
     });
     // the lane's cgroups are forgotten with the verdicts' (it is created below, before any batch)
     this.verdicts = new Verdicts(this.native, () => this.lane?.clear());
@@ -183,13 +190,13 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       this.catalog = options.enrich === false ? null : new ContainerCatalog({ lookup: options.enrich ?? 'sync' }).start();
       // the pre-load keys processes by the same hierarchy as the kernel: none when BTF has no id for it
       if (options.preload ?? true) this.startup = this.preload(v1Id >= 0 ? v1.name : null);
-      if (options.jsonLines || options.jsonOut !== undefined) {
+      if (options.jsonLane || options.jsonLines || this.laneFd !== undefined) {
         const catalog = this.catalog;
-        const formatter = new native.LineFormatter(this.native.clockOffsetNs(), bootId(), CAP_NAMES);
-        this.lane = new JsonLane(formatter, catalog ? (c) => catalog.enrich(c) : undefined);
-        if (options.jsonOut !== undefined) formatter.setOutput(options.jsonOut);
+        const lane = new native.JsonLane(this.native.clockOffsetNs(), bootId(), CAP_NAMES);
+        this.lane = new JsonLane(lane, catalog ? (c) => catalog.enrich(c) : undefined);
+        if (this.laneFd !== undefined) lane.setOutput(this.laneFd);
       }
-      this.native.start((err, batch, written) => this.onBatch(err, batch, written === true), this.lane?.formatter);
+      this.native.start((err, batch, written) => this.onBatch(err, batch, written === true), this.lane?.native);
     } catch (err) {
       this.native.close();
       throw err;
@@ -241,12 +248,12 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return this;
   }
   /**
-   * Lane batches of JSON lines, each line ended by a newline (with `jsonLines: true`). The
+   * Lane batches of JSON lines, each line ended by a newline (with `jsonLane: true`). The
    * Buffer is valid during the call only (the addon reuses its memory): copy what you keep.
    */
   onLines(fn: LinesListener): this {
     this.linesListeners.push(fn);
-    this.lane?.formatter.setDeliverWritten(true);
+    this.lane?.native.setDeliverWritten(true);
     return this;
   }
   onLost(fn: LostListener): this {
@@ -295,7 +302,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     const events = { ...this.counts };
     let filtered = this.filtered;
     if (this.lane) {
-      const l = this.lane.formatter.counts();
+      const l = this.lane.native.counts();
       events.exec += l.exec;
       events.exit += l.exit;
       events.mount += l.mount;
@@ -310,26 +317,26 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       filtered,
     };
   }
-  /** The jsonOut queue's counters (lines dropped because stdout was too slow); null without jsonOut. */
+  /** The jsonLaneFd queue's counters (lines dropped because stdout was too slow); null without jsonLaneFd. */
   outputStats(): NativeOutputStats | null {
-    return this.options.jsonOut !== undefined && this.lane ? this.lane.formatter.outputStats() : null;
+    return this.laneFd !== undefined && this.lane ? this.lane.native.outputStats() : null;
   }
 
   /**
-   * After close(): gives the jsonOut queue up to timeoutMs to drain, then stops its writer. A
+   * After close(): gives the jsonLaneFd queue up to timeoutMs to drain, then stops its writer. A
    * stuck reader of stdout costs at most that; what it did not take is `undeliveredLines`.
    */
   async closeOutput(timeoutMs: number): Promise<NativeOutputStats | null> {
-    const formatter = this.options.jsonOut !== undefined ? this.lane?.formatter : undefined;
-    if (!formatter) return null;
+    const lane = this.laneFd !== undefined ? this.lane?.native : undefined;
+    if (!lane) return null;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const s = formatter.outputStats();
+      const s = lane.outputStats();
       if (s.queuedBytes === 0 || s.errno !== 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    formatter.closeOutput();
-    return formatter.outputStats();
+    lane.closeOutput();
+    return lane.outputStats();
   }
 
   /**
@@ -389,7 +396,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
 
   private handleBatch(err: Error | null, batch: Buffer | null, written: boolean): void {
     if (err) {
-      if ((err as { step?: string }).step === 'stdout') this.jsonOutFailed(err);
+      if ((err as { step?: string }).step === 'stdout') this.laneFdFailed(err);
       else {
         this.readerDown ??= `reader failed: ${err.message}`;
         for (const fn of this.errorListeners) fn(err);
@@ -425,7 +432,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
    * bulk when JavaScript runs anyway. Before a raw chunk: they are (nearly all) older than it.
    */
   private takeNoted(): void {
-    const buf = this.lane?.formatter.takeNoted();
+    const buf = this.lane?.native.takeNoted();
     if (!buf) return;
     let records: RawRecord[];
     try {
@@ -469,13 +476,13 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       for (const fn of this.errorListeners) fn(e as Error);
       return;
     }
-    // the chunk's lines for jsonOut, written at once: one write, not one per event
+    // the chunk's lines for jsonLaneFd, written at once: one write, not one per event
     let out = '';
     for (const rec of records) {
       const cls = this.verdicts.classify(rec.task.cgroupKey, rec.task.cgroupPath, this.closed);
       this.isolated.remember(rec, cls);
       // an exec the kernel decided by this cgroup's verdict needs no PID verdict of its own (as
-      // the addon's lane decides, native/json_lines.cc): one LRU update less per exec
+      // the addon's lane decides, native/json_lane.cc): one LRU update less per exec
       if (rec.type === 'exec' && !this.closed && rec.task.verdict !== VERDICT_OF[cls.scope]) {
         this.verdicts.notePid(rec.task.tgid, cls, rec.task.cgroupKey);
       }
@@ -507,7 +514,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         continue;
       }
       this.counts[ev.type]++;
-      if (this.options.jsonOut !== undefined) out += toJsonLine(ev) + '\n';
+      if (this.laneFd !== undefined) out += toJsonLine(ev) + '\n';
       for (const fn of this.eventListeners) fn(ev);
       for (const q of this.iterators) q.push(ev);
     }
@@ -515,18 +522,18 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     this.verdicts.flush(this.closed);
   }
 
-  /** To the jsonOut fd, in order with the poll thread's writes. */
+  /** To the jsonLaneFd, in order with the poll thread's writes. */
   private writeOut(bytes: Buffer | string): void {
-    if (this.options.jsonOut === undefined || this.outFailed) return;
+    if (this.laneFd === undefined || this.outFailed) return;
     try {
-      this.lane!.formatter.write(bytes);
+      this.lane!.native.write(bytes);
     } catch (e) {
-      this.jsonOutFailed(e as Error);
+      this.laneFdFailed(e as Error);
     }
   }
 
   private outFailed = false;
-  private jsonOutFailed(err: Error): void {
+  private laneFdFailed(err: Error): void {
     if (this.outFailed) return;
     this.outFailed = true;
     for (const fn of this.errorListeners) fn(err);
@@ -552,14 +559,14 @@ export class Tracer implements AsyncIterable<TraceEvent> {
    * told what was found, so that its lane writes the next exec under this ancestor itself.
    */
   private ancestorFilename(pid: number, startNs: bigint): string | null {
-    const formatter = this.lane?.formatter;
+    const lane = this.lane?.native;
     let name = this.table.filenameOf(pid, startNs, startTicksOf(startNs));
-    if (name === null && formatter) {
-      const seen = formatter.filenameOf(pid, startNs);
+    if (name === null && lane) {
+      const seen = lane.filenameOf(pid, startNs);
       if (seen) name = decodeBytes(seen, 0, seen.length);
     }
     name ??= this.liveNames.lookup(pid, startNs);
-    formatter?.filenameFound(pid, startNs, name);
+    lane?.filenameFound(pid, startNs, name);
     return name;
   }
 

@@ -106,8 +106,8 @@ describe('doctor verdict', () => {
     const bpf = readFileSync(join(repoRoot, 'bpf/ctrace.bpf.c'), 'utf8');
     const sections = [...bpf.matchAll(/^SEC\("(tp[^"]*)"\)/gm)].map((m) => m[1]);
     expect(HOOKS.map((h) => h.section)).toEqual(sections);
-    const tracer = readFileSync(join(repoRoot, 'native/tracer.cc'), 'utf8');
-    const required = /bool Tracer::IsRequired[\s\S]*?return ([^;]+);/.exec(tracer)![1]!;
+    const program = readFileSync(join(repoRoot, 'native/program.cc'), 'utf8');
+    const required = /bool Program::IsRequired[\s\S]*?return ([^;]+);/.exec(program)![1]!;
     expect(HOOKS.filter((h) => h.required).map((h) => h.name)).toEqual([...required.matchAll(/"(\w+)"/g)].map((m) => m[1]));
   });
 

@@ -18,7 +18,7 @@ export async function captureBatches(file, workload) {
   const { hostPidnsIno, v1SubsysId } = await dist('host.js');
   const abi = await dist('abi.js');
   const native = loadNative();
-  const tracer = new native.Tracer({
+  const tracer = new native.Program({
     hostPidnsIno: hostPidnsIno(),
     pidnsOnly: false,
     emitHost: false,

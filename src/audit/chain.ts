@@ -64,7 +64,7 @@ export class Chain {
     public head: string,
   ) {}
 
-  /** Appends an event already in its JSON form (a JSON-lines lane line, no newline): JSONL only. */
+  /** Appends an event already in its JSON form (a JSON lane line, no newline): JSONL only. */
   appendEventLine(line: string): string {
     const canonical = eventCanonical(line, this.seq);
     const hash = chainHash(this.head, canonical);

@@ -38,7 +38,7 @@ export class LogRecords {
     return this.chain.append(this.codec, event);
   }
 
-  /** An event already in its JSON form (the tracer's JSON-lines lane, no newline): JSONL logs only. */
+  /** An event already in its JSON form (the tracer's JSON lane, no newline): JSONL logs only. */
   line(line: string): string {
     if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
     this.tally.count(lineType(line));

@@ -129,7 +129,7 @@ export class AuditLog implements Sink {
   }
 
   /**
-   * Events as JSON lines, each ended by a newline (the tracer's JSON-lines lane); each is
+   * Events as JSON lines, each ended by a newline (the tracer's JSON lane); each is
    * chained as the same event written through write() would be. JSONL logs only.
    */
   writeLines(lines: Buffer): void {

@@ -13,7 +13,7 @@ import { escapeControl } from '../bytes.js';
 import type { LogFormat } from '../audit/codecs.js';
 import { entryFromOcsf } from '../format/ocsf-decode.js';
 import { describeFsError } from '../fs-util.js';
-import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
+import { MAX_RECORD_BYTES, storedRecords } from '../audit/reader.js';
 import { isEvent, type Entry, type MetaRecord } from '../events/records.js';
 import { fromJsonObject, toJsonObject } from '../format/json.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
@@ -158,7 +158,7 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
   };
   if (!follow) process.once('SIGINT', onSigint);
   try {
-    for await (const raw of rawRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
+    for await (const raw of storedRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
       const where = format === 'protobuf' ? `${name}: record ${raw.index}` : `${name}:${raw.index}`;
       if (raw.tooLong !== undefined) {
         complain(`${where}: a line of ${raw.tooLong} bytes, over the ${MAX_RECORD_BYTES / 1024 / 1024} MiB maximum of a record, skipped`);

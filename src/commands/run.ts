@@ -94,8 +94,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       hashBinaries: opts.hashBinaries,
       hashMaxBytes: opts.hashMaxBytes,
       // every output writes JSON lines: let the addon write them for known cgroups
-      jsonLines: sink.acceptsLines,
-      jsonOut: direct ? 1 : undefined,
+      jsonLane: sink.acceptsLines,
+      jsonLaneFd: direct ? 1 : undefined,
     });
   } catch (err) {
     await sink.close(`error: ${(err as Error).message}`);

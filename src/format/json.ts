@@ -25,7 +25,7 @@ export function lineType(line: string): EventType {
 
 /**
  * The part of a line that depends only on the cgroup: `,"container":…,"scope":…,"cgroupPath":…,"cgroupV1":…,"reason":…`.
- * The addon's JSON-lines lane (native/json_lines.cc) writes the rest of the line around it.
+ * The addon's JSON lane (native/json_lane.cc) writes the rest of the line around it.
  */
 export function attributionJson(
   container: ContainerInfo | null,

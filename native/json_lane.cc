@@ -1,4 +1,4 @@
-#include "json_lines.h"
+#include "json_lane.h"
 
 #include <errno.h>
 #include <string.h>
@@ -107,7 +107,7 @@ json::Str ProcessId(const std::string& boot_id, std::string* buf, uint32_t pid, 
 
 }  // namespace
 
-JsonLines::JsonLines(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names)
+JsonLane::JsonLane(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names)
     : clock_offset_ns_(clock_offset_ns), boot_id_(std::move(boot_id)) {
   for (size_t i = 0; i < 64; i++) {
     if (i < capability_names.size()) {
@@ -119,7 +119,7 @@ JsonLines::JsonLines(int64_t clock_offset_ns, std::string boot_id, const std::ve
   }
 }
 
-void JsonLines::Writer::Begin(uint32_t kind) {
+void JsonLane::Writer::Begin(uint32_t kind) {
   if (kind_ == kind) return;
   Close();
   kind_ = kind;
@@ -129,39 +129,39 @@ void JsonLines::Writer::Begin(uint32_t kind) {
   Append(header, sizeof(header));
 }
 
-void JsonLines::Writer::Close() {
+void JsonLane::Writer::Close() {
   if (kind_ == 0) return;
   const auto len = static_cast<uint32_t>(out_->size() - header_at_ - kChunkHeader);
   memcpy(out_->data() + header_at_ + 4, &len, sizeof(len));
   kind_ = 0;
 }
 
-void JsonLines::Writer::Append(const void* p, size_t n) {
+void JsonLane::Writer::Append(const void* p, size_t n) {
   const auto* b = static_cast<const uint8_t*>(p);
   out_->insert(out_->end(), b, b + n);
 }
 
-void JsonLines::Set(uint64_t key, Cgroup cgroup) {
+void JsonLane::Set(uint64_t key, Cgroup cgroup) {
   std::lock_guard<std::mutex> lock(mutex_);
   cgroups_[key] = std::move(cgroup);
 }
 
-bool JsonLines::Delete(uint64_t key) {
+bool JsonLane::Delete(uint64_t key) {
   std::lock_guard<std::mutex> lock(mutex_);
   return cgroups_.erase(key) > 0;
 }
 
-void JsonLines::Clear() {
+void JsonLane::Clear() {
   std::lock_guard<std::mutex> lock(mutex_);
   cgroups_.clear();
 }
 
-size_t JsonLines::Size() const {
+size_t JsonLane::Size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return cgroups_.size();
 }
 
-JsonLines::Counts JsonLines::counts() const {
+JsonLane::Counts JsonLane::counts() const {
   Counts c;
   c.exec = exec_.load(std::memory_order_relaxed);
   c.exit = exit_.load(std::memory_order_relaxed);
@@ -171,17 +171,17 @@ JsonLines::Counts JsonLines::counts() const {
   return c;
 }
 
-void JsonLines::FilenameFound(uint32_t pid, uint64_t start_ns, bool known, std::string name) {
+void JsonLane::FilenameFound(uint32_t pid, uint64_t start_ns, bool known, std::string name) {
   std::lock_guard<std::mutex> lock(mutex_);
   memory_.FilenameFound(pid, start_ns, known, std::move(name));
 }
 
-void JsonLines::BinaryFound(uint32_t dev, uint64_t ino, uint64_t ctime_ns, ExecMemory::Binary b) {
+void JsonLane::BinaryFound(uint32_t dev, uint64_t ino, uint64_t ctime_ns, ExecMemory::Binary b) {
   std::lock_guard<std::mutex> lock(mutex_);
   memory_.BinaryFound(dev, ino, ctime_ns, std::move(b));
 }
 
-bool JsonLines::FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::string* name) const {
+bool JsonLane::FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::string* name) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const ExecMemory::Filename* f = memory_.FilenameOf(pid, start_ns);
   if (f == nullptr || !f->from_exec) return false;
@@ -190,7 +190,7 @@ bool JsonLines::FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::st
   return true;
 }
 
-std::vector<uint8_t> JsonLines::TakeNoted() {
+std::vector<uint8_t> JsonLane::TakeNoted() {
   std::deque<std::string> taken;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -205,7 +205,7 @@ std::vector<uint8_t> JsonLines::TakeNoted() {
   return out;
 }
 
-void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
+void JsonLane::Append(const uint8_t* rec, size_t len, Writer* w) {
   Outcome outcome;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -248,7 +248,7 @@ void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
   }
 }
 
-bool JsonLines::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, json::Str filename, Writer* w) const {
+bool JsonLane::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, json::Str filename, Writer* w) const {
   const uint8_t* task = rec + offsetof(struct ctrace_exec, task);
   const uint32_t pidns = Read<uint32_t>(task + offsetof(struct ctrace_task, pidns_ino));
   const uint64_t key = Read<uint64_t>(task + offsetof(struct ctrace_task, cgroup_key));
@@ -298,7 +298,7 @@ bool JsonLines::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, 
 
 // ISO-8601 UTC with nanoseconds, as src/clock.ts writes it, into w->time_; the date part
 // once per second.
-bool JsonLines::Time(uint64_t ktime_ns, Writer* w) const {
+bool JsonLane::Time(uint64_t ktime_ns, Writer* w) const {
   if (ktime_ns > static_cast<uint64_t>(INT64_MAX) - (clock_offset_ns_ > 0 ? clock_offset_ns_ : 0)) return false;
   const int64_t wall = static_cast<int64_t>(ktime_ns) + clock_offset_ns_;
   if (wall < 0) return false;
@@ -322,7 +322,7 @@ bool JsonLines::Time(uint64_t ktime_ns, Writer* w) const {
   return true;
 }
 
-JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) {
+JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
   const auto hdr = Read<struct ctrace_hdr>(rec);
   // the shapes src/abi.ts decodes; anything else is JavaScript's to skip or report
   size_t min;
