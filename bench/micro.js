@@ -8,7 +8,7 @@
  *
  * FILE holds real batches captured from the kernel by bench/run.js (u32 little-endian
  * length, then the batch, repeated). Without it, batches are synthesised with the exact
- * layout of src/abi.ts (OFF/SIZE): a container exec storm's mix of exec and exit records
+ * layout of src/decode/abi.ts (OFF/SIZE): a container exec storm's mix of exec and exit records
  * plus some mounts, over a few docker containers.
  *
  * Stages, each timed on its own over the same batches (warm; the first, cold pass is
@@ -35,10 +35,10 @@ import { median } from './lib/util.js';
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const dist = (m) => import(pathToFileURL(join(REPO, 'dist', m)).href);
 
-const abi = await dist('abi.js');
-const { classifyCgroupPath } = await dist('classify.js');
+const abi = await dist('decode/abi.js');
+const { classifyCgroupPath } = await dist('classify/classify.js');
 const { toJsonLine } = await dist('format/json.js');
-const { WallClock } = await dist('clock.js');
+const { WallClock } = await dist('util/clock.js');
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -62,7 +62,7 @@ function readBatches(file) {
   return out;
 }
 
-/** One record with the exact layout of src/abi.ts. */
+/** One record with the exact layout of src/decode/abi.ts. */
 function synthRecord(type, i, c) {
   const { OFF, SIZE } = abi;
   const argv = Buffer.from(`/bin/true\0${1763860000000000000n + BigInt(i) * 1000n}\0bsynth\0`);
@@ -134,7 +134,7 @@ if (batchFile && existsSync(batchFile)) {
   source = `captured (${batchFile.replace(REPO + '/', '')})`;
 } else {
   batches = synthBatches();
-  source = 'synthesised (src/abi.ts layout)';
+  source = 'synthesised (src/decode/abi.ts layout)';
 }
 const recordsPerPass = batches.reduce((s, b) => s + abi.decodeBatch(b, new abi.CgroupPathCache()).length, 0);
 const bytesPerPass = batches.reduce((s, b) => s + b.length, 0);
@@ -143,11 +143,11 @@ const bytesPerPass = batches.reduce((s, b) => s + b.length, 0);
 
 const CLOCK_OFFSET = 1763000000000000000n;
 const clock = new WallClock(CLOCK_OFFSET);
-// the tracer's own record → event mapping (src/event-build.ts)
-const { buildEvent } = await dist('event-build.js');
+// the tracer's own record → event mapping (src/events/build.ts)
+const { buildEvent } = await dist('events/build.js');
 const VERDICT_OF = { host: abi.VERDICT_HOST, container: abi.VERDICT_CONTAINER, unknown: abi.VERDICT_UNCLASSIFIED };
 
-/** The event object as src/tracer.ts builds it (without the process table and enrichment). */
+/** The event object as src/tracer/tracer.ts builds it (without the process table and enrichment). */
 function toEvent(rec, cls) {
   return buildEvent(rec, { time: clock.iso(rec.ktimeNs), scope: cls.scope, container: cls.container, nspid: rec.task.nspid });
 }
@@ -193,8 +193,8 @@ function stagePipeline() {
 /** The real Tracer's onBatch over a kernel stand-in; null (with a reason) when its internals moved. */
 async function stageTracer() {
   try {
-    const { Tracer } = await dist('tracer.js');
-    const { ProcessTable } = await dist('proctable.js');
+    const { Tracer } = await dist('tracer/tracer.js');
+    const { ProcessTable } = await dist('classify/proctable.js');
     const fake = {
       setVerdicts() {},
       setVerdict() {},
@@ -248,8 +248,8 @@ async function stageTracer() {
 /** The native lane over the same batches; null (with a reason) without the addon. */
 async function stageLane() {
   try {
-    const { loadNative } = await dist('native.js');
-    const { JsonLane } = await dist('lane.js');
+    const { loadNative } = await dist('addon/native.js');
+    const { JsonLane } = await dist('tracer/lane.js');
     const lane = new JsonLane(new (loadNative().JsonLane)(CLOCK_OFFSET));
     const paths = new abi.CgroupPathCache();
     let laneable = 0;
@@ -325,7 +325,7 @@ const results = {
   cpu: readFileSync('/proc/self/status', 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)?.[1] ?? null,
   stages: {},
 };
-results.eventBuilder = 'dist/event-build.js';
+results.eventBuilder = 'dist/events/build.js';
 // --stage NAME runs one stage only (to profile it: node --cpu-prof bench/micro.js --stage pipeline)
 const only = opt('--stage', null);
 const want = (name) => !only || only === name;

@@ -2,7 +2,7 @@
 // binary of each ancestor (by pid and start time) and the exec'd binary's hash and host path
 // (by device, inode and change time). "JavaScript resolves, the addon remembers": the poll
 // thread records the filename of every exec record it reads (kernel data, in ring order), and
-// JavaScript, after it resolved an exec that went to it raw (src/tracer.ts enrichExec), tells
+// JavaScript, after it resolved an exec that went to it raw (src/tracer/tracer.ts enrichExec), tells
 // what it found, so the next exec with the same ancestors and binary takes the lane. A miss
 // only sends the record to JavaScript: no line depends on what is not here.
 //

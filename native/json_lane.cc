@@ -16,7 +16,7 @@ namespace rec_json = ::ctrace::json_records;
 
 namespace {
 
-// Integers JavaScript decodes exactly from the kernel record (src/abi.ts): a record beyond
+// Integers JavaScript decodes exactly from the kernel record (src/decode/abi.ts): a record beyond
 // goes to JavaScript raw.
 constexpr uint64_t kMaxSafe = 9007199254740992ull;  // 2^53
 
@@ -27,7 +27,7 @@ T Read(const uint8_t* p) {
   return v;
 }
 
-// A NUL-terminated string in a fixed field (src/bytes.ts decodeCString).
+// A NUL-terminated string in a fixed field (src/util/bytes.ts decodeCString).
 json::Str CString(const uint8_t* p, size_t max) {
   const void* z = memchr(p, 0, max);
   return {p, z != nullptr ? static_cast<const uint8_t*>(z) : p + max};
@@ -40,7 +40,7 @@ json::Str CStringOrNull(const uint8_t* p, size_t max) {
   return v;
 }
 
-// An exec record's variable part (src/abi.ts decodeBatch): its ancestors, the filename and its
+// An exec record's variable part (src/decode/abi.ts decodeBatch): its ancestors, the filename and its
 // NUL, then argv, each cut to what the record holds. False: too short for its ancestors.
 struct ExecData {
   const uint8_t* ancestors;
@@ -70,7 +70,7 @@ bool ParseExec(const uint8_t* rec, size_t len, ExecData* x) {
   return true;
 }
 
-// argv: NUL-separated, every string the capture holds (src/abi.ts splitArgv).
+// argv: NUL-separated, every string the capture holds (src/decode/abi.ts splitArgv).
 void SplitArgv(const uint8_t* p, size_t len, std::vector<json::Str>* out) {
   out->clear();
   const uint8_t* end = p + len;
@@ -94,7 +94,7 @@ json::Str StrOf(const std::string& s) {
   return {p, p + s.size()};
 }
 
-// A processId (src/identity.ts): boot id, start time since boot, pid; null without a start time.
+// A processId (src/events/identity.ts): boot id, start time since boot, pid; null without a start time.
 json::Str ProcessId(const std::string& boot_id, std::string* buf, uint32_t pid, uint64_t start) {
   if (pid == 0 || start == 0) return {nullptr, nullptr};
   buf->assign(boot_id);
@@ -296,7 +296,7 @@ bool JsonLane::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, j
   return true;
 }
 
-// ISO-8601 UTC with nanoseconds, as src/clock.ts writes it, into w->time_; the date part
+// ISO-8601 UTC with nanoseconds, as src/util/clock.ts writes it, into w->time_; the date part
 // once per second.
 bool JsonLane::Time(uint64_t ktime_ns, Writer* w) const {
   if (ktime_ns > static_cast<uint64_t>(INT64_MAX) - (clock_offset_ns_ > 0 ? clock_offset_ns_ : 0)) return false;
@@ -324,7 +324,7 @@ bool JsonLane::Time(uint64_t ktime_ns, Writer* w) const {
 
 JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
   const auto hdr = Read<struct ctrace_hdr>(rec);
-  // the shapes src/abi.ts decodes; anything else is JavaScript's to skip or report
+  // the shapes src/decode/abi.ts decodes; anything else is JavaScript's to skip or report
   size_t min;
   const char* type;
   switch (hdr.type) {
@@ -345,7 +345,7 @@ JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
   // JavaScript falls back to /proc for a missing nspid
   const uint32_t nspid = field(offsetof(struct ctrace_task, nspid));
   if (nspid == 0 || cg.v1 != ((hdr.flags & CTRACE_F_CG_V1) != 0)) return Outcome::kRaw;
-  // the end of a PID namespace: JavaScript forgets which container it was (src/isolation.ts)
+  // the end of a PID namespace: JavaScript forgets which container it was (src/classify/isolation.ts)
   if (hdr.type == CTRACE_EV_EXIT && nspid == 1 && (hdr.flags & CTRACE_F_HOST_PIDNS) == 0) return Outcome::kRaw;
   const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
   if (cgroup_id > kMaxSafe) return Outcome::kRaw;
@@ -381,7 +381,7 @@ JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
   head.cgroup_id = cgroup_id;
   head.pid_ns = field(offsetof(struct ctrace_task, pidns_ino));
   head.mnt_ns = field(offsetof(struct ctrace_task, mntns_ino));
-  // identity (src/identity.ts processId): boot id, start time since boot, pid; null without a start time
+  // identity (src/events/identity.ts processId): boot id, start time since boot, pid; null without a start time
   rec_json::EventTail tail;
   const uint64_t start_ns = Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns));
   tail.process_id = ProcessId(boot_id_, &w->process_id_, head.pid, start_ns);
@@ -399,7 +399,7 @@ JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
 
   switch (hdr.type) {
     case CTRACE_EV_EXEC: {
-      // src/event-build.ts buildEvent's exec, with src/enrich/lineage.ts's ancestors and entry
+      // src/events/build.ts buildEvent's exec, with src/enrich/lineage.ts's ancestors and entry
       const uint32_t xflags = Read<uint32_t>(rec + offsetof(struct ctrace_exec, xflags));
       const uint32_t argc = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argc));
       rec_json::Exec e;

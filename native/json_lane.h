@@ -93,8 +93,8 @@ class JsonLane {
     char time_[32] = {0};  // "2026-11-22T11:02:59.123456789Z", the date part kept for second_
   };
 
-  // boot_id: what processId values begin with (src/identity.ts); capability_names: CAP_* by
-  // bit (src/identity.ts capabilityNames), an unnamed bit is CAP_<n>
+  // boot_id: what processId values begin with (src/events/identity.ts); capability_names: CAP_* by
+  // bit (src/events/identity.ts capabilityNames), an unnamed bit is CAP_<n>
   JsonLane(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names);
 
   // JS thread.

@@ -13,7 +13,7 @@ namespace ctrace {
 
 namespace {
 
-// A string JavaScript decoded from kernel bytes (src/bytes.ts decodeBytes) back to those bytes:
+// A string JavaScript decoded from kernel bytes (src/util/bytes.ts decodeBytes) back to those bytes:
 // UTF-8, except that a lone U+DCNN is the invalid byte 0xNN it stands for. False for what
 // decodeBytes never yields (another lone surrogate): the caller then does not remember it.
 bool KernelBytes(const Napi::Value& v, std::string* out) {
@@ -107,13 +107,13 @@ JsonLaneBinding::JsonLaneBinding(const Napi::CallbackInfo& info) : Napi::ObjectW
   bool lossless = false;
   const int64_t offset = info[0].As<Napi::BigInt>().Int64Value(&lossless);
   if (!lossless) throw Napi::RangeError::New(env, "JsonLane(clockOffsetNs): clockOffsetNs must fit in 64 bits");
-  // the boot id processIds are made of (src/identity.ts bootId())
+  // the boot id processIds are made of (src/events/identity.ts bootId())
   std::string boot_id = "unknown-boot";
   if (info.Length() >= 2 && !info[1].IsUndefined()) {
     if (!info[1].IsString()) throw Napi::TypeError::New(env, "JsonLane(clockOffsetNs, bootId): bootId must be a string");
     boot_id = info[1].As<Napi::String>().Utf8Value();
   }
-  // CAP_* names by bit (src/identity.ts), given once: no second list of them here
+  // CAP_* names by bit (src/events/identity.ts), given once: no second list of them here
   std::vector<std::string> caps;
   if (info.Length() >= 3 && !info[2].IsUndefined()) {
     if (!info[2].IsArray()) throw Napi::TypeError::New(env, "JsonLane(clockOffsetNs, bootId, capabilityNames): capabilityNames must be an array");

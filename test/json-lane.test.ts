@@ -1,19 +1,19 @@
 /**
  * The addon's JSON lane writes, for every record of a registered cgroup, exactly the
  * line the JavaScript path writes (decodeBatch → buildEvent → toJsonLine), and passes every
- * other record on raw, byte for byte and in order. Records are built with the src/abi.ts
+ * other record on raw, byte for byte and in order. Records are built with the src/decode/abi.ts
  * layout and filled with hostile bytes from a seeded generator.
  */
 import { describe, expect, it } from 'vitest';
-import * as abi from '../src/abi.js';
-import { classifyCgroupPath } from '../src/classify.js';
-import { WallClock } from '../src/clock.js';
-import { buildEvent } from '../src/event-build.js';
+import * as abi from '../src/decode/abi.js';
+import { classifyCgroupPath } from '../src/classify/classify.js';
+import { WallClock } from '../src/util/clock.js';
+import { buildEvent } from '../src/events/build.js';
 import { toJsonLine } from '../src/format/json.js';
-import { CHUNK_LINES, CHUNK_RAW, forEachChunk, JsonLane } from '../src/lane.js';
-import { loadNative } from '../src/native.js';
-import { decodeBytes } from '../src/bytes.js';
-import { CAP_NAMES } from '../src/identity.js';
+import { CHUNK_LINES, CHUNK_RAW, forEachChunk, JsonLane } from '../src/tracer/lane.js';
+import { loadNative } from '../src/addon/native.js';
+import { decodeBytes } from '../src/util/bytes.js';
+import { CAP_NAMES } from '../src/events/identity.js';
 import { lineage } from '../src/enrich/lineage.js';
 import { binaryDetail, type Cached } from '../src/enrich/binary-hash.js';
 
@@ -146,7 +146,7 @@ const CGROUPS: Cg[] = [
   { key: 5005n, names: ['d'.repeat(64), 'docker'], v1: false }, // a container never registered
 ];
 
-/** The JavaScript path, as src/tracer.ts runs it for a record. */
+/** The JavaScript path, as src/tracer/tracer.ts runs it for a record. */
 function jsLines(batch: Buffer, clock: WallClock): Map<number, string> {
   const out = new Map<number, string>();
   abi.decodeBatch(batch, new abi.CgroupPathCache()).forEach((rec, i) => {

@@ -1,7 +1,7 @@
 /**
  * The addon against the real kernel: load the real BPF program, attach it, read
  * raw ring-buffer batches, write verdicts back, close under load.
- * Records are decoded here with Buffer readers only (no src/abi.ts), so this
+ * Records are decoded here with Buffer readers only (no src/decode/abi.ts), so this
  * suite checks the addon's framing, not the userland decoder.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -10,9 +10,9 @@ import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SIZE } from '../src/abi.js';
-import { v1SubsysId } from '../src/host.js';
-import { isNativeError, loadNative, type NativeProgram, type NativeProgramOptions } from '../src/native.js';
+import { SIZE } from '../src/decode/abi.js';
+import { v1SubsysId } from '../src/util/host.js';
+import { isNativeError, loadNative, type NativeProgram, type NativeProgramOptions } from '../src/addon/native.js';
 import { privileged } from './helpers/privileges.js';
 
 const run = promisify(execFile);

@@ -26,7 +26,7 @@
 import * as crypto from 'node:crypto';
 import { isHead, type Entry } from '../events/records.js';
 import { eventCanonical, jsonlCodec, type ChainCodec } from './codecs.js';
-import type { EventType } from '../event.js';
+import type { EventType } from '../events/event.js';
 
 export const HASH_BYTES = 32;
 

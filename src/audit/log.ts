@@ -15,9 +15,9 @@
  * its chain (the start record links to its last record).
  */
 import { basename, resolve } from 'node:path';
-import type { EventType, LostReport, TraceEvent } from '../event.js';
+import type { EventType, LostReport, TraceEvent } from '../events/event.js';
 import type { LossSource, StartOptions } from '../events/records.js';
-import { describeFsError, errCode } from '../fs-util.js';
+import { describeFsError, errCode } from '../util/fs-util.js';
 import type { Sink } from '../sinks/sink.js';
 import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';

@@ -12,7 +12,7 @@ import { FrameSplitter } from '../format/protobuf.js';
  */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
-/** One record as stored in a log or stream: its bytes and where they were (not decoded; src/abi.ts RawRecord is a kernel record). */
+/** One record as stored in a log or stream: its bytes and where they were (not decoded; src/decode/abi.ts RawRecord is a kernel record). */
 export interface StoredRecord {
   /** 1-based line (JSONL) or record (protobuf) number in the stream */
   index: number;

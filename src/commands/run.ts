@@ -2,11 +2,11 @@
  * `ctrace run`: trace until SIGINT/SIGTERM or until stdout is closed, then
  * detach, flush, and print a summary to stderr.
  */
-import type { EventType } from '../event.js';
+import type { EventType } from '../events/event.js';
 import { startOptions } from '../events/records.js';
 import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
-import { isNativeError } from '../native.js';
-import { Tracer, type TracerFilter } from '../tracer.js';
+import { isNativeError } from '../addon/native.js';
+import { Tracer, type TracerFilter } from '../tracer/tracer.js';
 import { noContainerMatches } from './known.js';
 import { StdoutLossReporter } from '../sinks/stdout-loss.js';
 

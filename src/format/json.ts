@@ -3,8 +3,8 @@
  * Used by stdout (`--output json`), the JSONL audit log and `ctrace read`. The encoder
  * and decoder are generated from proto/ctrace.proto (src/events/generated/schema.ts).
  */
-import { fullContainer, type CgroupContainer } from '../classify.js';
-import type { ContainerInfo, Entry, EventType } from '../event.js';
+import { fullContainer, type CgroupContainer } from '../classify/classify.js';
+import type { ContainerInfo, Entry, EventType } from '../events/event.js';
 import { entryFromJson, entryJson, jsonContainer } from '../events/generated/schema.js';
 import { jStr, jStrOrNull } from '../events/wire.js';
 

@@ -4,11 +4,11 @@
  * kernel maps, and container processes are remembered (their later mount and exit
  * events are then known from the start). Names of their containers are looked up now.
  */
-import type { ContainerCatalog } from './enrich/containers.js';
-import { CgroupResolver, preloadVerdicts, scanProcesses } from './inventory.js';
-import type { NativeProgram } from './native.js';
-import type { ProcessTable } from './proctable.js';
-import type { Verdicts } from './verdicts.js';
+import type { ContainerCatalog } from '../enrich/containers.js';
+import { CgroupResolver, preloadVerdicts, scanProcesses } from '../classify/inventory.js';
+import type { NativeProgram } from '../addon/native.js';
+import type { ProcessTable } from '../classify/proctable.js';
+import type { Verdicts } from '../classify/verdicts.js';
 
 /** What the start-up walk over /proc found and cost. */
 export interface StartupReport {

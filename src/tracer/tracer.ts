@@ -7,25 +7,25 @@
  * /proc (startup.ts), the record pipeline (pipeline.ts: decoded record → TraceEvent), the JSON
  * lane (lane.ts, lane-output.ts) and the fan-out to listeners and iterators (fanout.ts).
  */
-import { EV_EXEC, EV_EXIT, EV_MOUNT } from './abi.js';
-import type { Classification } from './classify.js';
-import { Verdicts } from './verdicts.js';
-import { WallClock } from './clock.js';
-import type { EventType, TraceEvent, TraceStats } from './event.js';
-import { ContainerCatalog } from './enrich/containers.js';
-import { compileFilter, type EventFilter } from './filter.js';
-import { hostPidnsIno, preflight, v1SubsysId } from './host.js';
-import { toJsonLine } from './format/json.js';
+import { EV_EXEC, EV_EXIT, EV_MOUNT } from '../decode/abi.js';
+import type { Classification } from '../classify/classify.js';
+import { Verdicts } from '../classify/verdicts.js';
+import { WallClock } from '../util/clock.js';
+import type { EventType, TraceEvent, TraceStats } from '../events/event.js';
+import { ContainerCatalog } from '../enrich/containers.js';
+import { compileFilter, type EventFilter } from '../classify/filter.js';
+import { hostPidnsIno, preflight, v1SubsysId } from '../util/host.js';
+import { toJsonLine } from '../format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
 import { LaneOutput } from './lane-output.js';
-import { loadNative, type NativeOutputStats, type NativeProgram } from './native.js';
-import { ProcessTable, type ProcEntry } from './proctable.js';
-import { bootId, CAP_NAMES } from './identity.js';
+import { loadNative, type NativeOutputStats, type NativeProgram } from '../addon/native.js';
+import { ProcessTable, type ProcEntry } from '../classify/proctable.js';
+import { bootId, CAP_NAMES } from '../events/identity.js';
 import { Fanout, type BatchListener, type ErrorListener, type EventListener, type LinesListener, type LostListener } from './fanout.js';
 import { RecordPipeline } from './pipeline.js';
 import { preloadRunning, type StartupReport } from './startup.js';
 
-/** What to pass on (src/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
+/** What to pass on (src/classify/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
 export type TracerFilter = EventFilter;
 
 export interface TracerOptions {
@@ -82,7 +82,7 @@ export interface TracerOptions {
 }
 
 export type { StartupReport } from './startup.js';
-export type { LostReport } from './event.js';
+export type { LostReport } from '../events/event.js';
 
 const EVENT_BIT: Record<EventType, number> = { exec: 1 << EV_EXEC, exit: 1 << EV_EXIT, mount: 1 << EV_MOUNT };
 

@@ -5,21 +5,21 @@
  * lane once its lines can no longer change (from then on the addon writes them itself). It also
  * takes back what the lane wrote, for the process table.
  */
-import { CgroupPathCache, decodeBatch, type RawRecord } from './abi.js';
-import { decodeBytes } from './bytes.js';
-import { fullContainer, type Classification } from './classify.js';
-import type { WallClock } from './clock.js';
-import { BinaryHasher } from './enrich/binary-hash.js';
-import type { ContainerCatalog } from './enrich/containers.js';
-import { lineage, LiveBinaryNames, startTicksOf } from './enrich/lineage.js';
-import type { TraceEvent } from './event.js';
-import { buildEvent, type ExecEnrichment } from './event-build.js';
-import type { CompiledFilter } from './filter.js';
-import { IsolatedTasks, seenEnoughForLane } from './isolation.js';
+import { CgroupPathCache, decodeBatch, type RawRecord } from '../decode/abi.js';
+import { decodeBytes } from '../util/bytes.js';
+import { fullContainer, type Classification } from '../classify/classify.js';
+import type { WallClock } from '../util/clock.js';
+import { BinaryHasher } from '../enrich/binary-hash.js';
+import type { ContainerCatalog } from '../enrich/containers.js';
+import { lineage, LiveBinaryNames, startTicksOf } from '../enrich/lineage.js';
+import type { TraceEvent } from '../events/event.js';
+import { buildEvent, type ExecEnrichment } from '../events/build.js';
+import type { CompiledFilter } from '../classify/filter.js';
+import { IsolatedTasks, seenEnoughForLane } from '../classify/isolation.js';
 import type { JsonLane } from './lane.js';
-import { readExe, readStat } from './procfs.js';
-import type { ProcessTable } from './proctable.js';
-import { VERDICT_OF, type Verdicts } from './verdicts.js';
+import { readExe, readStat } from '../util/procfs.js';
+import type { ProcessTable } from '../classify/proctable.js';
+import { VERDICT_OF, type Verdicts } from '../classify/verdicts.js';
 
 export interface PipelineParts {
   clock: WallClock;

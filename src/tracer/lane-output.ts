@@ -4,7 +4,7 @@
  * queue (native/out_queue.h). The first write failure (EPIPE: the reader went away) is reported
  * once; writing stops there.
  */
-import type { NativeJsonLane, NativeOutputStats } from './native.js';
+import type { NativeJsonLane, NativeOutputStats } from '../addon/native.js';
 
 export class LaneOutput {
   private failed = false;

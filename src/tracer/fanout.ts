@@ -2,7 +2,7 @@
  * The tracer's consumers: listeners by kind (events, lane lines, losses, errors, batch timings)
  * and the async iterators, each an EventQueue. Everything the tracer hands out goes through here.
  */
-import type { LostReport, TraceEvent } from './event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 
 export type EventListener = (ev: TraceEvent) => void;
 export type LinesListener = (lines: Buffer) => void;

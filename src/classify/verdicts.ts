@@ -9,7 +9,7 @@
  * through `onForget`, in the addon's JSON lane, whose map is keyed by the same cgroups.
  * A forgotten cgroup is classified again from its path on its next event.
  */
-import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from './abi.js';
+import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from '../decode/abi.js';
 import { classifyCgroupPath, type Classification } from './classify.js';
 
 /** bpf/ctrace.bpf.c: the cgroup_verdicts map's max_entries */

@@ -61,7 +61,7 @@ export interface NativeHook {
 /**
  * A batch is the raw records of one poll cycle, concatenated: each starts with struct ctrace_hdr
  * (type u16 @0, flags u16 @2, size u32 @4, ktime u64 @8) and is `size` bytes long, unpadded.
- * With a JsonLane it is a lane batch instead (src/lane.ts): chunks of raw records and of
+ * With a JsonLane it is a lane batch instead (src/tracer/lane.ts): chunks of raw records and of
  * JSON lines, in ring order, in memory the addon reuses: valid during the callback only.
  */
 export type BatchCallback = (err: Error | null, batch: Buffer | null, written?: boolean) => void;
@@ -165,7 +165,7 @@ export interface NativeAbi {
 export interface NativeAddon {
   /** the loaded BPF program: its hooks, maps and ring reader (native/program.h) */
   Program: NativeProgramConstructor;
-  /** new JsonLane(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
+  /** new JsonLane(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/events/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
   JsonLane: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeJsonLane;
   abi: NativeAbi;
 }

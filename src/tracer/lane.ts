@@ -10,10 +10,10 @@
  * Names found later (a container's state appears after its first event, a removed one is
  * forgotten) reach the lane through refresh(), which the tracer runs every second.
  */
-import { fullContainer, type CgroupContainer, type Classification } from './classify.js';
-import type { ContainerInfo } from './event.js';
-import { attributionJson } from './format/json.js';
-import type { NativeJsonLane } from './native.js';
+import { fullContainer, type CgroupContainer, type Classification } from '../classify/classify.js';
+import type { ContainerInfo } from '../events/event.js';
+import { attributionJson } from '../format/json.js';
+import type { NativeJsonLane } from '../addon/native.js';
 
 export const CHUNK_RAW = 1;
 export const CHUNK_LINES = 2;
