@@ -93,7 +93,7 @@ std::shared_ptr<JsonLane> JsonLaneBinding::From(Napi::Env env, const Napi::Value
     if (status != napi_ok) tagged = false;
   }
   if (!tagged) throw Napi::TypeError::New(env, std::string(what) + " must be a JsonLane");
-  return Unwrap(value.As<Napi::Object>())->lines_;
+  return Unwrap(value.As<Napi::Object>())->lane_;
 }
 
 std::shared_ptr<OutQueue> JsonLaneBinding::OutputOf(const Napi::Value& value) {
@@ -124,7 +124,7 @@ JsonLaneBinding::JsonLaneBinding(const Napi::CallbackInfo& info) : Napi::ObjectW
       caps.push_back(n.As<Napi::String>().Utf8Value());
     }
   }
-  lines_ = std::make_shared<JsonLane>(offset, std::move(boot_id), caps);
+  lane_ = std::make_shared<JsonLane>(offset, std::move(boot_id), caps);
   napi_type_tag_object(env, info.This(), &kTag);
 }
 
@@ -141,33 +141,33 @@ Napi::Value JsonLaneBinding::Set(const Napi::CallbackInfo& info) {
   cg.emit = info[2].As<Napi::Boolean>().Value();
   cg.verdict = static_cast<uint8_t>(verdict);
   cg.v1 = info[4].As<Napi::Boolean>().Value();
-  lines_->Set(key, std::move(cg));
+  lane_->Set(key, std::move(cg));
   return env.Undefined();
 }
 
 Napi::Value JsonLaneBinding::Delete(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), lines_->Delete(BigU64(info.Env(), info[0], "delete: key")));
+  return Napi::Boolean::New(info.Env(), lane_->Delete(BigU64(info.Env(), info[0], "delete: key")));
 }
 
 Napi::Value JsonLaneBinding::Clear(const Napi::CallbackInfo& info) {
-  lines_->Clear();
+  lane_->Clear();
   return info.Env().Undefined();
 }
 
 Napi::Value JsonLaneBinding::Size(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(lines_->Size()));
+  return Napi::Number::New(info.Env(), static_cast<double>(lane_->Size()));
 }
 
 Napi::Value JsonLaneBinding::Counts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const JsonLane::Counts c = lines_->counts();
+  const JsonLane::Counts c = lane_->counts();
   Napi::Object o = Napi::Object::New(env);
   o.Set("exec", Napi::Number::New(env, static_cast<double>(c.exec)));
   o.Set("exit", Napi::Number::New(env, static_cast<double>(c.exit)));
   o.Set("mount", Napi::Number::New(env, static_cast<double>(c.mount)));
   o.Set("filtered", Napi::Number::New(env, static_cast<double>(c.filtered)));
   o.Set("raw", Napi::Number::New(env, static_cast<double>(c.raw)));
-  o.Set("notedDropped", Napi::Number::New(env, static_cast<double>(lines_->noted_dropped())));
+  o.Set("notedDropped", Napi::Number::New(env, static_cast<double>(lane_->noted_dropped())));
   return o;
 }
 
@@ -227,7 +227,7 @@ Napi::Value JsonLaneBinding::CloseOutput(const Napi::CallbackInfo& info) {
 Napi::Value JsonLaneBinding::SetDeliverWritten(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "setDeliverWritten: on must be a boolean");
-  lines_->SetDeliverWritten(info[0].As<Napi::Boolean>().Value());
+  lane_->SetDeliverWritten(info[0].As<Napi::Boolean>().Value());
   return env.Undefined();
 }
 
@@ -238,7 +238,7 @@ Napi::Value JsonLaneBinding::FilenameFound(const Napi::CallbackInfo& info) {
   const uint64_t start = BigU64(env, info[1], "filenameFound: startNs");
   bool has = false;
   std::string name;
-  if (StringOrNull(env, info[2], "filenameFound: filename", &has, &name)) lines_->FilenameFound(pid, start, has, std::move(name));
+  if (StringOrNull(env, info[2], "filenameFound: filename", &has, &name)) lane_->FilenameFound(pid, start, has, std::move(name));
   return env.Undefined();
 }
 
@@ -254,7 +254,7 @@ Napi::Value JsonLaneBinding::BinaryFound(const Napi::CallbackInfo& info) {
       !StringOrNull(env, info[4], "binaryFound: sha256", &b.has_sha256, &b.sha256) ||
       !StringOrNull(env, info[5], "binaryFound: hashError", &b.has_hash_error, &b.hash_error))
     return env.Undefined();
-  lines_->BinaryFound(dev, ino, ctime, std::move(b));
+  lane_->BinaryFound(dev, ino, ctime, std::move(b));
   return env.Undefined();
 }
 
@@ -266,7 +266,7 @@ Napi::Value JsonLaneBinding::FilenameOf(const Napi::CallbackInfo& info) {
   const uint64_t start = BigU64(env, info[1], "filenameOf: startNs");
   bool known = false;
   std::string name;
-  if (!lines_->FilenameOf(pid, start, &known, &name)) return env.Undefined();
+  if (!lane_->FilenameOf(pid, start, &known, &name)) return env.Undefined();
   if (!known) return env.Null();
   return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(name.data()), name.size());
 }
@@ -274,7 +274,7 @@ Napi::Value JsonLaneBinding::FilenameOf(const Napi::CallbackInfo& info) {
 // takeNoted(): the exec and exit records the lane took since the last call, or null.
 Napi::Value JsonLaneBinding::TakeNoted(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::vector<uint8_t> noted = lines_->TakeNoted();
+  const std::vector<uint8_t> noted = lane_->TakeNoted();
   if (noted.empty()) return env.Null();
   return Napi::Buffer<uint8_t>::Copy(env, noted.data(), noted.size());
 }
@@ -295,7 +295,7 @@ Napi::Value JsonLaneBinding::Format(const Napi::CallbackInfo& info) {
     uint32_t size;
     memcpy(&size, p + o + offsetof(struct ctrace_hdr, size), sizeof(size));
     if (size < sizeof(struct ctrace_hdr) || size > n - o) break;
-    lines_->Append(p + o, size, &w);
+    lane_->Append(p + o, size, &w);
     o += size;
   }
   if (o < n) {

@@ -40,7 +40,7 @@ class JsonLaneBinding : public Napi::ObjectWrap<JsonLaneBinding> {
   Napi::Value FilenameOf(const Napi::CallbackInfo& info);
   Napi::Value TakeNoted(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<JsonLane> lines_;
+  std::shared_ptr<JsonLane> lane_;
   std::shared_ptr<OutQueue> out_ = std::make_shared<OutQueue>();
 };
 

@@ -278,16 +278,16 @@ Napi::Value Program::Attach(const Napi::CallbackInfo& info) {
 Napi::Value Program::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowType(env, "start(onBatch): onBatch", "a function");
-  std::shared_ptr<JsonLane> lines;
+  std::shared_ptr<JsonLane> lane;
   std::shared_ptr<OutQueue> out;
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
-    lines = JsonLaneBinding::From(env, info[1], "start(onBatch, formatter): formatter");
+    lane = JsonLaneBinding::From(env, info[1], "start(onBatch, lane): lane");
     out = JsonLaneBinding::OutputOf(info[1]);
   }
   RequireOpen(env, "start");
   if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
   reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), opts_.ring_bytes,
-                                         info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lines),
+                                         info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lane),
                                          bpf_map__fd(skel_->maps.pid_verdicts), &skel_->bss->reader_idle,
                                          std::move(out));
   self_ = Napi::Persistent(Value());
@@ -409,7 +409,7 @@ void Program::CloseNow() {
   if (closed_) return;
   closed_ = true;
   // Detach first, so the reader's final drain sees every record the hooks will ever write.
-  // Detaching a tp/ link waits for an RCU grace period (~70 ms each here): side by side.
+  // Detaching a tp/ link waits for an RCU grace period each: side by side.
   std::vector<std::thread> detachers;
   for (Hook& hook : hooks_) {
     if (hook.link != nullptr) {

@@ -31,14 +31,14 @@ class RingReader {
   static constexpr size_t kFlushBytes = 1 << 20;
 
   // Starts the thread; ring_bytes is the ring's size (it bounds the final drain). on_batch(err,
-  // buffer) runs on the JS thread. With `lines`, batches are lane batches (json_lane.h) and
+  // buffer) runs on the JS thread. With `lane`, batches are lane batches (json_lane.h) and
   // the PID verdicts the lane writes (json_lane.cc) go to verdict_map_fd. idle_flag is the
   // program's `reader_idle` global, which the thread sets while it sleeps (it must outlive
   // Stop()); null: never sleep. With `out` (ctrace run's stdout), lane batches of lines only go
   // to that queue from the poll thread, which never waits for stdout. Throws NativeError (step 'ringbuf') when the ring buffer
   // cannot be set up.
   RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
-             std::shared_ptr<JsonLane> lines = nullptr, int verdict_map_fd = -1, uint32_t* idle_flag = nullptr,
+             std::shared_ptr<JsonLane> lane = nullptr, int verdict_map_fd = -1, uint32_t* idle_flag = nullptr,
              std::shared_ptr<OutQueue> out = nullptr);
   ~RingReader();
   RingReader(const RingReader&) = delete;

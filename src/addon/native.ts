@@ -73,7 +73,7 @@ export interface NativeProgram {
    * Starts the poll thread. Poll errors arrive as onBatch(err, null); the thread's last call is
    * onBatch(null, null), after every batch it read. Keeps the tracer (and the loop) alive until close().
    */
-  start(onBatch: BatchCallback, formatter?: NativeJsonLane): void;
+  start(onBatch: BatchCallback, lane?: NativeJsonLane): void;
   /** Many verdicts in one map batch update; the three arrays have one entry per pid. */
   setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
   setCgroupVerdict(key: bigint, verdict: number): void;
