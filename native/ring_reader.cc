@@ -99,7 +99,7 @@ struct RingReader::Shared {
         return;
       }
       // Before the callback, so a throwing onBatch still returns the credit.
-      Credit::GrantAfterLoopTurn(env, self->credit);
+      if (batch->grants) Credit::GrantAfterLoopTurn(env, self->credit);
       const bool written = batch->written;
       if (self->lane && batch->bytes.size() <= kViewBytes) {
         // Lane batches: copied into one reused block and freed now. Their consumers (the tracer's
@@ -385,6 +385,7 @@ struct RingReader::Shared {
     if (!written_held.empty()) {
       auto* held = new Batch();
       held->written = true;
+      held->grants = false;  // the batch after it returns the credit
       held->bytes.swap(written_held);
       if (!Deliver(held)) return false;
     }

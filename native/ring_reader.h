@@ -25,6 +25,10 @@ class RingReader {
     const char* step = nullptr;
     bool end = false;  // the thread's last word: every batch before it has been delivered
     bool written = false;  // a lane batch whose lines the poll thread wrote to the lane's output
+    // false for held lines handed over in front of another batch under the same credit: only
+    // the last batch of a Take() returns it, or the poll thread could queue its next lines for
+    // the output before JS has written the batch still in flight
+    bool grants = true;
   };
 
   // A batch is flushed early once it holds this many bytes.
