@@ -8,7 +8,7 @@
  *
  * FILE holds real batches captured from the kernel by bench/run.js (u32 little-endian
  * length, then the batch, repeated). Without it, batches are synthesised with the exact
- * layout of src/abi.ts (OFF/SIZE): a container exec storm's mix of exec and exit records
+ * layout of src/decode/abi.ts (OFF/SIZE): a container exec storm's mix of exec and exit records
  * plus some mounts, over a few docker containers.
  *
  * Stages, each timed on its own over the same batches (warm; the first, cold pass is
@@ -24,7 +24,7 @@
  *              made as ctrace makes one (hooks for mounts only); it calls a private method by
  *              name and says which when that changes
  *  - lane:     the addon's JSON-lines lane (what `ctrace run --output json` runs for every
- *              event of a cgroup it has classified): LineFormatter.format() over the batches,
+ *              event of a cgroup it has classified): JsonLane.format() over the batches,
  *              every cgroup registered as the tracer registers it; on the JS thread here, on
  *              the poll thread in ctrace. It formats the event types the addon formats (the
  *              share of each is reported) and passes the others on raw
@@ -39,10 +39,10 @@ import { median } from './lib/util.js';
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const dist = (m) => import(pathToFileURL(join(REPO, 'dist', m)).href);
 
-const abi = await dist('abi.js');
-const { classifyCgroupPath } = await dist('classify.js');
+const abi = await dist('decode/abi.js');
+const { classifyCgroupPath } = await dist('classify/classify.js');
 const { toJsonLine } = await dist('format/json.js');
-const { WallClock } = await dist('clock.js');
+const { WallClock } = await dist('util/clock.js');
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -66,7 +66,7 @@ function readBatches(file) {
   return out;
 }
 
-/** One record with the exact layout of src/abi.ts. */
+/** One record with the exact layout of src/decode/abi.ts. */
 function synthRecord(type, i, c) {
   const { OFF, SIZE } = abi;
   const argv = Buffer.from(`/bin/true\0${1763860000000000000n + BigInt(i) * 1000n}\0bsynth\0`);
@@ -138,7 +138,7 @@ if (batchFile && existsSync(batchFile)) {
   source = `captured (${batchFile.replace(REPO + '/', '')})`;
 } else {
   batches = synthBatches();
-  source = 'synthesised (src/abi.ts layout)';
+  source = 'synthesised (src/decode/abi.ts layout)';
 }
 const recordsPerPass = batches.reduce((s, b) => s + abi.decodeBatch(b, new abi.CgroupPathCache()).length, 0);
 const bytesPerPass = batches.reduce((s, b) => s + b.length, 0);
@@ -147,11 +147,11 @@ const bytesPerPass = batches.reduce((s, b) => s + b.length, 0);
 
 const CLOCK_OFFSET = 1763000000000000000n;
 const clock = new WallClock(CLOCK_OFFSET);
-// the tracer's own record → event mapping (src/event-build.ts)
-const { buildEvent } = await dist('event-build.js');
+// the tracer's own record → event mapping (src/events/build.ts)
+const { buildEvent } = await dist('events/build.js');
 const VERDICT_OF = { host: abi.VERDICT_HOST, container: abi.VERDICT_CONTAINER, unknown: abi.VERDICT_UNCLASSIFIED };
 
-/** The event object as src/tracer.ts builds it (without the process table and enrichment). */
+/** The event object as src/tracer/tracer.ts builds it (without the process table and enrichment). */
 function toEvent(rec, cls) {
   return buildEvent(rec, { time: clock.iso(rec.ktimeNs), scope: cls.scope, container: cls.container, nspid: rec.task.nspid });
 }
@@ -203,7 +203,7 @@ function stagePipeline() {
 async function stageTracer() {
   let t = null;
   try {
-    const { Tracer } = await dist('tracer.js');
+    const { Tracer } = await dist('tracer/tracer.js');
     t = new Tracer({ events: ['mount'], enrich: false, preload: false });
     const handle = t.handleBatch ?? t.onRecords;
     if (typeof handle !== 'function') throw new Error('Tracer has neither handleBatch nor onRecords (src/tracer.ts changed): update bench/micro.js');
@@ -248,9 +248,9 @@ async function stageTracer() {
  */
 async function stageLane() {
   try {
-    const { loadNative } = await dist('native.js');
-    const { JsonLane, forEachChunk } = await dist('lane.js');
-    const lane = new JsonLane(new (loadNative().LineFormatter)(CLOCK_OFFSET));
+    const { loadNative } = await dist('addon/native.js');
+    const { JsonLane, forEachChunk } = await dist('tracer/lane.js');
+    const lane = new JsonLane(new (loadNative().JsonLane)(CLOCK_OFFSET));
     const paths = new abi.CgroupPathCache();
     for (const b of batches) {
       for (const rec of abi.decodeBatch(b, paths)) {
@@ -265,12 +265,12 @@ async function stageLane() {
     for (const b of batches) for (const rec of abi.decodeBatch(b, paths)) byType[rec.type]++;
     let bytes = 0;
     const run = () => {
-      for (const b of batches) bytes += lane.formatter.format(b).length;
+      for (const b of batches) bytes += lane.native.format(b).length;
       return bytes;
     };
-    const c0 = lane.formatter.counts();
+    const c0 = lane.native.counts();
     run();
-    const c1 = lane.formatter.counts();
+    const c1 = lane.native.counts();
     const wrote = { exec: c1.exec - c0.exec, exit: c1.exit - c0.exit, mount: c1.mount - c0.mount };
     const lines = wrote.exec + wrote.exit + wrote.mount;
     const raw = c1.raw - c0.raw;
@@ -286,7 +286,7 @@ async function stageLane() {
     const path = () => {
       for (const b of batches) {
         forEachChunk(
-          lane.formatter.format(b),
+          lane.native.format(b),
           (l) => (pathBytes += l.length),
           (rawRecs) => {
             const out = [];
@@ -356,7 +356,7 @@ const results = {
   cpu: readFileSync('/proc/self/status', 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)?.[1] ?? null,
   stages: {},
 };
-results.eventBuilder = 'dist/event-build.js';
+results.eventBuilder = 'dist/events/build.js';
 // --stage NAME runs one stage only (to profile it: node --cpu-prof bench/micro.js --stage pipeline)
 const only = opt('--stage', null);
 const want = (name) => !only || only === name;

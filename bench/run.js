@@ -866,7 +866,7 @@ function buildStamp() {
 async function main() {
   const opts = parseOptions(process.argv.slice(2), process.env);
   if (process.getuid() !== 0) throw new Error('the bench needs root (BPF, runc, mounts)');
-  for (const f of ['dist/cli.js', 'build/Release/ctrace.node']) {
+  for (const f of ['dist/cli/cli.js', 'build/Release/ctrace.node']) {
     if (!existsSync(join(REPO_ROOT, f))) throw new Error(`${f} is missing: run \`npm run build\` (or \`npm run bench\`, which builds)`);
   }
   const t0 = Date.now();

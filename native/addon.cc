@@ -2,14 +2,14 @@
 #include <napi.h>
 
 #include "abi.h"
-#include "line_formatter.h"
-#include "tracer.h"
+#include "json_lane_binding.h"
+#include "program.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("Tracer", ctrace::Tracer::Define(env));
-  exports.Set("LineFormatter", ctrace::LineFormatter::Define(env));
+  exports.Set("Program", ctrace::Program::Define(env));
+  exports.Set("JsonLane", ctrace::JsonLaneBinding::Define(env));
   exports.Set("abi", ctrace::AbiInfo::Describe(env));
   return exports;
 }

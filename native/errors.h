@@ -24,7 +24,7 @@ class NativeError {
   static std::string Code(int err);
   // The hint used when the caller gives none.
   static std::string DefaultHint(int err);
-  // What a user other than root needs, named once (src/capabilities.ts says the same; a test
+  // What a user other than root needs, named once (src/util/capabilities.ts says the same; a test
   // checks they agree): tracefs is usually mode 0700, hence CAP_DAC_READ_SEARCH.
   static constexpr const char* kCapabilities = "CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH";
 };

@@ -1,15 +1,15 @@
-// What the JSON-lines lane needs to write an exec's line that only userland can find out: the
+// What the JSON lane needs to write an exec's line that only userland can find out: the
 // binary of each ancestor (by pid and start time) and the exec'd binary's hash and host path
 // (by device, inode and change time). "JavaScript resolves, the addon remembers": the poll
 // thread records the filename of every exec record it reads (kernel data, in ring order), and
-// JavaScript, after it resolved an exec that went to it raw (src/tracer.ts enrichExec), tells
+// JavaScript, after it resolved an exec that went to it raw (src/tracer/tracer.ts enrichExec), tells
 // what it found, so the next exec with the same ancestors and binary takes the lane. A miss
 // only sends the record to JavaScript: no line depends on what is not here.
 //
 // Both are bounded, first in first out (an update keeps an entry's place): kMaxFilenames
 // processes (an exec storm's shells and runtimes are a handful; the rest are the short-lived
 // processes themselves), kMaxBinaries binaries (src/enrich/binary-hash.ts keeps as many).
-// The caller locks (JsonLines' mutex).
+// The caller locks (JsonLane' mutex).
 #ifndef CTRACE_NATIVE_EXEC_MEMORY_H
 #define CTRACE_NATIVE_EXEC_MEMORY_H
 

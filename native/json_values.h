@@ -1,6 +1,6 @@
 // How one value of each kind is written in the JSON form, for the writers scripts/gen-schema.mjs
 // generates from proto/ctrace.proto (json_records.h in the build directory). The same rules
-// as src/events/wire.ts and JSON.stringify: kernel bytes as src/bytes.ts decodes them (an
+// as src/events/wire.ts and JSON.stringify: kernel bytes as src/util/bytes.ts decodes them (an
 // invalid UTF-8 byte 0xNN is the lone surrogate U+DCNN, written \udcNN), 64-bit values as
 // numbers while a double holds them exactly and as decimal strings beyond. No field is named here.
 #ifndef CTRACE_NATIVE_JSON_VALUES_H
@@ -49,7 +49,7 @@ struct Lit {
   size_t n = 0;
 };
 
-// Length of the valid UTF-8 sequence at p, or 0: src/bytes.ts utf8SeqLen, the same rules
+// Length of the valid UTF-8 sequence at p, or 0: src/util/bytes.ts utf8SeqLen, the same rules
 // (no overlongs, no surrogates, nothing above U+10FFFF).
 inline size_t Utf8SeqLen(const uint8_t* p, const uint8_t* end) {
   const uint8_t b0 = p[0];

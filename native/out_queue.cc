@@ -11,7 +11,7 @@
 
 #include <system_error>
 
-#include "json_lines.h"
+#include "json_lane.h"
 
 namespace ctrace {
 
@@ -101,11 +101,11 @@ int OutQueue::Push(const void* p, size_t n) {
 
 int OutQueue::PushLines(const std::vector<uint8_t>& batch) {
   size_t o = 0;
-  while (o + JsonLines::kChunkHeader <= batch.size()) {
+  while (o + JsonLane::kChunkHeader <= batch.size()) {
     uint32_t header[2];
     memcpy(header, batch.data() + o, sizeof(header));
-    o += JsonLines::kChunkHeader;
-    if (header[0] == JsonLines::kChunkLines) {
+    o += JsonLane::kChunkHeader;
+    if (header[0] == JsonLane::kChunkLines) {
       if (const int err = Push(batch.data() + o, header[1]); err != 0) return err;
     }
     o += header[1];

@@ -36,7 +36,7 @@ class OutQueue {
   // Any thread; never blocks. Queues n bytes of whole lines, or drops them all (counted) when
   // they do not fit. 0, or the errno of the failed output (sticky: the reader went away).
   int Push(const void* p, size_t n);
-  // The line chunks of a lane batch (json_lines.h), in order.
+  // The line chunks of a lane batch (json_lane.h), in order.
   int PushLines(const std::vector<uint8_t>& lane_batch);
 
   // Stops the writer; what is still queued is counted as undelivered. Idempotent.

@@ -1,5 +1,5 @@
 // Writes PID verdicts into the kernel's pid_verdicts map: the JS thread (setVerdicts) and the
-// poll thread (verdicts of execs the JSON-lines lane formatted) share this one writer.
+// poll thread (verdicts of execs the JSON lane formatted) share this one writer.
 #ifndef CTRACE_NATIVE_PID_VERDICTS_H
 #define CTRACE_NATIVE_PID_VERDICTS_H
 

@@ -99,9 +99,9 @@ struct RingReader::Shared {
         return;
       }
       // Before the callback, so a throwing onBatch still returns the credit.
-      Credit::GrantAfterLoopTurn(env, self->credit);
+      if (batch->grants) Credit::GrantAfterLoopTurn(env, self->credit);
       const bool written = batch->written;
-      if (self->lines && batch->bytes.size() <= kViewBytes) {
+      if (self->lane && batch->bytes.size() <= kViewBytes) {
         // Lane batches: copied into one reused block and freed now. Their consumers (the tracer's
         // chunk walk, the log's chain) are done with them when the callback returns; a fresh
         // Buffer per batch would leave its memory to the GC, which JavaScript, allocating
@@ -157,15 +157,15 @@ struct RingReader::Shared {
   int epoll_fd = -1;
   std::atomic<uint64_t> wakeups{0};  // times the thread woke up, for any reason but stopping
   struct ring_buffer* rb = nullptr;
-  // The JSON-lines lane, when JS asked for it: records of registered cgroups become lines here.
-  std::shared_ptr<JsonLines> lines;
+  // The JSON lane, when JS asked for it: records of registered cgroups become lines here.
+  std::shared_ptr<JsonLane> lane;
   std::shared_ptr<OutQueue> out;  // stdout's bounded queue: pushing never waits for the reader
   int verdict_fd = -1;
   std::atomic<uint64_t> verdict_errors{0};
 
   // Poll thread only.
   std::vector<uint8_t> batch;
-  JsonLines::Writer writer{&batch};  // the lane's chunks in `batch` (swapped out, never moved)
+  JsonLane::Writer writer{&batch};  // the lane's chunks in `batch` (swapped out, never moved)
   bool cut = false;    // OnSample ended the drain early
   bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
@@ -220,8 +220,8 @@ struct RingReader::Shared {
     }
     const auto* p = static_cast<const uint8_t*>(data);
     self->records++;
-    if (self->lines) {
-      self->lines->Append(p, hdr.size, &self->writer);
+    if (self->lane) {
+      self->lane->Append(p, hdr.size, &self->writer);
     } else {
       self->batch.insert(self->batch.end(), p, p + hdr.size);
     }
@@ -341,7 +341,7 @@ struct RingReader::Shared {
 
   bool Flush() {
     bool raw = false;
-    if (lines) {
+    if (lane) {
       writer.Close();
       WriteVerdicts();
       raw = writer.has_raw();
@@ -356,7 +356,7 @@ struct RingReader::Shared {
     // Lines only, and JS has queued everything before (it held the credit): queue them here.
     // Not in the final drain, where batches before this one may still be queued for JS.
     bool written = false;
-    if (lines && out && out->HasOutput() && !raw && !final && !out_failed) {
+    if (lane && out && out->HasOutput() && !raw && !final && !out_failed) {
       if (const int err = out->PushLines(batch); err != 0) {
         out_failed = true;  // JS writes (and fails) from now on; say why once
         auto* e = new Batch();
@@ -365,7 +365,7 @@ struct RingReader::Shared {
         if (!Deliver(e)) return false;
       } else {
         written = true;
-        if (!lines->DeliverWritten()) {
+        if (!lane->DeliverWritten()) {
           batch.clear();
           credit->Grant();  // nothing for JS: the credit stays ours
           return true;
@@ -385,6 +385,7 @@ struct RingReader::Shared {
     if (!written_held.empty()) {
       auto* held = new Batch();
       held->written = true;
+      held->grants = false;  // the batch after it returns the credit
       held->bytes.swap(written_held);
       if (!Deliver(held)) return false;
     }
@@ -478,14 +479,14 @@ struct RingReader::Shared {
 };
 
 RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
-                       std::shared_ptr<JsonLines> lines, int verdict_map_fd, uint32_t* idle_flag,
+                       std::shared_ptr<JsonLane> lane, int verdict_map_fd, uint32_t* idle_flag,
                        std::shared_ptr<OutQueue> out)
     : shared_(std::make_shared<Shared>()) {
   Shared& s = *shared_;
   s.out = std::move(out);
   s.poll_ms = poll_ms;
   s.idle_flag = idle_flag;
-  s.lines = std::move(lines);
+  s.lane = std::move(lane);
   s.verdict_fd = verdict_map_fd;
   s.max_final_batches = ring_bytes / kFlushBytes + 1;
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "json_lines.h"
+#include "json_lane.h"
 #include "out_queue.h"
 
 namespace ctrace {
@@ -25,20 +25,24 @@ class RingReader {
     const char* step = nullptr;
     bool end = false;  // the thread's last word: every batch before it has been delivered
     bool written = false;  // a lane batch whose lines the poll thread wrote to the lane's output
+    // false for held lines handed over in front of another batch under the same credit: only
+    // the last batch of a Take() returns it, or the poll thread could queue its next lines for
+    // the output before JS has written the batch still in flight
+    bool grants = true;
   };
 
   // A batch is flushed early once it holds this many bytes.
   static constexpr size_t kFlushBytes = 1 << 20;
 
   // Starts the thread; ring_bytes is the ring's size (it bounds the final drain). on_batch(err,
-  // buffer) runs on the JS thread. With `lines`, batches are lane batches (json_lines.h) and
-  // the PID verdicts the lane writes (json_lines.cc) go to verdict_map_fd. idle_flag is the
+  // buffer) runs on the JS thread. With `lane`, batches are lane batches (json_lane.h) and
+  // the PID verdicts the lane writes (json_lane.cc) go to verdict_map_fd. idle_flag is the
   // program's `reader_idle` global, which the thread sets while it sleeps (it must outlive
   // Stop()); null: never sleep. With `out` (ctrace run's stdout), lane batches of lines only go
   // to that queue from the poll thread, which never waits for stdout. Throws NativeError (step 'ringbuf') when the ring buffer
   // cannot be set up.
   RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
-             std::shared_ptr<JsonLines> lines = nullptr, int verdict_map_fd = -1, uint32_t* idle_flag = nullptr,
+             std::shared_ptr<JsonLane> lane = nullptr, int verdict_map_fd = -1, uint32_t* idle_flag = nullptr,
              std::shared_ptr<OutQueue> out = nullptr);
   ~RingReader();
   RingReader(const RingReader&) = delete;
@@ -48,7 +52,7 @@ class RingReader {
   // it after detaching, so that is everything), joins it, frees the ring buffer and releases
   // the TSFN: batches already read are still delivered, on later event-loop turns.
   void Stop();
-  // The reader's own counters, for Tracer.stats().
+  // The reader's own counters, for Program.stats().
   struct Counts {
     uint64_t malformed = 0;       // records whose header contradicted their ring length (dropped)
     uint64_t verdict_errors = 0;  // lane PID-verdict writes that failed (batches of them)

@@ -1,4 +1,4 @@
-// Decimal and hex text for the addon's writers (the JSON-lines lane, the log chain).
+// Decimal and hex text for the addon's writers (the JSON lane, the log chain).
 #ifndef CTRACE_NATIVE_TEXT_H
 #define CTRACE_NATIVE_TEXT_H
 

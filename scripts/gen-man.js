@@ -2,8 +2,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildProgram } from '../dist/cli.js';
-import { manPage } from '../dist/manpage.js';
+import { buildProgram } from '../dist/cli/cli.js';
+import { manPage } from '../dist/cli/manpage.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8'));

@@ -341,9 +341,9 @@ w("      throw new Error('record of no known kind');");
 w('  }');
 w('}');
 
-/* ---------- C++: the addon's JSON-lines lane ---------- */
+/* ---------- C++: the addon's JSON lane ---------- */
 
-// The lane (native/json_lines.cc) writes an event's line on the poll thread. It fills these
+// The lane (native/json_lane.cc) writes an event's line on the poll thread. It fills these
 // structs from the kernel record; the fields marked `[attribution]` (decided per cgroup by
 // userland) come from the fragment JavaScript registers for the cgroup, as written text.
 const attribution = (f) => /\[attribution\]/.test(f.comment ?? '');

@@ -1,10 +1,10 @@
 /** Public API: `import { Tracer } from 'ctrace-ebpf'`. */
-export { Tracer } from './tracer.js';
-export type { TracerOptions, TracerFilter, LostReport } from './tracer.js';
-export type * from './event.js';
-export { RUNTIMES } from './event.js';
-export { classifyCgroupPath } from './classify.js';
-export type { Classification } from './classify.js';
+export { Tracer } from './tracer/tracer.js';
+export type { TracerOptions, TracerFilter, LostReport } from './tracer/tracer.js';
+export type * from './events/event.js';
+export { RUNTIMES } from './events/event.js';
+export { classifyCgroupPath } from './classify/classify.js';
+export type { Classification } from './classify/classify.js';
 export { toJsonObject, toJsonLine } from './format/json.js';
 export type { Sink } from './sinks/sink.js';
 export { AuditLog } from './audit/log.js';

@@ -1,5 +1,5 @@
 /**
- * The kernel<->user ABI is defined once, in bpf/ctrace.h; src/abi.ts mirrors it.
+ * The kernel<->user ABI is defined once, in bpf/ctrace.h; src/decode/abi.ts mirrors it.
  * Compile the header with the host C compiler and check every offset and size
  * the decoder relies on, then decode records laid out by that compiler.
  */
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import * as abi from '../src/abi.js';
+import * as abi from '../src/decode/abi.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 

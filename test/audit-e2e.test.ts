@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLogs } from '../src/audit/verify.js';
-import { rawRecords } from '../src/audit/reader.js';
+import { storedRecords } from '../src/audit/reader.js';
 import { toJsonObject } from '../src/format/json.js';
 import { decodeRecordObject, entryFromProto, FrameSplitter } from '../src/format/protobuf.js';
 import { ctraceBin, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
@@ -100,7 +100,7 @@ describe.runIf(privileged())('audit log with real containers', () => {
     await Promise.all(clients.map((c) => c.ended));
 
     const fromLog: JsonEvent[] = [];
-    for await (const r of rawRecords([readFileSync(logPath)], 'protobuf')) {
+    for await (const r of storedRecords([readFileSync(logPath)], 'protobuf')) {
       fromLog.push(toJsonObject(entryFromProto(decodeRecordObject(r.bytes))) as JsonEvent);
     }
     expect(fromLog[0]!.type).toBe('start');

@@ -236,7 +236,7 @@ describe('JSONL audit log', () => {
     expect((await verifyLogs(files)).ok).toBe(true);
   });
 
-  it('chains lines from the JSON-lines lane like events, rotating inside a batch, in order with object events', async () => {
+  it('chains lines from the JSON lane like events, rotating inside a batch, in order with object events', async () => {
     const path = fresh();
     const log = await open(path, { maxSize: 8192, keep: 50 });
     const events = sampleEvents(150);

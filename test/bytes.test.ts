@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBytes, decodeCString, escapeControl } from '../src/bytes.js';
-import { isoNs } from '../src/clock.js';
+import { decodeBytes, decodeCString, escapeControl } from '../src/util/bytes.js';
+import { isoNs } from '../src/util/clock.js';
 
 describe('kernel strings', () => {
   it('passes valid UTF-8 through and escapes every invalid byte', () => {

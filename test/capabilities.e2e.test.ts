@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAPABILITIES, CAPABILITY_TEXT } from '../src/capabilities.js';
+import { CAPABILITIES, CAPABILITY_TEXT } from '../src/util/capabilities.js';
 import { readableCliCopy, type CliCopy } from './helpers/cli-copy.js';
 import { repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
@@ -33,7 +33,7 @@ function asNobody(caps: readonly string[]): string[] {
 }
 
 describe('the capability set is named once', () => {
-  it('the addon names the same set as src/capabilities.ts', () => {
+  it('the addon names the same set as src/util/capabilities.ts', () => {
     const header = readFileSync(join(repoRoot, 'native/errors.h'), 'utf8');
     expect(header).toContain(`kCapabilities = "${CAPABILITY_TEXT}"`);
     expect(CAPABILITY_TEXT).toBe('CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH');

@@ -1,7 +1,7 @@
 /**
  * The kernel's cgroup key on this hybrid host (v1 controllers + cgroup2 at
  * /sys/fs/cgroup/unified): the unified hierarchy's cgroup when it is not the root,
- * otherwise the cgroup of the chosen v1 controller (src/host.ts: pids here). A process
+ * otherwise the cgroup of the chosen v1 controller (src/util/host.ts: pids here). A process
  * placed only in v1 cgroups must still be attributed, through v1; one placed only in the
  * unified hierarchy through v2. And the pre-load at start must key a process exactly as
  * the kernel does (same cgroup id), or its verdict would never be found.
@@ -12,10 +12,10 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CGKEY_V1 } from '../src/abi.js';
-import type { TraceEvent } from '../src/event.js';
-import { v1SubsysId } from '../src/host.js';
-import { Tracer } from '../src/tracer.js';
+import { CGKEY_V1 } from '../src/decode/abi.js';
+import type { TraceEvent } from '../src/events/event.js';
+import { v1SubsysId } from '../src/util/host.js';
+import { Tracer } from '../src/tracer/tracer.js';
 import { CGROUP_ROOT, makeCgroup, mountedHierarchies, type TestCgroup } from './helpers/cgroups.js';
 import { ctraceBin } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';

@@ -10,8 +10,8 @@ import {
   splitCgroupPath,
   TRUNCATION_MARK,
   type Classification,
-} from '../src/classify.js';
-import { RUNTIMES, type ContainerInfo, type Scope } from '../src/event.js';
+} from '../src/classify/classify.js';
+import { RUNTIMES, type ContainerInfo, type Scope } from '../src/events/event.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // the team's shared vectors sit beside the checkout (../shared); a clone elsewhere (a CI or

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { CAPABILITIES } from '../src/capabilities.js';
+import { CAPABILITIES } from '../src/util/capabilities.js';
 import { repoRoot } from './helpers/ctrace-cli.js';
 import { helmBin, helmTemplate } from './helpers/helm.js';
 

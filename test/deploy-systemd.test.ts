@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isRotatedName } from '../src/audit/files.js';
-import { CAPABILITIES } from '../src/capabilities.js';
+import { CAPABILITIES } from '../src/util/capabilities.js';
 import { ctraceBin, repoRoot } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
 import { cleanupAllContainers, dockerId, runContainerToExit } from './helpers/runc.js';

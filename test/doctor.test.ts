@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CAP } from '../src/capabilities.js';
-import { parseCgroupMounts } from '../src/cgroupfs.js';
+import { CAP } from '../src/util/capabilities.js';
+import { parseCgroupMounts } from '../src/decode/cgroupfs.js';
 import { cgroupMode, kernelVersion, runChecks, type Check } from '../src/doctor/checks.js';
 import { HOOKS, parseMemlock, type HostFacts } from '../src/doctor/facts.js';
 import { readableCliCopy, type CliCopy } from './helpers/cli-copy.js';
@@ -106,8 +106,8 @@ describe('doctor verdict', () => {
     const bpf = readFileSync(join(repoRoot, 'bpf/ctrace.bpf.c'), 'utf8');
     const sections = [...bpf.matchAll(/^SEC\("(tp[^"]*)"\)/gm)].map((m) => m[1]);
     expect(HOOKS.map((h) => h.section)).toEqual(sections);
-    const tracer = readFileSync(join(repoRoot, 'native/tracer.cc'), 'utf8');
-    const required = /bool Tracer::IsRequired[\s\S]*?return ([^;]+);/.exec(tracer)![1]!;
+    const program = readFileSync(join(repoRoot, 'native/program.cc'), 'utf8');
+    const required = /bool Program::IsRequired[\s\S]*?return ([^;]+);/.exec(program)![1]!;
     expect(HOOKS.filter((h) => h.required).map((h) => h.name)).toEqual([...required.matchAll(/"(\w+)"/g)].map((m) => m[1]));
   });
 

@@ -14,7 +14,7 @@ import {
   resolveRootfs,
 } from '../src/enrich/oci.js';
 import { lookupContainer, lookupContainerSync, safeId, type StateRoots } from '../src/enrich/state.js';
-import type { ContainerInfo } from '../src/event.js';
+import type { ContainerInfo } from '../src/events/event.js';
 import { repoRoot } from './helpers/ctrace-cli.js';
 
 const fixture = (name: string) => readFileSync(resolve(repoRoot, 'test/testdata/oci', name), 'utf8');

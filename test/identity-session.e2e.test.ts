@@ -11,8 +11,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Tracer } from '../src/tracer.js';
-import type { ExecEvent, TraceEvent } from '../src/event.js';
+import { Tracer } from '../src/tracer/tracer.js';
+import type { ExecEvent, TraceEvent } from '../src/events/event.js';
 import { privileged } from './helpers/privileges.js';
 import { cleanupAllContainers, dockerId, runContainer } from './helpers/runc.js';
 

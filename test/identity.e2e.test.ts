@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Tracer, type TracerOptions } from '../src/tracer.js';
+import { Tracer, type TracerOptions } from '../src/tracer/tracer.js';
 import { toJsonLine } from '../src/format/json.js';
-import type { ExecEvent, TraceEvent } from '../src/event.js';
+import type { ExecEvent, TraceEvent } from '../src/events/event.js';
 import { privileged } from './helpers/privileges.js';
 import { buildRootfs } from './helpers/rootfs.js';
 import { cleanupAllContainers, createContainer, dockerId, runContainer, runContainerToExit } from './helpers/runc.js';
@@ -315,7 +315,7 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
 
   it("the addon's lane writes a container's later execs (ancestors, binary and hash as JavaScript resolved them for the first), the line the object path writes, and the process table still learns them", async () => {
     // two tracers on the same events: one with the lane, one with objects only
-    const lane = track(collect({ jsonLines: true }));
+    const lane = track(collect({ jsonLane: true }));
     const objects = track(collect());
     const lines: string[] = [];
     lane.tracer.onLines((b) => lines.push(...b.toString('utf8').split('\n').filter(Boolean)));

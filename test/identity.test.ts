@@ -3,12 +3,12 @@
  * the e2e suite (identity.e2e.test.ts) exercises against real containers.
  */
 import { describe, expect, it } from 'vitest';
-import { F_HOST_PIDNS, XF_ANC_MORE, type RawAncestor, type RawExec } from '../src/abi.js';
-import { capabilityHex, capabilityNames, execId, processId } from '../src/identity.js';
+import { F_HOST_PIDNS, XF_ANC_MORE, type RawAncestor, type RawExec } from '../src/decode/abi.js';
+import { capabilityHex, capabilityNames, execId, processId } from '../src/events/identity.js';
 import { lineage, LiveBinaryNames, startTicksOf } from '../src/enrich/lineage.js';
 import { userDev } from '../src/enrich/binary-hash.js';
 import { ProcessTree } from '../src/format/tree.js';
-import type { AncestorInfo } from '../src/event.js';
+import type { AncestorInfo } from '../src/events/event.js';
 import { execEvent, exitEvent } from './helpers/events.js';
 
 const BOOT = 'b00t';

@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCgroupMounts } from '../src/cgroupfs.js';
+import { parseCgroupMounts } from '../src/decode/cgroupfs.js';
 import { cgroupMode } from '../src/doctor/checks.js';
 import { repoRoot, startCtrace, type CtraceRun } from './helpers/ctrace-cli.js';
 import { importNodeBase, podman, PODMAN, PODMAN_ULIMITS } from './helpers/image.js';

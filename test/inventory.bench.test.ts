@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { scanProcesses } from '../src/inventory.js';
+import { scanProcesses } from '../src/classify/inventory.js';
 import { makeCgroup, mountedHierarchies, spawnSleepers } from './helpers/cgroups.js';
 import { privileged } from './helpers/privileges.js';
 
@@ -55,7 +55,7 @@ describe('start-up over 1,000 processes', () => {
         expect(mine.every((p) => p.comm === 'sleep' || p.comm === 'sh')).toBe(true);
   
         // the Tracer's whole start-up: attach, walk, pre-load both maps
-        const { Tracer } = await import('../src/tracer.js');
+        const { Tracer } = await import('../src/tracer/tracer.js');
         const t0 = performance.now();
         const tracer = new Tracer({ statsIntervalMs: 60_000 });
         const ctor = performance.now() - t0;

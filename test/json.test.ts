@@ -1,6 +1,6 @@
 /** The hand-built JSON line is exactly the generic serialisation of the documented object. */
 import { describe, expect, it } from 'vitest';
-import { decodeBytes } from '../src/bytes.js';
+import { decodeBytes } from '../src/util/bytes.js';
 import { toJsonLine, toJsonObject } from '../src/format/json.js';
 import { execEvent, exitEvent, mountEvent, podContainer, sampleEvents } from './helpers/events.js';
 

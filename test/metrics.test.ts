@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TracerMetrics } from '../src/metrics/registry.js';
 import { MetricsServer, parseEndpoint } from '../src/metrics/server.js';
-import { Tracer } from '../src/tracer.js';
+import { Tracer } from '../src/tracer/tracer.js';
 import { ctraceBin } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
 

@@ -1,7 +1,7 @@
 /**
  * The addon against the real kernel: load the real BPF program, attach it, read
  * raw ring-buffer batches, write verdicts back, close under load.
- * Records are decoded here with Buffer readers only (no src/abi.ts), so this
+ * Records are decoded here with Buffer readers only (no src/decode/abi.ts), so this
  * suite checks the addon's framing, not the userland decoder.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -10,9 +10,9 @@ import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SIZE } from '../src/abi.js';
-import { v1SubsysId } from '../src/host.js';
-import { isNativeError, loadNative, type NativeTracer, type NativeTracerOptions } from '../src/native.js';
+import { SIZE } from '../src/decode/abi.js';
+import { v1SubsysId } from '../src/util/host.js';
+import { isNativeError, loadNative, type NativeProgram, type NativeProgramOptions } from '../src/addon/native.js';
 import { privileged } from './helpers/privileges.js';
 
 const run = promisify(execFile);
@@ -65,7 +65,7 @@ function split(batch: Buffer): Rec[] {
   return out;
 }
 
-function options(over: Partial<NativeTracerOptions> = {}): NativeTracerOptions {
+function options(over: Partial<NativeProgramOptions> = {}): NativeProgramOptions {
   return {
     hostPidnsIno: statSync('/proc/self/ns/pid').ino,
     pidnsOnly: false,
@@ -85,7 +85,7 @@ class Capture {
   readonly records: Rec[] = [];
   readonly errors: Error[] = [];
   batches = 0;
-  constructor(readonly tracer: NativeTracer) {
+  constructor(readonly tracer: NativeProgram) {
     tracer.start((err, batch) => {
       if (err) this.errors.push(err);
       if (batch) {
@@ -122,14 +122,14 @@ function parkedTrue(mark: string) {
 }
 
 describe.runIf(privileged())('native addon against the kernel', () => {
-  const { Tracer, abi } = loadNative();
+  const { Program, abi } = loadNative();
   const filename = (r: Rec) => {
     const at = FILENAME(abi.sizes.task, r.bytes[N_ANCESTORS(abi.sizes.task)]!);
     return r.bytes.toString('latin1', at, r.bytes.indexOf(0, at));
   };
-  const open: NativeTracer[] = [];
-  const tracer = (over: Partial<NativeTracerOptions> = {}) => {
-    const t = new Tracer(options(over));
+  const open: NativeProgram[] = [];
+  const tracer = (over: Partial<NativeProgramOptions> = {}) => {
+    const t = new Program(options(over));
     open.push(t);
     return t;
   };
@@ -258,12 +258,12 @@ describe.runIf(privileged())('native addon against the kernel', () => {
   });
 
   it('validates arguments with TypeError/RangeError before touching the kernel', () => {
-    expect(() => new Tracer(null as never)).toThrow(TypeError);
-    expect(() => new Tracer({ ...options(), pollMs: '5' } as never)).toThrow(TypeError);
-    expect(() => new Tracer({ ...options(), emitHost: 1 } as never)).toThrow(/options\.emitHost must be a boolean/);
-    expect(() => new Tracer({ ...options(), hostPidnsIno: undefined } as never)).toThrow(TypeError);
-    expect(() => new Tracer(options({ ringBytes: 3 * 4096 }))).toThrow(RangeError);
-    expect(() => new Tracer(options({ pollMs: 0 }))).toThrow(RangeError);
+    expect(() => new Program(null as never)).toThrow(TypeError);
+    expect(() => new Program({ ...options(), pollMs: '5' } as never)).toThrow(TypeError);
+    expect(() => new Program({ ...options(), emitHost: 1 } as never)).toThrow(/options\.emitHost must be a boolean/);
+    expect(() => new Program({ ...options(), hostPidnsIno: undefined } as never)).toThrow(TypeError);
+    expect(() => new Program(options({ ringBytes: 3 * 4096 }))).toThrow(RangeError);
+    expect(() => new Program(options({ pollMs: 0 }))).toThrow(RangeError);
 
     const t = tracer();
     expect(() => t.setVerdicts(Uint32Array.of(1), Uint8Array.of(1), [5n] as never)).toThrow(TypeError);

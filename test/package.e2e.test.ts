@@ -63,7 +63,7 @@ describe.runIf(privileged())('npm pack, then a compiler-free global install', ()
 
   it('the tarball carries the prebuilt addon, its libbpf and libelf, the CO-RE BPF object, dist/ and its dependencies', () => {
     for (const f of ['ctrace.node', 'libbpf.so.1', 'libelf.so.1', 'ctrace.bpf.o']) expect(packed.files).toContain(`prebuilds/${platform}/${f}`);
-    expect(packed.files).toEqual(expect.arrayContaining(['bin/ctrace.js', 'dist/cli.js', 'dist/commands/doctor.js', 'scripts/install.js']));
+    expect(packed.files).toEqual(expect.arrayContaining(['bin/ctrace.js', 'dist/cli/cli.js', 'dist/commands/doctor.js', 'scripts/install.js']));
     // build/ ships only the generated man page, never the build tree
     expect(packed.files.some((f) => f.startsWith('test/') || (f.startsWith('build/') && !f.startsWith('build/man/')))).toBe(false);
     expect(packed.files).toContain('build/man/ctrace.1');

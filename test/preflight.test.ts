@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { effectiveCaps, preflight } from '../src/host.js';
+import { effectiveCaps, preflight } from '../src/util/host.js';
 import { readableCliCopy } from './helpers/cli-copy.js';
 import { privileged } from './helpers/privileges.js';
 

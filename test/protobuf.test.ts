@@ -12,7 +12,7 @@ import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.js';
 import { startOptions, type Entry } from '../src/events/records.js';
-import type { ExecEvent, TraceEvent } from '../src/event.js';
+import type { ExecEvent, TraceEvent } from '../src/events/event.js';
 import { toJsonObject } from '../src/format/json.js';
 import {
   decodeRecordObject,

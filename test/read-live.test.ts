@@ -83,7 +83,7 @@ describe('a 100 MB line', () => {
   /** Runs the CLI in a Node process that reports its own peak RSS. */
   function measured(args: string[]): Promise<{ code: number | null; stderr: string; ms: number; maxRssMb: number }> {
     const script =
-      `import { main } from ${JSON.stringify(join(repoRoot, 'dist/cli.js'))};` +
+      `import { main } from ${JSON.stringify(join(repoRoot, 'dist/cli/cli.js'))};` +
       `const code = await main(${JSON.stringify(['node', 'ctrace', ...args])});` +
       `process.stderr.write('maxrss ' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code;`;
     const t0 = Date.now();

@@ -1,16 +1,16 @@
 /** Splitting streams into records (src/audit/reader.ts): lines across chunks, the size limit, live chunk ends. */
 import { describe, expect, it } from 'vitest';
-import { rawRecords, type RawRecord } from '../src/audit/reader.js';
+import { storedRecords, type StoredRecord } from '../src/audit/reader.js';
 import { encodeDelimited } from '../src/format/protobuf.js';
 import { execEvent } from './helpers/events.js';
 
-async function all(chunks: Array<string | Buffer>, maxBytes?: number): Promise<RawRecord[]> {
-  const out: RawRecord[] = [];
-  for await (const r of rawRecords(chunks, 'auto', undefined, maxBytes)) out.push(r);
+async function all(chunks: Array<string | Buffer>, maxBytes?: number): Promise<StoredRecord[]> {
+  const out: StoredRecord[] = [];
+  for await (const r of storedRecords(chunks, 'auto', undefined, maxBytes)) out.push(r);
   return out;
 }
 
-describe('rawRecords', () => {
+describe('storedRecords', () => {
   it('joins a line that spans chunks, with its offset and index', async () => {
     const recs = await all(['{"a":1}\n{"b', '":', '2}\n{"c":3}\n']);
     expect(recs.map((r) => r.bytes.toString())).toEqual(['{"a":1}', '{"b":2}', '{"c":3}']);

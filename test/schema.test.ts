@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { ExitEvent, MountEvent } from '../src/event.js';
+import type { ExitEvent, MountEvent } from '../src/events/event.js';
 import { fromJsonObject, toJsonLine } from '../src/format/json.js';
 import { decodeRecordObject, entryFromProto, entryToProto, recordMessage } from '../src/format/protobuf.js';
 import { exitEvent, mountEvent, sampleEvents } from './helpers/events.js';
@@ -59,7 +59,7 @@ describe('the JSON form', () => {
 
   it('no hand-written module lists the fields of a record (the .proto does)', () => {
     // a field that only the schema, the builder and the table name
-    for (const f of ['src/format/json.ts', 'src/format/protobuf.ts', 'src/events/records.ts', 'src/audit/codecs.ts', 'src/event.ts']) {
+    for (const f of ['src/format/json.ts', 'src/format/protobuf.ts', 'src/events/records.ts', 'src/audit/codecs.ts', 'src/events/event.ts']) {
       expect(readFileSync(new URL(`../${f}`, import.meta.url), 'utf8'), f).not.toMatch(/coreDumped|durationNs|argvTruncated/);
     }
   });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { configureTable, containerLabel, details, ellipsize, tableHeader, TableFormatter, toTableLine } from '../src/format/table.js';
 import { errnoName, humanDuration, mountFlagNames, signalName } from '../src/format/names.js';
-import type { ContainerInfo, TraceEvent } from '../src/event.js';
+import type { ContainerInfo, TraceEvent } from '../src/events/event.js';
 import { dockerContainer, execEvent, exitEvent, mountEvent, podContainer } from './helpers/events.js';
 
 const k8s: ContainerInfo = {

@@ -1,11 +1,11 @@
 /**
- * The verdict cache (src/verdicts.ts): what it tells the kernel and its one bound. The map
+ * The verdict cache (src/classify/verdicts.ts): what it tells the kernel and its one bound. The map
  * writes are recorded by an object with the addon's two methods; the real maps are exercised
  * through the tracer in test/native.test.ts and the e2e tests.
  */
 import { describe, expect, it } from 'vitest';
-import { VERDICT_CONTAINER, VERDICT_HOST } from '../src/abi.js';
-import { CGROUP_VERDICTS_MAX, Verdicts, type VerdictMaps } from '../src/verdicts.js';
+import { VERDICT_CONTAINER, VERDICT_HOST } from '../src/decode/abi.js';
+import { CGROUP_VERDICTS_MAX, Verdicts, type VerdictMaps } from '../src/classify/verdicts.js';
 
 function recorder() {
   const cgroup: Array<[bigint, number]> = [];

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogFormat } from '../src/audit/codecs.js';
 import { AuditLog } from '../src/audit/log.js';
 import { startOptions } from '../src/events/records.js';
-import { rawRecords } from '../src/audit/reader.js';
+import { storedRecords } from '../src/audit/reader.js';
 import { expandLogPaths, verifyLogs } from '../src/audit/verify.js';
 import { verifyCommand } from '../src/commands/verify.js';
 import { sampleEvents } from './helpers/events.js';
@@ -200,7 +200,7 @@ describe('verify: protobuf logs', () => {
   async function frames(path: string): Promise<Buffer[]> {
     const buf = readFileSync(path);
     const out: Buffer[] = [];
-    for await (const r of rawRecords([buf], 'protobuf')) out.push(r.bytes);
+    for await (const r of storedRecords([buf], 'protobuf')) out.push(r.bytes);
     // re-frame: varint length + message
     return out.map((m) => Buffer.concat([varint(m.length), m]));
   }

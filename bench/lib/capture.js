@@ -14,11 +14,11 @@ const dist = (m) => import(pathToFileURL(join(REPO_ROOT, 'dist', m)).href);
 
 /** @param {() => Promise<unknown>} workload runs while the capture is on */
 export async function captureBatches(file, workload) {
-  const { loadNative } = await dist('native.js');
-  const { hostPidnsIno, v1SubsysId } = await dist('host.js');
-  const abi = await dist('abi.js');
+  const { loadNative } = await dist('addon/native.js');
+  const { hostPidnsIno, v1SubsysId } = await dist('util/host.js');
+  const abi = await dist('decode/abi.js');
   const native = loadNative();
-  const tracer = new native.Tracer({
+  const tracer = new native.Program({
     hostPidnsIno: hostPidnsIno(),
     pidnsOnly: false,
     emitHost: false,

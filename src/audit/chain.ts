@@ -26,7 +26,7 @@
 import * as crypto from 'node:crypto';
 import { isHead, type Entry } from '../events/records.js';
 import { eventCanonical, jsonlCodec, type ChainCodec } from './codecs.js';
-import type { EventType } from '../event.js';
+import type { EventType } from '../events/event.js';
 
 export const HASH_BYTES = 32;
 
@@ -64,7 +64,7 @@ export class Chain {
     public head: string,
   ) {}
 
-  /** Appends an event already in its JSON form (a JSON-lines lane line, no newline): JSONL only. */
+  /** Appends an event already in its JSON form (a JSON lane line, no newline): JSONL only. */
   appendEventLine(line: string): string {
     const canonical = eventCanonical(line, this.seq);
     const hash = chainHash(this.head, canonical);

@@ -3,7 +3,7 @@
  * a record read back is split into its chain parts: JSONL and OCSF lines, delimited protobuf.
  * The record bodies are the wire forms of src/format/; what is hashed is src/audit/chain.ts.
  */
-import type { Entry } from '../event.js';
+import type { Entry } from '../events/event.js';
 import { ctraceVersion, isEvent } from '../events/records.js';
 import { toJsonLine, toJsonObject } from '../format/json.js';
 import { ocsfContext, toOcsf, type OcsfObject } from '../format/ocsf.js';

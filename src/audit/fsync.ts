@@ -1,5 +1,5 @@
 /** `--log-fsync`: when the audit log's writes are fsynced. Apart from the log so the CLI parses it without loading the log. */
-import { TIMER_MAX_MS } from '../clock.js';
+import { TIMER_MAX_MS } from '../util/clock.js';
 
 /** After every batch, only at a file switch and close, or every intervalMs when something was written. */
 export type FsyncPolicy = 'always' | 'never' | { intervalMs: number };

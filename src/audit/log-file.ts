@@ -19,7 +19,7 @@
 import { statSync } from 'node:fs';
 import { lstat, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { describeFsError, ensureDir, errCode } from '../fs-util.js';
+import { describeFsError, ensureDir, errCode } from '../util/fs-util.js';
 import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';
 import { damagedPath, isRotatedName, rotatedPath } from './files.js';

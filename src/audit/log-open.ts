@@ -7,7 +7,7 @@
 import { constants as C, type Stats } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { errCode } from '../fs-util.js';
+import { errCode } from '../util/fs-util.js';
 
 export class AuditLogError extends Error {
   constructor(

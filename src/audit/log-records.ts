@@ -4,7 +4,7 @@
  * events, lost, stop) and of a file boundary (rotate, continuation), and tallies the events for
  * the lost and stop records. Knows nothing of files: it returns the bytes to append.
  */
-import type { LostReport, TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 import { nowIso, RecordTally, startRecord, type LossSource, type StartOptions } from '../events/records.js';
 import { lineType } from '../format/json.js';
 import { Chain, newSeed } from './chain.js';
@@ -38,7 +38,7 @@ export class LogRecords {
     return this.chain.append(this.codec, event);
   }
 
-  /** An event already in its JSON form (the tracer's JSON-lines lane, no newline): JSONL logs only. */
+  /** An event already in its JSON form (the tracer's JSON lane, no newline): JSONL logs only. */
   line(line: string): string {
     if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
     this.tally.count(lineType(line));

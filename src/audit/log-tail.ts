@@ -5,7 +5,7 @@
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { parseJsonlRecord, parseProtobufRecord, type LogFormat } from './codecs.js';
-import { detectFormat, rawRecords } from './reader.js';
+import { detectFormat, storedRecords } from './reader.js';
 
 /** A position in a chain: the seq of a record and its hash (hex). */
 export interface ChainLink {
@@ -68,7 +68,7 @@ export async function scanTail(path: string, format: LogFormat): Promise<Tail> {
   let last: Buffer | null = null;
   let incomplete = false;
   try {
-    for await (const r of rawRecords(createReadStream(path), 'protobuf')) {
+    for await (const r of storedRecords(createReadStream(path), 'protobuf')) {
       if (r.complete) last = r.bytes;
       else incomplete = true;
     }

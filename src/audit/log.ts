@@ -15,9 +15,9 @@
  * its chain (the start record links to its last record).
  */
 import { basename, resolve } from 'node:path';
-import type { EventType, LostReport, TraceEvent } from '../event.js';
+import type { EventType, LostReport, TraceEvent } from '../events/event.js';
 import type { LossSource, StartOptions } from '../events/records.js';
-import { describeFsError, errCode } from '../fs-util.js';
+import { describeFsError, errCode } from '../util/fs-util.js';
 import type { Sink } from '../sinks/sink.js';
 import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';
@@ -129,7 +129,7 @@ export class AuditLog implements Sink {
   }
 
   /**
-   * Events as JSON lines, each ended by a newline (the tracer's JSON-lines lane); each is
+   * Events as JSON lines, each ended by a newline (the tracer's JSON lane); each is
    * chained as the same event written through write() would be. JSONL logs only.
    */
   writeLines(lines: Buffer): void {

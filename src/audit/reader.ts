@@ -12,7 +12,8 @@ import { FrameSplitter } from '../format/protobuf.js';
  */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
-export interface RawRecord {
+/** One record as stored in a log or stream: its bytes and where they were (not decoded; src/decode/abi.ts RawRecord is a kernel record). */
+export interface StoredRecord {
   /** 1-based line (JSONL) or record (protobuf) number in the stream */
   index: number;
   /** byte offset of the record in the stream */
@@ -42,12 +43,12 @@ export function detectFormat(first: Buffer): LogFormat {
  * Linear in the stream's length: a line that spans chunks is kept as its chunks and joined
  * once, and a line over maxBytes is skipped as it streams by (a `tooLong` record).
  */
-export async function* rawRecords(
+export async function* storedRecords(
   stream: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
   format: LogFormat | 'auto' = 'auto',
   onFormat?: (f: LogFormat) => void,
   maxBytes = MAX_RECORD_BYTES,
-): AsyncGenerator<RawRecord> {
+): AsyncGenerator<StoredRecord> {
   let fmt: LogFormat | null = format === 'auto' ? null : format;
   if (fmt) onFormat?.(fmt);
   let index = 0;
@@ -67,12 +68,12 @@ export async function* rawRecords(
     }
     if (fmt === 'jsonl') {
       let start = 0;
-      let last: RawRecord | null = null;
+      let last: StoredRecord | null = null;
       for (;;) {
         const nl = chunk.indexOf(0x0a, start);
         if (nl < 0) break;
         const len = partLen + (nl - start);
-        let rec: RawRecord;
+        let rec: StoredRecord;
         if (len > maxBytes) rec = { index: ++index, offset, bytes: Buffer.alloc(0), complete: true, tooLong: len };
         else {
           const bytes = partLen ? Buffer.concat([...parts, chunk.subarray(start, nl)], len) : chunk.subarray(start, nl);

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { chainHash } from './chain.js';
 import { parseJsonlRecord, parseProtobufRecord, type ChainedRecord, type LogFormat } from './codecs.js';
 import { DAMAGED_SUFFIX, isRotatedFile, listRotated } from './files.js';
-import { MAX_RECORD_BYTES, rawRecords, type RawRecord } from './reader.js';
+import { MAX_RECORD_BYTES, storedRecords, type StoredRecord } from './reader.js';
 
 export interface VerifyOptions {
   /** accept a last run without a stop record (a log still being written) */
@@ -93,12 +93,12 @@ export async function verifyLogs(files: string[], opts: VerifyOptions = {}): Pro
   for (let fi = 0; fi < files.length; fi++) {
     const file = files[fi]!;
     let format: LogFormat | null = null;
-    const it = rawRecords(createReadStream(file), 'auto', (f) => (format = f))[Symbol.asyncIterator]();
+    const it = storedRecords(createReadStream(file), 'auto', (f) => (format = f))[Symbol.asyncIterator]();
     let cur = await it.next();
     if (cur.done) res.notes.push(`${file} is empty`);
     let firstInFile = true;
     while (!cur.done) {
-      const raw: RawRecord = cur.value;
+      const raw: StoredRecord = cur.value;
       const fmt = format as LogFormat | null;
       const next = await it.next();
       const at = (what: string) => fail(file, raw.index, fmt, what);

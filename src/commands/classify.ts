@@ -1,6 +1,6 @@
 /** `ctrace classify <path>...`: the classifier on strings, one JSON line per path. */
 import type { Writable } from 'node:stream';
-import { classifyCgroupPath } from '../classify.js';
+import { classifyCgroupPath } from '../classify/classify.js';
 
 export function classifyCommand(paths: string[], out: Writable): number {
   const lines = paths.map((path) => {

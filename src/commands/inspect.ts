@@ -5,17 +5,17 @@
  * names when the runtime's state has them. Pure /proc; no BPF.
  */
 import type { Writable } from 'node:stream';
-import { CGKEY_V1 } from '../abi.js';
-import { escapeControl } from '../bytes.js';
+import { CGKEY_V1 } from '../decode/abi.js';
+import { escapeControl } from '../util/bytes.js';
 import { containerJsonObject } from '../format/json.js';
-import { parseProcCgroup } from '../classify.js';
+import { parseProcCgroup } from '../classify/classify.js';
 import { resolveBinary, type BinaryInfo } from '../enrich/binary.js';
 import { ContainerCatalog } from '../enrich/containers.js';
 import type { ContainerMeta } from '../enrich/state.js';
-import type { ContainerInfo, Scope } from '../event.js';
-import { hostPidnsIno } from '../host.js';
-import { CgroupResolver, readProcInfo } from '../inventory.js';
-import { readCgroupText, readNamespaces, readStatus, type Namespaces } from '../procfs.js';
+import type { ContainerInfo, Scope } from '../events/event.js';
+import { hostPidnsIno } from '../util/host.js';
+import { CgroupResolver, readProcInfo } from '../classify/inventory.js';
+import { readCgroupText, readNamespaces, readStatus, type Namespaces } from '../util/procfs.js';
 
 export interface InspectResult {
   pid: number;
@@ -31,7 +31,7 @@ export interface InspectResult {
   comm: string;
   argv: string[];
   scope: Scope;
-  /** the classifier rule that decided (src/classify.ts RULES) */
+  /** the classifier rule that decided (src/classify/classify.ts RULES) */
   rule: string;
   /** why, in a sentence */
   reason: string;

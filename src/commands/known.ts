@@ -2,10 +2,10 @@
  * The "matches nothing" note: a container filter that matches no container running now is
  * not an error (the container may start later), but a typo should not look like silence.
  */
-import { fullContainer } from '../classify.js';
+import { fullContainer } from '../classify/classify.js';
 import { ContainerCatalog } from '../enrich/containers.js';
-import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
-import { scanProcesses } from '../inventory.js';
+import { compileFilter, describeContainerFilter, type EventFilter } from '../classify/filter.js';
+import { scanProcesses } from '../classify/inventory.js';
 
 /** One line for stderr when `filter` selects containers and none running matches; else null. */
 export function noContainerMatches(filter: EventFilter | undefined): string | null {

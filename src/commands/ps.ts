@@ -1,16 +1,16 @@
 /**
  * `ctrace ps`: every container on the host with its processes (what `docker top` gives
  * for one container, for all of them, with no daemon and no BPF): one walk over /proc,
- * each process attributed by the cgroup the kernel would key it by (src/inventory.ts),
+ * each process attributed by the cgroup the kernel would key it by (src/classify/inventory.ts),
  * names from the runtime's state (src/enrich/).
  */
 import type { Writable } from 'node:stream';
-import { escapeControl } from '../bytes.js';
+import { escapeControl } from '../util/bytes.js';
 import { containerJsonObject } from '../format/json.js';
 import { ContainerCatalog } from '../enrich/containers.js';
-import type { ContainerInfo } from '../event.js';
-import { scanProcesses, type ProcInfo } from '../inventory.js';
-import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
+import type { ContainerInfo } from '../events/event.js';
+import { scanProcesses, type ProcInfo } from '../classify/inventory.js';
+import { compileFilter, describeContainerFilter, type EventFilter } from '../classify/filter.js';
 
 export interface PsOptions {
   output: 'table' | 'json';

@@ -9,16 +9,16 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { escapeControl } from '../bytes.js';
+import { escapeControl } from '../util/bytes.js';
 import type { LogFormat } from '../audit/codecs.js';
 import { entryFromOcsf } from '../format/ocsf-decode.js';
-import { describeFsError } from '../fs-util.js';
-import { MAX_RECORD_BYTES, rawRecords } from '../audit/reader.js';
+import { describeFsError } from '../util/fs-util.js';
+import { MAX_RECORD_BYTES, storedRecords } from '../audit/reader.js';
 import { isEvent, type Entry, type MetaRecord } from '../events/records.js';
 import { fromJsonObject, toJsonObject } from '../format/json.js';
 import { decodeRecordObject, entryFromProto } from '../format/protobuf.js';
 import { tableHeader, tableNote, toTableLine } from '../format/table.js';
-import { compileFilter, describeContainerFilter, type EventFilter } from '../filter.js';
+import { compileFilter, describeContainerFilter, type EventFilter } from '../classify/filter.js';
 import { Readable as ReadableStream } from 'node:stream';
 import { followFile } from './follow.js';
 import { ProcessTree } from '../format/tree.js';
@@ -158,7 +158,7 @@ export async function readCommand(path: string, opts: ReadOptions, out: Writable
   };
   if (!follow) process.once('SIGINT', onSigint);
   try {
-    for await (const raw of rawRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
+    for await (const raw of storedRecords(source, opts.format ?? 'auto', (f) => (format = f))) {
       const where = format === 'protobuf' ? `${name}: record ${raw.index}` : `${name}:${raw.index}`;
       if (raw.tooLong !== undefined) {
         complain(`${where}: a line of ${raw.tooLong} bytes, over the ${MAX_RECORD_BYTES / 1024 / 1024} MiB maximum of a record, skipped`);

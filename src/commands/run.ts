@@ -2,11 +2,11 @@
  * `ctrace run`: trace until SIGINT/SIGTERM or until stdout is closed, then
  * detach, flush, and print a summary to stderr.
  */
-import type { EventType } from '../event.js';
+import type { EventType } from '../events/event.js';
 import { startOptions } from '../events/records.js';
 import { Outputs, type OutputFormat, type RecordOptions } from '../sinks/outputs.js';
-import { isNativeError } from '../native.js';
-import { Tracer, type TracerFilter } from '../tracer.js';
+import { isNativeError } from '../addon/native.js';
+import { Tracer, type TracerFilter } from '../tracer/tracer.js';
 import { noContainerMatches } from './known.js';
 import { StdoutLossReporter } from '../sinks/stdout-loss.js';
 
@@ -94,8 +94,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       hashBinaries: opts.hashBinaries,
       hashMaxBytes: opts.hashMaxBytes,
       // every output writes JSON lines: let the addon write them for known cgroups
-      jsonLines: sink.acceptsLines,
-      jsonOut: direct ? 1 : undefined,
+      jsonLane: sink.acceptsLines,
+      jsonLaneFd: direct ? 1 : undefined,
     });
   } catch (err) {
     await sink.close(`error: ${(err as Error).message}`);

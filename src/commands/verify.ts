@@ -6,7 +6,7 @@
  */
 import type { Writable } from 'node:stream';
 import { describeProblem, expandLogPaths, verifyLogs } from '../audit/verify.js';
-import { describeFsError } from '../fs-util.js';
+import { describeFsError } from '../util/fs-util.js';
 
 export interface VerifyCommandOptions {
   /** accept a last run without a stop record (a log still being written) */

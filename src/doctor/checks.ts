@@ -3,7 +3,7 @@
  * `warn` (tracing works, something is degraded or worth knowing) or `fail` (tracing would
  * not start). Pure, so every branch is testable without the host it describes.
  */
-import { CAP, CAPABILITIES, CAPABILITY_TEXT, canLoadBpf } from '../capabilities.js';
+import { CAP, CAPABILITIES, CAPABILITY_TEXT, canLoadBpf } from '../util/capabilities.js';
 import { BTF_PATH, HOOKS, type HostFacts } from './facts.js';
 
 export type Status = 'ok' | 'warn' | 'fail';
@@ -16,7 +16,7 @@ export interface Check {
 
 export type CgroupMode = 'v2' | 'v1' | 'hybrid' | 'none';
 
-/** The ring buffer ctrace asks for (src/tracer.ts default), and what its maps add. */
+/** The ring buffer ctrace asks for (src/tracer/tracer.ts default), and what its maps add. */
 const RING_BYTES = 8 << 20;
 const MEMLOCK_NEEDED = 16 << 20;
 

@@ -6,11 +6,11 @@
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { effectiveCaps } from '../capabilities.js';
-import { parseCgroupMounts, type CgroupMounts } from '../cgroupfs.js';
+import { effectiveCaps } from '../util/capabilities.js';
+import { parseCgroupMounts, type CgroupMounts } from '../decode/cgroupfs.js';
 import { DEFAULT_STATE_ROOTS } from '../enrich/state.js';
-import { scanProcesses } from '../inventory.js';
-import { addonPath, loadNative } from '../native.js';
+import { scanProcesses } from '../classify/inventory.js';
+import { addonPath, loadNative } from '../addon/native.js';
 
 export const BTF_PATH = '/sys/kernel/btf/vmlinux';
 

@@ -10,8 +10,8 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { XF_DELETED, XF_MEMFD, XF_UPPER, type RawExec, type RawExecFacts } from '../abi.js';
-import { PROC } from '../procfs.js';
+import { XF_DELETED, XF_MEMFD, XF_UPPER, type RawExec, type RawExecFacts } from '../decode/abi.js';
+import { PROC } from '../util/procfs.js';
 import { resolveBinary } from './binary.js';
 
 export interface BinaryDetail {

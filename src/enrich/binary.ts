@@ -15,7 +15,7 @@
  * the one the caller expects), the answer is dropped.
  */
 import { readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
-import { PROC, readExe, readStat } from '../procfs.js';
+import { PROC, readExe, readStat } from '../util/procfs.js';
 
 export interface BinaryInfo {
   /** the binary's path as the process sees it */

@@ -23,8 +23,8 @@
  * delete`) still resolve. `sweep()` runs on a timer (`start()`), or by hand in tests.
  */
 import { existsSync } from 'node:fs';
-import type { ContainerInfo } from '../event.js';
-import type { CgroupContainer } from '../classify.js';
+import type { ContainerInfo } from '../events/event.js';
+import type { CgroupContainer } from '../classify/classify.js';
 import { DEFAULT_STATE_ROOTS, lookupContainer, lookupContainerSync, type ContainerMeta, type StateRoots } from './state.js';
 
 export interface CatalogOptions {

@@ -9,8 +9,8 @@
  * namespace and another cgroup (`runc exec`, `docker exec`, `kubectl exec`, `nsenter`). The
  * container's own init (pid 1 in its namespace) is started from outside too and is not one.
  */
-import { F_HOST_PIDNS, XF_ANC_MORE, type RawExec } from '../abi.js';
-import { processId } from '../identity.js';
+import { F_HOST_PIDNS, XF_ANC_MORE, type RawExec } from '../decode/abi.js';
+import { processId } from '../events/identity.js';
 
 export interface Ancestor {
   processId: string | null;

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Runtime } from '../event.js';
+import type { Runtime } from '../events/event.js';
 import {
   namesFromAnnotations,
   parseCrunStatus,

@@ -7,11 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
-import { isoNs } from '../clock.js';
-import type { Entry, EventType, LostReport, TraceEvent } from '../event.js';
+import { isoNs } from '../util/clock.js';
+import type { Entry, EventType, LostReport, TraceEvent } from './event.js';
 import type { ContinuationRecord, LostRecord, Options as StartOptions, StartRecord, StopRecord } from './generated/schema.js';
 
-export type { Entry, MetaRecord, MetaType } from '../event.js';
+export type { Entry, MetaRecord, MetaType } from './event.js';
 export type {
   Options as StartOptions,
   StartRecord,

@@ -7,7 +7,7 @@
  * bigint beyond; the JSON form writes them as numbers while exact and as decimal
  * strings beyond, so no reader loses a digit; protobuf carries all 64 bits.
  */
-import { isoNs } from '../clock.js';
+import { isoNs } from '../util/clock.js';
 
 export type Int64 = number | bigint;
 type Obj = Record<string, unknown>;
@@ -100,7 +100,7 @@ export function rObjOrNull(o: Obj, k: string): Obj | null {
 
 /**
  * A protobuf `string` must be UTF-8, and a lone surrogate (an invalid kernel byte U+DCNN, see
- * src/bytes.ts) has no UTF-8 form: strict decoders would reject the whole message. Here it
+ * src/util/bytes.ts) has no UTF-8 form: strict decoders would reject the whole message. Here it
  * becomes U+FFFD; the JSON form keeps the byte.
  */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;

@@ -3,8 +3,8 @@
  * Used by stdout (`--output json`), the JSONL audit log and `ctrace read`. The encoder
  * and decoder are generated from proto/ctrace.proto (src/events/generated/schema.ts).
  */
-import { fullContainer, type CgroupContainer } from '../classify.js';
-import type { ContainerInfo, Entry, EventType } from '../event.js';
+import { fullContainer, type CgroupContainer } from '../classify/classify.js';
+import type { ContainerInfo, Entry, EventType } from '../events/event.js';
 import { entryFromJson, entryJson, jsonContainer } from '../events/generated/schema.js';
 import { jStr, jStrOrNull } from '../events/wire.js';
 
@@ -25,7 +25,7 @@ export function lineType(line: string): EventType {
 
 /**
  * The part of a line that depends only on the cgroup: `,"container":…,"scope":…,"cgroupPath":…,"cgroupV1":…,"reason":…`.
- * The addon's JSON-lines lane (native/json_lines.cc) writes the rest of the line around it.
+ * The addon's JSON lane (native/json_lane.cc) writes the rest of the line around it.
  */
 export function attributionJson(
   container: ContainerInfo | null,

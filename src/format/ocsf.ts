@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname, release, constants } from 'node:os';
-import type { ContainerInfo, ExecEvent, TraceEvent } from '../event.js';
+import type { ContainerInfo, ExecEvent, TraceEvent } from '../events/event.js';
 import { ctraceVersion, isEvent, type Entry, type MetaRecord } from '../events/records.js';
 import { toJsonObject } from './json.js';
 

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type protobuf from 'protobufjs';
-import type { Entry } from '../event.js';
+import type { Entry } from '../events/event.js';
 import { entryFromProto as generatedFromProto, entryToProto as generatedToProto } from '../events/generated/schema.js';
 import { pTime, uTime } from '../events/wire.js';
 

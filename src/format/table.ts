@@ -8,8 +8,8 @@
  * Everything that came from the traced process is escaped so it cannot drive the terminal;
  * colour codes are added after escaping and padding.
  */
-import { escapeControl } from '../bytes.js';
-import type { TraceEvent } from '../event.js';
+import { escapeControl } from '../util/bytes.js';
+import type { TraceEvent } from '../events/event.js';
 import { errnoName, humanDuration, mountFlagNames, signalName } from './names.js';
 
 export interface TableOptions {

@@ -5,8 +5,8 @@
  * that entered a container, a shell that exited before it was traced). No /proc, no guess: a
  * process whose parent no event names is a root of its own.
  */
-import { escapeControl } from '../bytes.js';
-import type { TraceEvent } from '../event.js';
+import { escapeControl } from '../util/bytes.js';
+import type { TraceEvent } from '../events/event.js';
 
 interface Node {
   id: string;

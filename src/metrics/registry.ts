@@ -7,7 +7,7 @@
 import { release } from 'node:os';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditLogStats } from '../audit/log.js';
-import type { EventType, TraceStats } from '../event.js';
+import type { EventType, TraceStats } from '../events/event.js';
 import type { Exporter } from '../sinks/exporter.js';
 
 /** What the metrics read; Tracer and Outputs provide it (src/commands/run.ts wires them). */

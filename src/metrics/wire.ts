@@ -4,7 +4,7 @@
  */
 import { ctraceVersion } from '../events/records.js';
 import type { Outputs } from '../sinks/outputs.js';
-import type { Tracer } from '../tracer.js';
+import type { Tracer } from '../tracer/tracer.js';
 import { TracerMetrics } from './registry.js';
 import { MetricsServer, type Endpoint } from './server.js';
 

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { LostReport, TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import type { Exporter, ExporterStats } from './exporter.js';
 import { DiskSpool, type SpoolMessage } from './nats-spool.js';

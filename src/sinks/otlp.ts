@@ -13,7 +13,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { arch } from 'node:os';
-import type { LostReport, TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 import { ctraceVersion, type LossSource } from '../events/records.js';
 import { ocsfContext } from '../format/ocsf.js';
 import type { Sink } from './sink.js';

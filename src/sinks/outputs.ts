@@ -10,7 +10,7 @@
  * independent. `--output protobuf --quiet` is not a thing: with --quiet nothing
  * goes to stdout.
  */
-import type { LostReport, TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 import type { AuditLog } from '../audit/log.js';
 import type { LogFormat } from '../audit/codecs.js';
 import { fsyncPolicy } from '../audit/fsync.js';

@@ -1,7 +1,7 @@
 /**
  * The one interface every output implements: stdout (table, JSON or OCSF lines; the protobuf
  * stream), the audit log, the Unix socket, NATS and OTLP; `Outputs` (./outputs.ts) fans out to
- * them behind the same interface. Events pass through a sink already built (src/event-build.ts);
+ * them behind the same interface. Events pass through a sink already built (src/events/build.ts);
  * a sink turns them into its wire form (src/format/) and writes them.
  *
  * Rules every sink keeps:
@@ -11,7 +11,7 @@
  *    (with `reason`) in close(); close() ends with everything pending written or counted, and is
  *    safe to call twice.
  */
-import type { LostReport, TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 import type { LossSource } from '../events/records.js';
 
 export interface Sink {

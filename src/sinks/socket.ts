@@ -13,10 +13,10 @@ import { lstat, chmod, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { LostReport, TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import { encodeDelimited } from '../format/protobuf.js';
-import { describeFsError, ensureDir, MAX_SOCKET_PATH_BYTES } from '../fs-util.js';
+import { describeFsError, ensureDir, MAX_SOCKET_PATH_BYTES } from '../util/fs-util.js';
 import type { Sink } from './sink.js';
 
 export interface SocketSinkOptions {

@@ -4,7 +4,7 @@
  * costs stdout lines, never the audit log's or the socket's. Each new drop is one
  * report: a line on stderr and a `lost` record (source stdout) in the log.
  */
-import type { LostReport } from '../event.js';
+import type { LostReport } from '../events/event.js';
 
 export class StdoutLossReporter {
   private seen = 0;

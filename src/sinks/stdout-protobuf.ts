@@ -5,7 +5,7 @@
  * (src/sinks/stdout-writer.ts); a closed pipe is reported through `onClosed`.
  */
 import type { Writable } from 'node:stream';
-import type { LostReport, TraceEvent } from '../event.js';
+import type { LostReport, TraceEvent } from '../events/event.js';
 import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import { encodeDelimited } from '../format/protobuf.js';
 import type { StdoutOutput } from './sink.js';

@@ -3,7 +3,7 @@
  * per tick (src/sinks/stdout-writer.ts); a closed pipe is reported through `onClosed`.
  */
 import type { Writable } from 'node:stream';
-import type { TraceEvent } from '../event.js';
+import type { TraceEvent } from '../events/event.js';
 import { toJsonLine } from '../format/json.js';
 import { tableHeader, toTableLine } from '../format/table.js';
 import { toOcsfLine } from '../format/ocsf.js';

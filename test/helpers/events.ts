@@ -2,8 +2,8 @@
  * Synthetic TraceEvents, as the tracer would produce them for real containers:
  * for testing sinks, formats and the audit log without BPF.
  */
-import type { ContainerInfo, ExecEvent, ExitEvent, MountEvent, TraceEvent } from '../../src/event.js';
-import { isoNs } from '../../src/clock.js';
+import type { ContainerInfo, ExecEvent, ExitEvent, MountEvent, TraceEvent } from '../../src/events/event.js';
+import { isoNs } from '../../src/util/clock.js';
 
 const T0 = 1_795_000_000_000_000_000n; // 2026-11-18, wall ns
 const K0 = 5_000_000_000_000n; // monotonic ns

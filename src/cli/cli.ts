@@ -13,7 +13,7 @@ import {
   parseRingSize,
   parseTimeBound,
   tableOptionsFor,
-} from './cli-options.js';
+} from './options.js';
 import {
   natsOptionsProblem,
   parseCount,
@@ -25,10 +25,10 @@ import {
   parseSocketPath,
   parseStreamName,
   recordOptionsProblem,
-} from './cli-outputs.js';
-import { TIMER_MAX_MS } from './clock.js';
-import { parseEndpoint } from './metrics/server.js';
-import { NATS_FORMATS } from './sinks/nats-format.js';
+} from './outputs.js';
+import { TIMER_MAX_MS } from '../util/clock.js';
+import { parseEndpoint } from '../metrics/server.js';
+import { NATS_FORMATS } from '../sinks/nats-format.js';
 
 export class UsageError extends Error {}
 
@@ -137,8 +137,8 @@ export function buildProgram(): Command {
       };
       const problem = natsOptionsProblem(opts) ?? recordOptionsProblem({ ...record, output: opts.output }, !!process.stdout.isTTY);
       if (problem) throw new UsageError(problem);
-      const { runCommand } = await import('./commands/run.js');
-      const { configureTable } = await import('./format/table.js');
+      const { runCommand } = await import('../commands/run.js');
+      const { configureTable } = await import('../format/table.js');
       configureTable(tableOptionsFor(process.stdout, opts));
       process.exitCode = await runCommand({
         output: opts.output,
@@ -161,7 +161,7 @@ export function buildProgram(): Command {
     .description('classify cgroup paths (as in /proc/PID/cgroup) and print the result as JSON lines')
     .argument('<cgroup-path...>', 'cgroup paths')
     .action(async (paths: string[]) => {
-      const { classifyCommand } = await import('./commands/classify.js');
+      const { classifyCommand } = await import('../commands/classify.js');
       process.exitCode = classifyCommand(paths, process.stdout);
     });
 
@@ -173,7 +173,7 @@ export function buildProgram(): Command {
     .option('--head <hash>', 'a chain head kept elsewhere (printed when ctrace stops): the chain must contain it', parseHeadHash)
     .option('--no-expand', 'check only the files given, not the rotated files beside them')
     .action(async (paths: string[], opts) => {
-      const { verifyCommand } = await import('./commands/verify.js');
+      const { verifyCommand } = await import('../commands/verify.js');
       process.exitCode = await verifyCommand(
         paths,
         { open: !!opts.open, head: opts.head, expand: opts.expand },
@@ -202,8 +202,8 @@ export function buildProgram(): Command {
   addFilterOptions(read, { events: true });
   addTableOptions(read);
   read.action(async (file: string, opts) => {
-      const { readCommand } = await import('./commands/read.js');
-      const { configureTable } = await import('./format/table.js');
+      const { readCommand } = await import('../commands/read.js');
+      const { configureTable } = await import('../format/table.js');
       configureTable(tableOptionsFor(process.stdout, opts));
       process.exitCode = await readCommand(
         file,
@@ -227,7 +227,7 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
   addFilterOptions(ps, { events: false });
   ps.action(async (opts) => {
-    const { psCommand } = await import('./commands/ps.js');
+    const { psCommand } = await import('../commands/ps.js');
     process.exitCode = psCommand({ output: opts.output, filter: filterFromOptions(opts) }, process.stdout, process.stderr);
   });
 
@@ -237,7 +237,7 @@ export function buildProgram(): Command {
     .argument('<pid>', 'host PID', parsePid)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (pid: number, opts) => {
-      const { inspectCommand } = await import('./commands/inspect.js');
+      const { inspectCommand } = await import('../commands/inspect.js');
       process.exitCode = inspectCommand(pid, { output: opts.output }, process.stdout);
     });
 
@@ -266,7 +266,7 @@ export function buildProgram(): Command {
     .description('check whether this host can run ctrace and say why not (exit 1 when tracing would not start)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts) => {
-      const { doctorCommand } = await import('./commands/doctor.js');
+      const { doctorCommand } = await import('../commands/doctor.js');
       process.exitCode = doctorCommand({ output: opts.output }, process.stdout);
     });
 

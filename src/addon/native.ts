@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface NativeTracerOptions {
+export interface NativeProgramOptions {
   /** inode of the host PID namespace (/proc/self/ns/pid of ctrace) */
   hostPidnsIno: number;
   /** strict screen: tasks in the host PID namespace are never emitted */
@@ -42,7 +42,7 @@ export interface NativeStats {
   readErrors: number;
   /** ring records the reader dropped because their header contradicted their length */
   malformed: number;
-  /** batches of PID verdicts the JSON-lines lane could not write */
+  /** batches of PID verdicts the JSON lane could not write */
   verdictErrors: number;
   /** times the poll thread woke up: about one per pollMs while records flow, none while idle */
   readerWakeups: number;
@@ -61,19 +61,19 @@ export interface NativeHook {
 /**
  * A batch is the raw records of one poll cycle, concatenated: each starts with struct ctrace_hdr
  * (type u16 @0, flags u16 @2, size u32 @4, ktime u64 @8) and is `size` bytes long, unpadded.
- * With a LineFormatter it is a lane batch instead (src/lane.ts): chunks of raw records and of
+ * With a JsonLane it is a lane batch instead (src/tracer/lane.ts): chunks of raw records and of
  * JSON lines, in ring order, in memory the addon reuses: valid during the callback only.
  */
 export type BatchCallback = (err: Error | null, batch: Buffer | null, written?: boolean) => void;
 
-export interface NativeTracer {
+export interface NativeProgram {
   /** Attaches every loaded program; returns the names attached. Throws if a required one fails. */
   attach(): string[];
   /**
    * Starts the poll thread. Poll errors arrive as onBatch(err, null); the thread's last call is
    * onBatch(null, null), after every batch it read. Keeps the tracer (and the loop) alive until close().
    */
-  start(onBatch: BatchCallback, formatter?: NativeLineFormatter): void;
+  start(onBatch: BatchCallback, lane?: NativeJsonLane): void;
   /** Many verdicts in one map batch update; the three arrays have one entry per pid. */
   setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
   setCgroupVerdict(key: bigint, verdict: number): void;
@@ -92,8 +92,8 @@ export interface NativeTracer {
   ringFill(): { used: number; size: number };
 }
 
-/** The JSON-lines lane (native/json_lines.h): what userland decided per cgroup key. */
-export interface NativeLineFormatter {
+/** The JSON lane (native/json_lane.h, bound in native/json_lane_binding.h): what userland decided per cgroup key. */
+export interface NativeJsonLane {
   /**
    * Records of this cgroup become JSON lines in the addon: `fragment` is the JSON between
    * mntNs and the event detail (`,"container":…,"cgroupV1":…`), `emit` false drops them as
@@ -149,8 +149,8 @@ export interface NativeOutputStats {
   errno: number;
 }
 
-export interface NativeTracerConstructor {
-  new (opts: NativeTracerOptions): NativeTracer;
+export interface NativeProgramConstructor {
+  new (opts: NativeProgramOptions): NativeProgram;
   /** enum cgroup_subsys_id value of a controller (v1 names: blkio is io) from vmlinux BTF, or -1. */
   cgroupSubsysId(controller: string): number;
 }
@@ -163,9 +163,10 @@ export interface NativeAbi {
 }
 
 export interface NativeAddon {
-  Tracer: NativeTracerConstructor;
-  /** new LineFormatter(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
-  LineFormatter: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeLineFormatter;
+  /** the loaded BPF program: its hooks, maps and ring reader (native/program.h) */
+  Program: NativeProgramConstructor;
+  /** new JsonLane(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/events/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
+  JsonLane: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeJsonLane;
   abi: NativeAbi;
 }
 

@@ -1,7 +1,7 @@
-// class Tracer: the JS face of the BPF skeleton. Opens, configures and loads the program,
+// class Program: the JS face of the BPF skeleton. Opens, configures and loads the program,
 // attaches its hooks, runs the ring reader, and writes verdicts back into the kernel maps.
-#ifndef CTRACE_NATIVE_TRACER_H
-#define CTRACE_NATIVE_TRACER_H
+#ifndef CTRACE_NATIVE_PROGRAM_H
+#define CTRACE_NATIVE_PROGRAM_H
 
 #include <napi.h>
 
@@ -21,12 +21,12 @@ struct bpf_link;
 
 namespace ctrace {
 
-class Tracer : public Napi::ObjectWrap<Tracer> {
+class Program : public Napi::ObjectWrap<Program> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  explicit Tracer(const Napi::CallbackInfo& info);
-  ~Tracer() override;
+  explicit Program(const Napi::CallbackInfo& info);
+  ~Program() override;
 
  private:
   struct Options {
@@ -93,4 +93,4 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
 }  // namespace ctrace
 
-#endif  // CTRACE_NATIVE_TRACER_H
+#endif  // CTRACE_NATIVE_PROGRAM_H

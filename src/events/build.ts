@@ -14,9 +14,9 @@ import {
   XF_NO_AUDIT,
   XF_NO_CWD,
   type RawRecord,
-} from './abi.js';
+} from '../decode/abi.js';
 import type { AncestorInfo, BinaryInfo, ContainerInfo, ExecEvent, ExitEvent, MountEvent, Scope, TraceEvent } from './event.js';
-import { int64 } from './events/wire.js';
+import { int64 } from './wire.js';
 import { bootId, capabilityHex, capabilityNames, execId, processId } from './identity.js';
 
 /** What userland adds to an exec from what it knows (src/enrich/lineage.ts, binary-hash.ts). */
@@ -28,7 +28,7 @@ export interface ExecEnrichment {
 }
 
 export interface Attribution {
-  /** ISO wall-clock time (see src/clock.ts) */
+  /** ISO wall-clock time (see src/util/clock.ts) */
   time: string;
   scope: Scope;
   container: ContainerInfo | null;

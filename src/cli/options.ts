@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { RUNTIMES, type EventType, type Runtime } from './event.js';
-import type { EventFilter } from './filter.js';
-import type { TableOptions } from './format/table.js';
+import { RUNTIMES, type EventType, type Runtime } from '../events/event.js';
+import type { EventFilter } from '../classify/filter.js';
+import type { TableOptions } from '../format/table.js';
 
 export const EVENT_TYPES: EventType[] = ['exec', 'exit', 'mount'];
 

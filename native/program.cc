@@ -1,4 +1,4 @@
-#include "tracer.h"
+#include "program.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -20,7 +20,7 @@
 #include "errors.h"
 #include "kernel_features.h"
 #include "libbpf_log.h"
-#include "line_formatter.h"
+#include "json_lane_binding.h"
 #include "pid_verdicts.h"
 
 namespace ctrace {
@@ -43,21 +43,21 @@ std::string ErrnoText(int err) { return std::string(strerror(err)) + " (" + Nati
 
 }  // namespace
 
-void Tracer::SkelDeleter::operator()(struct ctrace_bpf* skel) const { ctrace_bpf__destroy(skel); }
+void Program::SkelDeleter::operator()(struct ctrace_bpf* skel) const { ctrace_bpf__destroy(skel); }
 
-Napi::Function Tracer::Define(Napi::Env env) {
-  return DefineClass(env, "Tracer",
+Napi::Function Program::Define(Napi::Env env) {
+  return DefineClass(env, "Program",
                      {
-                         InstanceMethod<&Tracer::Attach>("attach"),
-                         InstanceMethod<&Tracer::Start>("start"),
-                         InstanceMethod<&Tracer::SetVerdicts>("setVerdicts"),
-                         InstanceMethod<&Tracer::SetCgroupVerdict>("setCgroupVerdict"),
-                         InstanceMethod<&Tracer::Stats>("stats"),
-                         InstanceMethod<&Tracer::Hooks>("hooks"),
-                         InstanceMethod<&Tracer::ClockOffsetNs>("clockOffsetNs"),
-                         InstanceMethod<&Tracer::Close>("close"),
-                         InstanceMethod<&Tracer::RingFillNow>("ringFill"),
-                         StaticMethod<&Tracer::CgroupSubsysId>("cgroupSubsysId"),
+                         InstanceMethod<&Program::Attach>("attach"),
+                         InstanceMethod<&Program::Start>("start"),
+                         InstanceMethod<&Program::SetVerdicts>("setVerdicts"),
+                         InstanceMethod<&Program::SetCgroupVerdict>("setCgroupVerdict"),
+                         InstanceMethod<&Program::Stats>("stats"),
+                         InstanceMethod<&Program::Hooks>("hooks"),
+                         InstanceMethod<&Program::ClockOffsetNs>("clockOffsetNs"),
+                         InstanceMethod<&Program::Close>("close"),
+                         InstanceMethod<&Program::RingFillNow>("ringFill"),
+                         StaticMethod<&Program::CgroupSubsysId>("cgroupSubsysId"),
                      });
 }
 
@@ -97,18 +97,18 @@ RootId HostRoot() {
 
 }  // namespace
 
-bool Tracer::IsMountHook(const std::string& program) {
+bool Program::IsMountHook(const std::string& program) {
   return program.rfind("sys_exit_", 0) == 0 || program.rfind("sys_enter_", 0) == 0;
 }
 
-bool Tracer::IsRequired(const std::string& program) {
+bool Program::IsRequired(const std::string& program) {
   return program == "sched_process_exec" || program == "sched_process_exit" || program == "sys_exit_mount";
 }
 
-Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo& info) {
+Program::Options Program::ParseOptions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsFunction())
-    ThrowType(env, "Tracer options", "an object");
+    ThrowType(env, "Program options", "an object");
   const Napi::Object o = info[0].As<Napi::Object>();
   auto boolean = [&](const char* name) {
     const Napi::Value v = Field(o, name);
@@ -142,9 +142,9 @@ Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo& info) {
   return opts;
 }
 
-Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) {
+Program::Program(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Program>(info) {
   Napi::Env env = info.Env();
-  if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "Tracer must be called with new");
+  if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "Program must be called with new");
   opts_ = ParseOptions(info);
   LibbpfLog::Install();
 
@@ -234,18 +234,18 @@ Tracer::Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) 
   }
 }
 
-Tracer::~Tracer() {
+Program::~Program() {
   // Only reachable at environment teardown while started (self_ holds us otherwise):
   // the reference is torn down with the environment, do not touch it here.
   if (!self_.IsEmpty()) self_.SuppressDestruct();
   CloseNow();
 }
 
-void Tracer::RequireOpen(Napi::Env env, const char* step) const {
+void Program::RequireOpen(Napi::Env env, const char* step) const {
   if (closed_ || !skel_) NativeError::Throw(env, step, EBADF, "the tracer is closed");
 }
 
-Napi::Value Tracer::Attach(const Napi::CallbackInfo& info) {
+Napi::Value Program::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "attach");
   for (Hook& hook : hooks_) {
@@ -275,26 +275,26 @@ Napi::Value Tracer::Attach(const Napi::CallbackInfo& info) {
   return names;
 }
 
-Napi::Value Tracer::Start(const Napi::CallbackInfo& info) {
+Napi::Value Program::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowType(env, "start(onBatch): onBatch", "a function");
-  std::shared_ptr<JsonLines> lines;
+  std::shared_ptr<JsonLane> lane;
   std::shared_ptr<OutQueue> out;
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
-    lines = LineFormatter::From(env, info[1], "start(onBatch, formatter): formatter");
-    out = LineFormatter::OutputOf(info[1]);
+    lane = JsonLaneBinding::From(env, info[1], "start(onBatch, lane): lane");
+    out = JsonLaneBinding::OutputOf(info[1]);
   }
   RequireOpen(env, "start");
   if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
   reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), opts_.ring_bytes,
-                                         info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lines),
+                                         info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lane),
                                          bpf_map__fd(skel_->maps.pid_verdicts), &skel_->bss->reader_idle,
                                          std::move(out));
   self_ = Napi::Persistent(Value());
   return env.Undefined();
 }
 
-Napi::Value Tracer::SetVerdicts(const Napi::CallbackInfo& info) {
+Napi::Value Program::SetVerdicts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto pids = Typed<uint32_t>(env, info[0], napi_uint32_array, "setVerdicts: pids", "a Uint32Array");
   const auto verdicts = Typed<uint8_t>(env, info[1], napi_uint8_array, "setVerdicts: verdicts", "a Uint8Array");
@@ -316,7 +316,7 @@ Napi::Value Tracer::SetVerdicts(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value Tracer::SetCgroupVerdict(const Napi::CallbackInfo& info) {
+Napi::Value Program::SetCgroupVerdict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint64_t key = BigU64(env, info[0], "setCgroupVerdict: key");
   const auto verdict = static_cast<uint32_t>(Integer(env, info[1], "setCgroupVerdict: verdict", 0, 255));
@@ -329,7 +329,7 @@ Napi::Value Tracer::SetCgroupVerdict(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-int Tracer::ReadCounters(Counters* out) const {
+int Program::ReadCounters(Counters* out) const {
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return ncpu < 0 ? -ncpu : EINVAL;
   std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
@@ -344,7 +344,7 @@ int Tracer::ReadCounters(Counters* out) const {
   return 0;
 }
 
-Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
+Napi::Value Program::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Counters c = final_counters_;
   RingReader::Counts reader = reader_counts_;
@@ -365,7 +365,7 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value Tracer::Hooks(const Napi::CallbackInfo& info) {
+Napi::Value Program::Hooks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env, hooks_.size());
   for (size_t i = 0; i < hooks_.size(); i++) {
@@ -380,7 +380,7 @@ Napi::Value Tracer::Hooks(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value Tracer::ClockOffsetNs(const Napi::CallbackInfo& info) {
+Napi::Value Program::ClockOffsetNs(const Napi::CallbackInfo& info) {
   // CLOCK_REALTIME - CLOCK_MONOTONIC, from the tightest of a few bracketed samples.
   auto ns = [](const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
   int64_t best_window = std::numeric_limits<int64_t>::max();
@@ -399,17 +399,17 @@ Napi::Value Tracer::ClockOffsetNs(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), offset);
 }
 
-Napi::Value Tracer::Close(const Napi::CallbackInfo& info) {
+Napi::Value Program::Close(const Napi::CallbackInfo& info) {
   CloseNow();
   self_.Reset();
   return info.Env().Undefined();
 }
 
-void Tracer::CloseNow() {
+void Program::CloseNow() {
   if (closed_) return;
   closed_ = true;
   // Detach first, so the reader's final drain sees every record the hooks will ever write.
-  // Detaching a tp/ link waits for an RCU grace period (~70 ms each here): side by side.
+  // Detaching a tp/ link waits for an RCU grace period each: side by side.
   std::vector<std::thread> detachers;
   for (Hook& hook : hooks_) {
     if (hook.link != nullptr) {
@@ -438,7 +438,7 @@ void Tracer::CloseNow() {
   skel_.reset();
 }
 
-Napi::Value Tracer::RingFillNow(const Napi::CallbackInfo& info) {
+Napi::Value Program::RingFillNow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "ringFill");
   if (!ring_fill_) {
@@ -453,7 +453,7 @@ Napi::Value Tracer::RingFillNow(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value Tracer::CgroupSubsysId(const Napi::CallbackInfo& info) {
+Napi::Value Program::CgroupSubsysId(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "cgroupSubsysId(controller): controller", "a string");
   KernelFeatures features;

@@ -1,5 +1,5 @@
 /**
- * The container processes ctrace knows of: filled from /proc at start (src/inventory.ts)
+ * The container processes ctrace knows of: filled from /proc at start (src/classify/inventory.ts)
  * and kept current by the events themselves (exec adds or updates, exit removes). An
  * event of a process the table holds can be completed from it: a process that existed
  * before ctrace started is known with its command line when it later mounts or exits.
@@ -7,7 +7,7 @@
  * Bounded: at `max` entries the oldest ones go first (a Map iterates in insertion order,
  * and an update re-inserts).
  */
-import type { ContainerInfo, TraceEvent } from './event.js';
+import type { ContainerInfo, TraceEvent } from '../events/event.js';
 import type { ProcInfo } from './inventory.js';
 
 export interface ProcEntry {
@@ -102,7 +102,7 @@ export class ProcessTable {
    * Keep the table current from one event: an exec in a container adds or replaces the
    * process (a PID that execs outside any container is forgotten); an exit of a
    * thread-group leader removes it. Mounts change nothing. The lane's execs and exits arrive in
-   * bulk, close to but not always in ring order (src/tracer.ts takeNoted): an exec older than the
+   * bulk, close to but not always in ring order (src/tracer/tracer.ts takeNoted): an exec older than the
    * entry's, an exec of a process whose exit came first, or an exit of an earlier process of the
    * PID, changes nothing.
    */

@@ -1,9 +1,9 @@
-// The JSON-lines lane. Once userland has classified a cgroup it registers, per cgroup key, the
+// The JSON lane. Once userland has classified a cgroup it registers, per cgroup key, the
 // part of the JSON line that depends only on the cgroup (container, scope, cgroupPath,
 // cgroupV1) and whether its events pass the filters. From then on the poll thread writes the
 // JSON line of every record of that cgroup itself, with the field writers generated from
 // proto/ctrace.proto (json_records.h), byte for byte what src/format/json.ts writes
-// (test/json-lines.test.ts holds the two to that), and JavaScript only forwards bytes.
+// (test/json-lane.test.ts holds the two to that), and JavaScript only forwards bytes.
 // A record of any other cgroup, or one whose numbers JavaScript would print differently
 // (beyond 2^53), goes to JavaScript raw, in order. An exec takes the lane only when every
 // ancestor's binary and its own binary's hash are known (exec_memory.h: JavaScript tells what it
@@ -17,8 +17,8 @@
 // thread itself (OutQueue, out_queue.h), while it holds the reader's credit (so after
 // everything JS was handed before); a batch with raw records goes to JS, which queues it all,
 // in order, through the same queue. JS is then not woken at all for a known container's events.
-#ifndef CTRACE_NATIVE_JSON_LINES_H
-#define CTRACE_NATIVE_JSON_LINES_H
+#ifndef CTRACE_NATIVE_JSON_LANE_H
+#define CTRACE_NATIVE_JSON_LANE_H
 
 #include <atomic>
 #include <deque>
@@ -34,7 +34,7 @@
 
 namespace ctrace {
 
-class JsonLines {
+class JsonLane {
  public:
   static constexpr uint32_t kChunkRaw = 1;
   static constexpr uint32_t kChunkLines = 2;
@@ -72,7 +72,7 @@ class JsonLines {
     std::vector<struct ctrace_pid_verdict> verdict_values;
 
    private:
-    friend class JsonLines;
+    friend class JsonLane;
     void Begin(uint32_t kind);
     void Append(const void* p, size_t n);
     std::vector<uint8_t>* out_;
@@ -93,9 +93,9 @@ class JsonLines {
     char time_[32] = {0};  // "2026-11-22T11:02:59.123456789Z", the date part kept for second_
   };
 
-  // boot_id: what processId values begin with (src/identity.ts); capability_names: CAP_* by
-  // bit (src/identity.ts capabilityNames), an unnamed bit is CAP_<n>
-  JsonLines(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names);
+  // boot_id: what processId values begin with (src/events/identity.ts); capability_names: CAP_* by
+  // bit (src/events/identity.ts capabilityNames), an unnamed bit is CAP_<n>
+  JsonLane(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names);
 
   // JS thread.
   void Set(uint64_t key, Cgroup cgroup);
@@ -146,4 +146,4 @@ class JsonLines {
 
 }  // namespace ctrace
 
-#endif  // CTRACE_NATIVE_JSON_LINES_H
+#endif  // CTRACE_NATIVE_JSON_LANE_H

@@ -1,4 +1,4 @@
-#include "json_lines.h"
+#include "json_lane.h"
 
 #include <errno.h>
 #include <string.h>
@@ -16,7 +16,7 @@ namespace rec_json = ::ctrace::json_records;
 
 namespace {
 
-// Integers JavaScript decodes exactly from the kernel record (src/abi.ts): a record beyond
+// Integers JavaScript decodes exactly from the kernel record (src/decode/abi.ts): a record beyond
 // goes to JavaScript raw.
 constexpr uint64_t kMaxSafe = 9007199254740992ull;  // 2^53
 
@@ -27,7 +27,7 @@ T Read(const uint8_t* p) {
   return v;
 }
 
-// A NUL-terminated string in a fixed field (src/bytes.ts decodeCString).
+// A NUL-terminated string in a fixed field (src/util/bytes.ts decodeCString).
 json::Str CString(const uint8_t* p, size_t max) {
   const void* z = memchr(p, 0, max);
   return {p, z != nullptr ? static_cast<const uint8_t*>(z) : p + max};
@@ -40,7 +40,7 @@ json::Str CStringOrNull(const uint8_t* p, size_t max) {
   return v;
 }
 
-// An exec record's variable part (src/abi.ts decodeBatch): its ancestors, the filename and its
+// An exec record's variable part (src/decode/abi.ts decodeBatch): its ancestors, the filename and its
 // NUL, then argv, each cut to what the record holds. False: too short for its ancestors.
 struct ExecData {
   const uint8_t* ancestors;
@@ -70,7 +70,7 @@ bool ParseExec(const uint8_t* rec, size_t len, ExecData* x) {
   return true;
 }
 
-// argv: NUL-separated, every string the capture holds (src/abi.ts splitArgv).
+// argv: NUL-separated, every string the capture holds (src/decode/abi.ts splitArgv).
 void SplitArgv(const uint8_t* p, size_t len, std::vector<json::Str>* out) {
   out->clear();
   const uint8_t* end = p + len;
@@ -94,7 +94,7 @@ json::Str StrOf(const std::string& s) {
   return {p, p + s.size()};
 }
 
-// A processId (src/identity.ts): boot id, start time since boot, pid; null without a start time.
+// A processId (src/events/identity.ts): boot id, start time since boot, pid; null without a start time.
 json::Str ProcessId(const std::string& boot_id, std::string* buf, uint32_t pid, uint64_t start) {
   if (pid == 0 || start == 0) return {nullptr, nullptr};
   buf->assign(boot_id);
@@ -107,7 +107,7 @@ json::Str ProcessId(const std::string& boot_id, std::string* buf, uint32_t pid, 
 
 }  // namespace
 
-JsonLines::JsonLines(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names)
+JsonLane::JsonLane(int64_t clock_offset_ns, std::string boot_id, const std::vector<std::string>& capability_names)
     : clock_offset_ns_(clock_offset_ns), boot_id_(std::move(boot_id)) {
   for (size_t i = 0; i < 64; i++) {
     if (i < capability_names.size()) {
@@ -119,7 +119,7 @@ JsonLines::JsonLines(int64_t clock_offset_ns, std::string boot_id, const std::ve
   }
 }
 
-void JsonLines::Writer::Begin(uint32_t kind) {
+void JsonLane::Writer::Begin(uint32_t kind) {
   if (kind_ == kind) return;
   Close();
   kind_ = kind;
@@ -129,39 +129,39 @@ void JsonLines::Writer::Begin(uint32_t kind) {
   Append(header, sizeof(header));
 }
 
-void JsonLines::Writer::Close() {
+void JsonLane::Writer::Close() {
   if (kind_ == 0) return;
   const auto len = static_cast<uint32_t>(out_->size() - header_at_ - kChunkHeader);
   memcpy(out_->data() + header_at_ + 4, &len, sizeof(len));
   kind_ = 0;
 }
 
-void JsonLines::Writer::Append(const void* p, size_t n) {
+void JsonLane::Writer::Append(const void* p, size_t n) {
   const auto* b = static_cast<const uint8_t*>(p);
   out_->insert(out_->end(), b, b + n);
 }
 
-void JsonLines::Set(uint64_t key, Cgroup cgroup) {
+void JsonLane::Set(uint64_t key, Cgroup cgroup) {
   std::lock_guard<std::mutex> lock(mutex_);
   cgroups_[key] = std::move(cgroup);
 }
 
-bool JsonLines::Delete(uint64_t key) {
+bool JsonLane::Delete(uint64_t key) {
   std::lock_guard<std::mutex> lock(mutex_);
   return cgroups_.erase(key) > 0;
 }
 
-void JsonLines::Clear() {
+void JsonLane::Clear() {
   std::lock_guard<std::mutex> lock(mutex_);
   cgroups_.clear();
 }
 
-size_t JsonLines::Size() const {
+size_t JsonLane::Size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return cgroups_.size();
 }
 
-JsonLines::Counts JsonLines::counts() const {
+JsonLane::Counts JsonLane::counts() const {
   Counts c;
   c.exec = exec_.load(std::memory_order_relaxed);
   c.exit = exit_.load(std::memory_order_relaxed);
@@ -171,17 +171,17 @@ JsonLines::Counts JsonLines::counts() const {
   return c;
 }
 
-void JsonLines::FilenameFound(uint32_t pid, uint64_t start_ns, bool known, std::string name) {
+void JsonLane::FilenameFound(uint32_t pid, uint64_t start_ns, bool known, std::string name) {
   std::lock_guard<std::mutex> lock(mutex_);
   memory_.FilenameFound(pid, start_ns, known, std::move(name));
 }
 
-void JsonLines::BinaryFound(uint32_t dev, uint64_t ino, uint64_t ctime_ns, ExecMemory::Binary b) {
+void JsonLane::BinaryFound(uint32_t dev, uint64_t ino, uint64_t ctime_ns, ExecMemory::Binary b) {
   std::lock_guard<std::mutex> lock(mutex_);
   memory_.BinaryFound(dev, ino, ctime_ns, std::move(b));
 }
 
-bool JsonLines::FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::string* name) const {
+bool JsonLane::FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::string* name) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const ExecMemory::Filename* f = memory_.FilenameOf(pid, start_ns);
   if (f == nullptr || !f->from_exec) return false;
@@ -190,7 +190,7 @@ bool JsonLines::FilenameOf(uint32_t pid, uint64_t start_ns, bool* known, std::st
   return true;
 }
 
-std::vector<uint8_t> JsonLines::TakeNoted() {
+std::vector<uint8_t> JsonLane::TakeNoted() {
   std::deque<std::string> taken;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -205,7 +205,7 @@ std::vector<uint8_t> JsonLines::TakeNoted() {
   return out;
 }
 
-void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
+void JsonLane::Append(const uint8_t* rec, size_t len, Writer* w) {
   Outcome outcome;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -248,7 +248,7 @@ void JsonLines::Append(const uint8_t* rec, size_t len, Writer* w) {
   }
 }
 
-bool JsonLines::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, json::Str filename, Writer* w) const {
+bool JsonLane::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, json::Str filename, Writer* w) const {
   const uint8_t* task = rec + offsetof(struct ctrace_exec, task);
   const uint32_t pidns = Read<uint32_t>(task + offsetof(struct ctrace_task, pidns_ino));
   const uint64_t key = Read<uint64_t>(task + offsetof(struct ctrace_task, cgroup_key));
@@ -296,9 +296,9 @@ bool JsonLines::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, 
   return true;
 }
 
-// ISO-8601 UTC with nanoseconds, as src/clock.ts writes it, into w->time_; the date part
+// ISO-8601 UTC with nanoseconds, as src/util/clock.ts writes it, into w->time_; the date part
 // once per second.
-bool JsonLines::Time(uint64_t ktime_ns, Writer* w) const {
+bool JsonLane::Time(uint64_t ktime_ns, Writer* w) const {
   if (ktime_ns > static_cast<uint64_t>(INT64_MAX) - (clock_offset_ns_ > 0 ? clock_offset_ns_ : 0)) return false;
   const int64_t wall = static_cast<int64_t>(ktime_ns) + clock_offset_ns_;
   if (wall < 0) return false;
@@ -322,9 +322,9 @@ bool JsonLines::Time(uint64_t ktime_ns, Writer* w) const {
   return true;
 }
 
-JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) {
+JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
   const auto hdr = Read<struct ctrace_hdr>(rec);
-  // the shapes src/abi.ts decodes; anything else is JavaScript's to skip or report
+  // the shapes src/decode/abi.ts decodes; anything else is JavaScript's to skip or report
   size_t min;
   const char* type;
   switch (hdr.type) {
@@ -345,7 +345,7 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   // JavaScript falls back to /proc for a missing nspid
   const uint32_t nspid = field(offsetof(struct ctrace_task, nspid));
   if (nspid == 0 || cg.v1 != ((hdr.flags & CTRACE_F_CG_V1) != 0)) return Outcome::kRaw;
-  // the end of a PID namespace: JavaScript forgets which container it was (src/isolation.ts)
+  // the end of a PID namespace: JavaScript forgets which container it was (src/classify/isolation.ts)
   if (hdr.type == CTRACE_EV_EXIT && nspid == 1 && (hdr.flags & CTRACE_F_HOST_PIDNS) == 0) return Outcome::kRaw;
   const uint64_t cgroup_id = key & ~CTRACE_CGKEY_V1;
   if (cgroup_id > kMaxSafe) return Outcome::kRaw;
@@ -381,7 +381,7 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
   head.cgroup_id = cgroup_id;
   head.pid_ns = field(offsetof(struct ctrace_task, pidns_ino));
   head.mnt_ns = field(offsetof(struct ctrace_task, mntns_ino));
-  // identity (src/identity.ts processId): boot id, start time since boot, pid; null without a start time
+  // identity (src/events/identity.ts processId): boot id, start time since boot, pid; null without a start time
   rec_json::EventTail tail;
   const uint64_t start_ns = Read<uint64_t>(task + offsetof(struct ctrace_task, start_ns));
   tail.process_id = ProcessId(boot_id_, &w->process_id_, head.pid, start_ns);
@@ -399,7 +399,7 @@ JsonLines::Outcome JsonLines::Format(const uint8_t* rec, size_t len, Writer* w) 
 
   switch (hdr.type) {
     case CTRACE_EV_EXEC: {
-      // src/event-build.ts buildEvent's exec, with src/enrich/lineage.ts's ancestors and entry
+      // src/events/build.ts buildEvent's exec, with src/enrich/lineage.ts's ancestors and entry
       const uint32_t xflags = Read<uint32_t>(rec + offsetof(struct ctrace_exec, xflags));
       const uint32_t argc = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argc));
       rec_json::Exec e;

@@ -13,7 +13,7 @@
  * - binary: an exec's file (glob; a pattern without `/` matches the file's base name)
  * - uid: a user id
  */
-import type { ContainerInfo, EventType, Runtime, TraceEvent } from './event.js';
+import type { ContainerInfo, EventType, Runtime, TraceEvent } from '../events/event.js';
 
 type OneOrMore<T> = T | readonly T[];
 

@@ -6,10 +6,10 @@
  *
  * One bound: CGROUP_VERDICTS_MAX, the size of the kernel's cgroup map (an LRU that forgets on
  * its own). Userland's copy never grows past it: reaching it forgets every cgroup here and,
- * through `onForget`, in the addon's JSON-lines lane, whose map is keyed by the same cgroups.
+ * through `onForget`, in the addon's JSON lane, whose map is keyed by the same cgroups.
  * A forgotten cgroup is classified again from its path on its next event.
  */
-import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from './abi.js';
+import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from '../decode/abi.js';
 import { classifyCgroupPath, type Classification } from './classify.js';
 
 /** bpf/ctrace.bpf.c: the cgroup_verdicts map's max_entries */

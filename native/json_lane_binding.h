@@ -1,27 +1,27 @@
-// class LineFormatter: the JS face of the JSON-lines lane (json_lines.h). Userland registers
-// what it decided per cgroup; Tracer.start(onBatch, formatter) hands it to the poll thread;
+// class JsonLaneBinding: the JS face of the JSON lane (json_lane.h). Userland registers
+// what it decided per cgroup; Program.start(onBatch, formatter) hands it to the poll thread;
 // format(batch) runs the same code on the JS thread, for tests and the benchmark.
-#ifndef CTRACE_NATIVE_LINE_FORMATTER_H
-#define CTRACE_NATIVE_LINE_FORMATTER_H
+#ifndef CTRACE_NATIVE_JSON_LANE_BINDING_H
+#define CTRACE_NATIVE_JSON_LANE_BINDING_H
 
 #include <napi.h>
 
 #include <memory>
 
-#include "json_lines.h"
+#include "json_lane.h"
 #include "out_queue.h"
 
 namespace ctrace {
 
-class LineFormatter : public Napi::ObjectWrap<LineFormatter> {
+class JsonLaneBinding : public Napi::ObjectWrap<JsonLaneBinding> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // The lane of a LineFormatter object; throws a TypeError for anything else.
-  static std::shared_ptr<JsonLines> From(Napi::Env env, const Napi::Value& value, const char* what);
+  // The lane of a JsonLaneBinding object; throws a TypeError for anything else.
+  static std::shared_ptr<JsonLane> From(Napi::Env env, const Napi::Value& value, const char* what);
   // Its stdout queue (out_queue.h), for the poll thread; From() has checked the object.
   static std::shared_ptr<OutQueue> OutputOf(const Napi::Value& value);
 
-  explicit LineFormatter(const Napi::CallbackInfo& info);
+  explicit JsonLaneBinding(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Set(const Napi::CallbackInfo& info);
@@ -40,10 +40,10 @@ class LineFormatter : public Napi::ObjectWrap<LineFormatter> {
   Napi::Value FilenameOf(const Napi::CallbackInfo& info);
   Napi::Value TakeNoted(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<JsonLines> lines_;
+  std::shared_ptr<JsonLane> lane_;
   std::shared_ptr<OutQueue> out_ = std::make_shared<OutQueue>();
 };
 
 }  // namespace ctrace
 
-#endif  // CTRACE_NATIVE_LINE_FORMATTER_H
+#endif  // CTRACE_NATIVE_JSON_LANE_BINDING_H

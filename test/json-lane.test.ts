@@ -1,19 +1,19 @@
 /**
- * The addon's JSON-lines lane writes, for every record of a registered cgroup, exactly the
+ * The addon's JSON lane writes, for every record of a registered cgroup, exactly the
  * line the JavaScript path writes (decodeBatch → buildEvent → toJsonLine), and passes every
- * other record on raw, byte for byte and in order. Records are built with the src/abi.ts
+ * other record on raw, byte for byte and in order. Records are built with the src/decode/abi.ts
  * layout and filled with hostile bytes from a seeded generator.
  */
 import { describe, expect, it } from 'vitest';
-import * as abi from '../src/abi.js';
-import { classifyCgroupPath } from '../src/classify.js';
-import { WallClock } from '../src/clock.js';
-import { buildEvent } from '../src/event-build.js';
+import * as abi from '../src/decode/abi.js';
+import { classifyCgroupPath } from '../src/classify/classify.js';
+import { WallClock } from '../src/util/clock.js';
+import { buildEvent } from '../src/events/build.js';
 import { toJsonLine } from '../src/format/json.js';
-import { CHUNK_LINES, CHUNK_RAW, forEachChunk, JsonLane } from '../src/lane.js';
-import { loadNative } from '../src/native.js';
-import { decodeBytes } from '../src/bytes.js';
-import { CAP_NAMES } from '../src/identity.js';
+import { CHUNK_LINES, CHUNK_RAW, forEachChunk, JsonLane } from '../src/tracer/lane.js';
+import { loadNative } from '../src/addon/native.js';
+import { decodeBytes } from '../src/util/bytes.js';
+import { CAP_NAMES } from '../src/events/identity.js';
 import { lineage } from '../src/enrich/lineage.js';
 import { binaryDetail, type Cached } from '../src/enrich/binary-hash.js';
 
@@ -146,7 +146,7 @@ const CGROUPS: Cg[] = [
   { key: 5005n, names: ['d'.repeat(64), 'docker'], v1: false }, // a container never registered
 ];
 
-/** The JavaScript path, as src/tracer.ts runs it for a record. */
+/** The JavaScript path, as src/tracer/tracer.ts runs it for a record. */
 function jsLines(batch: Buffer, clock: WallClock): Map<number, string> {
   const out = new Map<number, string>();
   abi.decodeBatch(batch, new abi.CgroupPathCache()).forEach((rec, i) => {
@@ -157,11 +157,11 @@ function jsLines(batch: Buffer, clock: WallClock): Map<number, string> {
   return out;
 }
 
-describe('the JSON-lines lane (native/json_lines.cc)', () => {
+describe('the JSON lane (native/json_lane.cc)', () => {
   const native = loadNative();
 
   function laneFor(registered: Cg[], emit = true) {
-    const formatter = new native.LineFormatter(OFFSET, BOOT, CAP_NAMES);
+    const formatter = new native.JsonLane(OFFSET, BOOT, CAP_NAMES);
     const lane = new JsonLane(formatter);
     for (const cg of registered) {
       const path = (cg.names.length === abi.CG_LEVELS ? '…/' : '/') + [...cg.names].reverse().join('/');
@@ -183,7 +183,7 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
     const lines: string[] = [];
     const raw: Buffer[] = [];
     forEachChunk(
-      lane.formatter.format(batch),
+      lane.native.format(batch),
       (chunk) => lines.push(...chunk.toString('utf8').split('\n').slice(0, -1)),
       (chunk) => {
         for (let o = 0; o < chunk.length; o += chunk.readUInt32LE(o + 4)) raw.push(chunk.subarray(o, o + chunk.readUInt32LE(o + 4)));
@@ -203,7 +203,7 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
     expect(lines).toEqual(taken.map((i) => expected.get(i)));
     expect(raw.map((b) => b.toString('hex'))).toEqual(passed.map((i) => recs[i]!.toString('hex')));
     for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
-    const counts = lane.formatter.counts();
+    const counts = lane.native.counts();
     expect(counts.exec + counts.exit + counts.mount).toBe(taken.length);
     expect(counts.raw).toBe(passed.length);
   });
@@ -215,7 +215,7 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
     for (const b of seq) b.writeUInt32LE(9, OFF.task.nspid);
     const kinds: string[] = [];
     forEachChunk(
-      lane.formatter.format(Buffer.concat(seq)),
+      lane.native.format(Buffer.concat(seq)),
       (l) => kinds.push(`L${l.toString().split('\n').length - 1}`),
       (raw) => kinds.push(`R${raw.length / SIZE.exit}`),
     );
@@ -227,20 +227,20 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
     const lane = laneFor([CGROUPS[0]!], false);
     const recs = Array.from({ length: 45 }, (_, i) => record(r, i, CGROUPS[0]!)).filter((b) => b.readUInt16LE(0) !== abi.EV_EXEC);
     for (const b of recs) b.writeUInt32LE(3, OFF.task.nspid);
-    const out = lane.formatter.format(Buffer.concat(recs));
+    const out = lane.native.format(Buffer.concat(recs));
     expect(out.length).toBe(0);
-    expect(lane.formatter.counts().filtered).toBe(recs.length);
-    expect(lane.formatter.delete(CGROUPS[0]!.key)).toBe(true);
+    expect(lane.native.counts().filtered).toBe(recs.length);
+    expect(lane.native.delete(CGROUPS[0]!.key)).toBe(true);
     let chunks = 0;
-    forEachChunk(lane.formatter.format(recs[0]!), () => expect.unreachable(), (raw) => {
+    forEachChunk(lane.native.format(recs[0]!), () => expect.unreachable(), (raw) => {
       chunks++;
       expect(raw.equals(recs[0]!)).toBe(true);
     });
     expect(chunks).toBe(1);
     lane.register(CGROUPS[0]!.key, { cls: classifyCgroupPath('/docker/' + DOCKER), cgroupPath: '/docker/' + DOCKER, cgroupV1: false, emit: true, verdict: 2 });
-    expect(lane.formatter.size()).toBe(1);
+    expect(lane.native.size()).toBe(1);
     lane.clear();
-    expect(lane.formatter.size()).toBe(0);
+    expect(lane.native.size()).toBe(0);
   });
 
   it('passes numbers JavaScript would round (beyond 2^53) and a cgroupV1 mismatch on raw', () => {
@@ -257,13 +257,13 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
     v1.writeUInt32LE(4, OFF.task.nspid);
     v1.writeUInt16LE(abi.F_CG_V1, OFF.hdr.flags);
     const kinds: number[] = [];
-    forEachChunk(lane.formatter.format(Buffer.concat([mount, exit, v1])), () => kinds.push(CHUNK_LINES), () => kinds.push(CHUNK_RAW));
+    forEachChunk(lane.native.format(Buffer.concat([mount, exit, v1])), () => kinds.push(CHUNK_LINES), () => kinds.push(CHUNK_RAW));
     expect(kinds).toEqual([CHUNK_RAW]);
-    expect(lane.formatter.counts().raw).toBe(3);
+    expect(lane.native.counts().raw).toBe(3);
   });
 
   it('refresh() updates a fragment once the container has a name', () => {
-    const formatter = new native.LineFormatter(OFFSET);
+    const formatter = new native.JsonLane(OFFSET);
     let name: string | null = null;
     const lane = new JsonLane(formatter, (c) => ({ ...c, name }));
     const path = '/docker/' + DOCKER;
@@ -278,9 +278,9 @@ describe('the JSON-lines lane (native/json_lines.cc)', () => {
     expect(line()).toBe('web-1');
   });
 
-  it('rejects what is not a LineFormatter where the tracer takes one', () => {
-    expect(() => new native.LineFormatter(5 as unknown as bigint)).toThrow(/bigint/);
-    const f = new native.LineFormatter(0n);
+  it('rejects what is not a JsonLane where the tracer takes one', () => {
+    expect(() => new native.JsonLane(5 as unknown as bigint)).toThrow(/bigint/);
+    const f = new native.JsonLane(0n);
     expect(() => f.set(1 as unknown as bigint, '', true, 2, false)).toThrow(/bigint/);
     expect(() => f.format('x' as unknown as Buffer)).toThrow(/Buffer/);
   });
@@ -297,7 +297,7 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
   const PATH = '/docker/' + DOCKER;
 
   function lane() {
-    const formatter = new native.LineFormatter(OFFSET, BOOT, CAP_NAMES);
+    const formatter = new native.JsonLane(OFFSET, BOOT, CAP_NAMES);
     const l = new JsonLane(formatter);
     l.register(cg.key, { cls: classifyCgroupPath(PATH), cgroupPath: PATH, cgroupV1: false, emit: true, verdict: abi.VERDICT_CONTAINER });
     return l;
@@ -385,7 +385,7 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
       const bytes = Buffer.concat([Buffer.from('/usr/bin/'), junk(r, 100)]);
       const name = i % 4 === 0 ? null : decodeBytes(bytes, 0, bytes.length);
       jsName.set(keyOf(p.pid, p.startNs), name);
-      l.formatter.filenameFound(p.pid, p.startNs, name);
+      l.native.filenameFound(p.pid, p.startNs, name);
     }
     // binaries: with a hash, with a hash error, with a lasting host path or without; ino 900+ never told
     const bins = new Map<bigint, Cached>([
@@ -394,7 +394,7 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
       [102n, { sha256: 'cd'.repeat(32), hashError: null, hostPath: null }],
       [103n, { sha256: null, hashError: 'hashing is off', hostPath: '/h\u00e9"\n' }],
     ]);
-    for (const [ino, c] of bins) l.formatter.binaryFound(0x800001, ino, 77n, c.hostPath, c.sha256, c.hashError);
+    for (const [ino, c] of bins) l.native.binaryFound(0x800001, ino, 77n, c.hostPath, c.sha256, c.hashError);
 
     const recs: Buffer[] = [];
     for (let i = 0; i < 600; i++) {
@@ -465,7 +465,7 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
     const lines: string[] = [];
     const raw: Buffer[] = [];
     forEachChunk(
-      l.formatter.format(batch),
+      l.native.format(batch),
       (chunk) => lines.push(...chunk.toString('utf8').split('\n').slice(0, -1)),
       (chunk) => {
         for (let o = 0; o < chunk.length; o += chunk.readUInt32LE(o + 4)) raw.push(chunk.subarray(o, o + chunk.readUInt32LE(o + 4)));
@@ -490,48 +490,48 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
     expect(objs.some((e) => e.capabilities.includes('CAP_63'))).toBe(true);
     expect(objs.some((e) => e.argv.length === 90 && e.argvTruncated)).toBe(true);
     expect(objs.some((e) => e.execId === null) && objs.some((e) => e.execId !== null)).toBe(true);
-    const counts = l.formatter.counts();
+    const counts = l.native.counts();
     expect(counts.exec).toBe(taken.length);
     expect(counts.raw).toBe(passed.length);
     // what the lane wrote comes back for the process table, in order
-    const noted = l.formatter.takeNoted()!;
+    const noted = l.native.takeNoted()!;
     const back = abi.decodeBatch(noted, new abi.CgroupPathCache());
     expect(back.map((x) => x.ktimeNs)).toEqual(taken.map((i) => recs[i]!.readBigUInt64LE(OFF.hdr.ktime)));
-    expect(l.formatter.takeNoted()).toBeNull();
+    expect(l.native.takeNoted()).toBeNull();
   });
 
   it('keeps an exec record\'s filename over what JavaScript looked up, and says which exec named it', () => {
     const r = rng(99);
     const l = lane();
     const anc = { pid: 777, startNs: 123_000n, comm: Buffer.from('sh'), outside: false };
-    l.formatter.binaryFound(0x800001, 100n, 77n, null, 'ee'.repeat(32), null);
+    l.native.binaryFound(0x800001, 100n, 77n, null, 'ee'.repeat(32), null);
     const parent = execRecord(r, { tgid: 777, startNs: 123_000n, nspid: 5, ancestors: [], filename: Buffer.from([0x2f, 0x62, 0xff, 0x22]), argv: [], ino: 100n, xflags: 0 });
     const child = execRecord(r, { tgid: 778, startNs: 124_000n, nspid: 6, ancestors: [anc], filename: Buffer.from('/bin/ls'), argv: [], ino: 100n, xflags: 0 });
-    expect(l.formatter.filenameOf(777, 123_000n)).toBeUndefined();
+    expect(l.native.filenameOf(777, 123_000n)).toBeUndefined();
     // unknown ancestor: raw; the parent's record (itself written: no ancestors) names its binary
     let kinds: number[] = [];
-    forEachChunk(l.formatter.format(Buffer.concat([child, parent])), () => kinds.push(CHUNK_LINES), () => kinds.push(CHUNK_RAW));
+    forEachChunk(l.native.format(Buffer.concat([child, parent])), () => kinds.push(CHUNK_LINES), () => kinds.push(CHUNK_RAW));
     expect(kinds).toEqual([CHUNK_RAW, CHUNK_LINES]);
-    expect(l.formatter.filenameOf(777, 123_000n)).toEqual(Buffer.from([0x2f, 0x62, 0xff, 0x22]));
-    l.formatter.filenameFound(777, 123_000n, '/usr/bin/other'); // a lookup does not replace it
-    const out = l.formatter.format(child);
+    expect(l.native.filenameOf(777, 123_000n)).toEqual(Buffer.from([0x2f, 0x62, 0xff, 0x22]));
+    l.native.filenameFound(777, 123_000n, '/usr/bin/other'); // a lookup does not replace it
+    const out = l.native.format(child);
     expect(out.readUInt32LE(0)).toBe(CHUNK_LINES);
     const line = out.subarray(8).toString('utf8');
     expect(line).toContain('"filename":"/b\\udcff\\""');
     expect(JSON.parse(line).exec.ancestors[0].filename).toBe('/b\udcff"');
     // an unknown ancestor told null: the line says null
-    l.formatter.filenameFound(900, 5n, null);
+    l.native.filenameFound(900, 5n, null);
     const orphan = execRecord(r, { tgid: 779, startNs: 125_000n, nspid: 7, ancestors: [{ pid: 900, startNs: 5n, comm: Buffer.from('x'), outside: true }], filename: Buffer.from('/bin/ls'), argv: [], ino: 100n, xflags: 0 });
-    const o = JSON.parse(l.formatter.format(orphan).subarray(8).toString('utf8'));
+    const o = JSON.parse(l.native.format(orphan).subarray(8).toString('utf8'));
     expect(o.exec.ancestors[0]).toMatchObject({ pid: 900, filename: null, outside: true });
     expect(o.exec.entry).toBe(true);
     kinds = [];
     // a filtered cgroup's exec needs nothing remembered: filtered, noted for the table
     l.register(cg.key, { cls: classifyCgroupPath(PATH), cgroupPath: PATH, cgroupV1: false, emit: false, verdict: abi.VERDICT_CONTAINER });
-    l.formatter.takeNoted();
+    l.native.takeNoted();
     const unknown = execRecord(r, { tgid: 780, startNs: 126_000n, nspid: 7, ancestors: [{ pid: 901, startNs: 6n, comm: Buffer.from('y'), outside: false }], filename: Buffer.from('/bin/ls'), argv: [], ino: 555n, xflags: 0 });
-    expect(l.formatter.format(unknown).length).toBe(0);
-    expect(l.formatter.takeNoted()!.equals(unknown)).toBe(true);
+    expect(l.native.format(unknown).length).toBe(0);
+    expect(l.native.takeNoted()!.equals(unknown)).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@
  * ones the hooks look up.
  *
  * The kernel's cgroup (bpf task_cgroup_kn): the task's v2 cgroup unless that is the root,
- * else the cgroup of the v1 hierarchy holding the controller src/host.ts chose
+ * else the cgroup of the v1 hierarchy holding the controller src/util/host.ts chose
  * (cfg_v1_subsys_id). The path classified is that cgroup's path, never another
  * hierarchy's: a host process in memory:/some/thing but pids:/ is keyed, and so
  * classified, by pids:/.
@@ -14,12 +14,12 @@
  * /proc/PID/cgroup texts, so the stat() of the cgroup directory and the classification
  * run once per text. Container processes also get status, stat and cmdline read.
  */
-import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from './abi.js';
-import { cgroupKeyOf, readCgroupMounts, type CgroupMounts } from './cgroupfs.js';
+import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from '../decode/abi.js';
+import { cgroupKeyOf, readCgroupMounts, type CgroupMounts } from '../decode/cgroupfs.js';
 import { classifyCgroupPath, fullContainer, parseProcCgroup, pickCgroupPath, type Classification } from './classify.js';
-import type { ContainerInfo, Scope } from './event.js';
-import { v1SubsysId } from './host.js';
-import { listPids, readCgroupText, readCmdline, readExe, readStat, readStatus } from './procfs.js';
+import type { ContainerInfo, Scope } from '../events/event.js';
+import { v1SubsysId } from '../util/host.js';
+import { listPids, readCgroupText, readCmdline, readExe, readStat, readStatus } from '../util/procfs.js';
 
 export const VERDICT_OF_SCOPE: Readonly<Record<Scope, number>> = {
   host: VERDICT_HOST,

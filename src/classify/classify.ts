@@ -13,7 +13,7 @@
  * captures only the last few components: such a path is written `…/<last>/<components>`.
  * Container rows can still match it (they look at the leaf end); it can never be host.
  */
-import type { ContainerInfo, QosClass, Runtime, Scope } from './event.js';
+import type { ContainerInfo, QosClass, Runtime, Scope } from '../events/event.js';
 
 /** What a cgroup path tells about a container; enrichment (src/enrich/) adds the rest. */
 export type CgroupContainer = Pick<ContainerInfo, 'id' | 'runtime' | 'podUid' | 'qos'> &

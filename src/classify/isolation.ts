@@ -7,9 +7,9 @@
  * namespace dies, which is when its PID 1 exits: that exit always reaches JavaScript (the
  * addon's lane passes it on raw) and ends the association.
  */
-import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from './abi.js';
+import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from '../decode/abi.js';
 import type { CgroupContainer, Classification } from './classify.js';
-import type { ContainerInfo } from './event.js';
+import type { ContainerInfo } from '../events/event.js';
 
 export const REASON_ISOLATED = 'isolated process in a host cgroup';
 export const REASON_MOVED = 'container process moved to a host cgroup';

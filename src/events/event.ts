@@ -4,7 +4,7 @@
  * this module gives the generated types the names the rest of ctrace uses and
  * holds what is not a record (counters, loss reports).
  */
-import type { Ancestor, Binary, Container, EventBase, Exec, Exit, Mount, Event } from './events/generated/schema.js';
+import type { Ancestor, Binary, Container, EventBase, Exec, Exit, Mount, Event } from './generated/schema.js';
 
 export type {
   EventType,
@@ -15,8 +15,8 @@ export type {
   MetaRecord,
   MetaType,
   Int64,
-} from './events/generated/schema.js';
-export { EVENT_TYPES } from './events/generated/schema.js';
+} from './generated/schema.js';
+export { EVENT_TYPES } from './generated/schema.js';
 
 export const RUNTIMES = ['docker', 'containerd', 'cri-o', 'cri', 'podman', 'lxc', 'systemd-nspawn'] as const;
 export type Runtime = Container['runtime'];

@@ -3,7 +3,7 @@
  * that turns the addon's raw record batches into JavaScript values.
  * test/abi.test.ts compiles the header and checks these numbers against it.
  */
-import { decodeBytes, decodeCString } from './bytes.js';
+import { decodeBytes, decodeCString } from '../util/bytes.js';
 
 export const ABI_VERSION = 1;
 

@@ -1,8 +1,8 @@
 /**
- * The JSON-lines lane, userland side. Once a cgroup is classified, the tracer registers
+ * The JSON lane, userland side. Once a cgroup is classified, the tracer registers
  * here what its events' lines say about it (container, scope, path) and whether they pass
  * the filters; from then on the addon's poll thread writes those events' JSON lines itself
- * (native/json_lines.cc) and JavaScript only forwards bytes. Records of cgroups not
+ * (native/json_lane.cc) and JavaScript only forwards bytes. Records of cgroups not
  * registered (new ones, `unknown` scope) still come raw and take the object path, in order, as
  * do execs whose ancestors' binaries or own binary's hash the addon was not told yet (the
  * tracer tells it what it resolved for those: native/exec_memory.h).
@@ -10,10 +10,10 @@
  * Names found later (a container's state appears after its first event, a removed one is
  * forgotten) reach the lane through refresh(), which the tracer runs every second.
  */
-import { fullContainer, type CgroupContainer, type Classification } from './classify.js';
-import type { ContainerInfo } from './event.js';
-import { attributionJson } from './format/json.js';
-import type { NativeLineFormatter } from './native.js';
+import { fullContainer, type CgroupContainer, type Classification } from '../classify/classify.js';
+import type { ContainerInfo } from '../events/event.js';
+import { attributionJson } from '../format/json.js';
+import type { NativeJsonLane } from '../addon/native.js';
 
 export const CHUNK_RAW = 1;
 export const CHUNK_LINES = 2;
@@ -53,7 +53,7 @@ export class JsonLane {
   private readonly cgroups = new Map<bigint, { cg: LaneCgroup; fragment: string }>();
 
   constructor(
-    readonly formatter: NativeLineFormatter,
+    readonly native: NativeJsonLane,
     /** the container as events carry it now (names filled in when known) */
     private readonly enrich: (c: CgroupContainer) => CgroupContainer = (c) => c,
   ) {}
@@ -69,7 +69,7 @@ export class JsonLane {
   register(key: bigint, cg: LaneCgroup): void {
     const fragment = this.fragment(cg);
     this.cgroups.set(key, { cg, fragment });
-    this.formatter.set(key, fragment, cg.emit, cg.verdict, cg.cgroupV1);
+    this.native.set(key, fragment, cg.emit, cg.verdict, cg.cgroupV1);
   }
 
   /** Re-derives every fragment and updates the ones whose container names changed. */
@@ -79,7 +79,7 @@ export class JsonLane {
       const fragment = this.fragment(entry.cg);
       if (fragment === entry.fragment) continue;
       entry.fragment = fragment;
-      this.formatter.set(key, fragment, entry.cg.emit, entry.cg.verdict, entry.cg.cgroupV1);
+      this.native.set(key, fragment, entry.cg.emit, entry.cg.verdict, entry.cg.cgroupV1);
       changed++;
     }
     return changed;
@@ -87,7 +87,7 @@ export class JsonLane {
 
   clear(): void {
     this.cgroups.clear();
-    this.formatter.clear();
+    this.native.clear();
   }
 
   private fragment(cg: LaneCgroup): string {

@@ -4,9 +4,9 @@
  * the parsed values and know nothing of commander.
  */
 import { InvalidArgumentError } from 'commander';
-import { fsyncPolicy } from './audit/fsync.js';
-import { MAX_SOCKET_PATH_BYTES } from './fs-util.js';
-import type { RecordOptions } from './sinks/outputs.js';
+import { fsyncPolicy } from '../audit/fsync.js';
+import { MAX_SOCKET_PATH_BYTES } from '../util/fs-util.js';
+import type { RecordOptions } from '../sinks/outputs.js';
 
 /** The largest --log-max-size: beyond it a file size is no longer a number the code compares exactly. */
 export const MAX_LOG_SIZE = 1024 ** 4;
