@@ -667,8 +667,8 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 /* ---- cgroup removal ----------------------------------------------------- */
 /* A removed cgroup's verdict goes, and userland is told to forget what it holds for it: under
  * container churn (CI runners, short jobs) the per-cgroup state then follows the live cgroups
- * instead of filling every cache to its bound. Only cgroups with a verdict (ones userland
- * classified) are reported. Optional: without the tracepoint the caches' bounds still hold. */
+ * instead of filling every cache to its bound. Optional: without the tracepoint the caches'
+ * bounds still hold. */
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
@@ -682,9 +682,10 @@ int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
 			return 0;
 		key |= CTRACE_CGKEY_V1;
 	}
-	if (!bpf_map_lookup_elem(&cgroup_verdicts, &key))
-		return 0;
-	bpf_map_delete_elem(&cgroup_verdicts, &key);
+	/* every removal is reported, not only those with a verdict here: a short-lived cgroup is
+	 * gone before userland has classified it, and its verdict is written after this */
+	if (bpf_map_lookup_elem(&cgroup_verdicts, &key))
+		bpf_map_delete_elem(&cgroup_verdicts, &key);
 	g.hdr.type = CTRACE_EV_CGROUP_GONE;
 	g.hdr.size = sizeof(g);
 	g.hdr.ktime_ns = bpf_ktime_get_ns();

@@ -17,6 +17,7 @@ Napi::Object AbiInfo::Describe(Napi::Env env) {
   sizes.Set("exit", Napi::Number::New(env, sizeof(struct ctrace_exit)));
   sizes.Set("mount", Napi::Number::New(env, sizeof(struct ctrace_mount)));
   sizes.Set("pidVerdict", Napi::Number::New(env, sizeof(struct ctrace_pid_verdict)));
+  sizes.Set("cgroupGone", Napi::Number::New(env, sizeof(struct ctrace_cgroup_gone)));
   sizes.Set("cgroupVerdict", Napi::Number::New(env, sizeof(struct ctrace_cgroup_verdict)));
 
   Napi::Object abi = Napi::Object::New(env);

@@ -222,7 +222,8 @@ void JsonLane::Append(const uint8_t* rec, size_t len, Writer* w) {
       }
     }
     // what JavaScript's process table learns from the records it does not get
-    if (outcome != Outcome::kRaw && (type == CTRACE_EV_EXEC || type == CTRACE_EV_EXIT)) {
+    if (outcome != Outcome::kRaw && (type == CTRACE_EV_EXEC || type == CTRACE_EV_EXIT) &&
+        noting_.load(std::memory_order_relaxed)) {
       while (!noted_.empty() && noted_bytes_ + len > kMaxNotedBytes) {
         noted_bytes_ -= noted_.front().size();
         noted_.pop_front();

@@ -121,6 +121,9 @@ class JsonLane {
 
   // JS wants batches the poll thread wrote (to give the lines to other outputs too).
   void SetDeliverWritten(bool on) { deliver_written_.store(on, std::memory_order_release); }
+  // Whether the records the lane takes are noted for JavaScript's process table (TakeNoted):
+  // off for a consumer that never asks the table (ctrace run), which then costs no copy per exec.
+  void SetNoting(bool on) { noting_.store(on, std::memory_order_release); }
   bool DeliverWritten() const { return deliver_written_.load(std::memory_order_acquire); }
 
  private:
@@ -142,6 +145,7 @@ class JsonLane {
   std::atomic<uint64_t> noted_dropped_{0};
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};
   std::atomic<bool> deliver_written_{false};
+  std::atomic<bool> noting_{true};
 };
 
 }  // namespace ctrace

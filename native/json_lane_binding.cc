@@ -77,6 +77,7 @@ Napi::Function JsonLaneBinding::Define(Napi::Env env) {
                          InstanceMethod<&JsonLaneBinding::SetOutput>("setOutput"),
                          InstanceMethod<&JsonLaneBinding::Write>("write"),
                          InstanceMethod<&JsonLaneBinding::SetDeliverWritten>("setDeliverWritten"),
+                         InstanceMethod<&JsonLaneBinding::SetNoting>("setNoting"),
                          InstanceMethod<&JsonLaneBinding::OutputStats>("outputStats"),
                          InstanceMethod<&JsonLaneBinding::CloseOutput>("closeOutput"),
                          InstanceMethod<&JsonLaneBinding::FilenameFound>("filenameFound"),
@@ -228,6 +229,14 @@ Napi::Value JsonLaneBinding::SetDeliverWritten(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "setDeliverWritten: on must be a boolean");
   lane_->SetDeliverWritten(info[0].As<Napi::Boolean>().Value());
+  return env.Undefined();
+}
+
+// setNoting(on): whether the lane keeps its exec and exit records for takeNoted().
+Napi::Value JsonLaneBinding::SetNoting(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "setNoting: on must be a boolean");
+  lane_->SetNoting(info[0].As<Napi::Boolean>().Value());
   return env.Undefined();
 }
 

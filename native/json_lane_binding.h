@@ -39,6 +39,7 @@ class JsonLaneBinding : public Napi::ObjectWrap<JsonLaneBinding> {
   Napi::Value BinaryFound(const Napi::CallbackInfo& info);
   Napi::Value FilenameOf(const Napi::CallbackInfo& info);
   Napi::Value TakeNoted(const Napi::CallbackInfo& info);
+  Napi::Value SetNoting(const Napi::CallbackInfo& info);
 
   std::shared_ptr<JsonLane> lane_;
   std::shared_ptr<OutQueue> out_ = std::make_shared<OutQueue>();

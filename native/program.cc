@@ -52,6 +52,7 @@ Napi::Function Program::Define(Napi::Env env) {
                          InstanceMethod<&Program::Start>("start"),
                          InstanceMethod<&Program::SetVerdicts>("setVerdicts"),
                          InstanceMethod<&Program::SetCgroupVerdict>("setCgroupVerdict"),
+                         InstanceMethod<&Program::DeleteCgroupVerdict>("deleteCgroupVerdict"),
                          InstanceMethod<&Program::Stats>("stats"),
                          InstanceMethod<&Program::Hooks>("hooks"),
                          InstanceMethod<&Program::ClockOffsetNs>("clockOffsetNs"),
@@ -326,6 +327,17 @@ Napi::Value Program::SetCgroupVerdict(const Napi::CallbackInfo& info) {
   const int err =
       bpf_map__update_elem(skel_->maps.cgroup_verdicts, &key, sizeof(key), &value, sizeof(value), BPF_ANY);
   if (err != 0) NativeError::Throw(env, "map", -err, "cgroup_verdicts update");
+  return env.Undefined();
+}
+
+// deleteCgroupVerdict(key): a removed cgroup's verdict, written after the kernel had already
+// dropped it (userland classified the cgroup after it was gone). A missing key is no error.
+Napi::Value Program::DeleteCgroupVerdict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint64_t key = BigU64(env, info[0], "deleteCgroupVerdict: key");
+  RequireOpen(env, "map");
+  const int err = bpf_map__delete_elem(skel_->maps.cgroup_verdicts, &key, sizeof(key), 0);
+  if (err != 0 && err != -ENOENT) NativeError::Throw(env, "map", -err, "cgroup_verdicts delete");
   return env.Undefined();
 }
 

@@ -66,6 +66,7 @@ class Program : public Napi::ObjectWrap<Program> {
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value SetVerdicts(const Napi::CallbackInfo& info);
   Napi::Value SetCgroupVerdict(const Napi::CallbackInfo& info);
+  Napi::Value DeleteCgroupVerdict(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Hooks(const Napi::CallbackInfo& info);
   Napi::Value ClockOffsetNs(const Napi::CallbackInfo& info);

@@ -9,12 +9,14 @@ import { CGROUP_VERDICTS_MAX, Verdicts, type VerdictMaps } from '../src/classify
 
 function recorder() {
   const cgroup: Array<[bigint, number]> = [];
+  const deleted: bigint[] = [];
   const pids: Array<[number, number, bigint]> = [];
   const maps: VerdictMaps = {
     setCgroupVerdict: (k, v) => void cgroup.push([k, v]),
+    deleteCgroupVerdict: (k) => void deleted.push(k),
     setVerdicts: (p, v, k) => p.forEach((pid, i) => pids.push([pid, v[i]!, k[i]!])),
   };
-  return { maps, cgroup, pids };
+  return { maps, cgroup, deleted, pids };
 }
 
 const DOCKER = '/docker/' + 'a'.repeat(64);
@@ -31,6 +33,21 @@ describe('Verdicts', () => {
       [8n, VERDICT_HOST],
     ]);
     expect(v.scopes()).toEqual({ container: 1, host: 1, unknown: 0 });
+  });
+
+  it('forgets a removed cgroup: its classification, and the verdict written for it (none for a cgroup it never held, none once closed)', () => {
+    const r = recorder();
+    const v = new Verdicts(r.maps);
+    v.classify(7n, DOCKER);
+    v.classify(9n, DOCKER);
+    v.forget(7n);
+    v.forget(8n);
+    v.forget(9n, true);
+    expect(r.deleted).toEqual([7n]);
+    expect(v.scopes()).toEqual({ container: 0, host: 0, unknown: 0 });
+    // classified again, and written again, on a next event
+    v.classify(7n, DOCKER);
+    expect(r.cgroup.filter(([k]) => k === 7n)).toHaveLength(2);
   });
 
   it('writes the PID verdicts of a batch in one update, none once closed', () => {

@@ -12,6 +12,8 @@ import { bpfProgCounters, cpuNs, runSync, sleep, statusKb, wallNowNs } from './u
 
 export const OUT_DIR = join(BUILD_DIR, 'out');
 const CTRACE_BIN = join(REPO_ROOT, 'bin', 'ctrace.js');
+/** The node flags of bin/ctrace.js's `#!/usr/bin/env -S node ...` line: how the installed `ctrace` runs. */
+const INSTALLED_NODE_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(CTRACE_BIN, 'utf8').split('\n')[0] ?? '')?.[1] ?? '').split(/\s+/).filter(Boolean);
 const SUMMARY_RE = /stopped \([^)]*\): (\d+) events \(exec (\d+), exit (\d+), mount (\d+)\), (\d+) lost/;
 const READY_RE = /tracing .*\(hooks: /;
 
@@ -90,7 +92,7 @@ export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}
   mkdirSync(OUT_DIR, { recursive: true });
   const logFile = join(OUT_DIR, 'ctrace-bench.log');
   // BENCH_CTRACE_NODE_ARGS: node flags for the ctrace process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-  const nodeArgs = (process.env.BENCH_CTRACE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...INSTALLED_NODE_FLAGS, ...(process.env.BENCH_CTRACE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const args = [...nodeArgs, CTRACE_BIN, 'run', '--output', 'json', ...extraArgs];
   if (mode === 'log') {
     rmSync(logFile, { force: true });

@@ -77,6 +77,8 @@ export interface NativeProgram {
   /** Many verdicts in one map batch update; the three arrays have one entry per pid. */
   setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
   setCgroupVerdict(key: bigint, verdict: number): void;
+  /** A removed cgroup's verdict (no error when there is none). */
+  deleteCgroupVerdict(key: bigint): void;
   /** Kernel counters summed over CPUs; after close(), the values read at close. */
   stats(): NativeStats;
   hooks(): NativeHook[];
@@ -134,6 +136,8 @@ export interface NativeJsonLane {
   /** Stops the output's writer thread; what is still queued becomes undeliveredLines. */
   closeOutput(): void;
   setDeliverWritten(on: boolean): void;
+  /** Whether the exec and exit records the lane takes are kept for takeNoted() (default true). */
+  setNoting(on: boolean): void;
 }
 
 /** The lane output's bounded queue (native/out_queue.h). */

@@ -24,6 +24,7 @@ export const VERDICT_OF: Record<Classification['scope'], number> = {
 /** The map writes the addon does when told to. */
 export interface VerdictMaps {
   setCgroupVerdict(key: bigint, verdict: number): void;
+  deleteCgroupVerdict(key: bigint): void;
   setVerdicts(pids: Uint32Array, verdicts: Uint8Array, cgroupKeys: BigUint64Array): void;
 }
 
@@ -37,6 +38,14 @@ export class Verdicts {
     private readonly maps: VerdictMaps,
     private readonly onForget: () => void = () => {},
   ) {}
+
+  /**
+   * A removed cgroup. The kernel dropped the verdict it held; one written since (the cgroup was
+   * classified after it was gone: short-lived ones are) goes too, unless `closed`.
+   */
+  forget(key: bigint, closed = false): void {
+    if (this.classes.delete(key) && !closed) this.maps.deleteCgroupVerdict(key);
+  }
 
   /** Classifications found by the /proc walk at start (their verdicts are already in the kernel). */
   preload(cgroups: Iterable<[bigint, Classification]>): void {

@@ -22,6 +22,8 @@ export const FSTYPE_LEN = 32;
 export const EV_EXEC = 1;
 export const EV_EXIT = 2;
 export const EV_MOUNT = 3;
+/** not an event: a cgroup with a verdict was removed (bpf/ctrace.bpf.c cgroup_rmdir) */
+export const EV_CGROUP_GONE = 4;
 
 export const F_ARGV_TRUNC = 1 << 0;
 export const F_CG_TRUNC = 1 << 1;
@@ -123,6 +125,7 @@ export const SIZE = {
   exit: 16 + 1040 + 16,
   mount: 16 + 1040 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
   pidVerdict: 16,
+  cgroupGone: 24,
 } as const;
 
 export interface RawTask {
@@ -215,6 +218,10 @@ export type RawRecord = RawExec | RawExit | RawMount;
 export class CgroupPathCache {
   private readonly paths = new Map<bigint, string>();
   constructor(private readonly max = 8192) {}
+
+  forget(key: bigint): void {
+    this.paths.delete(key);
+  }
 
   get(buf: Buffer, off: number, key: bigint, flags: number): string {
     const hit = this.paths.get(key);
@@ -313,7 +320,11 @@ function readExecFacts(buf: Buffer, dv: DataView, o: number): RawExecFacts {
  * unknown type is skipped by its size (newer kernel side, older userland); a
  * malformed size ends the batch with an error rather than misreading memory.
  */
-export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[] = []): RawRecord[] {
+/**
+ * The records of a ring batch, in order. `gone` receives the keys of removed cgroups the batch
+ * reports (records that are no events), after every record before them was decoded.
+ */
+export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[] = [], gone?: bigint[]): RawRecord[] {
   // DataView reads are the cheapest way to little-endian integers here (no per-call checks)
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let o = 0;
@@ -355,6 +366,8 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
         status: dv.getUint32(o + OFF.exit.exitCode, true),
         startNs: dv.getBigUint64(o + OFF.exit.startNs, true),
       });
+    } else if (type === EV_CGROUP_GONE && size >= SIZE.cgroupGone) {
+      gone?.push(dv.getBigUint64(o + SIZE.hdr, true));
     } else if (type === EV_MOUNT && size >= SIZE.mount) {
       out.push({
         type: 'mount',

@@ -85,6 +85,11 @@ export class JsonLane {
     return changed;
   }
 
+  /** A removed cgroup. */
+  forget(key: bigint): void {
+    if (this.cgroups.delete(key)) this.native.delete(key);
+  }
+
   clear(): void {
     this.cgroups.clear();
     this.native.clear();

@@ -101,7 +101,8 @@ export class RecordPipeline {
    */
   records(batch: Buffer, emit: (ev: TraceEvent) => void): boolean {
     this.takeNoted();
-    const records = this.decode(batch);
+    const gone: bigint[] = [];
+    const records = this.decode(batch, gone);
     if (!records) return false;
     const { verdicts, table, lane, filter, catalog } = this.p;
     const closed = this.p.closed();
@@ -142,12 +143,21 @@ export class RecordPipeline {
       }
       emit(ev);
     }
+    // removed cgroups, after their last events: what is held for them goes
+    for (const key of gone) this.forget(key);
     return true;
   }
 
-  private decode(buf: Buffer): RawRecord[] | null {
+  /** A cgroup was removed: its classification, its lane entry and its path are forgotten. */
+  private forget(key: bigint): void {
+    this.p.verdicts.forget(key, this.p.closed());
+    this.p.lane?.forget(key);
+    this.paths.forget(key);
+  }
+
+  private decode(buf: Buffer, gone?: bigint[]): RawRecord[] | null {
     try {
-      return decodeBatch(buf, this.paths);
+      return decodeBatch(buf, this.paths, [], gone);
     } catch (e) {
       this.p.onError(e as Error);
       return null;

@@ -79,6 +79,13 @@ export interface TracerOptions {
   hashBinaries?: boolean;
   /** binaries larger than this are not hashed (default 64 MiB) */
   hashMaxBytes?: number;
+  /**
+   * Keep process() and processes() complete while the lane writes execs (default true): each
+   * exec and exit the addon writes is also kept for JavaScript, which takes it into the process
+   * table when it runs anyway. false (ctrace run, which never asks): no copy per exec, and the
+   * table holds only what reached JavaScript as objects.
+   */
+  processTable?: boolean;
 }
 
 export type { StartupReport } from './startup.js';
@@ -149,6 +156,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       if (options.jsonLane || options.jsonLines || laneFd !== undefined) {
         const catalog = this.catalog;
         const lane = new native.JsonLane(this.native.clockOffsetNs(), bootId(), CAP_NAMES);
+        if (options.processTable === false) lane.setNoting(false);
         this.lane = new JsonLane(lane, catalog ? (c) => catalog.enrich(c) : undefined);
         if (laneFd !== undefined) this.output = new LaneOutput(lane, laneFd, (err) => this.fanout.error(err));
       }
