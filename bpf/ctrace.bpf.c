@@ -53,7 +53,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384); /* src/verdicts.ts CGROUP_VERDICTS_MAX: userland never holds more */
+	__uint(max_entries, 16384); /* src/classify/verdicts.ts CGROUP_VERDICTS_MAX: userland never holds more */
 	__type(key, __u64);
 	__type(value, struct ctrace_cgroup_verdict);
 } cgroup_verdicts SEC(".maps");

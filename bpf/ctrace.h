@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * ctrace kernel <-> user ABI. The one definition of every record, map value and
- * setting shared by bpf/ctrace.bpf.c, native/ and (mirrored) src/abi.ts.
+ * setting shared by bpf/ctrace.bpf.c, native/ and (mirrored) src/decode/abi.ts.
  *
  * Rules: only __u8..__u64 and fixed arrays; padding written out; every struct's
  * size pinned by _Static_assert here and checked again by test/abi.test.ts.
@@ -232,9 +232,9 @@ enum ctrace_stat {
 };
 
 #ifdef __cplusplus
-#define CTRACE_SIZE_ASSERT(t, n) static_assert(sizeof(t) == (n), #t " size changed: update src/abi.ts")
+#define CTRACE_SIZE_ASSERT(t, n) static_assert(sizeof(t) == (n), #t " size changed: update src/decode/abi.ts")
 #else
-#define CTRACE_SIZE_ASSERT(t, n) _Static_assert(sizeof(t) == (n), #t " size changed: update src/abi.ts")
+#define CTRACE_SIZE_ASSERT(t, n) _Static_assert(sizeof(t) == (n), #t " size changed: update src/decode/abi.ts")
 #endif
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
 CTRACE_SIZE_ASSERT(struct ctrace_task, 64 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
