@@ -1,7 +1,7 @@
 /**
  * Container images for the image test, with no registry: a base made here from this host's
- * node binary, the shared libraries it needs, npm and a static busybox for /bin/sh and env — what an
- * official node image holds for our purpose — imported into podman.
+ * node binary, the shared libraries it needs, npm, a static busybox for /bin/sh and coreutils'
+ * env — what an official node image (Debian) holds for our purpose — imported into podman.
  * podman runs with the flags this VM needs (cgroupfs manager, runc, explicit ulimits).
  */
 import { execFileSync } from 'node:child_process';
@@ -49,9 +49,9 @@ export function importNodeBase(root: string, name: string): void {
   symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm'));
   copyFile('/bin/busybox', root);
   symlinkSync('busybox', join(root, 'bin/sh'));
-  // npm's and ctrace's scripts start with #!/usr/bin/env node
-  mkdirSync(join(root, 'usr/bin'), { recursive: true });
-  symlinkSync('/bin/busybox', join(root, 'usr/bin/env'));
+  // npm's scripts start with #!/usr/bin/env node, ctrace's with #!/usr/bin/env -S node <flags>:
+  // coreutils' env, as Debian's node images have (busybox's has no -S); it needs only libc
+  copyFile('/usr/bin/env', root);
   for (const d of ['tmp', 'root', 'etc']) mkdirSync(join(root, d), { recursive: true });
   chmodSync(join(root, 'tmp'), 0o1777);
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n');
