@@ -31,13 +31,7 @@ export interface ProcEntry {
 }
 
 /** What the table keeps of an exec. */
-export interface ExecSeen {
-  pid: number;
-  ppid: number;
-  nspid: number;
-  uid: number;
-  comm: string;
-  argv: string[];
+export interface ExecSeen extends Pick<ProcEntry, 'pid' | 'ppid' | 'nspid' | 'uid' | 'comm' | 'argv'> {
   filename: string;
   time: string;
   /** the exec's kernel time: an older exec of the same process learnt later changes nothing */
