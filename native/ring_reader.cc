@@ -38,6 +38,13 @@ class Credit {
     available_ = false;
     return true;
   }
+  // Poll thread: the credit if it is free now, without waiting.
+  bool TryTake() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!available_ || stopped_) return false;
+    available_ = false;
+    return true;
+  }
   void Grant() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -177,6 +184,12 @@ struct RingReader::Shared {
   uint64_t written_since_ns = 0;
   static constexpr uint64_t kWrittenHoldMs = 50;
   uint64_t records = 0;  // records consumed so far
+  // While JavaScript is busy (a new container's first records take it a while), the thread keeps
+  // reading the ring into its batch, up to four times the ring (the size the user chose for
+  // bursts), rather than leave the records to fill the kernel's ring; the cycle is then cut
+  // kFlushBytes further on. Past that, the kernel's ring takes the back-pressure and counts loss.
+  size_t stall_bytes = 0;
+  size_t cut_bytes = kFlushBytes;
   uint64_t cycle_deadline_ns = 0;
 
   // JS thread only: the block lane batches are handed over in (valid during the callback).
@@ -225,7 +238,7 @@ struct RingReader::Shared {
     } else {
       self->batch.insert(self->batch.end(), p, p + hdr.size);
     }
-    if (self->batch.size() >= kFlushBytes ||
+    if (self->batch.size() >= self->cut_bytes ||
         (!self->final && (MonotonicNs() >= self->cycle_deadline_ns || self->stop.load(std::memory_order_relaxed)))) {
       self->cut = true;
       return -ECANCELED;
@@ -276,7 +289,8 @@ struct RingReader::Shared {
       }
       uint64_t before = records;
       if (!Drain()) return;
-      if (records != before) {
+      // records came, or a batch waits for JavaScript: not idle (the next look hands it over)
+      if (records != before || !batch.empty()) {
         empty_drains = 0;
         continue;
       }
@@ -345,14 +359,23 @@ struct RingReader::Shared {
       writer.Close();
       WriteVerdicts();
       raw = writer.has_raw();
-      writer.Reset();
     }
     if (batch.empty()) {
+      if (lane) writer.Reset();
       if (!written_held.empty() && MonotonicNs() - written_since_ns >= kWrittenHoldMs * 1000000u) return DeliverHeld();
       return true;
     }
     // Wait for JS to take the previous batch and have a loop turn; when stopping, go ahead.
-    if (!final) credit->Take();
+    // While JS is still busy, keep reading into this batch (up to stall_bytes) instead.
+    if (!final && !credit->TryTake()) {
+      if (batch.size() + kFlushBytes <= stall_bytes && !stop.load(std::memory_order_acquire)) {
+        cut_bytes = batch.size() + kFlushBytes;
+        return true;
+      }
+      credit->Take();
+    }
+    cut_bytes = kFlushBytes;
+    if (lane) writer.Reset();
     // Lines only, and JS has queued everything before (it held the credit): queue them here.
     // Not in the final drain, where batches before this one may still be queued for JS.
     bool written = false;
@@ -489,6 +512,7 @@ RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi
   s.lane = std::move(lane);
   s.verdict_fd = verdict_map_fd;
   s.max_final_batches = ring_bytes / kFlushBytes + 1;
+  s.stall_bytes = 4 * static_cast<size_t>(ring_bytes);
 
   s.rb = ring_buffer__new(ring_map_fd, Shared::OnSample, &s, nullptr);
   if (s.rb == nullptr) NativeError::Throw(env, "ringbuf", errno);
