@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditLogOptions } from '../src/audit/log.js';
 import { Chain } from '../src/audit/chain.js';
+import { jsonlCodec } from '../src/audit/codecs.js';
 import { startOptions } from '../src/events/records.js';
 import { expandLogPaths, verifyLogs } from '../src/audit/verify.js';
 import { toJsonLine, toJsonObject } from '../src/format/json.js';
@@ -264,17 +265,18 @@ describe('JSONL audit log', () => {
     expect(v.records).toBe(recs.length);
   });
 
-  it('chains a batch of lane lines in Buffers to the very bytes it gives line by line (UTF-8, escapes, every type)', async () => {
+  it('chains a batch of lane lines in Buffers to the very bytes of the same events chained as objects (UTF-8, escapes, every type)', async () => {
     const events = sampleEvents(60).map((e, i) => (i % 7 === 0 ? { ...e, comm: 'сервер "x"\\ ✓' } : e));
     const text = events.map((e) => toJsonLine(e) + '\n').join('');
-    const byLine = new Chain(41, 'ab'.repeat(32));
-    const expected = events.map((e) => byLine.appendEventLine(toJsonLine(e))).join('');
+    // the bytes of the same events chained as objects (what write() queues)
+    const byObject = new Chain(41, 'ab'.repeat(32));
+    const expected = events.map((e) => byObject.append(jsonlCodec, e)).join('');
     const batched = new Chain(41, 'ab'.repeat(32));
     const types: string[] = [];
     const { bytes, records } = batched.appendEventLines(Buffer.from(text), (t) => types.push(t));
     expect(records).toBe(events.length);
     expect(bytes.toString('utf8')).toBe(expected);
-    expect([batched.seq, batched.head]).toEqual([byLine.seq, byLine.head]);
+    expect([batched.seq, batched.head]).toEqual([byObject.seq, byObject.head]);
     expect(types).toEqual(events.map((e) => e.type));
 
     // through the log (no size limit: whole batches), then verified

@@ -25,7 +25,8 @@
  */
 import * as crypto from 'node:crypto';
 import { isHead, type Entry } from '../events/records.js';
-import { eventCanonical, jsonlCodec, type ChainCodec } from './codecs.js';
+import type { ChainCodec } from './codecs.js';
+import { lineType } from '../format/json.js';
 import type { EventType } from '../events/event.js';
 
 export const HASH_BYTES = 32;
@@ -64,19 +65,11 @@ export class Chain {
     public head: string,
   ) {}
 
-  /** Appends an event already in its JSON form (a JSON lane line, no newline): JSONL only. */
-  appendEventLine(line: string): string {
-    const canonical = eventCanonical(line, this.seq);
-    const hash = chainHash(this.head, canonical);
-    this.head = hash;
-    this.seq++;
-    return jsonlCodec.seal(canonical, hash) as string;
-  }
-
   /**
    * Appends a batch of event lines as the addon's lane writes them (JSON, each ended by '\n'):
-   * the same bytes appendEventLine() gives for each line, built from and into Buffers (a line
-   * is never decoded into a string and encoded again). `onLine` gets each line's event type.
+   * the same bytes as each event chained as an object through jsonlCodec, built from and into
+   * Buffers (a line is never decoded into a string and encoded again). `onLine` gets each line's
+   * event type.
    */
   appendEventLines(lines: Buffer, onLine: (type: EventType) => void): { bytes: Buffer; records: number } {
     const ends: number[] = [];
@@ -98,7 +91,7 @@ export class Chain {
       lines.copy(out, o, start, start + body);
       o += body;
       o += out.write(seq + ',"hash":"' + hash + '"}\n', o, 'latin1');
-      onLine(lines[start + 9] === 0x6d ? 'mount' : lines[start + 11] === 0x65 ? 'exec' : 'exit');
+      onLine(lineType(lines, start));
       this.head = hash;
       this.seq++;
       start = nl + 1;

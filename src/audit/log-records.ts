@@ -6,7 +6,6 @@
  */
 import type { LostReport, TraceEvent } from '../events/event.js';
 import { nowIso, RecordTally, startRecord, type LossSource, type StartOptions } from '../events/records.js';
-import { lineType } from '../format/json.js';
 import { Chain, newSeed } from './chain.js';
 import { codecFor, type ChainCodec, type LogFormat } from './codecs.js';
 import type { ChainLink } from './log-tail.js';
@@ -38,14 +37,10 @@ export class LogRecords {
     return this.chain.append(this.codec, event);
   }
 
-  /** An event already in its JSON form (the tracer's JSON lane, no newline): JSONL logs only. */
-  line(line: string): string {
-    if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
-    this.tally.count(lineType(line));
-    return this.chain.appendEventLine(line);
-  }
-
-  /** A batch of such lines, each ended by a newline, chained in Buffers (the same bytes as line() gives line by line). */
+  /**
+   * Events already in their JSON form (the tracer's JSON lane), each ended by a newline: chained
+   * as the same events written through event() would be. JSONL logs only.
+   */
   lines(lines: Buffer): { bytes: Buffer; records: number } {
     if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
     return this.chain.appendEventLines(lines, (type) => this.tally.count(type));

@@ -142,14 +142,11 @@ export class AuditLog implements Sink {
       if (records) this.queue(bytes, records);
       return;
     }
-    // each line is chained (src/audit/chain.ts) as the same event written through write() would be
-    const text = lines.toString('utf8');
     let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      const line = text.slice(start, nl);
-      start = nl + 1;
+    for (let nl = lines.indexOf(0x0a); nl >= 0; nl = lines.indexOf(0x0a, start)) {
       this.rotateIfDue();
-      this.queue(this.records.line(line));
+      this.queue(this.records.lines(lines.subarray(start, nl + 1)).bytes);
+      start = nl + 1;
     }
   }
 

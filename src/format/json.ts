@@ -18,9 +18,9 @@ export function toJsonObject(e: Entry): Record<string, unknown> {
   return JSON.parse(toJsonLine(e)) as Record<string, unknown>;
 }
 
-/** The event type of a line this module (or the addon's lane) wrote: its first key is `{"type":"exec"…`. */
-export function lineType(line: string): EventType {
-  return line.charCodeAt(9) === 0x6d ? 'mount' : line.charCodeAt(11) === 0x65 ? 'exec' : 'exit';
+/** The event type of a line this module (or the addon's lane) wrote, at `start` in `buf`: its first key is `{"type":"exec"…`. */
+export function lineType(buf: Uint8Array, start = 0): EventType {
+  return buf[start + 9] === 0x6d ? 'mount' : buf[start + 11] === 0x65 ? 'exec' : 'exit';
 }
 
 /**
