@@ -405,13 +405,7 @@ struct RingReader::Shared {
     // a batch for JS: the lines held before it go first, under the same credit (two batches
     // in flight at most: the TSFN queue has room, and waiting for JS twice would halve the
     // reader's pace exactly when JS is its bottleneck)
-    if (!written_held.empty()) {
-      auto* held = new Batch();
-      held->written = true;
-      held->grants = false;  // the batch after it returns the credit
-      held->bytes.swap(written_held);
-      if (!Deliver(held)) return false;
-    }
+    if (!written_held.empty() && !Deliver(TakeHeld(false))) return false;  // the batch after it returns the credit
     auto* out = new Batch();
     out->written = written;
     out->bytes.swap(batch);
@@ -422,10 +416,16 @@ struct RingReader::Shared {
   // Hands the held lines to JS as one written batch (it waits for the credit like any batch).
   bool DeliverHeld() {
     if (!final && !credit->Take()) return true;
+    return Deliver(TakeHeld(true));
+  }
+
+  // The held lines as a written batch; `grants`: JS returns the credit when it has taken it.
+  Batch* TakeHeld(bool grants) {
     auto* held = new Batch();
     held->written = true;
+    held->grants = grants;
     held->bytes.swap(written_held);
-    return Deliver(held);
+    return held;
   }
 
   // PID verdicts of the execs the lane formatted that the kernel had not decided by their cgroup.
