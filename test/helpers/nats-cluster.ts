@@ -137,10 +137,24 @@ export interface StoredMessage {
   data: Uint8Array;
 }
 
+/** `fn` again while it times out, until `ms` have passed. */
+async function retryTimeouts<T>(fn: () => Promise<T>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if ((e as Error).name !== 'TimeoutError' || Date.now() >= end) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** Every message a stream holds now, in stream order (an ordered consumer from the start). */
 export async function readStream(nc: NatsConnection, stream: string): Promise<StoredMessage[]> {
-  const jsm = await jetstreamManager(nc, { timeout: 5000 });
-  const info = await jsm.streams.info(stream);
+  // after a server restart the cluster's meta group may still be electing: its JetStream API
+  // answers nothing until then, so ask again (a stream that is not there still throws at once)
+  const info = await retryTimeouts(async () => (await jetstreamManager(nc, { timeout: 5000 })).streams.info(stream), 30_000);
   const out: StoredMessage[] = [];
   if (info.state.messages === 0) return out;
   const { jetstream } = await import('@nats-io/jetstream');
