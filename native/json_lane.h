@@ -125,6 +125,10 @@ class JsonLane {
   // off for a consumer that never asks the table (ctrace run), which then costs no copy per exec.
   void SetNoting(bool on) { noting_.store(on, std::memory_order_release); }
   bool DeliverWritten() const { return deliver_written_.load(std::memory_order_acquire); }
+  // Without an fd, lines may wait (up to the reader's hold) to reach JavaScript in larger
+  // batches: for a consumer that writes them to a file, not a live one.
+  void SetHoldLines(bool on) { hold_lines_.store(on, std::memory_order_release); }
+  bool HoldLines() const { return hold_lines_.load(std::memory_order_acquire); }
 
  private:
   enum class Outcome { kLine, kFiltered, kRaw };
@@ -145,6 +149,7 @@ class JsonLane {
   std::atomic<uint64_t> noted_dropped_{0};
   std::atomic<uint64_t> exec_{0}, exit_{0}, mount_{0}, filtered_{0}, raw_{0};
   std::atomic<bool> deliver_written_{false};
+  std::atomic<bool> hold_lines_{false};
   std::atomic<bool> noting_{true};
 };
 

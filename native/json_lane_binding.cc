@@ -77,6 +77,7 @@ Napi::Function JsonLaneBinding::Define(Napi::Env env) {
                          InstanceMethod<&JsonLaneBinding::SetOutput>("setOutput"),
                          InstanceMethod<&JsonLaneBinding::Write>("write"),
                          InstanceMethod<&JsonLaneBinding::SetDeliverWritten>("setDeliverWritten"),
+                         InstanceMethod<&JsonLaneBinding::SetHoldLines>("setHoldLines"),
                          InstanceMethod<&JsonLaneBinding::SetNoting>("setNoting"),
                          InstanceMethod<&JsonLaneBinding::OutputStats>("outputStats"),
                          InstanceMethod<&JsonLaneBinding::CloseOutput>("closeOutput"),
@@ -229,6 +230,14 @@ Napi::Value JsonLaneBinding::SetDeliverWritten(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "setDeliverWritten: on must be a boolean");
   lane_->SetDeliverWritten(info[0].As<Napi::Boolean>().Value());
+  return env.Undefined();
+}
+
+// setHoldLines(on): without an fd, lines reach JS in batches held up to the reader's hold.
+Napi::Value JsonLaneBinding::SetHoldLines(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "setHoldLines: on must be a boolean");
+  lane_->SetHoldLines(info[0].As<Napi::Boolean>().Value());
   return env.Undefined();
 }
 

@@ -33,6 +33,7 @@ class JsonLaneBinding : public Napi::ObjectWrap<JsonLaneBinding> {
   Napi::Value SetOutput(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value SetDeliverWritten(const Napi::CallbackInfo& info);
+  Napi::Value SetHoldLines(const Napi::CallbackInfo& info);
   Napi::Value OutputStats(const Napi::CallbackInfo& info);
   Napi::Value CloseOutput(const Napi::CallbackInfo& info);
   Napi::Value FilenameFound(const Napi::CallbackInfo& info);

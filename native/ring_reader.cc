@@ -176,13 +176,16 @@ struct RingReader::Shared {
   bool cut = false;    // OnSample ended the drain early
   bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
-  // Lines the poll thread already wrote to stdout, held for JS's other consumers of lines (the
-  // audit log) and handed over together: a JavaScript wakeup per poll cycle cost far more than
-  // the lines themselves. Handed over when they reach kFlushBytes, are kWrittenHoldMs old, a
-  // batch JS must see comes (they go first: ring order), the reader goes idle, or it stops.
-  std::vector<uint8_t> written_held;
-  uint64_t written_since_ns = 0;
-  static constexpr uint64_t kWrittenHoldMs = 50;
+  // Lines for a consumer that is not live (the audit log), held and handed over together: a
+  // JavaScript wakeup per poll cycle cost far more than the lines themselves. Either lines the
+  // poll thread already wrote to stdout (held_written), or, with no stdout, lines JavaScript
+  // asked to be held (JsonLane::HoldLines). Handed over when they reach kFlushBytes, are
+  // kHoldMs old, a batch JS must see comes (they go first: ring order), the reader goes idle, or
+  // it stops.
+  std::vector<uint8_t> held;
+  bool held_written = false;
+  uint64_t held_since_ns = 0;
+  static constexpr uint64_t kHoldMs = 50;
   uint64_t records = 0;  // records consumed so far
   // While JavaScript is busy (a new container's first records take it a while), the thread keeps
   // reading the ring into its batch, up to four times the ring (the size the user chose for
@@ -294,7 +297,7 @@ struct RingReader::Shared {
         empty_drains = 0;
         continue;
       }
-      if (!written_held.empty() && !DeliverHeld()) return;
+      if (!held.empty() && !DeliverHeld()) return;
       if (++empty_drains < kEmptyDrainsBeforeIdle) continue;
       // Quiet. Say so, then look once more: a hook that read the flag before it changed
       // submitted without a wakeup. (One that read it and commits only after this look is left
@@ -311,7 +314,7 @@ struct RingReader::Shared {
     }
     // Stopping: hand over what the ring still holds (the hooks are detached by now).
     final = true;
-    if (!written_held.empty() && !DeliverHeld()) return;
+    if (!held.empty() && !DeliverHeld()) return;
     Drain();
   }
 
@@ -362,7 +365,7 @@ struct RingReader::Shared {
     }
     if (batch.empty()) {
       if (lane) writer.Reset();
-      if (!written_held.empty() && MonotonicNs() - written_since_ns >= kWrittenHoldMs * 1000000u) return DeliverHeld();
+      if (!held.empty() && MonotonicNs() - held_since_ns >= kHoldMs * 1000000u) return DeliverHeld();
       return true;
     }
     // Wait for JS to take the previous batch and have a loop turn; when stopping, go ahead.
@@ -379,33 +382,30 @@ struct RingReader::Shared {
     // Lines only, and JS has queued everything before (it held the credit): queue them here.
     // Not in the final drain, where batches before this one may still be queued for JS.
     bool written = false;
-    if (lane && out && out->HasOutput() && !raw && !final && !out_failed) {
-      if (const int err = out->PushLines(batch); err != 0) {
-        out_failed = true;  // JS writes (and fails) from now on; say why once
-        auto* e = new Batch();
-        e->err = err;
-        e->step = "stdout";
-        if (!Deliver(e)) return false;
-      } else {
-        written = true;
-        if (!lane->DeliverWritten()) {
-          batch.clear();
-          credit->Grant();  // nothing for JS: the credit stays ours
-          return true;
+    if (lane && !raw && !final) {
+      const bool fd = out && out->HasOutput();
+      if (fd && !out_failed) {
+        if (const int err = out->PushLines(batch); err != 0) {
+          out_failed = true;  // JS writes (and fails) from now on; say why once
+          auto* e = new Batch();
+          e->err = err;
+          e->step = "stdout";
+          if (!Deliver(e)) return false;
+        } else {
+          written = true;
+          if (!lane->DeliverWritten()) {
+            batch.clear();
+            credit->Grant();  // nothing for JS: the credit stays ours
+            return true;
+          }
         }
-        // held for JS, which has nothing else to do with them soon
-        if (written_held.empty()) written_since_ns = MonotonicNs();
-        written_held.insert(written_held.end(), batch.begin(), batch.end());
-        batch.clear();
-        credit->Grant();
-        if (written_held.size() < kFlushBytes && MonotonicNs() - written_since_ns < kWrittenHoldMs * 1000000u) return true;
-        return DeliverHeld();
       }
+      if (written || (!fd && lane->HoldLines())) return Hold(written);
     }
     // a batch for JS: the lines held before it go first, under the same credit (two batches
     // in flight at most: the TSFN queue has room, and waiting for JS twice would halve the
     // reader's pace exactly when JS is its bottleneck)
-    if (!written_held.empty() && !Deliver(TakeHeld(false))) return false;  // the batch after it returns the credit
+    if (!held.empty() && !Deliver(TakeHeld(false))) return false;  // the batch after it returns the credit
     auto* out = new Batch();
     out->written = written;
     out->bytes.swap(batch);
@@ -413,19 +413,33 @@ struct RingReader::Shared {
     return Deliver(out);
   }
 
-  // Hands the held lines to JS as one written batch (it waits for the credit like any batch).
+  // Holds the batch's lines for JS, which has nothing else to do with them soon.
+  bool Hold(bool written) {
+    if (held.empty()) {
+      held_since_ns = MonotonicNs();
+      held_written = written;
+      held.reserve(kFlushBytes + kFlushBytes / 4);  // appends without regrowing (each a copy)
+    }
+    held.insert(held.end(), batch.begin(), batch.end());
+    batch.clear();
+    credit->Grant();
+    if (held.size() < kFlushBytes && MonotonicNs() - held_since_ns < kHoldMs * 1000000u) return true;
+    return DeliverHeld();
+  }
+
+  // Hands the held lines to JS as one batch (it waits for the credit like any batch).
   bool DeliverHeld() {
     if (!final && !credit->Take()) return true;
     return Deliver(TakeHeld(true));
   }
 
-  // The held lines as a written batch; `grants`: JS returns the credit when it has taken it.
+  // The held lines as one batch; `grants`: JS returns the credit when it has taken it.
   Batch* TakeHeld(bool grants) {
-    auto* held = new Batch();
-    held->written = true;
-    held->grants = grants;
-    held->bytes.swap(written_held);
-    return held;
+    auto* b = new Batch();
+    b->written = held_written;
+    b->grants = grants;
+    b->bytes.swap(held);
+    return b;
   }
 
   // PID verdicts of the execs the lane formatted that the kernel had not decided by their cgroup.

@@ -14,7 +14,7 @@ import { verifyLogs } from '../src/audit/verify.js';
 import { storedRecords } from '../src/audit/reader.js';
 import { toJsonObject } from '../src/format/json.js';
 import { decodeRecordObject, entryFromProto, FrameSplitter } from '../src/format/protobuf.js';
-import { ctraceBin, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
+import { ctraceBin, spawnCtrace, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
 import { cleanupAllContainers, dockerId, runContainerToExit } from './helpers/runc.js';
 
@@ -81,6 +81,46 @@ describe.runIf(privileged())('audit log with real containers', () => {
     const cli = spawnCtraceSync(['verify', logPath]);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/^ok: 1 file, /);
+  });
+
+  it('the log alone (-q --log) and beside stdout holds a container shell loop whole and in ring order, chained', async () => {
+    for (const quiet of [true, false]) {
+      const logPath = join(dir, quiet ? 'alone.log' : 'beside.log');
+      const id = dockerId();
+      // only this container: other suites run containers on this host at the same time
+      const child = spawnCtrace(['run', ...(quiet ? ['-q'] : ['-o', 'json']), '--log', logPath, '-c', id]);
+      let err = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.stdout!.resume();
+      const exited = new Promise<number | null>((r) => child.on('exit', r));
+      for (let t = 0; !/tracing .*hooks:/.test(err); t++) {
+        if (t > 400) throw new Error(`ctrace did not start: ${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const loop = 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done; exit 5';
+      const ct = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', loop] }, 120_000);
+      await new Promise((r) => setTimeout(r, 300)); // the held lines' 50 ms and a poll cycle
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+
+      const recs = readFileSync(logPath, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as JsonEvent);
+      expect(recs.map((r) => r.seq)).toEqual(recs.map((_, i) => i));
+      expect((await verifyLogs([logPath])).ok).toBe(true);
+      // the shell's exec, then each /bin/true's exec and exit before the next one's, then the
+      // shell's exit: the new container's first records (through JavaScript) and the lane's
+      // held lines meet in the log in the order the ring had them
+      const mine = recs.filter((r) => (r.type === 'exec' || r.type === 'exit') && r.container?.id === id && (r.pid === ct.pid || r.comm === 'true' || r.exec?.filename === '/bin/true'));
+      const shape = mine.map((r) => (r.pid === ct.pid ? `sh-${r.type}` : r.type)).join(' ');
+      expect(shape, quiet ? '-q --log' : '-o json --log').toBe(['sh-exec', ...Array(300).fill('exec exit'), 'sh-exit'].join(' '));
+      expect(mine.at(-1)!.exit.code).toBe(5);
+      const stop = recs.at(-1)!;
+      expect(stop.type).toBe('stop');
+      expect(stop.events.exec).toBe(recs.filter((r) => r.type === 'exec').length);
+      expect(stop.events.exit).toBe(recs.filter((r) => r.type === 'exit').length);
+    }
   });
 
   it('a protobuf log and two socket clients get the same events as stdout', async () => {

@@ -272,12 +272,21 @@ describe('JSONL audit log', () => {
     const byObject = new Chain(41, 'ab'.repeat(32));
     const expected = events.map((e) => byObject.append(jsonlCodec, e)).join('');
     const batched = new Chain(41, 'ab'.repeat(32));
-    const types: string[] = [];
-    const { bytes, records } = batched.appendEventLines(Buffer.from(text), (t) => types.push(t));
+    const { bytes, records, counts } = batched.appendEventLines(Buffer.from(text));
     expect(records).toBe(events.length);
     expect(bytes.toString('utf8')).toBe(expected);
     expect([batched.seq, batched.head]).toEqual([byObject.seq, byObject.head]);
-    expect(types).toEqual(events.map((e) => e.type));
+    const byType = { exec: 0, exit: 0, mount: 0 };
+    for (const e of events) byType[e.type]++;
+    expect(counts).toEqual(byType);
+
+    // seq past 32 bits, and lines that are not what the lane writes
+    const far = new Chain(2 ** 40 + 7, 'cd'.repeat(32));
+    const farObject = new Chain(2 ** 40 + 7, 'cd'.repeat(32));
+    expect(far.appendEventLines(Buffer.from(text)).bytes.toString('utf8')).toBe(events.map((e) => farObject.append(jsonlCodec, e)).join(''));
+    for (const bad of ['{"type":"exec"}', '{"type":"exec"}\n[1]\n', '{"type":"exec"}\n{}\n', '{"type":"other"}\n', 'x\n', '\n'])
+      expect(() => far.appendEventLines(Buffer.from(bad)), bad).toThrow(/ended by a newline/);
+    expect(far.seq).toBe(farObject.seq); // a rejected batch leaves the chain as it was
 
     // through the log (no size limit: whole batches), then verified
     const path = fresh();

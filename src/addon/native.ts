@@ -136,6 +136,11 @@ export interface NativeJsonLane {
   /** Stops the output's writer thread; what is still queued becomes undeliveredLines. */
   closeOutput(): void;
   setDeliverWritten(on: boolean): void;
+  /**
+   * Without an fd: lines reach JS in batches held up to 50 ms or 1 MiB (they go before any batch
+   * JS must see, in ring order), for a consumer that writes them to a file rather than a live one.
+   */
+  setHoldLines(on: boolean): void;
   /** Whether the exec and exit records the lane takes are kept for takeNoted() (default true). */
   setNoting(on: boolean): void;
 }
@@ -172,6 +177,19 @@ export interface NativeAddon {
   /** new JsonLane(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/events/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
   JsonLane: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeJsonLane;
   abi: NativeAbi;
+  /**
+   * The audit log's chain (src/audit/chain.ts) over lines the JSON lane wrote, each an event's
+   * JSON object ended by '\n': each becomes a record with `seq` (from `seq` on) and `hash` (linked
+   * from `head`, 64 hex), written to into[0, size). Returns the new head and how many lines of
+   * each type there were; only `size` when `into` is too short (nothing sealed). Throws a
+   * TypeError on a line the lane would not write (native/chain_seal.h).
+   */
+  sealLines(
+    lines: Uint8Array,
+    seq: number,
+    head: string,
+    into: Buffer,
+  ): { size: number; head?: string; exec?: number; exit?: number; mount?: number };
 }
 
 /**

@@ -26,23 +26,15 @@
 import * as crypto from 'node:crypto';
 import { isHead, type Entry } from '../events/records.js';
 import type { ChainCodec } from './codecs.js';
-import { lineType } from '../format/json.js';
+import { loadNative } from '../addon/native.js';
 import type { EventType } from '../events/event.js';
 
 export const HASH_BYTES = 32;
 
+const EMPTY = Buffer.alloc(0);
+
 /** crypto.hash (one-shot, Node >= 20.12) hashes a line without building a Hash object per record; older Node takes createHash. */
 const oneShot: ((alg: string, data: string) => string) | undefined = (crypto as { hash?: (a: string, d: string) => string }).hash;
-
-const HASH_HEX = HASH_BYTES * 2;
-/** What sealing adds to a line at most: `,"seq":` and 16 digits, `,"hash":"`, 64 hex, `"`. */
-const SEAL_EXTRA = 7 + 16 + 9 + HASH_HEX + 1;
-
-/** SHA-256 of one buffer, hex. */
-function digestHex(data: Buffer): string {
-  return oneShotBuf ? oneShotBuf('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
-}
-const oneShotBuf = (crypto as { hash?: (a: string, d: Uint8Array, enc: 'hex') => string }).hash;
 
 /** hash[n] (hex) from hash[n-1] (hex) and the canonical bytes of record n, given as parts. */
 export function chainHash(prev: string, ...canonical: Array<string | Uint8Array>): string {
@@ -67,38 +59,29 @@ export class Chain {
 
   /**
    * Appends a batch of event lines as the addon's lane writes them (JSON, each ended by '\n'):
-   * the same bytes as each event chained as an object through jsonlCodec, built from and into
-   * Buffers (a line is never decoded into a string and encoded again). `onLine` gets each line's
-   * event type.
+   * the same bytes as each event chained as an object through jsonlCodec. The addon seals them
+   * (native/chain_seal.cc, with the OpenSSL Node's crypto uses): a line is never decoded into a
+   * string, and a storm's lines are not walked one by one in JavaScript. The records go to the
+   * start of `into` when they fit, else to the start of `grow(size)`; `bytes` is where they are.
    */
-  appendEventLines(lines: Buffer, onLine: (type: EventType) => void): { bytes: Buffer; records: number } {
-    const ends: number[] = [];
-    for (let nl = lines.indexOf(0x0a); nl >= 0; nl = lines.indexOf(0x0a, nl + 1)) ends.push(nl);
-    const out = Buffer.allocUnsafe(lines.length + ends.length * SEAL_EXTRA);
-    let o = 0;
-    let start = 0;
-    for (const nl of ends) {
-      const body = nl - 1 - start; // the line up to its closing brace
-      const seq = ',"seq":' + this.seq;
-      // the canonical bytes, after the previous hash: the line with seq as its last key
-      const need = HASH_HEX + body + seq.length + 1;
-      if (this.scratch.length < need) this.scratch = Buffer.allocUnsafe(need * 2);
-      const sc = this.scratch;
-      sc.write(this.head, 0, 'latin1');
-      lines.copy(sc, HASH_HEX, start, start + body);
-      sc.write(seq + '}', HASH_HEX + body, 'latin1');
-      const hash = digestHex(sc.subarray(0, need));
-      lines.copy(out, o, start, start + body);
-      o += body;
-      o += out.write(seq + ',"hash":"' + hash + '"}\n', o, 'latin1');
-      onLine(lineType(lines, start));
-      this.head = hash;
-      this.seq++;
-      start = nl + 1;
+  appendEventLines(
+    lines: Buffer,
+    into: Buffer = EMPTY,
+    grow: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+  ): { bytes: Buffer; records: number; counts: Record<EventType, number> } {
+    const native = loadNative();
+    let block = into;
+    let r = native.sealLines(lines, this.seq, this.head, block);
+    if (r.head === undefined) {
+      block = grow(r.size);
+      r = native.sealLines(lines, this.seq, this.head, block);
     }
-    return { bytes: out.subarray(0, o), records: ends.length };
+    const counts = { exec: r.exec!, exit: r.exit!, mount: r.mount! };
+    const records = counts.exec + counts.exit + counts.mount;
+    this.seq += records;
+    this.head = r.head!;
+    return { bytes: block.subarray(0, r.size), records, counts };
   }
-  private scratch = Buffer.allocUnsafe(4096);
 
   /** Appends a record: returns the bytes to write and advances the chain. */
   append(codec: ChainCodec, entry: Entry): string | Buffer {

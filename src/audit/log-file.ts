@@ -45,6 +45,8 @@ interface DataOp {
   /** byte length of each record, to truncate back to a record boundary */
   sizes: number[];
   bytes: number;
+  /** called once the parts are written (or failed): their buffers may be reused */
+  written: Array<() => void>;
 }
 interface SwitchOp {
   kind: 'switch';
@@ -245,14 +247,18 @@ export class LogFile {
     return this.o.maxSize > 0 ? this.o.maxSize - this.fileSize : Infinity;
   }
 
-  /** Queues the bytes of `records` records (one, unless a batch of lane lines) for the current file. */
-  queue(bytes: string | Buffer, records = 1): void {
+  /**
+   * Queues the bytes of `records` records (one, unless a batch of lane lines) for the current
+   * file; `written` is called when the write that took them is over (their memory may be reused).
+   */
+  queue(bytes: string | Buffer, records = 1, written?: () => void): void {
     const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
     let last = this.ops[this.ops.length - 1];
     if (!last || last.kind !== 'data') {
-      last = { kind: 'data', parts: [], sizes: [], bytes: 0 };
+      last = { kind: 'data', parts: [], sizes: [], bytes: 0, written: [] };
       this.ops.push(last);
     }
+    if (written) last.written.push(written);
     last.parts.push(bytes);
     last.sizes.push(size);
     last.bytes += size;
@@ -315,8 +321,13 @@ export class LogFile {
       while (!this.failure) {
         const op = this.ops.shift();
         if (op) {
-          if (op.kind === 'data') await this.writeData(op);
-          else await this.switchFile(op);
+          if (op.kind === 'data') {
+            try {
+              await this.writeData(op);
+            } finally {
+              for (const fn of op.written) fn();
+            }
+          } else await this.switchFile(op);
           continue;
         }
         if (this.syncWanted) {

@@ -39,11 +39,14 @@ export class LogRecords {
 
   /**
    * Events already in their JSON form (the tracer's JSON lane), each ended by a newline: chained
-   * as the same events written through event() would be. JSONL logs only.
+   * as the same events written through event() would be, into `into` or `grow(size)` (see
+   * Chain.appendEventLines). JSONL logs only.
    */
-  lines(lines: Buffer): { bytes: Buffer; records: number } {
+  lines(lines: Buffer, into?: Buffer, grow?: (size: number) => Buffer): { bytes: Buffer; records: number } {
     if (this.codec.format !== 'jsonl') throw new Error('JSON lines go to a JSONL log only');
-    return this.chain.appendEventLines(lines, (type) => this.tally.count(type));
+    const { bytes, records, counts } = this.chain.appendEventLines(lines, into, grow);
+    this.tally.countAll(counts);
+    return { bytes, records };
   }
 
   lost(report: LostReport, source: LossSource): string | Buffer {

@@ -24,6 +24,7 @@ import type { FsyncPolicy } from './fsync.js';
 import { LogFile } from './log-file.js';
 import { AuditLogError } from './log-open.js';
 import { LogRecords } from './log-records.js';
+import { SealBlocks } from './seal-blocks.js';
 
 export { AuditLogError } from './log-open.js';
 export { fsyncPolicy, type FsyncPolicy } from './fsync.js';
@@ -138,8 +139,8 @@ export class AuditLog implements Sink {
     // a batch that cannot fill the file is chained whole, in Buffers; one that may is chained
     // line by line, so the file rotates after the very line that fills it
     if (!this.rotateDue && lines.length * 2 < this.file.room) {
-      const { bytes, records } = this.records.lines(lines);
-      if (records) this.queue(bytes, records);
+      const { bytes, records } = this.records.lines(lines, this.blocks.room(), (size) => this.blocks.fresh(size));
+      if (records) this.queue(bytes, records, this.blocks.sealed(bytes.length));
       return;
     }
     let start = 0;
@@ -218,8 +219,11 @@ export class AuditLog implements Sink {
     return true;
   }
 
-  private queue(bytes: string | Buffer, records = 1): void {
-    this.file.queue(bytes, records);
+  /** Where lane lines are sealed. */
+  private readonly blocks = new SealBlocks();
+
+  private queue(bytes: string | Buffer, records = 1, written?: () => void): void {
+    this.file.queue(bytes, records, written);
     if (this.file.full) this.rotateDue = true;
   }
 

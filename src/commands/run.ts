@@ -96,6 +96,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       // every output writes JSON lines: let the addon write them for known cgroups
       jsonLane: sink.acceptsLines,
       jsonLaneFd: direct ? 1 : undefined,
+      // without stdout the lines' only consumer is the log: batched, they wake us far less often
+      jsonLaneHold: !direct,
       // nothing here asks the tracer's process table: the lane keeps no copy of its execs for it
       processTable: false,
     });

@@ -56,6 +56,10 @@ export class RecordTally {
     this.events[type]++;
   }
 
+  countAll(counts: Record<EventType, number>): void {
+    for (const type of Object.keys(this.events) as EventType[]) this.events[type] += counts[type];
+  }
+
   lostRecord(report: LostReport, source: LossSource = 'kernel'): LostRecord {
     // the stop record's `lost` counts what no output has: stdout's drops are in this one
     if (source === 'kernel') this.lost = Math.max(this.lost + report.lost, report.total);

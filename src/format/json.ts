@@ -18,11 +18,6 @@ export function toJsonObject(e: Entry): Record<string, unknown> {
   return JSON.parse(toJsonLine(e)) as Record<string, unknown>;
 }
 
-/** The event type of a line this module (or the addon's lane) wrote, at `start` in `buf`: its first key is `{"type":"exec"…`. */
-export function lineType(buf: Uint8Array, start = 0): EventType {
-  return buf[start + 9] === 0x6d ? 'mount' : buf[start + 11] === 0x65 ? 'exec' : 'exit';
-}
-
 /**
  * The part of a line that depends only on the cgroup: `,"container":…,"scope":…,"cgroupPath":…,"cgroupV1":…,"reason":…`.
  * The addon's JSON lane (native/json_lane.cc) writes the rest of the line around it.

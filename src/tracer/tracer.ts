@@ -67,6 +67,12 @@ export interface TracerOptions {
    * went away) reaches onError once, as a NativeError with step 'stdout'; writing stops there.
    */
   jsonLaneFd?: number;
+  /**
+   * With jsonLane and no jsonLaneFd: lines may wait up to 50 ms (or 1 MiB) to reach onLines, in
+   * fewer, larger batches, still in ring order with the events around them. For a consumer that
+   * writes them to a file (ctrace run -q --log), not a live view. Default false.
+   */
+  jsonLaneHold?: boolean;
   /** @deprecated the old name of `jsonLane`, still accepted */
   jsonLines?: boolean;
   /** @deprecated the old name of `jsonLaneFd`, still accepted (`jsonLaneFd` wins when both are given) */
@@ -157,6 +163,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         const catalog = this.catalog;
         const lane = new native.JsonLane(this.native.clockOffsetNs(), bootId(), CAP_NAMES);
         if (options.processTable === false) lane.setNoting(false);
+        if (options.jsonLaneHold && laneFd === undefined) lane.setHoldLines(true);
         this.lane = new JsonLane(lane, catalog ? (c) => catalog.enrich(c) : undefined);
         if (laneFd !== undefined) this.output = new LaneOutput(lane, laneFd, (err) => this.fanout.error(err));
       }
