@@ -183,6 +183,16 @@ function defineConfigs(bins, hasLog) {
       start: () => startCtrace({ mode: 'log' }),
       unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
     },
+    // the audit log at stdout's cost: the log alone against stdout's JSON to a file (the same
+    // bytes to disk), and the log on top of stdout to /dev/null (the row above)
+    { name: 'ctrace > file', kinds: ['exec', 'mount'], ctrace: 'file', start: () => startCtrace({ mode: 'file' }) },
+    {
+      name: 'ctrace -q --log',
+      kinds: ['exec', 'mount'],
+      ctrace: 'log',
+      start: () => startCtrace({ mode: 'qlog' }),
+      unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
+    },
     {
       // every event also published to JetStream on a local server, acknowledged
       name: 'ctrace --nats',
@@ -615,10 +625,10 @@ function report(res) {
   if (res.machine.rebuiltDuringRun) L.push('WARNING: dist/ or the addon was rebuilt during this run: results mix two builds; run again');
   L.push('');
   L.push('Overhead: workload time with the tracer / without, per round (median [min-max] of rounds)');
-  L.push(`${pad('workload', 22)}${pad('tracer', 14)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS/HWM MB', 11)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
+  L.push(`${pad('workload', 22)}${pad('tracer', 17)}${lpad('ratio', 7)}  ${pad('range', 15)}${pad('delivered (min of rounds)', 34)}${lpad('lost', 6)}${lpad('RSS/HWM MB', 11)}${lpad('CPU ms', 8)}${lpad('us/ev', 7)}`);
   for (const r of res.overhead) {
     if (r.unavailable) {
-      L.push(`${pad(r.workload, 22)}${pad(r.config, 14)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
+      L.push(`${pad(r.workload, 22)}${pad(r.config, 17)}${lpad('n/a', 7)}  unavailable: ${r.unavailable}`);
       continue;
     }
     const rg = r.range ? `${r.range[0].toFixed(3)}-${r.range[1].toFixed(3)}` : '-';
@@ -631,7 +641,7 @@ function report(res) {
       d = `${r.delivered.type ?? ''} ${r.delivered.min ?? '-'}/${rel}${exp}${r.delivered.allDelivered ? '' : ' SHORT'}`.trim();
     }
     L.push(
-      `${pad(r.workload, 22)}${pad(r.config, 14)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? `${r.rssPeakKbMax ? (r.rssPeakKbMax / 1024).toFixed(0) : '-'}/${(r.hwmKbMax / 1024).toFixed(0)}` : '-', 11)}` +
+      `${pad(r.workload, 22)}${pad(r.config, 17)}${lpad(fmtRatio(r.median), 7)}  ${pad(rg, 15)}${pad(d, 34)}${lpad(r.lost ?? '-', 6)}${lpad(r.hwmKbMax ? `${r.rssPeakKbMax ? (r.rssPeakKbMax / 1024).toFixed(0) : '-'}/${(r.hwmKbMax / 1024).toFixed(0)}` : '-', 11)}` +
         `${lpad(Number.isFinite(r.cpuDuringMs) ? r.cpuDuringMs.toFixed(0) : '-', 8)}${lpad(r.cpuPerEventUs ? r.cpuPerEventUs.toFixed(1) : '-', 7)}` +
         (r.errors?.length ? `  ERRORS: ${r.errors.length} (${r.errors[0]})` : ''),
     );
@@ -785,6 +795,15 @@ function evaluateTargets(res) {
   ratioTarget('exec storm in a container, every event: ctrace <= 1.02x, 0 lost', 'exec-container', 1.02, allIn('exec-container'));
   ratioTarget('shell loop in a container, runc run to exit: ctrace <= 1.01x, 0 lost', 'exec-shell-container', 1.01, allIn('exec-shell-container'));
   ratioTarget('mount storm in a container: ctrace <= 1.15x', 'mount-container', 1.15);
+  // the audit log's CPU per event against stdout's, in the container exec storm
+  const cpuOf = (c) => row('exec-container', c)?.cpuPerEventUs ?? null;
+  const logCpu = (name, logCfg, baseCfg) => {
+    const [l, b] = [cpuOf(logCfg), cpuOf(baseCfg)];
+    if (!l || !b) return t.push({ name, pass: null, value: 'not measured' });
+    t.push({ name, pass: l <= 1.2 * b, value: `${(l / b).toFixed(2)}x: ${l.toFixed(1)} against ${b.toFixed(1)} us per event` });
+  };
+  logCpu('audit log alone (-q --log) CPU/event <= 1.2x stdout JSON to a file', 'ctrace -q --log', 'ctrace > file');
+  logCpu('--log on top of stdout to /dev/null: CPU/event <= 1.2x stdout alone', 'ctrace --log', 'ctrace');
   const lat = (res.detail ?? []).filter((d) => d.latencyMs);
   if (lat.length) {
     const p99 = Math.max(...lat.map((d) => d.latencyMs.p99));
@@ -879,7 +898,7 @@ async function main() {
   const workloads = defineWorkloads({ n: opts.n, w: opts.w, m: opts.m }, bins, rootfs);
   const unavailable = {};
   const hasLog = ctraceHasOption('--log');
-  if (!hasLog) unavailable['ctrace --log'] = '`ctrace run --log` does not exist in this build (option not in `ctrace run --help`)';
+  if (!hasLog) unavailable['ctrace --log'] = unavailable['ctrace -q --log'] = '`ctrace run --log` does not exist in this build (option not in `ctrace run --help`)';
   let configs = defineConfigs({}, hasLog);
   if (opts.peers) {
     const { bins: pbins, notes } = ensurePeers(log, { install: opts.install });

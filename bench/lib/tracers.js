@@ -85,21 +85,23 @@ export function parseStartup(stderr) {
 
 /**
  * `ctrace run --output json`. mode: 'null' (stdout to /dev/null), 'pipe' (the harness
- * reads every line: delivered counts and exec→line latency), 'log' (--log <file>,
- * stdout to /dev/null).
+ * reads every line: delivered counts and exec→line latency), 'file' (stdout to a file: the same
+ * bytes to disk as the log), 'log' (--log <file>, stdout to /dev/null), 'qlog' (`--quiet --log
+ * <file>`: the log alone).
  */
 export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}) {
   mkdirSync(OUT_DIR, { recursive: true });
   const logFile = join(OUT_DIR, 'ctrace-bench.log');
   // BENCH_CTRACE_NODE_ARGS: node flags for the ctrace process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   const nodeArgs = [...INSTALLED_NODE_FLAGS, ...(process.env.BENCH_CTRACE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const args = [...nodeArgs, CTRACE_BIN, 'run', '--output', 'json', ...extraArgs];
-  if (mode === 'log') {
+  const args = [...nodeArgs, CTRACE_BIN, 'run', ...(mode === 'qlog' ? ['--quiet'] : ['--output', 'json']), ...extraArgs];
+  if (mode === 'log' || mode === 'qlog') {
     rmSync(logFile, { force: true });
     for (const f of existsSync(OUT_DIR) ? readdirSync(OUT_DIR) : []) if (f.startsWith('ctrace-bench.log')) rmSync(join(OUT_DIR, f), { force: true });
     args.push('--log', logFile);
   }
-  const nullFd = mode === 'pipe' ? null : openSync('/dev/null', 'w');
+  const outFile = join(OUT_DIR, 'ctrace-bench.out');
+  const nullFd = mode === 'pipe' ? null : openSync(mode === 'file' ? outFile : '/dev/null', 'w');
   const child = track(
     spawn(process.execPath, args, {
       cwd: REPO_ROOT,
@@ -183,7 +185,8 @@ export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}
           : null,
         lostLines: [...stderr.matchAll(/(\d+) events lost/g)].map((x) => +x[1]),
       };
-      if (mode === 'log') res.logFile = logFile;
+      if (mode === 'log' || mode === 'qlog') res.logFile = logFile;
+      if (mode === 'file') rmSync(outFile, { force: true });
       return res;
     },
   };
