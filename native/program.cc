@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -225,7 +227,19 @@ Program::Program(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Program>(inf
   }
 
   mark = LibbpfLog::Mark();
-  if (const int err = ctrace_bpf__load(skel_.get()); err != 0) {
+  int load_err;
+  {
+    // The verifier gives up with EAGAIN while a signal is pending, and V8's sampling profiler
+    // (node --cpu-prof) sends this thread SIGPROF every millisecond: no load would finish.
+    // Blocked for the load only, the profiler's tick comes after it.
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    const bool blocked = pthread_sigmask(SIG_BLOCK, &prof, &old) == 0;
+    load_err = ctrace_bpf__load(skel_.get());
+    if (blocked) pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  if (const int err = load_err; err != 0) {
     const int e = -err;
     const auto log = LibbpfLog::Since(mark, kErrorLogLines);
     std::string hint;

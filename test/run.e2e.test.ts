@@ -3,10 +3,11 @@
  * containers, the real CLI's JSON output.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
+import { ctraceBin, repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
 import { runUnsharePidns } from './helpers/hostproc.js';
 import { privileged } from './helpers/privileges.js';
 import { buildRootfs } from './helpers/rootfs.js';
@@ -229,6 +230,20 @@ describe.runIf(privileged())('ctrace run with real containers', () => {
     expect(Number(m![3])).toBeGreaterThanOrEqual(1);
     expect(Number(m![5])).toBe(0);
     expect(Number(m![1])).toBe(own.events.length);
+  });
+
+  it('loads under node --cpu-prof (SIGPROF every millisecond would make the verifier give up with EAGAIN)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctrace-cpuprof-'));
+    try {
+      const own = await startCtrace([], 60_000, [process.execPath, '--cpu-prof', '--cpu-prof-dir', dir, ctraceBin]);
+      const id = dockerId();
+      const run = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'exit 0'] });
+      await own.waitFor((ev) => !!exitOf(ev, id, run.pid), 10_000, `exit of ${id}`);
+      expect((await own.stop('SIGINT')).code).toBe(0);
+      expect(readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
