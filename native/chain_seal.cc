@@ -77,8 +77,9 @@ size_t ChainSeal::SealedSize(const uint8_t* lines, size_t n, uint64_t seq) {
   return total;
 }
 
-void ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char head_hex[64], uint8_t* out,
+bool ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char head_hex[64], uint8_t* out,
                          SealCounts* counts) {
+  if (sha.md == nullptr || sha.ctx == nullptr) return false;
   static const char kHex[] = "0123456789abcdef";
   size_t start = 0;
   while (start < n) {
@@ -99,10 +100,9 @@ void ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char hea
     *p = '}';
     // canonical: the previous hash, then the line with seq as its last key (out .. p inclusive)
     unsigned char digest[32];
-    EVP_DigestInit_ex2(sha.ctx, sha.md, nullptr);
-    EVP_DigestUpdate(sha.ctx, head_hex, kHashHex);
-    EVP_DigestUpdate(sha.ctx, out, static_cast<size_t>(p + 1 - out));
-    EVP_DigestFinal_ex(sha.ctx, digest, nullptr);
+    if (EVP_DigestInit_ex2(sha.ctx, sha.md, nullptr) != 1 || EVP_DigestUpdate(sha.ctx, head_hex, kHashHex) != 1 ||
+        EVP_DigestUpdate(sha.ctx, out, static_cast<size_t>(p + 1 - out)) != 1 || EVP_DigestFinal_ex(sha.ctx, digest, nullptr) != 1)
+      return false;
     for (int i = 0; i < 32; i++) {
       head_hex[2 * i] = kHex[digest[i] >> 4];
       head_hex[2 * i + 1] = kHex[digest[i] & 15];
@@ -118,6 +118,7 @@ void ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char hea
     ++*seq;
     start = static_cast<size_t>(nl - lines) + 1;
   }
+  return true;
 }
 
 Napi::Value ChainSeal::SealLines(const Napi::CallbackInfo& info) {
@@ -139,7 +140,8 @@ Napi::Value ChainSeal::SealLines(const Napi::CallbackInfo& info) {
   r.Set("size", Napi::Number::New(env, static_cast<double>(size)));
   if (size > into.Length()) return r;  // not sealed: the caller brings a block of `size` bytes
   SealCounts counts;
-  ChainSeal::SealInto(lines.Data(), lines.Length(), &seq, head.data(), into.Data(), &counts);
+  if (!ChainSeal::SealInto(lines.Data(), lines.Length(), &seq, head.data(), into.Data(), &counts))
+    throw Napi::Error::New(env, "sealLines: SHA-256 failed in OpenSSL (Node's crypto)");
   r.Set("head", Napi::String::New(env, head));
   r.Set("exec", Napi::Number::New(env, static_cast<double>(counts.exec)));
   r.Set("exit", Napi::Number::New(env, static_cast<double>(counts.exit)));

@@ -25,8 +25,9 @@ class ChainSeal {
   // writes: an exec, exit or mount event's JSON object, "type" its first key, ended by '\n'.
   static size_t SealedSize(const uint8_t* lines, size_t n, uint64_t seq);
   // Writes the sealed records to `out` (SealedSize bytes), advancing *seq and head_hex (64
-  // lowercase hex characters: the last record's hash).
-  static void SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char head_hex[64], uint8_t* out,
+  // lowercase hex characters: the last record's hash). False when OpenSSL failed (the chain is
+  // then past the lines sealed so far: the caller drops it).
+  static bool SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char head_hex[64], uint8_t* out,
                        SealCounts* counts);
 
   // sealLines(lines: Buffer, seq: number, head: string, into: Buffer) -> { size, head, exec,
