@@ -5,7 +5,7 @@
  */
 
 const FONT = 'font-family="sans-serif" font-size="12"';
-const COLOURS = ['#1f6feb', '#d1242f', '#8250df', '#1a7f37', '#bf8700', '#57606a', '#e85aad', '#0fb5ba'];
+const COLOURS = ['#1f6feb', '#d1242f', '#8250df', '#1a7f37', '#bf8700', '#57606a', '#e85aad', '#0fb5ba', '#953800', '#0550ae'];
 
 /** Text for XML content and attribute values. */
 export function esc(s) {
