@@ -176,20 +176,27 @@ function stageClassify() {
   };
 }
 
+/**
+ * The JavaScript pipeline over one batch of raw records: decode, classify cached per cgroup key
+ * (in `classes`), the event object, its JSON line; the lines joined as the stdout sink joins
+ * them. Returns their length.
+ */
+function pipelineBytes(batch, paths, classes) {
+  const lines = [];
+  for (const rec of abi.decodeBatch(batch, paths)) {
+    let cls = classes.get(rec.task.cgroupKey);
+    if (!cls) classes.set(rec.task.cgroupKey, (cls = classifyCgroupPath(rec.task.cgroupPath)));
+    lines.push(toJsonLine(toEvent(rec, cls)));
+  }
+  return (lines.join('\n') + '\n').length;
+}
+
 function stagePipeline() {
   const paths = new abi.CgroupPathCache();
   const classes = new Map();
   let bytes = 0;
   return () => {
-    for (const b of batches) {
-      const lines = [];
-      for (const rec of abi.decodeBatch(b, paths)) {
-        let cls = classes.get(rec.task.cgroupKey);
-        if (!cls) classes.set(rec.task.cgroupKey, (cls = classifyCgroupPath(rec.task.cgroupPath)));
-        lines.push(toJsonLine(toEvent(rec, cls)));
-      }
-      bytes += (lines.join('\n') + '\n').length;
-    }
+    for (const b of batches) bytes += pipelineBytes(b, paths, classes);
     return bytes;
   };
 }
@@ -288,15 +295,7 @@ async function stageLane() {
         forEachChunk(
           lane.native.format(b),
           (l) => (pathBytes += l.length),
-          (rawRecs) => {
-            const out = [];
-            for (const rec of abi.decodeBatch(rawRecs, jsPaths)) {
-              let cls = classes.get(rec.task.cgroupKey);
-              if (!cls) classes.set(rec.task.cgroupKey, (cls = classifyCgroupPath(rec.task.cgroupPath)));
-              out.push(toJsonLine(toEvent(rec, cls)));
-            }
-            pathBytes += (out.join('\n') + '\n').length;
-          },
+          (rawRecs) => (pathBytes += pipelineBytes(rawRecs, jsPaths, classes)),
         );
       }
       return pathBytes;

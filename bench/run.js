@@ -173,26 +173,22 @@ function defineConfigs(bins, hasLog) {
     start: () => startPeer(name, bins),
     count,
   });
+  // ctrace writing an audit log (its lines counted from the log), in startCtrace's `mode`
+  const logConfig = (name, mode) => ({
+    name,
+    kinds: ['exec', 'mount'],
+    ctrace: 'log',
+    start: () => startCtrace({ mode }),
+    unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
+  });
   return [
     { name: 'none', kinds: ['exec', 'mount'] },
     { name: 'ctrace', kinds: ['exec', 'mount'], ctrace: 'null', start: () => startCtrace({ mode: 'null' }) },
-    {
-      name: 'ctrace --log',
-      kinds: ['exec', 'mount'],
-      ctrace: 'log',
-      start: () => startCtrace({ mode: 'log' }),
-      unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
-    },
+    logConfig('ctrace --log', 'log'),
     // the audit log at stdout's cost: the log alone against stdout's JSON to a file (the same
     // bytes to disk), and the log on top of stdout to /dev/null (the row above)
     { name: 'ctrace > file', kinds: ['exec', 'mount'], ctrace: 'file', start: () => startCtrace({ mode: 'file' }) },
-    {
-      name: 'ctrace -q --log',
-      kinds: ['exec', 'mount'],
-      ctrace: 'log',
-      start: () => startCtrace({ mode: 'qlog' }),
-      unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
-    },
+    logConfig('ctrace -q --log', 'qlog'),
     {
       // every event also published to JetStream on a local server, acknowledged
       name: 'ctrace --nats',

@@ -684,8 +684,7 @@ int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	}
 	/* every removal is reported, not only those with a verdict here: a short-lived cgroup is
 	 * gone before userland has classified it, and its verdict is written after this */
-	if (bpf_map_lookup_elem(&cgroup_verdicts, &key))
-		bpf_map_delete_elem(&cgroup_verdicts, &key);
+	bpf_map_delete_elem(&cgroup_verdicts, &key); /* -ENOENT when it had none */
 	g.hdr.type = CTRACE_EV_CGROUP_GONE;
 	g.hdr.size = sizeof(g);
 	g.hdr.ktime_ns = bpf_ktime_get_ns();

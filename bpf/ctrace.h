@@ -46,7 +46,7 @@ enum ctrace_event_type {
 	CTRACE_EV_EXEC = 1,
 	CTRACE_EV_EXIT = 2,
 	CTRACE_EV_MOUNT = 3,
-	/* not an event: a cgroup userland classified was removed; userland forgets it */
+	/* not an event: a cgroup was removed (every one, classified or not); userland forgets it */
 	CTRACE_EV_CGROUP_GONE = 4,
 };
 

@@ -22,7 +22,7 @@ export const FSTYPE_LEN = 32;
 export const EV_EXEC = 1;
 export const EV_EXIT = 2;
 export const EV_MOUNT = 3;
-/** not an event: a cgroup with a verdict was removed (bpf/ctrace.bpf.c cgroup_rmdir) */
+/** not an event: a cgroup was removed (bpf/ctrace.bpf.c cgroup_rmdir reports every one) */
 export const EV_CGROUP_GONE = 4;
 
 export const F_ARGV_TRUNC = 1 << 0;
@@ -316,13 +316,11 @@ function readExecFacts(buf: Buffer, dv: DataView, o: number): RawExecFacts {
 }
 
 /**
- * Decode one batch: concatenated records, each `hdr.size` bytes. A record of an
+ * Decode one batch: concatenated records, each `hdr.size` bytes, in order. A record of an
  * unknown type is skipped by its size (newer kernel side, older userland); a
- * malformed size ends the batch with an error rather than misreading memory.
- */
-/**
- * The records of a ring batch, in order. `gone` receives the keys of removed cgroups the batch
- * reports (records that are no events), after every record before them was decoded.
+ * malformed size ends the batch with an error rather than misreading memory. `gone` receives
+ * the keys of removed cgroups the batch reports (records that are no events), after every
+ * record before them was decoded.
  */
 export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[] = [], gone?: bigint[]): RawRecord[] {
   // DataView reads are the cheapest way to little-endian integers here (no per-call checks)
