@@ -60,11 +60,8 @@ export function ociConfig({ rootfs, args, cgroupsPath, capAdd = [] }) {
  * its exit code and output. The container is gone afterwards (runc run deletes it).
  */
 export async function runContainer({ rootfs, args, capAdd, id = dockerId(), timeoutMs = 300_000 }) {
-  const bundle = join(BUILD_DIR, 'bundles', id.slice(0, 12));
-  mkdirSync(bundle, { recursive: true });
   const cgroupsPath = `/docker/${id}`;
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(ociConfig({ rootfs, args, cgroupsPath, capAdd }), null, 1));
-  mkdirSync(RUNC_ROOT, { recursive: true });
+  const bundle = writeBundle(id, ociConfig({ rootfs, args, cgroupsPath, capAdd }));
   const timer = setTimeout(() => runSync('runc', ['--root', RUNC_ROOT, 'kill', id, 'KILL']), timeoutMs);
   try {
     const t0 = process.hrtime.bigint();
@@ -74,9 +71,23 @@ export async function runContainer({ rootfs, args, capAdd, id = dockerId(), time
     return { id, cgroupsPath, lifeNs, ...r };
   } finally {
     clearTimeout(timer);
-    runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
-    rmSync(bundle, { recursive: true, force: true });
+    removeContainer(id, bundle);
   }
+}
+
+/** The container's bundle (its config.json) under bench/.build/bundles, and runc's state directory. */
+function writeBundle(id, config) {
+  const bundle = join(BUILD_DIR, 'bundles', id.slice(0, 12));
+  mkdirSync(bundle, { recursive: true });
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config, null, 1));
+  mkdirSync(RUNC_ROOT, { recursive: true });
+  return bundle;
+}
+
+/** The container, whatever state it is in, and its bundle. */
+function removeContainer(id, bundle) {
+  runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
+  rmSync(bundle, { recursive: true, force: true });
 }
 
 /** Containers a killed harness left behind. */
@@ -92,22 +103,15 @@ export function cleanupContainers() {
  * live containers: a sleeping init each.
  */
 export async function startDetached({ rootfs, args, id = dockerId() }) {
-  const bundle = join(BUILD_DIR, 'bundles', id.slice(0, 12));
-  mkdirSync(bundle, { recursive: true });
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(ociConfig({ rootfs, args, cgroupsPath: `/docker/${id}` }), null, 1));
-  mkdirSync(RUNC_ROOT, { recursive: true });
+  const bundle = writeBundle(id, ociConfig({ rootfs, args, cgroupsPath: `/docker/${id}` }));
   // no pipes: the container's init inherits runc's stdio and would hold them open
   const r = await run('runc', ['--root', RUNC_ROOT, 'run', '--detach', '--bundle', bundle, id], { stdio: 'ignore' });
   if (r.code !== 0) {
-    runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
-    rmSync(bundle, { recursive: true, force: true });
+    removeContainer(id, bundle);
     throw new Error(`runc run --detach failed (${r.code})`);
   }
   return {
     id,
-    remove() {
-      runSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
-      rmSync(bundle, { recursive: true, force: true });
-    },
+    remove: () => removeContainer(id, bundle),
   };
 }
