@@ -97,6 +97,30 @@ describe.runIf(privileged())('ctrace run --nats, a three-server JetStream cluste
     return { msgs, bodies, counts };
   }
 
+  it("publishes a container's 300-exec shell loop as the very lines stdout gets, in the same order (the JSON lane feeds both)", async () => {
+    const { port } = await startTracing('lane');
+    const id = dockerId();
+    await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done'] });
+    // 300 /bin/true and the shell
+    await ct!.waitFor((ev) => ev.filter((e) => e.container?.id === id && e.type === 'exit').length >= 301, 20_000, 'the loop');
+    await until(async () => (await metric(port, 'ctrace_exporter_queue_depth{exporter="nats"}')) === 0, 30_000, 'the queue to drain');
+    const run = ct!;
+    const { stderr } = await run.stop('SIGTERM');
+    ct = undefined;
+    const { nc } = await cluster.client();
+    const msgs = await readStream(nc, 'CTRACE');
+    const bodies = msgs.map((m) => Buffer.from(m.data).toString());
+    const stdoutLines = run.stdout().split('\n').filter(Boolean);
+    // every event line, byte for byte and in order; the stream adds the start and stop records
+    expect(bodies.slice(1, -1)).toEqual(stdoutLines);
+    const loop = run.events.filter((e) => e.container?.id === id);
+    expect(loop.filter((e) => e.type === 'exec' && e.exec.filename === '/bin/true')).toHaveLength(300);
+    const stop = JSON.parse(bodies.at(-1)!);
+    const count = (t: string) => run.events.filter((e) => e.type === t).length;
+    expect(stop).toMatchObject({ type: 'stop', events: { exec: count('exec'), exit: count('exit'), mount: count('mount') }, lost: 0 });
+    expect(summary(stderr)).toMatchObject({ acked: msgs.length, lost: 0 });
+  }, 120_000);
+
   it('holds each event of a burst exactly once while the stream leader is killed and restarted', async () => {
     const { port } = await startTracing('failover');
     const { jsm } = await cluster.client();

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startOptions } from '../src/events/records.js';
+import { toJsonLine } from '../src/format/json.js';
 import { decodeRecordObject } from '../src/format/protobuf.js';
 import { NatsSink } from '../src/sinks/nats.js';
 import { BatchPublisher } from '../src/sinks/nats-publish.js';
@@ -117,6 +118,41 @@ describe('NatsSink on a real nats-server', () => {
     expect(ids[0]).toMatch(/^node-1_example:[0-9a-f-]{36}:\d+:0$/);
     expect(ids.at(-1)).toMatch(/:302$/);
     expect(notes).toContain(`nats: created stream S${n} (subjects ctrace.>, 1 replicas)`);
+  });
+
+  it("takes the JSON lane's lines as they are: each line one message, the body write() would build, in order with write()'s", async () => {
+    const sink = await open();
+    expect(sink.acceptsLines).toBe(true);
+    await connected(sink);
+    const events = sampleEvents(90);
+    const lines = (es: typeof events) => Buffer.from(es.map((e) => toJsonLine(e) + '\n').join(''));
+    // the reader's block is reused after the call: what the sink keeps must be its own copy
+    const block = lines(events.slice(0, 40));
+    sink.writeLines(block);
+    block.fill(0x20);
+    for (const e of events.slice(40, 50)) sink.write(e);
+    sink.writeLines(lines(events.slice(50)));
+    expect(() => sink.writeLines(Buffer.from('{"type":"start","time":"x"}\n'))).toThrow(/not a JSON-lane event line/);
+    await sink.close('SIGTERM');
+    const { nc } = await cluster.client();
+    const msgs = await readStream(nc, `S${n}`);
+    expect(msgs.map((m) => Buffer.from(m.data).toString())).toEqual([
+      expect.stringMatching(/^\{"type":"start"/),
+      ...events.map((e) => toJsonLine(e)),
+      expect.stringMatching(/^\{"type":"stop"/),
+    ]);
+    expect(msgs.slice(1, -1).map((m) => m.subject)).toEqual(events.map((e) => `ctrace.node-1_example.${e.type}`));
+    const counts = { exec: 0, exit: 0, mount: 0 };
+    for (const e of events) counts[e.type]++;
+    expect(JSON.parse(Buffer.from(msgs.at(-1)!.data).toString())).toMatchObject({ type: 'stop', events: counts });
+    expect(counts.exec * counts.exit * counts.mount).toBeGreaterThan(0);
+  });
+
+  it('takes no lines in another format', async () => {
+    const sink = await open({ format: 'protobuf' });
+    expect(sink.acceptsLines).toBe(false);
+    expect(() => sink.writeLines(Buffer.from(toJsonLine(sampleEvents(1)[0]!) + '\n'))).toThrow(/--nats-format json only/);
+    await sink.close();
   });
 
   it('publishes the protobuf form with --nats-format protobuf', async () => {

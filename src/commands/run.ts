@@ -48,7 +48,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   let exitCode = 0;
   // JSON on stdout, and every other output takes JSON lines too: the tracer (its addon, for
   // known cgroups) writes stdout itself, and wakes JavaScript only for what else needs it
-  const direct = format === 'json' && !rec.socket && !rec.otlp && !rec.nats && (rec.logFormat ?? 'jsonl') === 'jsonl';
+  const direct =
+    format === 'json' && !rec.socket && !rec.otlp && (!rec.nats || (rec.nats.format ?? 'json') === 'json') && (rec.logFormat ?? 'jsonl') === 'jsonl';
   // first of all: a busy port fails before anything is opened, and /healthz answers during start-up
   const fleet = opts.metrics ? await (await import('../metrics/wire.js')).startMetrics(opts.metrics) : null;
   // the log and the socket first: an unwritable path fails before BPF is loaded
@@ -109,8 +110,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   fleet?.attach(tracer, sink);
 
   tracer.onEvent((ev) => sink.write(ev));
-  // stdout is the tracer's own: only the log wants the lines (without it, the addon never wakes us for them)
-  if (sink.log) tracer.onLines((lines) => sink.writeLines(lines));
+  // stdout is the tracer's own: only the log and NATS want the lines (without them, the addon never wakes us for them)
+  if (sink.wantsLines) tracer.onLines((lines) => sink.writeLines(lines));
   tracer.onLost((r) => {
     log(`${r.lost} events lost: ring buffer full (${r.total} since start)`);
     sink.noteLost(r);

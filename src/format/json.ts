@@ -35,6 +35,23 @@ export function attributionJson(
   );
 }
 
+const LANE_PREFIX = Buffer.from('{"type":"');
+
+/**
+ * The event type of a JSON-lane line starting at `start` (the addon writes exec, exit and
+ * mount lines only, each beginning `{"type":"<type>"`); throws on anything else.
+ */
+export function laneLineType(lines: Buffer, start: number): EventType {
+  const t = start + LANE_PREFIX.length;
+  if (t <= lines.length && lines.compare(LANE_PREFIX, 0, LANE_PREFIX.length, start, t) === 0) {
+    const word = lines.toString('latin1', t, t + 6);
+    if (word.startsWith('exec"')) return 'exec';
+    if (word.startsWith('exit"')) return 'exit';
+    if (word === 'mount"') return 'mount';
+  }
+  throw new TypeError(`not a JSON-lane event line: ${JSON.stringify(lines.toString('utf8', start, Math.min(start + 40, lines.length)))}`);
+}
+
 let lastEntry: Entry | null = null;
 let lastLine = '';
 

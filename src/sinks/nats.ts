@@ -16,6 +16,7 @@ import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { LostReport, TraceEvent } from '../events/event.js';
+import { laneLineType } from '../format/json.js';
 import { RecordTally, startRecord, type Entry, type LossSource, type StartOptions } from '../events/records.js';
 import type { Exporter, ExporterStats } from './exporter.js';
 import { DiskSpool, type SpoolMessage } from './nats-spool.js';
@@ -87,12 +88,15 @@ export class NatsSink implements Sink, Exporter {
   private pumpDone: Promise<void> = Promise.resolve();
   private readonly window: number;
   private readonly memoryRecords: number;
+  /** the message body is the record's JSON line: the tracer's lane can feed this sink */
+  readonly acceptsLines: boolean;
 
   private constructor(
     private readonly o: NatsSinkOptions,
     private readonly encode: (e: Entry) => Uint8Array,
     readonly spool: DiskSpool,
   ) {
+    this.acceptsLines = (o.format ?? NATS_DEFAULTS.format) === 'json';
     const host = subjectToken(o.host ?? hostname());
     this.subjectPrefix = `ctrace.${host}.`;
     // a run's start (monotonic ns) keeps ids apart across restarts within one boot
@@ -126,6 +130,24 @@ export class NatsSink implements Sink, Exporter {
     this.push(event);
   }
 
+  /**
+   * Events as JSON lines from the tracer's lane (json format only), each ended by a newline:
+   * each line is the body write() would build for the same event. The batch is the reader's
+   * reused block, so it is copied once and the messages are views of the copy.
+   */
+  writeLines(lines: Buffer): void {
+    if (this.closing) return;
+    if (!this.acceptsLines) throw new Error(`JSON lines go to --nats-format json only`);
+    const own = Buffer.from(lines);
+    let start = 0;
+    for (let nl = own.indexOf(0x0a); nl >= 0; nl = own.indexOf(0x0a, start)) {
+      const type = laneLineType(own, start);
+      this.tally.count(type);
+      this.enqueue(type, own.subarray(start, nl));
+      start = nl + 1;
+    }
+  }
+
   noteLost(report: LostReport, source?: LossSource): void {
     if (this.closing) return;
     this.push(this.tally.lostRecord(report, source));
@@ -146,7 +168,11 @@ export class NatsSink implements Sink, Exporter {
   }
 
   private push(e: Entry): void {
-    const m: SpoolMessage = { subject: this.subjectPrefix + e.type, id: this.idPrefix + this.seq++, payload: this.encode(e) };
+    this.enqueue(e.type, this.encode(e));
+  }
+
+  private enqueue(type: Entry['type'], payload: Uint8Array): void {
+    const m: SpoolMessage = { subject: this.subjectPrefix + type, id: this.idPrefix + this.seq++, payload };
     if (this.spool.length === 0 && this.connected && this.mem.length < this.memoryRecords) this.mem.push(m);
     else {
       this.spill();

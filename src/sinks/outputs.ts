@@ -152,16 +152,25 @@ export class Outputs implements Sink {
   }
 
   /**
-   * Every output opened here takes JSON lines (a JSONL log or none, no socket, nothing on stdout:
-   * JSON for stdout is written by the tracer itself): the tracer's lane can feed them.
+   * Every output opened here takes JSON lines (a JSONL log or none, NATS in JSON or none, no
+   * socket, nothing on stdout: JSON for stdout is written by the tracer itself): the tracer's
+   * lane can feed them.
    */
   get acceptsLines(): boolean {
-    return !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket && !this.otlp && !this.nats;
+    return (
+      !this.stdout && (!this.log || this.log.format === 'jsonl') && !this.socket && !this.otlp && (!this.nats || this.nats.acceptsLines)
+    );
+  }
+
+  /** Some output keeps the lane's lines (stdout, written by the tracer, does not need them back). */
+  get wantsLines(): boolean {
+    return this.acceptsLines && (!!this.log || !!this.nats);
   }
 
   /** Events as JSON lines from the tracer's lane (only when acceptsLines). */
   writeLines(lines: Buffer): void {
     this.log?.writeLines(lines);
+    this.nats?.writeLines(lines);
   }
 
   write(event: TraceEvent): void {
