@@ -174,9 +174,11 @@ function defineConfigs(bins, hasLog) {
     count,
   });
   // ctrace writing an audit log (its lines counted from the log), in startCtrace's `mode`
-  const logConfig = (name, mode) => ({
+  // the two log-cost configurations run where their targets are read: the container storms
+  const logConfig = (name, mode, only) => ({
     name,
     kinds: ['exec', 'mount'],
+    only,
     ctrace: 'log',
     start: () => startCtrace({ mode }),
     unavailable: hasLog ? null : '`ctrace run --log` does not exist in this build',
@@ -187,8 +189,8 @@ function defineConfigs(bins, hasLog) {
     logConfig('ctrace --log', 'log'),
     // the audit log at stdout's cost: the log alone against stdout's JSON to a file (the same
     // bytes to disk), and the log on top of stdout to /dev/null (the row above)
-    { name: 'ctrace > file', kinds: ['exec', 'mount'], ctrace: 'file', start: () => startCtrace({ mode: 'file' }) },
-    logConfig('ctrace -q --log', 'qlog'),
+    { name: 'ctrace > file', kinds: ['exec', 'mount'], only: LOG_COST_WORKLOADS, ctrace: 'file', start: () => startCtrace({ mode: 'file' }) },
+    logConfig('ctrace -q --log', 'qlog', LOG_COST_WORKLOADS),
     {
       // every event also published to JetStream on a local server, acknowledged
       name: 'ctrace --nats',
@@ -205,6 +207,13 @@ function defineConfigs(bins, hasLog) {
     peer('mountsnoop', ['mount'], (out, w, run) => ({ got: countLines(out, (l) => l.includes(`"${run.target}"`)), expected: 2 * w.ops })),
     peer('bpftrace', ['exec'], (out, w) => ({ got: countLines(out, (l) => l.endsWith(' /bin/true')), expected: w.ops, approx: true })),
   ];
+}
+
+const LOG_COST_WORKLOADS = ['exec-container', 'mount-container'];
+
+/** Whether a configuration runs on a workload: its kind, and its own list of workloads if it has one. */
+function covers(cfg, wname, w) {
+  return cfg.kinds.includes(w.kind) && (!cfg.only || cfg.only.includes(wname));
 }
 
 function countLines(text, pred) {
@@ -325,7 +334,7 @@ async function overheadRounds(opts, workloads, configs) {
   for (let r = 0; r < opts.rounds; r++) {
     for (const wname of opts.workloads) {
       const w = workloads[wname];
-      const list = configs.filter((c) => c.kinds.includes(w.kind) && !c.unavailable);
+      const list = configs.filter((c) => covers(c, wname, w) && !c.unavailable);
       const order = roundOrder(list, r);
       const line = [];
       for (const cfg of order) {
@@ -350,7 +359,7 @@ function summariseRounds(runs, opts, configs, workloads) {
   for (const wname of opts.workloads) {
     const w = workloads[wname];
     for (const cfg of configs) {
-      if (cfg.name === 'none' || !cfg.kinds.includes(w.kind)) continue;
+      if (cfg.name === 'none' || !covers(cfg, wname, w)) continue;
       const row = { workload: wname, config: cfg.name };
       rows.push(row);
       if (cfg.unavailable) {
@@ -788,9 +797,10 @@ function evaluateTargets(res) {
     f.describe = (r) => `, ${r.lost} lost, delivered ${r.delivered?.allDelivered ? 'all' : 'NOT all'}`;
     return f;
   };
-  ratioTarget('exec storm in a container, every event: ctrace <= 1.02x, 0 lost', 'exec-container', 1.02, allIn('exec-container'));
+  // issue 18's bars (the first round's were 1.02x and 1.15x)
+  ratioTarget('exec storm in a container, every event: ctrace <= 1.01x, 0 lost', 'exec-container', 1.01, allIn('exec-container'));
   ratioTarget('shell loop in a container, runc run to exit: ctrace <= 1.01x, 0 lost', 'exec-shell-container', 1.01, allIn('exec-shell-container'));
-  ratioTarget('mount storm in a container: ctrace <= 1.15x', 'mount-container', 1.15);
+  ratioTarget('mount storm in a container: ctrace <= 1.05x', 'mount-container', 1.05);
   // the audit log's CPU per event against stdout's, in the container exec storm
   const cpuOf = (c) => row('exec-container', c)?.cpuPerEventUs ?? null;
   const logCpu = (name, logCfg, baseCfg) => {
