@@ -15,9 +15,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace ctrace {
 
@@ -61,30 +61,95 @@ class ExecMemory {
       return static_cast<size_t>(h ^ (h >> 29));
     }
   };
+  // A bounded first-in-first-out map in one array: open addressing with linear probing and
+  // backward-shift deletion, plus a ring of keys in insertion order for eviction. The poll
+  // thread puts one entry per exec and evicts one; a node-based map paid a malloc, a free and
+  // scattered cache misses for each. Grows by doubling up to twice `max` slots (half full).
   template <typename V>
-  struct Fifo {
-    std::unordered_map<Key, V, KeyHash> map;
-    std::deque<Key> order;
-    V* Put(const Key& k, size_t max) {
-      auto [it, fresh] = map.try_emplace(k);
-      if (fresh) {
-        order.push_back(k);
-        if (order.size() > max) {
-          map.erase(order.front());
-          order.pop_front();
-        }
+  class Fifo {
+   public:
+    explicit Fifo(size_t max) : max_(max), order_(max) {}
+
+    V* Put(const Key& k) {
+      size_t i;
+      if (Lookup(k, &i)) return &slots_[i].value;
+      if (count_ == max_) {
+        Erase(order_[head_]);
+        head_ = (head_ + 1) % max_;
+        count_--;
       }
-      return &it->second;
+      if ((count_ + 1) * 2 > slots_.size()) Grow();
+      Lookup(k, &i);  // the first free slot of k's run (Erase and Grow moved entries)
+      slots_[i].used = true;
+      slots_[i].key = k;
+      order_[(head_ + count_) % max_] = k;
+      count_++;
+      return &slots_[i].value;
     }
     const V* Find(const Key& k) const {
-      const auto it = map.find(k);
-      return it == map.end() ? nullptr : &it->second;
+      size_t i;
+      return Lookup(k, &i) ? &slots_[i].value : nullptr;
     }
-    size_t size() const { return map.size(); }
+    size_t size() const { return count_; }
+
+   private:
+    struct Slot {
+      bool used = false;
+      Key key{};
+      V value{};
+    };
+    // True with *i at k's slot; false with *i at the free slot that ends k's run.
+    bool Lookup(const Key& k, size_t* i) const {
+      if (slots_.empty()) return false;
+      const size_t mask = slots_.size() - 1;
+      for (size_t j = KeyHash{}(k) & mask;; j = (j + 1) & mask) {
+        if (!slots_[j].used) {
+          *i = j;
+          return false;
+        }
+        if (slots_[j].key == k) {
+          *i = j;
+          return true;
+        }
+      }
+    }
+    void Erase(const Key& k) {
+      size_t i;
+      if (!Lookup(k, &i)) return;
+      const size_t mask = slots_.size() - 1;
+      // pull back each later entry of the run that may live at i (its home is not in (i, j])
+      for (size_t j = (i + 1) & mask; slots_[j].used; j = (j + 1) & mask) {
+        const size_t home = KeyHash{}(slots_[j].key) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+          slots_[i].key = slots_[j].key;
+          slots_[i].value = std::move(slots_[j].value);
+          i = j;
+        }
+      }
+      slots_[i].used = false;
+      slots_[i].value = V{};
+    }
+    void Grow() {
+      std::vector<Slot> old = std::move(slots_);
+      slots_ = std::vector<Slot>(old.empty() ? 64 : old.size() * 2);
+      for (Slot& s : old) {
+        if (!s.used) continue;
+        size_t i;
+        Lookup(s.key, &i);
+        slots_[i].used = true;
+        slots_[i].key = s.key;
+        slots_[i].value = std::move(s.value);
+      }
+    }
+
+    size_t max_;
+    std::vector<Slot> slots_;
+    std::vector<Key> order_;  // a ring: order_[head_] is the oldest of count_ keys
+    size_t head_ = 0, count_ = 0;
   };
 
-  Fifo<Filename> filenames_;
-  Fifo<Binary> binaries_;
+  Fifo<Filename> filenames_{kMaxFilenames};
+  Fifo<Binary> binaries_{kMaxBinaries};
 };
 
 }  // namespace ctrace

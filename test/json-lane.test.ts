@@ -500,6 +500,42 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
     expect(l.native.takeNoted()).toBeNull();
   });
 
+  it('remembers the filenames of the last 16,384 processes, oldest out first, through 60,000 execs that reuse pids', () => {
+    const r = rng(7);
+    const l = lane();
+    const MAX = 16384;
+    // the model: insertion order, an exec of a process already there keeps its place
+    const model = new Map<string, string>();
+    const k = (pid: number, start: bigint) => `${pid}/${start}`;
+    const seen: Array<[number, bigint]> = [];
+    for (let batch = 0; batch < 60; batch++) {
+      const recs: Buffer[] = [];
+      for (let i = 0; i < 1000; i++) {
+        // a small pid space: repeats (the same process execs again) and near neighbours in the table
+        const pid = 1 + int(r, 30000);
+        const start = BigInt(int(r, 3)) * 1000n;
+        const name = `/bin/p${batch}-${i}`;
+        recs.push(execRecord(r, { tgid: pid, startNs: start, nspid: 2, ancestors: [], filename: Buffer.from(name), argv: [], ino: 1n, xflags: 0 }));
+        const key = k(pid, start);
+        if (!model.has(key) && model.size === MAX) model.delete(model.keys().next().value!);
+        model.set(key, name);
+        seen.push([pid, start]);
+      }
+      l.native.format(Buffer.concat(recs));
+      // every process seen so far: remembered with its latest filename exactly when the model has it
+      const probe = batch % 10 === 9 ? seen : seen.slice(-2000);
+      for (const [pid, start] of probe) {
+        const want = model.get(k(pid, start));
+        const got = l.native.filenameOf(pid, start);
+        if (want === undefined ? got !== undefined : got?.toString() !== want) {
+          throw new Error(`batch ${batch}: ${k(pid, start)} remembered as ${got?.toString()}, the model says ${want}`);
+        }
+      }
+    }
+    expect(model.size).toBe(MAX);
+    expect(seen.length - new Set(seen.map(([p, s]) => k(p, s))).size).toBeGreaterThan(10_000);
+  });
+
   it('keeps an exec record\'s filename over what JavaScript looked up, and says which exec named it', () => {
     const r = rng(99);
     const l = lane();
