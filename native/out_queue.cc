@@ -33,6 +33,7 @@ int OutQueue::Open(int fd, size_t max_bytes) {
   if (fstat(fd, &st) == 0) {
     if (S_ISSOCK(st.st_mode)) {
       socket_ = true;
+      nonblocking_ = true;
     } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
       // A description of our own, so O_NONBLOCK does not change the shell's (or Node's) view of fd.
       char path[64];
@@ -40,9 +41,10 @@ int OutQueue::Open(int fd, size_t max_bytes) {
       own_fd_ = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
       if (own_fd_ >= 0) {
         fd_ = own_fd_;
+        nonblocking_ = true;
       } else {
         const int flags = fcntl(fd, F_GETFL);
-        if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        nonblocking_ = flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
       }
     }
   }
@@ -82,12 +84,26 @@ int OutQueue::Push(const void* p, size_t n) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (counts_.err != 0) return counts_.err;
     if (!open_ || stop_) return EBADF;
+    const auto* b = static_cast<const uint8_t*>(p);
+    if (queue_.empty() && nonblocking_) {
+      // The writer is idle (it holds no buffer while the queue is empty) and waits on this lock.
+      const ssize_t w = WriteNow(b, n);
+      if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        counts_.err = errno;
+        return counts_.err;
+      }
+      if (w > 0) {
+        counts_.written_bytes += static_cast<uint64_t>(w);
+        b += w;
+        n -= static_cast<size_t>(w);
+        if (n == 0) return 0;
+      }
+    }
     if (queued_ + n > max_bytes_) {
-      counts_.dropped_lines += Lines(p, n);
+      counts_.dropped_lines += Lines(b, n);
       counts_.dropped_bytes += n;
       return 0;
     }
-    const auto* b = static_cast<const uint8_t*>(p);
     if (queue_.size() > 1 && queue_.back().size() + n <= kCoalesceBytes) {
       queue_.back().insert(queue_.back().end(), b, b + n);  // never the front: the writer may hold it
     } else {
@@ -131,11 +147,15 @@ void OutQueue::Run() {
   }
 }
 
+ssize_t OutQueue::WriteNow(const uint8_t* b, size_t n) const {
+  return socket_ ? send(fd_, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(fd_, b, n);
+}
+
 bool OutQueue::WriteAll(const std::vector<uint8_t>& buf) {
   const uint8_t* b = buf.data();
   size_t n = buf.size();
   while (n > 0) {
-    const ssize_t w = socket_ ? send(fd_, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(fd_, b, n);
+    const ssize_t w = WriteNow(b, n);
     if (w > 0) {
       b += w;
       n -= static_cast<size_t>(w);

@@ -6,11 +6,16 @@
 //
 // The writer never blocks for good either: a pipe, FIFO or terminal is written through a
 // non-blocking file description of its own (reopened through /proc/self/fd), a socket with
-// MSG_DONTWAIT, so Close() always returns within a poll interval.
+// MSG_DONTWAIT, so Close() always returns within a poll interval. Such an output is also
+// written by Push() itself while nothing is queued, as far as it takes the bytes at once: the
+// writer thread is woken only for what is left, not once per push (a wakeup costs more than
+// the write). A regular file, whose writes may wait for the disk, is always the writer's.
 #ifndef CTRACE_NATIVE_OUT_QUEUE_H
 #define CTRACE_NATIVE_OUT_QUEUE_H
 
 #include <condition_variable>
+#include <sys/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -56,6 +61,8 @@ class OutQueue {
   void Run();
   // Writes all of buf; false when stopping or failed (err_ set).
   bool WriteAll(const std::vector<uint8_t>& buf);
+  // One write that does not wait; the bytes written, or -1 with errno.
+  ssize_t WriteNow(const uint8_t* b, size_t n) const;
   static uint64_t Lines(const void* p, size_t n);
 
   mutable std::mutex mutex_;
@@ -69,6 +76,7 @@ class OutQueue {
   int fd_ = -1;        // what the writer writes to
   int own_fd_ = -1;    // fd_ when it is our own non-blocking reopen
   bool socket_ = false;
+  bool nonblocking_ = false;  // writes to fd_ never wait: Push may write while the queue is empty
   std::thread thread_;
 };
 
