@@ -13,9 +13,9 @@
 #ifndef CTRACE_NATIVE_OUT_QUEUE_H
 #define CTRACE_NATIVE_OUT_QUEUE_H
 
-#include <condition_variable>
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <mutex>

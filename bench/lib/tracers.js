@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_DIR, REPO_ROOT } from './build.js';
-import { bpfProgCounters, cpuNs, runSync, sleep, statusKb, wallNowNs } from './util.js';
+import { bpfProgCounters, cpuNs, monoNowNs, runSync, sleep, statusKb } from './util.js';
 
 export const OUT_DIR = join(BUILD_DIR, 'out');
 const CTRACE_BIN = join(REPO_ROOT, 'bin', 'ctrace.js');
@@ -115,7 +115,7 @@ export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}
   if (mode === 'pipe') {
     let partial = '';
     child.stdout.setEncoding('utf8').on('data', (d) => {
-      const at = wallNowNs();
+      const at = monoNowNs();
       const parts = (partial + d).split('\n');
       partial = parts.pop();
       lines += parts.length;
