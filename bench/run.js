@@ -173,8 +173,8 @@ function defineConfigs(bins, hasLog) {
     start: () => startPeer(name, bins),
     count,
   });
-  // ctrace writing an audit log (its lines counted from the log), in startCtrace's `mode`
-  // the two log-cost configurations run where their targets are read: the container storms
+  // ctrace writing an audit log (its lines counted from the log), in startCtrace's `mode`, on
+  // the workloads `only` names (all of its kinds without it)
   const logConfig = (name, mode, only) => ({
     name,
     kinds: ['exec', 'mount'],
@@ -209,6 +209,7 @@ function defineConfigs(bins, hasLog) {
   ];
 }
 
+/** The log-cost pair (`> file`, `-q --log`) runs where its target is read: the container storms. */
 const LOG_COST_WORKLOADS = ['exec-container', 'mount-container'];
 
 /** ctrace's limit per workload, for the targets and the chart: issue 18's bars (the first round's were 1.02x and 1.15x). */

@@ -43,6 +43,19 @@ std::string LogHint(const std::vector<std::string>& lines) {
 
 std::string ErrnoText(int err) { return std::string(strerror(err)) + " (" + NativeError::Code(err) + ")"; }
 
+// ctrace_bpf__load with SIGPROF blocked on this thread. The verifier gives up with EAGAIN while a
+// signal is pending, and V8's sampling profiler (node --cpu-prof) sends SIGPROF every
+// millisecond: no load would finish. The profiler's tick comes after the load.
+int LoadWithoutSigprof(struct ctrace_bpf* skel) {
+  sigset_t prof, old;
+  sigemptyset(&prof);
+  sigaddset(&prof, SIGPROF);
+  const bool blocked = pthread_sigmask(SIG_BLOCK, &prof, &old) == 0;
+  const int err = ctrace_bpf__load(skel);
+  if (blocked) pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return err;
+}
+
 }  // namespace
 
 void Program::SkelDeleter::operator()(struct ctrace_bpf* skel) const { ctrace_bpf__destroy(skel); }
@@ -227,19 +240,7 @@ Program::Program(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Program>(inf
   }
 
   mark = LibbpfLog::Mark();
-  int load_err;
-  {
-    // The verifier gives up with EAGAIN while a signal is pending, and V8's sampling profiler
-    // (node --cpu-prof) sends this thread SIGPROF every millisecond: no load would finish.
-    // Blocked for the load only, the profiler's tick comes after it.
-    sigset_t prof, old;
-    sigemptyset(&prof);
-    sigaddset(&prof, SIGPROF);
-    const bool blocked = pthread_sigmask(SIG_BLOCK, &prof, &old) == 0;
-    load_err = ctrace_bpf__load(skel_.get());
-    if (blocked) pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  }
-  if (const int err = load_err; err != 0) {
+  if (const int err = LoadWithoutSigprof(skel_.get()); err != 0) {
     const int e = -err;
     const auto log = LibbpfLog::Since(mark, kErrorLogLines);
     std::string hint;
