@@ -205,12 +205,13 @@ Napi::Value JsonLaneBinding::Write(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// outputStats(): {writtenBytes, droppedLines, droppedBytes, queuedBytes, undeliveredLines, errno}
+// outputStats(): {writtenBytes, writes, droppedLines, droppedBytes, queuedBytes, undeliveredLines, errno}
 Napi::Value JsonLaneBinding::OutputStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const OutQueue::Counts c = out_->counts();
   Napi::Object o = Napi::Object::New(env);
   o.Set("writtenBytes", Napi::Number::New(env, static_cast<double>(c.written_bytes)));
+  o.Set("writes", Napi::Number::New(env, static_cast<double>(c.writes)));
   o.Set("droppedLines", Napi::Number::New(env, static_cast<double>(c.dropped_lines)));
   o.Set("droppedBytes", Napi::Number::New(env, static_cast<double>(c.dropped_bytes)));
   o.Set("queuedBytes", Napi::Number::New(env, static_cast<double>(c.queued_bytes)));

@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <system_error>
 
 #include "json_lane.h"
@@ -19,6 +21,7 @@ namespace {
 
 constexpr int kPollMs = 100;               // how often a writer waiting on a full pipe looks at stop_
 constexpr size_t kCoalesceBytes = 256u << 10;  // small pushes share a buffer up to this size
+constexpr auto kFileHold = std::chrono::milliseconds(50);  // a regular file's writes: see out_queue.h
 
 }  // namespace
 
@@ -31,7 +34,9 @@ int OutQueue::Open(int fd, size_t max_bytes) {
   fd_ = fd;
   struct stat st;
   if (fstat(fd, &st) == 0) {
-    if (S_ISSOCK(st.st_mode)) {
+    if (S_ISREG(st.st_mode)) {
+      hold_ = true;
+    } else if (S_ISSOCK(st.st_mode)) {
       socket_ = true;
       nonblocking_ = true;
     } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
@@ -49,7 +54,10 @@ int OutQueue::Open(int fd, size_t max_bytes) {
     }
   }
   try {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "ctrace-out");
+      Run();
+    });
   } catch (const std::system_error& e) {
     if (own_fd_ >= 0) close(own_fd_);
     own_fd_ = -1;
@@ -93,6 +101,7 @@ int OutQueue::Push(const void* p, size_t n) {
         return counts_.err;
       }
       if (w > 0) {
+        counts_.writes++;
         counts_.written_bytes += static_cast<uint64_t>(w);
         b += w;
         n -= static_cast<size_t>(w);
@@ -104,12 +113,15 @@ int OutQueue::Push(const void* p, size_t n) {
       counts_.dropped_bytes += n;
       return 0;
     }
+    const bool was_empty = queue_.empty();
     if (queue_.size() > 1 && queue_.back().size() + n <= kCoalesceBytes) {
       queue_.back().insert(queue_.back().end(), b, b + n);  // never the front: the writer may hold it
     } else {
       queue_.emplace_back(b, b + n);
     }
     queued_ += n;
+    // a file's writer is collecting: it needs waking only to start, or to write a full hold
+    if (hold_ && !was_empty && (queued_ < kCoalesceBytes || queued_ - n >= kCoalesceBytes)) return 0;
   }
   cv_.notify_one();
   return 0;
@@ -130,20 +142,28 @@ int OutQueue::PushLines(const std::vector<uint8_t>& batch) {
 }
 
 void OutQueue::Run() {
+  size_t due = 0;  // buffers that have had their hold: written without another
   for (;;) {
     std::vector<uint8_t>* front = nullptr;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (hold_ && due == 0) {
+        cv_.wait_for(lock, kFileHold, [this] { return stop_ || queued_ >= kCoalesceBytes; });
+        due = queue_.size();
+      }
       if (stop_) return;
       front = &queue_.front();  // stays put: Push appends to the back only, Close() waits for us
     }
-    const bool ok = WriteAll(*front);
+    uint64_t writes = 0;
+    const bool ok = WriteAll(*front, &writes);
     std::lock_guard<std::mutex> lock(mutex_);
+    counts_.writes += writes;
     if (!ok) return;
     counts_.written_bytes += front->size();
     queued_ -= front->size();
     queue_.pop_front();
+    if (due > 0) due--;
   }
 }
 
@@ -151,12 +171,13 @@ ssize_t OutQueue::WriteNow(const uint8_t* b, size_t n) const {
   return socket_ ? send(fd_, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(fd_, b, n);
 }
 
-bool OutQueue::WriteAll(const std::vector<uint8_t>& buf) {
+bool OutQueue::WriteAll(const std::vector<uint8_t>& buf, uint64_t* writes) {
   const uint8_t* b = buf.data();
   size_t n = buf.size();
   while (n > 0) {
     const ssize_t w = WriteNow(b, n);
     if (w > 0) {
+      (*writes)++;
       b += w;
       n -= static_cast<size_t>(w);
       continue;

@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -555,7 +556,10 @@ RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi
   }
   s.tsfn_live = true;
   try {
-    s.thread = std::thread([&s] { s.Run(); });
+    s.thread = std::thread([&s] {
+      pthread_setname_np(pthread_self(), "ctrace-ring");  // what top -H and perf show
+      s.Run();
+    });
   } catch (const std::system_error& e) {
     s.Shutdown();
     NativeError::Throw(env, "ringbuf", e.code().value(), "could not start the poll thread");

@@ -4,6 +4,9 @@
  * other record on raw, byte for byte and in order. Records are built with the src/decode/abi.ts
  * layout and filled with hostile bytes from a seeded generator.
  */
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as abi from '../src/decode/abi.js';
 import { classifyCgroupPath } from '../src/classify/classify.js';
@@ -16,6 +19,8 @@ import { decodeBytes } from '../src/util/bytes.js';
 import { CAP_NAMES } from '../src/events/identity.js';
 import { lineage } from '../src/enrich/lineage.js';
 import { binaryDetail, type Cached } from '../src/enrich/binary-hash.js';
+import { LaneOutput } from '../src/tracer/lane-output.js';
+import type { NativeOutputStats } from '../src/addon/native.js';
 
 const { OFF, SIZE } = abi;
 const OFFSET = 1_763_000_000_123_456_789n; // CLOCK_REALTIME - CLOCK_MONOTONIC
@@ -571,3 +576,54 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
   });
 });
 
+
+/**
+ * The lane's output queue (native/out_queue.h): every line reaches the output in order; a regular
+ * file's writer collects what comes for a while and writes it at once (a wakeup per push cost
+ * more than the write), while a device is written at each push.
+ */
+describe('the lane output queue (native/out_queue.cc)', () => {
+  const native = loadNative();
+
+  /** Pushes 200 lines in 10 pushes 3 ms apart, as the poll thread pushes a storm's batches. */
+  async function pushLines(path: string): Promise<{ stats: NativeOutputStats; lines: string[] }> {
+    const formatter = new native.JsonLane(OFFSET);
+    const fd = openSync(path, 'w');
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      const out = new LaneOutput(formatter, fd, (e) => {
+        throw e;
+      });
+      const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ type: 'exec', n: i, pad: 'x'.repeat(i % 50) }));
+      for (let i = 0; i < lines.length; i += 20) {
+        if (i) Atomics.wait(pause, 0, 0, 3);
+        out.write(lines.slice(i, i + 20).join('\n') + '\n');
+      }
+      return { stats: await out.close(5000), lines };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  it('writes a regular file in a few collected writes, every line in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctrace-out-'));
+    try {
+      const file = join(dir, 'out.jsonl');
+      const { stats, lines } = await pushLines(file);
+      expect(readFileSync(file, 'utf8')).toBe(lines.map((l) => l + '\n').join(''));
+      expect(stats).toMatchObject({ queuedBytes: 0, undeliveredLines: 0, droppedLines: 0, errno: 0 });
+      expect(stats.writtenBytes).toBe(statSync(file).size);
+      // 10 pushes within one hold (~30 ms of 50): a preempted test process may split them once
+      expect(stats.writes).toBeGreaterThan(0);
+      expect(stats.writes).toBeLessThanOrEqual(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes a device at each push (nothing to collect for)', async () => {
+    const { stats, lines } = await pushLines('/dev/null');
+    expect(stats.writes).toBe(10);
+    expect(stats.writtenBytes).toBe(lines.reduce((n, l) => n + l.length + 1, 0));
+  });
+});

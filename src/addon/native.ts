@@ -148,6 +148,8 @@ export interface NativeJsonLane {
 /** The lane output's bounded queue (native/out_queue.h). */
 export interface NativeOutputStats {
   writtenBytes: number;
+  /** write() calls that wrote something (a regular file's are collected: see native/out_queue.h) */
+  writes: number;
   /** lines that did not fit in the queue (stdout too slow) */
   droppedLines: number;
   droppedBytes: number;
