@@ -38,6 +38,11 @@ const volatile __u32 cfg_ancestors = 8;
 /* 1 while the reader sleeps until woken (it found the ring empty for a while). */
 __u32 reader_idle = 0;
 
+/* ---- written by the hooks ------------------------------------------------ */
+/* 1 once fsopen() left a context in fs_ctxs: until then an exit has none to forget and skips
+ * the lookup (set before the entry is, by the process whose exit comes later). */
+__u32 fs_ctxs_used = 0;
+
 /* ---- maps -------------------------------------------------------------- */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -659,7 +664,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	 * left to the LRU and the stale-key check.) */
 	if (k.pid_entry != PID_ENTRY_ABSENT)
 		bpf_map_delete_elem(&pid_verdicts, &tgid);
-	if (bpf_map_lookup_elem(&fs_ctxs, &tgid))
+	if (fs_ctxs_used && bpf_map_lookup_elem(&fs_ctxs, &tgid))
 		bpf_map_delete_elem(&fs_ctxs, &tgid);
 	return 0;
 }
@@ -1190,6 +1195,7 @@ int sys_exit_fsopen(struct trace_event_raw_sys_exit *ctx)
 	if (!r)
 		return 0;
 	__builtin_memset(&r->fs, 0, sizeof(r->fs));
+	fs_ctxs_used = 1;
 	read_user_str(r->fs.fstype, sizeof(r->fs.fstype), PT_REGS_PARM1_SYSCALL(regs), &r->fs.mflags,
 		      CTRACE_MF_FSTYPE_TRUNC);
 	if (bpf_map_update_elem(&fs_ctxs, &k.tgid, &r->fs, BPF_ANY))
