@@ -114,8 +114,9 @@ int OutQueue::Push(const void* p, size_t n) {
       return 0;
     }
     const bool was_empty = queue_.empty();
-    if (queue_.size() > 1 && queue_.back().size() + n <= kCoalesceBytes) {
-      queue_.back().insert(queue_.back().end(), b, b + n);  // never the front: the writer may hold it
+    // never into the buffer the writer is writing
+    if (queue_.size() > (writing_ ? 1u : 0u) && queue_.back().size() + n <= kCoalesceBytes) {
+      queue_.back().insert(queue_.back().end(), b, b + n);
     } else {
       queue_.emplace_back(b, b + n);
     }
@@ -154,10 +155,12 @@ void OutQueue::Run() {
       }
       if (stop_) return;
       front = &queue_.front();  // stays put: Push appends to the back only, Close() waits for us
+      writing_ = true;
     }
     uint64_t writes = 0;
     const bool ok = WriteAll(*front, &writes);
     std::lock_guard<std::mutex> lock(mutex_);
+    writing_ = false;
     counts_.writes += writes;
     if (!ok) return;
     counts_.written_bytes += front->size();

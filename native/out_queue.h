@@ -82,6 +82,7 @@ class OutQueue {
   bool socket_ = false;
   bool nonblocking_ = false;  // writes to fd_ never wait: Push may write while the queue is empty
   bool hold_ = false;         // a regular file: the writer collects kFileHold before writing
+  bool writing_ = false;      // the writer is writing the front buffer (without the lock)
   std::thread thread_;
 };
 

@@ -613,9 +613,9 @@ describe('the lane output queue (native/out_queue.cc)', () => {
       expect(readFileSync(file, 'utf8')).toBe(lines.map((l) => l + '\n').join(''));
       expect(stats).toMatchObject({ queuedBytes: 0, undeliveredLines: 0, droppedLines: 0, errno: 0 });
       expect(stats.writtenBytes).toBe(statSync(file).size);
-      // 10 pushes within one hold (~30 ms of 50): a preempted test process may split them once
+      // 10 pushes within one hold (~30 ms of 50) are one write; a preempted test process may split them once
       expect(stats.writes).toBeGreaterThan(0);
-      expect(stats.writes).toBeLessThanOrEqual(3);
+      expect(stats.writes).toBeLessThanOrEqual(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
