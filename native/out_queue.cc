@@ -154,7 +154,7 @@ void OutQueue::Run() {
         due = queue_.size();
       }
       if (stop_) return;
-      front = &queue_.front();  // stays put: Push appends to the back only, Close() waits for us
+      front = &queue_.front();  // stays put: Push leaves it alone while writing_, Close() waits for us
       writing_ = true;
     }
     uint64_t writes = 0;

@@ -39,7 +39,9 @@ class Program : public Napi::ObjectWrap<Program> {
     uint32_t argv_max = CTRACE_ARGV_DEFAULT;  // argv bytes an exec records
     uint32_t ancestors = 8;                   // ancestors an exec records
     uint32_t ring_bytes = 8u << 20;
-    int poll_ms = 5;
+    // 10 ms: each drain wakes the reader and stdout's writer, which on a VM cost more than the
+    // lines they move (bench/README.md); a line still reaches stdout within ~10 ms
+    int poll_ms = 10;
   };
 
   struct Hook {

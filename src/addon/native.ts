@@ -27,7 +27,7 @@ export interface NativeProgramOptions {
   ancestors?: number;
   /** ring buffer bytes, a power of 2 (default 8 MiB) */
   ringBytes?: number;
-  /** the poll thread drains the ring at least this often (default 5 ms; the Tracer's is 10 ms) */
+  /** the poll thread drains the ring at least this often (default 10 ms) */
   pollMs?: number;
 }
 

@@ -40,7 +40,7 @@ export interface TracerOptions {
   ringBytes?: number;
   /** bytes queued before the kernel wakes the reader (default half the ring); 0 wakes per event */
   wakeupBytes?: number;
-  /** the reader drains the ring at least this often (ms; default 10) */
+  /** the reader drains the ring at least this often (ms; default 10: native/program.h) */
   pollMs?: number;
   /** how often kernel counters are read for loss reports, and lane container names refreshed (ms) */
   statsIntervalMs?: number;
@@ -147,9 +147,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       ...(options.argvMax !== undefined ? { argvMax: options.argvMax } : {}),
       ...(options.ancestors !== undefined ? { ancestors: options.ancestors } : {}),
       ringBytes,
-      // 10 ms: each drain is a wakeup of the reader and of stdout's writer, which on a VM cost more
-      // than the lines they move (bench/README.md); a line still reaches stdout within ~10 ms
-      pollMs: options.pollMs ?? 10,
+      ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
     });
     // the lane's cgroups are forgotten with the verdicts' (it is created below, before any batch)
     this.verdicts = new Verdicts(this.native, () => this.lane?.clear());
