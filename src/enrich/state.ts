@@ -3,7 +3,7 @@
  * once, as a generator of file reads, and driven either synchronously (readFileSync) or
  * asynchronously (fs/promises): the same steps, the caller chooses whether it may block.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runtime } from '../events/event.js';
@@ -156,8 +156,13 @@ function* lookupSteps(id: string, roots: StateRoots, runtime: Runtime | null): S
 }
 
 function readSyncOrNull(req: Request): Reply {
+  const path = 'file' in req ? req.file : req.dir;
   try {
-    return 'file' in req ? readFileSync(req.file, 'utf8') : readdirSync(req.dir);
+    // a miss is the common case (every root but the runtime's own; a container not yet written,
+    // or of a runtime we do not know): a stat that says so without an exception costs a tenth
+    // of a failed read, whose Error and stack trace were what a miss cost
+    if (statSync(path, { throwIfNoEntry: false }) === undefined) return null;
+    return 'file' in req ? readFileSync(path, 'utf8') : readdirSync(path);
   } catch {
     return null;
   }
