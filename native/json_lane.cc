@@ -205,7 +205,7 @@ std::vector<uint8_t> JsonLane::TakeNoted() {
   return out;
 }
 
-void JsonLane::Append(const uint8_t* rec, size_t len, Writer* w) {
+bool JsonLane::Append(const uint8_t* rec, size_t len, Writer* w) {
   Outcome outcome;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -245,8 +245,9 @@ void JsonLane::Append(const uint8_t* rec, size_t len, Writer* w) {
       raw_.fetch_add(1, std::memory_order_relaxed);
       w->Begin(kChunkRaw);
       w->Append(rec, len);
-      break;
+      return true;
   }
+  return false;
 }
 
 bool JsonLane::ExecKnown(const uint8_t* rec, const uint8_t* anc, size_t n_anc, json::Str filename, Writer* w) const {

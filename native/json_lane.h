@@ -117,7 +117,8 @@ class JsonLane {
   uint64_t noted_dropped() const { return noted_dropped_.load(std::memory_order_relaxed); }
 
   // Appends one ring record (hdr.size bytes, already checked against the ring's length).
-  void Append(const uint8_t* rec, size_t len, Writer* w);
+  // True when it went raw: JavaScript has to see it.
+  bool Append(const uint8_t* rec, size_t len, Writer* w);
 
   // JS wants batches the poll thread wrote (to give the lines to other outputs too).
   void SetDeliverWritten(bool on) { deliver_written_.store(on, std::memory_order_release); }

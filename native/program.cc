@@ -389,6 +389,7 @@ Napi::Value Program::Stats(const Napi::CallbackInfo& info) {
   o.Set("malformed", num(reader.malformed));
   o.Set("verdictErrors", num(reader.verdict_errors));
   o.Set("readerWakeups", num(reader.wakeups));
+  o.Set("readerAsks", num(reader.asks));
   return o;
 }
 

@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <cstring>
 #include <thread>
+#include <unordered_map>
 
 #include "abi.h"
 #include "errors.h"
@@ -45,6 +47,12 @@ class Credit {
     if (!available_ || stopped_) return false;
     available_ = false;
     return true;
+  }
+  // Poll thread: waits up to `ms` for the credit to be free (JS done with the batch in
+  // flight, and a loop turn after it) without taking it. False on timeout or when stopping.
+  bool WaitFree(int ms) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return available_ || stopped_; }) && !stopped_;
   }
   void Grant() {
     {
@@ -195,6 +203,19 @@ struct RingReader::Shared {
   size_t stall_bytes = 0;
   size_t cut_bytes = kFlushBytes;
   uint64_t cycle_deadline_ns = 0;
+  // Asking JavaScript. A record the lane sent raw because only JavaScript can answer for it (a
+  // new cgroup to classify, an ancestor's binary or an exec's hash to find) ends the cycle, and
+  // the thread waits (up to kAskMs) for JavaScript to have handled it before it reads on: the
+  // records behind it, a new container's first burst, then take the lane instead of following
+  // raw into JavaScript, where each costs many times what it costs here. At most kAsksPerCgroup
+  // times per cgroup (a cgroup JavaScript never registers, an exec whose binary cannot be
+  // hashed, cost no more than that), and never in the final drain.
+  static constexpr int kAskMs = 25;
+  static constexpr uint8_t kAsksPerCgroup = 6;
+  static constexpr size_t kMaxAsked = 8192;  // cgroups remembered; forgotten all at once past it
+  std::unordered_map<uint64_t, uint8_t> asked;
+  bool asking = false;  // OnSample ended the cycle to ask
+  std::atomic<uint64_t> asks{0};  // times the thread waited for JavaScript's answer
 
   // JS thread only: the block lane batches are handed over in (valid during the callback).
   static constexpr size_t kViewBytes = kFlushBytes + (256 << 10);
@@ -238,7 +259,11 @@ struct RingReader::Shared {
     const auto* p = static_cast<const uint8_t*>(data);
     self->records++;
     if (self->lane) {
-      self->lane->Append(p, hdr.size, &self->writer);
+      if (self->lane->Append(p, hdr.size, &self->writer) && !self->final && self->Ask(p, hdr.size)) {
+        self->asking = true;
+        self->cut = true;
+        return -ECANCELED;
+      }
     } else {
       self->batch.insert(self->batch.end(), p, p + hdr.size);
     }
@@ -248,6 +273,37 @@ struct RingReader::Shared {
       return -ECANCELED;
     }
     return 0;
+  }
+
+  // Whether to stop and ask JavaScript about this raw record (see `asked`).
+  bool Ask(const uint8_t* rec, size_t len) {
+    struct ctrace_hdr hdr;
+    memcpy(&hdr, rec, sizeof(hdr));
+    const auto type = hdr.type;
+    if (type != CTRACE_EV_EXEC && type != CTRACE_EV_EXIT && type != CTRACE_EV_MOUNT) return false;
+    const size_t at = offsetof(struct ctrace_exec, task) + offsetof(struct ctrace_task, cgroup_key);
+    if (len < at + sizeof(uint64_t)) return false;
+    uint64_t key;
+    memcpy(&key, rec + at, sizeof(key));
+    if (asked.size() >= kMaxAsked) asked.clear();
+    uint8_t& n = asked[key];
+    if (n >= kAsksPerCgroup) return false;
+    n++;
+    return true;
+  }
+
+  // After a cycle cut to ask: the batch goes to JavaScript now (waiting for the one before it
+  // if need be), then the thread waits for JavaScript to have handled it. Bounded: a slow
+  // JavaScript costs kAskMs per ask, and the ring holds what comes meanwhile.
+  bool AwaitAnswer() {
+    asking = false;
+    if (!batch.empty()) {  // JS was busy and Flush kept reading ahead: deliver it now
+      if (!credit->WaitFree(kAskMs)) return true;
+      if (!Flush()) return false;
+    }
+    asks++;
+    credit->WaitFree(kAskMs);
+    return true;
   }
 
   static uint64_t MonotonicNs() {
@@ -341,6 +397,7 @@ struct RingReader::Shared {
         return false;
       }
       if (!Flush()) return false;
+      if (asking && !AwaitAnswer()) return false;
       if (was_cut) {
         fenced = false;
         if (final ? ++batches >= max_final_batches : stop.load(std::memory_order_acquire)) return true;
@@ -577,6 +634,7 @@ RingReader::Counts RingReader::counts() const {
   c.malformed = shared_->malformed.load();
   c.verdict_errors = shared_->verdict_errors.load();
   c.wakeups = shared_->wakeups.load();
+  c.asks = shared_->asks.load();
   return c;
 }
 

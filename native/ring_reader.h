@@ -57,10 +57,12 @@ class RingReader {
     uint64_t malformed = 0;       // records whose header contradicted their ring length (dropped)
     uint64_t verdict_errors = 0;  // lane PID-verdict writes that failed (batches of them)
     uint64_t wakeups = 0;         // times the poll thread woke up (an idle ring costs next to none)
+    uint64_t asks = 0;            // times it waited for JS to answer for a record (a new cgroup's, mostly)
     Counts& operator+=(const Counts& o) {
       malformed += o.malformed;
       verdict_errors += o.verdict_errors;
       wakeups += o.wakeups;
+      asks += o.asks;
       return *this;
     }
   };

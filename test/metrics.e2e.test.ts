@@ -114,6 +114,8 @@ describe.runIf(privileged())('ctrace run --metrics, scraped by a real Prometheus
     expect(fill).toBeLessThanOrEqual(1);
     expect((await one('ctrace_reader_batch_seconds_count')).value).toBeGreaterThan(0);
     expect((await one('ctrace_reader_wakeups_total')).value).toBeGreaterThan(0);
+    // the burst's containers were new: the reader waited for their classification
+    expect((await one('ctrace_reader_asks_total')).value).toBeGreaterThan(0);
     expect((await one('ctrace_audit_log_bytes_total')).value).toBeGreaterThan(0);
     expect((await one('ctrace_audit_log_records_total')).value).toBeGreaterThan(BURST);
     expect((await one('ctrace_audit_log_fsync_lag_seconds')).value).toBeLessThan(5);

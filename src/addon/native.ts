@@ -46,6 +46,8 @@ export interface NativeStats {
   verdictErrors: number;
   /** times the poll thread woke up: about one per pollMs while records flow, none while idle */
   readerWakeups: number;
+  /** times the poll thread waited for JavaScript to answer for a record before reading on (a new container's first records) */
+  readerAsks: number;
 }
 
 export interface NativeHook {

@@ -16,6 +16,7 @@ export interface MetricSources {
   cgroupScopes(): Record<'container' | 'host' | 'unknown', number>;
   ringFill(): { used: number; size: number } | null;
   readerWakeups(): number;
+  readerAsks(): number;
   healthy(): boolean;
   ready(): boolean;
   /** the audit log's counters, when there is a log */
@@ -130,6 +131,7 @@ export class TracerMetrics {
       return [[{}, f && f.size ? f.used / f.size : 0]];
     });
     mirrorCounter(r, 'ctrace_reader_wakeups_total', 'Times the ring reader thread woke up to drain the ring', [], () => [[{}, src()?.readerWakeups() ?? 0]]);
+    mirrorCounter(r, 'ctrace_reader_asks_total', 'Times the ring reader waited for userland to classify a record (a new container) before reading on', [], () => [[{}, src()?.readerAsks() ?? 0]]);
     this.batchSeconds = new Histogram({
       name: 'ctrace_reader_batch_seconds',
       help: 'Time JavaScript took to decode, classify and hand out one batch from the reader (the count is the number of batches)',

@@ -30,6 +30,7 @@ export async function startMetrics(at: Endpoint): Promise<FleetMetrics> {
         cgroupScopes: () => t.cgroupScopes(),
         ringFill: () => t.ringFill(),
         readerWakeups: () => t.readerWakeups(),
+        readerAsks: () => t.readerAsks(),
         healthy: () => t.health().ok,
         ready: () => true,
         log: () => outputs.log?.stats() ?? null,

@@ -255,6 +255,11 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     return this.native.stats().readerWakeups;
   }
 
+  /** Times the poll thread waited for this side to answer for a record (a new container's first) before reading on. */
+  readerAsks(): number {
+    return this.native.stats().readerAsks;
+  }
+
   /** Bytes in the ring buffer not yet read, and its size; null once closed. */
   ringFill(): { used: number; size: number } | null {
     return this.closed ? null : this.native.ringFill();
