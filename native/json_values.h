@@ -76,6 +76,27 @@ inline size_t Utf8SeqLen(const uint8_t* p, const uint8_t* end) {
   return n;
 }
 
+// The first byte at or after p that may need more than a copy (a control, '"', '\\', or any byte
+// of 0x80 and up), eight bytes at a time, as most of a line is plain ASCII; the last few bytes
+// are left to the caller. Per word: the classic has-zero-byte test (x - 0x01..) & ~x & 0x80..,
+// whose lowest flag is exact (a borrow only flags bytes above a true hit).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "SkipPlain reads the lowest address as the lowest byte");
+inline const uint8_t* SkipPlain(const uint8_t* p, const uint8_t* end) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHighs = 0x8080808080808080ull;
+  while (end - p >= 8) {
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    const uint64_t quote = v ^ (kOnes * '"');       // a zero byte where '"'
+    const uint64_t backslash = v ^ (kOnes * '\\');  // a zero byte where '\\'
+    const uint64_t hits = (((v - kOnes * 0x20) & ~v) | ((quote - kOnes) & ~quote) |
+                           ((backslash - kOnes) & ~backslash) | v) & kHighs;
+    if (hits != 0) return p + (__builtin_ctzll(hits) >> 3);
+    p += 8;
+  }
+  return p;
+}
+
 // The bytes quoted as JSON.stringify quotes their decoded text: \" \\ \b \t \n \f \r, \u00xx
 // for other controls, \udcNN for an invalid byte.
 inline void Put(std::string* s, const Str& v) {
@@ -84,6 +105,8 @@ inline void Put(std::string* s, const Str& v) {
   s->push_back('"');
   const uint8_t* run = p;
   while (p < end) {
+    p = SkipPlain(p, end);
+    if (p == end) break;
     const uint8_t b = *p;
     if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
       p++;
