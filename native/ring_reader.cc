@@ -19,6 +19,7 @@
 #include "abi.h"
 #include "errors.h"
 #include "pid_verdicts.h"
+#include "ring_fill.h"
 
 namespace ctrace {
 
@@ -215,6 +216,12 @@ struct RingReader::Shared {
   static constexpr size_t kMaxAsked = 8192;  // cgroups remembered; forgotten all at once past it
   std::unordered_map<uint64_t, uint8_t> asked;
   bool asking = false;  // OnSample ended the cycle to ask
+  // The wait ends early once the kernel's ring is a quarter full: a burst (a mount storm in the
+  // new container) must not fill the ring and be lost while the thread waits.
+  RingFill fill;
+  bool fill_ok = false;  // the ring's positions are mapped (else asks never wait)
+  uint64_t ask_room = 0;
+  static constexpr int kAskSliceMs = 1;
   std::atomic<uint64_t> asks{0};  // times the thread waited for JavaScript's answer
 
   // JS thread only: the block lane batches are handed over in (valid during the callback).
@@ -294,16 +301,26 @@ struct RingReader::Shared {
 
   // After a cycle cut to ask: the batch goes to JavaScript now (waiting for the one before it
   // if need be), then the thread waits for JavaScript to have handled it. Bounded: a slow
-  // JavaScript costs kAskMs per ask, and the ring holds what comes meanwhile.
+  // JavaScript costs kAskMs per ask, and only while the ring has room for what comes meanwhile.
   bool AwaitAnswer() {
     asking = false;
+    if (!fill_ok) return true;
     if (!batch.empty()) {  // JS was busy and Flush kept reading ahead: deliver it now
-      if (!credit->WaitFree(kAskMs)) return true;
+      if (!WaitWhileRoom()) return true;
       if (!Flush()) return false;
     }
     asks++;
-    credit->WaitFree(kAskMs);
+    WaitWhileRoom();
     return true;
+  }
+
+  // Waits for JavaScript to free the credit, up to kAskMs and while the ring has room.
+  bool WaitWhileRoom() {
+    for (int waited = 0; waited < kAskMs; waited += kAskSliceMs) {
+      if (fill.Used() >= ask_room) return false;
+      if (credit->WaitFree(kAskSliceMs)) return true;
+    }
+    return false;
   }
 
   static uint64_t MonotonicNs() {
@@ -585,6 +602,8 @@ RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi
   s.verdict_fd = verdict_map_fd;
   s.max_final_batches = ring_bytes / kFlushBytes + 1;
   s.stall_bytes = 4 * static_cast<size_t>(ring_bytes);
+  s.fill_ok = s.fill.Open(ring_map_fd) == 0;
+  s.ask_room = ring_bytes / 4;
 
   s.rb = ring_buffer__new(ring_map_fd, Shared::OnSample, &s, nullptr);
   if (s.rb == nullptr) NativeError::Throw(env, "ringbuf", errno);

@@ -5,10 +5,14 @@
  * JavaScript took to answer. The reader instead waits for the answer (native/ring_reader.cc
  * AwaitAnswer), a few times per cgroup, so the burst takes the lane. Real runc containers.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tracer } from '../src/tracer/tracer.js';
 import type { ExecEvent, TraceEvent } from '../src/events/event.js';
+import { repoRoot } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
+import { buildRootfs } from './helpers/rootfs.js';
 import { cleanupAllContainers, dockerId, runContainerToExit } from './helpers/runc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,6 +70,38 @@ describe.runIf(privileged())('a new container\'s first records take the lane', (
       expect(asks).toBeGreaterThanOrEqual(ids.length);
       // (runc's processes may pass through the cgroups of more than one hierarchy)
       expect(asks).toBeLessThanOrEqual(12 * ids.length);
+    } finally {
+      await tracer.close();
+    }
+  });
+
+  it('stops waiting once the ring fills: a new container\'s mount burst while JavaScript is slow loses nothing', async () => {
+    // JavaScript slow to answer (a loaded machine; here it spins 10 ms on each of the
+    // container's first records), and the container mounting as fast as it can: had the reader sat out
+    // every ask's wait, the burst would overflow the ring (it did under a loaded CI: records
+    // lost, counted). It stops waiting once the ring is a quarter full.
+    const MOUNTS = 6000;
+    const rootfs = await buildRootfs();
+    execFileSync('cc', ['-static', '-O2', '-pthread', '-o', join(rootfs, 'bin/mountrace'), join(repoRoot, 'test/fixtures/mountrace.c')]);
+    const tracer = new Tracer({ jsonLane: true, ringBytes: 4 << 20 });
+    const id = dockerId();
+    let viaJs = 0;
+    let slow = 0;
+    tracer.onEvent((ev) => {
+      if (ev.container?.id !== id) return;
+      if (slow++ < 12) for (const end = performance.now() + 10; performance.now() < end; );
+      if (ev.type === 'mount' && ev.comm === 'mountrace') viaJs++;
+    });
+    let viaLane = 0;
+    tracer.onLines((b) => {
+      for (const l of b.toString('utf8').split('\n')) if (l.startsWith('{"type":"mount"') && l.includes('"comm":"mountrace"')) viaLane++;
+    });
+    try {
+      const r = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/mountrace', String(MOUNTS)], capAdd: ['CAP_SYS_ADMIN'] });
+      expect(r.code).toBe(0);
+      for (const end = Date.now() + 15_000; Date.now() < end && viaJs + viaLane < MOUNTS; ) await sleep(50);
+      expect(tracer.stats().lost).toBe(0);
+      expect(viaJs + viaLane).toBe(MOUNTS);
     } finally {
       await tracer.close();
     }
