@@ -5,7 +5,11 @@
  * reason, never hidden. A PID namespace belongs to one container: the container whose events came
  * from it before names where a moved process came from. Namespace inodes are reused once a
  * namespace dies, which is when its PID 1 exits: that exit always reaches JavaScript (the
- * addon's lane passes it on raw) and ends the association.
+ * addon's lane passes it on raw) and ends the association. Unless it was lost (a full ring):
+ * once records were lost after an association was made, it holds only while the PID 1 seen is
+ * still in the namespace (`inNamespace`, asked only for these rare records). Then a PID 1 that
+ * died after the record was made but before it is read makes the record "isolated" without the
+ * container: reported all the same.
  */
 import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from '../decode/abi.js';
 import type { CgroupContainer, Classification } from './classify.js';
@@ -16,16 +20,38 @@ export const REASON_MOVED = 'container process moved to a host cgroup';
 
 const MAX_NAMESPACES = 16384;
 
+interface Owner {
+  container: CgroupContainer;
+  /** host pid of the namespace's PID 1, once a record of it was seen */
+  init: number | null;
+  /** records lost (the kernel's count) when the association was made */
+  lostAt: number;
+}
+
+/** Whether the process `pid` is (still) in the PID namespace with inode `pidnsIno`. */
+export type InNamespace = (pid: number, pidnsIno: number) => boolean;
+
 export class IsolatedTasks {
-  private readonly byPidns = new Map<number, CgroupContainer>();
+  private readonly byPidns = new Map<number, Owner>();
+
+  /** `lost`: records the kernel has lost so far (read once per new namespace and per attribution) */
+  constructor(
+    private readonly inNamespace: InNamespace,
+    private readonly lost: () => number,
+  ) {}
 
   /** Learn which container a PID namespace is from an event the cgroup path attributed. */
   remember(rec: RawRecord, cls: Classification): void {
     if (cls.scope !== 'container' || !cls.container || rec.flags & F_HOST_PIDNS) return;
     const ns = rec.task.pidnsIno;
-    if (this.byPidns.get(ns) === cls.container) return;
+    const init = rec.task.nspid === 1 ? rec.task.tgid : null;
+    const had = this.byPidns.get(ns);
+    if (had && had.container === cls.container) {
+      if (init !== null) had.init = init;
+      return;
+    }
     if (this.byPidns.size >= MAX_NAMESPACES) this.byPidns.clear();
-    this.byPidns.set(ns, cls.container);
+    this.byPidns.set(ns, { container: cls.container, init, lostAt: this.lost() });
   }
 
   /** After a record's event is built: the exit of a namespace's PID 1 ends the namespace. */
@@ -36,7 +62,14 @@ export class IsolatedTasks {
   /** For a record the kernel let through as isolated although its cgroup classifies as host: what to report; else null. */
   attribute(rec: RawRecord, cls: Classification): { container: CgroupContainer | null; reason: string } | null {
     if (!(rec.flags & F_ISOLATED) || cls.scope !== 'host') return null;
-    const container = this.byPidns.get(rec.task.pidnsIno) ?? null;
+    const ns = rec.task.pidnsIno;
+    let owner = this.byPidns.get(ns);
+    // (PID 1's own records need no look: its exit comes after it is gone)
+    if (owner?.init != null && owner.init !== rec.task.tgid && this.lost() > owner.lostAt && !this.inNamespace(owner.init, ns)) {
+      this.byPidns.delete(ns); // its PID 1's exit was lost: the inode is another namespace's now
+      owner = undefined;
+    }
+    const container = owner?.container ?? null;
     return { container, reason: container ? REASON_MOVED : REASON_ISOLATED };
   }
 }

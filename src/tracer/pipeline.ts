@@ -17,7 +17,7 @@ import { buildEvent, type ExecEnrichment } from '../events/build.js';
 import type { CompiledFilter } from '../classify/filter.js';
 import { IsolatedTasks, seenEnoughForLane } from '../classify/isolation.js';
 import type { JsonLane } from './lane.js';
-import { readExe, readStat } from '../util/procfs.js';
+import { nsInode, readExe, readStat } from '../util/procfs.js';
 import type { ProcessTable } from '../classify/proctable.js';
 import { VERDICT_OF, type Verdicts } from '../classify/verdicts.js';
 
@@ -36,13 +36,17 @@ export interface PipelineParts {
   closed: () => boolean;
   /** a batch that did not decode */
   onError: (err: Error) => void;
+  /** records the kernel lost so far */
+  lost: () => number;
 }
+
+const inPidNamespace = (pid: number, pidnsIno: number): boolean => nsInode(pid, 'pid') === pidnsIno;
 
 export class RecordPipeline {
   /** events the filters dropped */
   filtered = 0;
   private readonly paths = new CgroupPathCache();
-  private readonly isolated = new IsolatedTasks();
+  private readonly isolated: IsolatedTasks;
   private readonly hasher: BinaryHasher;
   private readonly liveNames = new LiveBinaryNames((pid) => {
     const st = readStat(pid);
@@ -50,6 +54,7 @@ export class RecordPipeline {
   });
 
   constructor(private readonly p: PipelineParts) {
+    this.isolated = new IsolatedTasks(inPidNamespace, p.lost);
     this.hasher = new BinaryHasher({
       maxBytes: p.hashMaxBytes,
       hash: p.hashBinaries,

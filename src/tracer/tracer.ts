@@ -179,6 +179,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         hashMaxBytes: options.hashMaxBytes,
         closed: () => this.closed,
         onError: (err) => this.fanout.error(err),
+        lost: () => this.native.stats().lost,
       });
       this.native.start((err, batch, written) => this.onBatch(err, batch, written === true), this.lane?.native);
     } catch (err) {
