@@ -5,13 +5,14 @@
  * stops with one line naming the real cause and the whole set, exit 1.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPABILITIES, CAPABILITY_TEXT } from '../src/util/capabilities.js';
 import { readableCliCopy, type CliCopy } from './helpers/cli-copy.js';
 import { repoRoot, startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
+import { buildRootfs } from './helpers/rootfs.js';
 import { cleanupAllContainers, dockerId, runContainer } from './helpers/runc.js';
 
 /** setpriv's names: -all,+bpf,+perfmon,... */
@@ -55,20 +56,35 @@ describe.runIf(privileged())('ctrace as a user other than root, with capabilitie
     // started before ctrace: attribution and the runtime's state (/run/runc, 0700) of a running container too
     const id = dockerId();
     const annotations = { 'io.kubernetes.cri.container-name': 'web', 'io.kubernetes.cri.image-name': 'busybox:1' };
-    const c = await runContainer({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', 'sleep 2; /bin/true; exit 3'], annotations });
+    // it goes on once both tracers are up (a file the test writes in the shared rootfs): a fixed
+    // sleep raced the two start-ups on a loaded machine, and the second tracer saw nothing
+    const go = `ctrace-go-${id.slice(0, 12)}`;
+    const rootfs = await buildRootfs();
+    const c = await runContainer({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: ['/bin/sh', '-c', `while [ ! -e /${go} ]; do /bin/sleep 0.05; done; /bin/true; exit 3`],
+      annotations,
+    });
     const root = await startCtrace();
     runs.push(root);
     const nobody = await startCtrace([], 20_000, asNobody(CAPABILITIES));
     runs.push(nobody);
+    writeFileSync(join(rootfs, go), '');
     expect((await c.exited).code).toBe(3);
+    rmSync(join(rootfs, go), { force: true });
     for (const r of [root, nobody]) await r.waitFor((ev) => ev.some((e) => e.type === 'exit' && e.pid === c.pid), 15_000, `exit of ${id}`);
 
     // time and an exit's duration are each tracer's own reading of the clocks; the binary and the
     // ancestors' binaries are read through /proc/PID/exe, which another user's process keeps from
     // these capabilities (it takes CAP_SYS_PTRACE): null there, the reason said; the rest must match
+    // (what ran after the go: /bin/true, and the shell's exit; root saw more of the wait loop)
+    const after = (r: CtraceRun) => {
+      const truePid = r.events.find((e) => e.container?.id === id && e.type === 'exec' && e.exec.filename === '/bin/true')?.pid;
+      return r.events.filter((e) => e.container?.id === id && (e.pid === truePid || e.pid === c.pid));
+    };
     const mine = (r: CtraceRun) =>
-      r.events
-        .filter((e) => e.container?.id === id)
+      after(r)
         .map(({ time: _t, ...e }) => (e.exit ? { ...e, exit: { ...e.exit, durationNs: 0 } } : e))
         .map((e) =>
           e.exec ? { ...e, exec: { ...e.exec, binary: null, ancestors: e.exec.ancestors.map((a: JsonEvent) => ({ ...a, filename: null })) } } : e,
