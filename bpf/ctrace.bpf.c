@@ -85,6 +85,10 @@ struct fs_ctx {
  * from_dfd named and where it was. */
 struct mount_enter {
 	__u64 armed; /* set by the entry, cleared by the exit that takes the snapshot */
+	__u64 cgroup_key; /* the entry's screen: it let the call through with this verdict */
+	__u16 flags;
+	__u8 verdict;
+	__u8 _pad[5];
 	__u64 last_id;
 	__u64 from_mnt;
 	__u64 from_parent;
@@ -837,17 +841,43 @@ static long find_step(__u64 i, struct find_ctx *c)
 	return 0;
 }
 
+/* The node before the tree's last one, when that is certain without a walk: the last node has
+ * no right child, so its predecessor is its left child (in a red-black tree at most one red
+ * leaf) or else its parent. 1: the answer is in *pred (0: none); 0: walk. */
+static __always_inline int last_predecessor(__u64 last, __u64 *pred)
+{
+	struct rb_node n = {}, l = {};
+
+	if (bpf_probe_read_kernel(&n, sizeof(n), (void *)last) || n.rb_right)
+		return 0;
+	if (n.rb_left) {
+		if (bpf_probe_read_kernel(&l, sizeof(l), n.rb_left) || l.rb_right)
+			return 0;
+		*pred = (__u64)n.rb_left;
+		return 1;
+	}
+	*pred = n.__rb_parent_color & ~3UL;
+	return 1;
+}
+
 /* The first mount the namespace gained after id `after` (the call's own mount: later ones are
  * propagated copies or a recursive bind's submounts), and whether there were others. */
 static __always_inline __u64 first_mount_after(__u64 after, bool *others)
 {
 	struct find_ctx c = { .after = after };
-	__u64 ns = current_mnt_ns(), last = 0, mnt;
+	__u64 ns = current_mnt_ns(), last = 0, pred = 0, mnt;
 
 	if (!ns)
 		return 0;
-	bpf_core_read(&c.node, sizeof(c.node), &((struct mnt_namespace___tree *)ns)->mounts.rb_node);
 	bpf_core_read(&last, sizeof(last), &((struct mnt_namespace___tree *)ns)->mnt_last_node);
+	/* the common case, one new mount, the newest: it is the last node and the one before it
+	 * is older than the call (ids are never reused); no walk from the root */
+	if (last && mount_unique_id(node_mount(last)) > after && last_predecessor(last, &pred) &&
+	    (!pred || mount_unique_id(node_mount(pred)) <= after)) {
+		*others = false;
+		return node_mount(last);
+	}
+	bpf_core_read(&c.node, sizeof(c.node), &((struct mnt_namespace___tree *)ns)->mounts.rb_node);
 	bpf_loop(PATH_DEPTH, find_step, &c, 0);
 	mnt = node_mount(c.best);
 	*others = c.best != last;
@@ -1054,6 +1084,9 @@ static __always_inline void mount_enter(__u64 source, __u64 target, __u64 fstype
 		stat_inc(CTRACE_STAT_MAP_ERR);
 		return;
 	}
+	me->cgroup_key = k.cgroup_key;
+	me->flags = k.flags;
+	me->verdict = k.verdict;
 	me->last_id = newest_mount_id();
 	me->from_mnt = me->from_parent = me->from_mp = 0;
 	if (from_fd >= 0) {
@@ -1095,8 +1128,17 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	bool others = false, verified = false;
 
 	me = mount_entered();
-	if (!screened(CTRACE_EV_MOUNT, &k))
+	if (!wants(CTRACE_EV_MOUNT))
 		return 0;
+	task_key_init(&k);
+	/* the entry screened this call in: its decision stands for the call (a verdict written
+	 * meanwhile does not hide it), unless the task changed cgroups during it */
+	if (me && me->cgroup_key == k.cgroup_key) {
+		k.verdict = me->verdict;
+		k.flags = me->flags;
+	} else if (!screen_task(&k)) {
+		return 0;
+	}
 	m = reserve(sizeof(*m), &queued);
 	if (!m)
 		return 0;

@@ -210,6 +210,32 @@ describe.runIf(privileged())('what the kernel records can be believed', () => {
     expect(remount!.mount).toMatchObject({ target: '/tmp/r', ret: 0, kernelView: false, argsUnverified: true, argsChanged: false });
   });
 
+  // The exit hook finds the call's mount without a walk when it is the namespace's only new one;
+  // a recursive bind makes two, and must still be told apart from a single bind.
+  it('verifies a bind from its one new mount, and flags a recursive bind that made two', async () => {
+    const id = dockerId();
+    const run = await runContainerToExit({
+      id,
+      cgroupsPath: `/docker/${id}`,
+      args: [
+        '/bin/sh',
+        '-c',
+        'mkdir -p /tmp/a /tmp/b /tmp/c && mount -t tmpfs top /tmp/a && mkdir /tmp/a/sub && mount -t tmpfs inner /tmp/a/sub' +
+          ' && mount -o rbind /tmp/a /tmp/b && mount -o bind /tmp/a /tmp/c',
+      ],
+      capAdd: ['CAP_SYS_ADMIN'],
+    });
+    expect(run.code).toBe(0);
+    const mountsBy = (ev: JsonEvent[]) => ofContainer(ev, id, 'mount').filter((e) => e.comm === 'mount');
+    await ct.waitFor((ev) => mountsBy(ev).length >= 4, 10_000, `mounts in ${id}`);
+    const [top, inner, rbind, bind] = mountsBy(ct.events);
+    expect(top!.mount).toMatchObject({ source: 'top', target: '/tmp/a', kernelView: true, argsUnverified: false });
+    expect(inner!.mount).toMatchObject({ source: 'inner', target: '/tmp/a/sub', kernelView: true, argsUnverified: false });
+    // the call's own mount is the first of the two (the submount's copy comes after it)
+    expect(rbind!.mount).toMatchObject({ source: 'top', target: '/tmp/b', ret: 0, kernelView: true, argsUnverified: true });
+    expect(bind!.mount).toMatchObject({ source: 'top', target: '/tmp/c', ret: 0, kernelView: true, argsUnverified: false });
+  });
+
   it('reports a move_mount (fsopen, fsconfig, fsmount) from the mount itself, verified', async () => {
     const id = dockerId();
     const run = await runContainerToExit({
