@@ -61,53 +61,70 @@ class ExecMemory {
       return static_cast<size_t>(h ^ (h >> 29));
     }
   };
-  // A bounded first-in-first-out map in one array: open addressing with linear probing and
-  // backward-shift deletion, plus a ring of keys in insertion order for eviction. The poll
-  // thread puts one entry per exec and evicts one; a node-based map paid a malloc, a free and
-  // scattered cache misses for each. Grows by doubling up to twice `max` slots (half full).
+  // A bounded first-in-first-out map. The entries live in a ring in insertion order, filled
+  // once and then reused oldest first, so their memory is touched once in the process's life:
+  // a table that grew by doubling touched twice its final size again, a page fault per page
+  // (on a VM, each a trap to the host) in a new tracer's first container storms, and a
+  // node-based map paid a malloc, a free and scattered cache misses per entry. The index is
+  // open addressing with linear probing and backward-shift deletion over (entry, hash) pairs,
+  // at most half full, allocated whole at construction (8 bytes a slot).
   template <typename V>
   class Fifo {
    public:
-    explicit Fifo(size_t max) : max_(max), order_(max) {}
+    explicit Fifo(size_t max) : max_(max), index_(TableSize(max), Slot{kEmpty, 0}) { ring_.reserve(max); }
 
     V* Put(const Key& k) {
+      const uint32_t h = Hash(k);
       size_t i;
-      if (Lookup(k, &i)) return &slots_[i].value;
-      if (count_ == max_) {
-        Erase(order_[head_]);
-        head_ = (head_ + 1) % max_;
-        count_--;
+      if (Lookup(k, h, &i)) return &ring_[index_[i].entry].value;
+      uint32_t e;
+      if (ring_.size() < max_) {
+        e = static_cast<uint32_t>(ring_.size());
+        ring_.emplace_back();
+      } else {
+        e = static_cast<uint32_t>(oldest_);
+        Erase(ring_[e].key);
+        oldest_ = (oldest_ + 1) % max_;
+        ring_[e].value = V{};
+        Lookup(k, h, &i);  // the free slot that ends k's run (Erase moved entries)
       }
-      if ((count_ + 1) * 2 > slots_.size()) Grow();
-      Lookup(k, &i);  // the first free slot of k's run (Erase and Grow moved entries)
-      slots_[i].used = true;
-      slots_[i].key = k;
-      order_[(head_ + count_) % max_] = k;
-      count_++;
-      return &slots_[i].value;
+      ring_[e].key = k;
+      index_[i] = Slot{e, h};
+      return &ring_[e].value;
     }
     const V* Find(const Key& k) const {
       size_t i;
-      return Lookup(k, &i) ? &slots_[i].value : nullptr;
+      return Lookup(k, Hash(k), &i) ? &ring_[index_[i].entry].value : nullptr;
     }
-    size_t size() const { return count_; }
+    size_t size() const { return ring_.size(); }
 
    private:
+    static constexpr uint32_t kEmpty = UINT32_MAX;
     struct Slot {
-      bool used = false;
+      uint32_t entry;  // into ring_, or kEmpty
+      uint32_t hash;   // the key's hash: probes compare it before the key, Erase finds homes by it
+    };
+    struct Entry {
       Key key{};
       V value{};
     };
+    static size_t TableSize(size_t max) {
+      size_t n = 64;
+      while (n < max * 2) n *= 2;
+      return n;
+    }
+    static uint32_t Hash(const Key& k) { return static_cast<uint32_t>(KeyHash{}(k)); }
+    size_t Home(uint32_t h) const { return h & (index_.size() - 1); }
     // True with *i at k's slot; false with *i at the free slot that ends k's run.
-    bool Lookup(const Key& k, size_t* i) const {
-      if (slots_.empty()) return false;
-      const size_t mask = slots_.size() - 1;
-      for (size_t j = KeyHash{}(k) & mask;; j = (j + 1) & mask) {
-        if (!slots_[j].used) {
+    bool Lookup(const Key& k, uint32_t h, size_t* i) const {
+      const size_t mask = index_.size() - 1;
+      for (size_t j = Home(h);; j = (j + 1) & mask) {
+        const Slot& s = index_[j];
+        if (s.entry == kEmpty) {
           *i = j;
           return false;
         }
-        if (slots_[j].key == k) {
+        if (s.hash == h && ring_[s.entry].key == k) {
           *i = j;
           return true;
         }
@@ -115,37 +132,22 @@ class ExecMemory {
     }
     void Erase(const Key& k) {
       size_t i;
-      if (!Lookup(k, &i)) return;
-      const size_t mask = slots_.size() - 1;
-      // pull back each later entry of the run that may live at i (its home is not in (i, j])
-      for (size_t j = (i + 1) & mask; slots_[j].used; j = (j + 1) & mask) {
-        const size_t home = KeyHash{}(slots_[j].key) & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-          slots_[i].key = slots_[j].key;
-          slots_[i].value = std::move(slots_[j].value);
+      if (!Lookup(k, Hash(k), &i)) return;
+      const size_t mask = index_.size() - 1;
+      // pull back each later slot of the run that may live at i (its home is not in (i, j])
+      for (size_t j = (i + 1) & mask; index_[j].entry != kEmpty; j = (j + 1) & mask) {
+        if (((j - Home(index_[j].hash)) & mask) >= ((j - i) & mask)) {
+          index_[i] = index_[j];
           i = j;
         }
       }
-      slots_[i].used = false;
-      slots_[i].value = V{};
-    }
-    void Grow() {
-      std::vector<Slot> old = std::move(slots_);
-      slots_ = std::vector<Slot>(old.empty() ? 64 : old.size() * 2);
-      for (Slot& s : old) {
-        if (!s.used) continue;
-        size_t i;
-        Lookup(s.key, &i);
-        slots_[i].used = true;
-        slots_[i].key = s.key;
-        slots_[i].value = std::move(s.value);
-      }
+      index_[i].entry = kEmpty;
     }
 
     size_t max_;
-    std::vector<Slot> slots_;
-    std::vector<Key> order_;  // a ring: order_[head_] is the oldest of count_ keys
-    size_t head_ = 0, count_ = 0;
+    std::vector<Slot> index_;
+    std::vector<Entry> ring_;  // insertion order; once full, ring_[oldest_] goes first
+    size_t oldest_ = 0;
   };
 
   Fifo<Filename> filenames_{kMaxFilenames};
