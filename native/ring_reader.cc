@@ -187,7 +187,9 @@ struct RingReader::Shared {
   bool out_failed = false;  // the lane's output failed: JS gets every batch from then on
   bool final = false;  // draining what is left after stop: no deadline, no credit
   // Lines for a consumer that is not live (the audit log), held and handed over together: a
-  // JavaScript wakeup per poll cycle cost far more than the lines themselves. Either lines the
+  // JavaScript wakeup per poll cycle cost far more than the lines themselves, and each batch
+  // costs JavaScript a seal, a write through the thread pool and garbage. kHoldMs is well
+  // inside the log's default fsync interval (1 s), before which a line is not durable anyway. Either lines the
   // poll thread already wrote to stdout (held_written), or, with no stdout, lines JavaScript
   // asked to be held (JsonLane::HoldLines). Handed over when they reach kFlushBytes, are
   // kHoldMs old, a batch JS must see comes (they go first: ring order), the reader goes idle, or
@@ -195,7 +197,7 @@ struct RingReader::Shared {
   std::vector<uint8_t> held;
   bool held_written = false;
   uint64_t held_since_ns = 0;
-  static constexpr uint64_t kHoldMs = 50;
+  static constexpr uint64_t kHoldMs = 250;
   uint64_t records = 0;  // records consumed so far
   // While JavaScript is busy (a new container's first records take it a while), the thread keeps
   // reading the ring into its batch, up to four times the ring (the size the user chose for
@@ -371,8 +373,10 @@ struct RingReader::Shared {
         empty_drains = 0;
         continue;
       }
-      if (!held.empty() && !DeliverHeld()) return;
+      // (held lines wait out a lull of a few cycles: a trickle of records would otherwise hand
+      // them over at every gap between two, a batch per record; Flush hands them over at kHoldMs)
       if (++empty_drains < kEmptyDrainsBeforeIdle) continue;
+      if (!held.empty() && !DeliverHeld()) return;
       // Quiet. Say so, then look once more: a hook that read the flag before it changed
       // submitted without a wakeup. (One that read it and commits only after this look is left
       // to kIdleMs; it would have to run across the very moment the ring went idle.)

@@ -99,7 +99,7 @@ describe.runIf(privileged())('audit log with real containers', () => {
       }
       const loop = 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done; exit 5';
       const ct = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', loop] }, 120_000);
-      await new Promise((r) => setTimeout(r, 300)); // the held lines' 50 ms and a poll cycle
+      await new Promise((r) => setTimeout(r, 300)); // the shell's exit reaches the ring (held lines go at the stop)
       child.kill('SIGINT');
       expect(await exited).toBe(0);
 

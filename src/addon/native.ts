@@ -139,7 +139,7 @@ export interface NativeJsonLane {
   closeOutput(): void;
   setDeliverWritten(on: boolean): void;
   /**
-   * Without an fd: lines reach JS in batches held up to 50 ms or 1 MiB (they go before any batch
+   * Without an fd: lines reach JS in batches held up to 250 ms or 1 MiB (they go before any batch
    * JS must see, in ring order), for a consumer that writes them to a file rather than a live one.
    */
   setHoldLines(on: boolean): void;

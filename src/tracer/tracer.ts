@@ -68,7 +68,7 @@ export interface TracerOptions {
    */
   jsonLaneFd?: number;
   /**
-   * With jsonLane and no jsonLaneFd: lines may wait up to 50 ms (or 1 MiB) to reach onLines, in
+   * With jsonLane and no jsonLaneFd: lines may wait up to 250 ms (or 1 MiB) to reach onLines, in
    * fewer, larger batches, still in ring order with the events around them. For a consumer that
    * writes them to a file (ctrace run -q --log), not a live view. Default false.
    */

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
 /** Applets the suites use; all of `busybox --list` is linked, these must be among them. */
-const REQUIRED_APPLETS = ['sh', 'true', 'false', 'echo', 'cat', 'sleep', 'mount', 'umount', 'ls', 'mkdir', 'ps', 'id', 'env', 'sync', 'seq'];
+const REQUIRED_APPLETS = ['sh', 'true', 'false', 'echo', 'cat', 'sleep', 'mount', 'umount', 'ls', 'mkdir', 'ps', 'id', 'env', 'sync', 'seq', 'usleep'];
 
 const PREFIX = 'ctrace-rootfs-';
 
