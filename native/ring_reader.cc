@@ -189,9 +189,9 @@ struct RingReader::Shared {
   // Lines for a consumer that is not live (the audit log), held and handed over together: a
   // JavaScript wakeup per poll cycle cost far more than the lines themselves, and each batch
   // costs JavaScript a seal, a write through the thread pool and garbage. kHoldMs is well
-  // inside the log's default fsync interval (1 s), before which a line is not durable anyway. Either lines the
-  // poll thread already wrote to stdout (held_written), or, with no stdout, lines JavaScript
-  // asked to be held (JsonLane::HoldLines). Handed over when they reach kFlushBytes, are
+  // inside the log's default fsync interval (1 s), before which a line is not durable anyway.
+  // Either lines the poll thread already wrote to stdout (held_written), or, with no stdout,
+  // lines JavaScript asked to be held (JsonLane::HoldLines). Handed over when they reach kFlushBytes, are
   // kHoldMs old, a batch JS must see comes (they go first: ring order), the reader goes idle, or
   // it stops.
   std::vector<uint8_t> held;
