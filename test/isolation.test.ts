@@ -1,11 +1,12 @@
 /**
  * IsolatedTasks: which container a PID namespace belongs to, and when that ends. The exit of
  * the namespace's PID 1 ends it; when that exit was lost (a full ring), the namespace's inode
- * may come back as another container's, which must not be reported as the first one's.
+ * may come back as another container's, which must not be reported as the first one's. The lane
+ * takes a cgroup only once the namespace is known.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from '../src/decode/abi.js';
-import { IsolatedTasks, REASON_ISOLATED, REASON_MOVED } from '../src/classify/isolation.js';
+import { IsolatedTasks, REASON_ISOLATED, REASON_MOVED, seenEnoughForLane } from '../src/classify/isolation.js';
 import type { Classification } from '../src/classify/classify.js';
 
 const NS = 4026532181;
@@ -13,7 +14,15 @@ const A = { id: 'a'.repeat(64), runtime: 'docker', podUid: null, qos: null } as 
 const inA: Classification = { scope: 'container', container: A, rule: 'docker-cgroupfs' };
 const host: Classification = { scope: 'host', container: null, rule: 'host-root' };
 const rec = (type: string, tgid: number, nspid: number, flags = 0) =>
-  ({ type, flags, task: { tgid, tid: tgid, nspid, pidnsIno: NS } }) as unknown as RawRecord;
+  ({ type, flags, task: { tgid, tid: tgid, nspid, pidnsIno: NS, startNs: BigInt(tgid) * 1000n }, facts: { ancestors: [] } }) as unknown as RawRecord;
+/** an exec whose parent is `ppid` (started at `ppid * 1000`) and whose ancestors are `chain` (pid, start) */
+const child = (tgid: number, ppid: number, chain: [number, bigint][] = []) => {
+  const r = rec('exec', tgid, tgid - 98, F_ISOLATED) as unknown as { task: Record<string, unknown>; facts: unknown };
+  r.task.ppid = ppid;
+  r.task.parentStartNs = BigInt(ppid) * 1000n;
+  r.facts = { ancestors: chain.map(([pid, startNs]) => ({ pid, startNs, pidnsIno: NS })) };
+  return r as unknown as RawRecord;
+};
 
 let lost = 0;
 
@@ -54,6 +63,18 @@ describe('IsolatedTasks', () => {
     expect(iso.attribute(rec('exec', 201, 2, F_ISOLATED), host)).toEqual({ container: null, reason: REASON_ISOLATED });
   });
 
+  it('believes a record that names PID 1 as its parent or ancestor, though PID 1 is gone and records were lost', () => {
+    // the shell (PID 1) runs a child and exits before the child's record is read
+    const iso = new IsolatedTasks(() => false, () => lost);
+    iso.remember(rec('exec', 100, 1), inA);
+    lost = 5;
+    expect(iso.attribute(child(150, 100), host)).toEqual({ container: A, reason: REASON_MOVED });
+    expect(iso.attribute(child(151, 140, [[140, 140_000n], [100, 100_000n]]), host)).toEqual({ container: A, reason: REASON_MOVED });
+    // the same pid started at another time is another process: the look decides, and ends it
+    expect(iso.attribute(child(152, 140, [[140, 140_000n], [100, 7n]]), host)).toEqual({ container: null, reason: REASON_ISOLATED });
+    expect(iso.attribute(child(153, 100), host)).toEqual({ container: null, reason: REASON_ISOLATED });
+  });
+
   it('keeps an association whose PID 1 it never saw, and learns nothing from the host namespace', () => {
     const iso = new IsolatedTasks(() => false, () => lost);
     iso.remember(rec('exec', 101, 2), inA);
@@ -71,5 +92,22 @@ describe('IsolatedTasks and PID 1 itself', () => {
     iso.remember(rec('exec', 100, 1), inA);
     lost = 2;
     expect(iso.attribute(rec('exit', 100, 1, F_ISOLATED), host)).toEqual({ container: A, reason: REASON_MOVED });
+  });
+});
+
+describe('seenEnoughForLane', () => {
+  const HOST_MNT = 4026531841;
+  const at = (type: string, flags: number, mntnsIno: number) =>
+    ({ type, flags, task: { tgid: 9, nspid: 9, pidnsIno: NS, mntnsIno } }) as unknown as RawRecord;
+
+  it('waits for a record from the container\'s namespaces, not the runtime init exec\'d on the host', () => {
+    // `runc init`, exec'd in the host's namespaces and moved into the cgroup before it execs
+    expect(seenEnoughForLane(at('exec', F_HOST_PIDNS, HOST_MNT), HOST_MNT)).toBe(false);
+    expect(seenEnoughForLane(at('exit', F_HOST_PIDNS, NS + 1), HOST_MNT)).toBe(false);
+    // its init's first mount in the new PID namespace; a host-PID container's exec in its own mounts
+    expect(seenEnoughForLane(at('mount', 0, NS + 1), HOST_MNT)).toBe(true);
+    expect(seenEnoughForLane(at('exec', F_HOST_PIDNS, NS + 1), HOST_MNT)).toBe(true);
+    // the host's mount namespace unknown: any exec, as before
+    expect(seenEnoughForLane(at('exec', F_HOST_PIDNS, HOST_MNT), 0)).toBe(true);
   });
 });

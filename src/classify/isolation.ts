@@ -7,9 +7,10 @@
  * namespace dies, which is when its PID 1 exits: that exit always reaches JavaScript (the
  * addon's lane passes it on raw) and ends the association. Unless it was lost (a full ring):
  * once records were lost after an association was made, it holds only while the PID 1 seen is
- * still in the namespace (`inNamespace`, asked only for these rare records). Then a PID 1 that
- * died after the record was made but before it is read makes the record "isolated" without the
- * container: reported all the same.
+ * still in the namespace (`inNamespace`, asked only for these rare records), or the record
+ * itself names that PID 1 (by pid and start time) as its own process, parent or ancestor. Else a
+ * PID 1 that died after the record was made but before it is read makes the record "isolated"
+ * without the container: reported all the same.
  */
 import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from '../decode/abi.js';
 import type { CgroupContainer, Classification } from './classify.js';
@@ -24,6 +25,8 @@ interface Owner {
   container: CgroupContainer;
   /** host pid of the namespace's PID 1, once a record of it was seen */
   init: number | null;
+  /** and its start time: with the pid, what names that process among all that lived */
+  initStartNs: bigint;
   /** records lost (the kernel's count) when the association was made */
   lostAt: number;
 }
@@ -45,13 +48,17 @@ export class IsolatedTasks {
     if (cls.scope !== 'container' || !cls.container || rec.flags & F_HOST_PIDNS) return;
     const ns = rec.task.pidnsIno;
     const init = rec.task.nspid === 1 ? rec.task.tgid : null;
+    const initStartNs = init !== null ? rec.task.startNs : 0n;
     const had = this.byPidns.get(ns);
     if (had && had.container === cls.container) {
-      if (init !== null) had.init = init;
+      if (init !== null) {
+        had.init = init;
+        had.initStartNs = initStartNs;
+      }
       return;
     }
     if (this.byPidns.size >= MAX_NAMESPACES) this.byPidns.clear();
-    this.byPidns.set(ns, { container: cls.container, init, lostAt: this.lost() });
+    this.byPidns.set(ns, { container: cls.container, init, initStartNs, lostAt: this.lost() });
   }
 
   /** After a record's event is built: the exit of a namespace's PID 1 ends the namespace. */
@@ -64,8 +71,9 @@ export class IsolatedTasks {
     if (!(rec.flags & F_ISOLATED) || cls.scope !== 'host') return null;
     const ns = rec.task.pidnsIno;
     let owner = this.byPidns.get(ns);
-    // (PID 1's own records need no look: its exit comes after it is gone)
-    if (owner?.init != null && owner.init !== rec.task.tgid && this.lost() > owner.lostAt && !this.inNamespace(owner.init, ns)) {
+    // (PID 1's own records and its descendants' need no look: its exit comes after it is gone,
+    // and it is often gone by the time its child's record is read)
+    if (owner?.init != null && !fromInit(rec, owner) && this.lost() > owner.lostAt && !this.inNamespace(owner.init, ns)) {
       this.byPidns.delete(ns); // its PID 1's exit was lost: the inode is another namespace's now
       owner = undefined;
     }
@@ -75,11 +83,27 @@ export class IsolatedTasks {
 }
 
 /**
+ * The record is the namespace's PID 1's own, its child's, or an exec by its descendant there:
+ * the namespace is the one associated, whether PID 1 still lives or not.
+ */
+function fromInit(rec: RawRecord, owner: Owner): boolean {
+  const t = rec.task;
+  if (t.tgid === owner.init) return true;
+  if (t.ppid === owner.init && t.parentStartNs === owner.initStartNs) return true;
+  if (rec.type !== 'exec') return false;
+  return rec.facts.ancestors.some((a) => a.pid === owner.init && a.startNs === owner.initStartNs && a.pidnsIno === t.pidnsIno);
+}
+
+/**
  * Whether the JavaScript path has seen enough of a cgroup to hand its lines to the addon's lane
  * (whose records JavaScript no longer sees): a record from inside the container's PID namespace,
- * so that remember() knows it, or an exec (a container sharing the host's PID namespace has
- * none; in one with its own, the runtime's init mounts there before it execs).
+ * so that remember() knows it, or an exec in the container's own mount namespace (a container
+ * sharing the host's PID namespace has no other). Not an exec in the host's mount namespace: the
+ * runtime's init (`runc init`) is exec'd there, before it makes the container's namespaces, and
+ * is often moved into the cgroup first; had it opened the lane, remember() would never learn the
+ * PID namespace whose records go to the lane from then on. `hostMntns` 0: unknown, any exec.
  */
-export function seenEnoughForLane(rec: RawRecord): boolean {
-  return rec.type === 'exec' || !(rec.flags & F_HOST_PIDNS);
+export function seenEnoughForLane(rec: RawRecord, hostMntns: number): boolean {
+  if (!(rec.flags & F_HOST_PIDNS)) return true;
+  return rec.type === 'exec' && rec.task.mntnsIno !== hostMntns;
 }

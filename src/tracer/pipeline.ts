@@ -38,6 +38,8 @@ export interface PipelineParts {
   onError: (err: Error) => void;
   /** records the kernel lost so far */
   lost: () => number;
+  /** inode of the host's mount namespace (0: unknown) */
+  hostMntns: number;
 }
 
 const inPidNamespace = (pid: number, pidnsIno: number): boolean => nsInode(pid, 'pid') === pidnsIno;
@@ -131,7 +133,7 @@ export class RecordPipeline {
         final &&
         cls.scope !== 'unknown' &&
         ev.scope === cls.scope &&
-        seenEnoughForLane(rec) &&
+        seenEnoughForLane(rec, this.p.hostMntns) &&
         !lane.has(rec.task.cgroupKey)
       ) {
         lane.register(rec.task.cgroupKey, {
