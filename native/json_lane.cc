@@ -143,6 +143,8 @@ void JsonLane::Writer::Append(const void* p, size_t n) {
 
 void JsonLane::Set(uint64_t key, Cgroup cgroup) {
   std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = cgroups_.find(key);
+  if (it != cgroups_.end()) cgroup.pidns_pending = cgroup.pidns_pending && it->second.pidns_pending;
   cgroups_[key] = std::move(cgroup);
 }
 
@@ -343,6 +345,10 @@ JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
   const uint64_t key = Read<uint64_t>(task + offsetof(struct ctrace_task, cgroup_key));
   const auto it = cgroups_.find(key);
   if (it == cgroups_.end()) return Outcome::kRaw;
+  if (it->second.pidns_pending && (hdr.flags & CTRACE_F_HOST_PIDNS) == 0) {
+    it->second.pidns_pending = false;
+    return Outcome::kRaw;
+  }
   const Cgroup& cg = it->second;
   // JavaScript falls back to /proc for a missing nspid
   const uint32_t nspid = field(offsetof(struct ctrace_task, nspid));

@@ -47,6 +47,11 @@ class JsonLane {
     bool emit = true;     // false: the filters drop this cgroup's events (counted)
     bool v1 = false;      // the cgroupV1 the fragment says; a record that disagrees goes raw
     uint8_t verdict = 0;  // PID verdict written for its execs
+    // JavaScript took the cgroup from a record of the host's PID namespace (the runtime's init,
+    // moved in before it made the container's namespaces): the first record from another PID
+    // namespace goes raw, for JavaScript to learn which container that namespace is
+    // (src/classify/isolation.ts). Cleared by that record; a re-Set does not arm it again.
+    bool pidns_pending = false;
   };
 
   struct Counts {

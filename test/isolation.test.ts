@@ -1,12 +1,11 @@
 /**
  * IsolatedTasks: which container a PID namespace belongs to, and when that ends. The exit of
  * the namespace's PID 1 ends it; when that exit was lost (a full ring), the namespace's inode
- * may come back as another container's, which must not be reported as the first one's. The lane
- * takes a cgroup only once the namespace is known.
+ * may come back as another container's, which must not be reported as the first one's.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { F_HOST_PIDNS, F_ISOLATED, type RawRecord } from '../src/decode/abi.js';
-import { IsolatedTasks, REASON_ISOLATED, REASON_MOVED, seenEnoughForLane } from '../src/classify/isolation.js';
+import { IsolatedTasks, REASON_ISOLATED, REASON_MOVED } from '../src/classify/isolation.js';
 import type { Classification } from '../src/classify/classify.js';
 
 const NS = 4026532181;
@@ -92,22 +91,5 @@ describe('IsolatedTasks and PID 1 itself', () => {
     iso.remember(rec('exec', 100, 1), inA);
     lost = 2;
     expect(iso.attribute(rec('exit', 100, 1, F_ISOLATED), host)).toEqual({ container: A, reason: REASON_MOVED });
-  });
-});
-
-describe('seenEnoughForLane', () => {
-  const HOST_MNT = 4026531841;
-  const at = (type: string, flags: number, mntnsIno: number) =>
-    ({ type, flags, task: { tgid: 9, nspid: 9, pidnsIno: NS, mntnsIno } }) as unknown as RawRecord;
-
-  it('waits for a record from the container\'s namespaces, not the runtime init exec\'d on the host', () => {
-    // `runc init`, exec'd in the host's namespaces and moved into the cgroup before it execs
-    expect(seenEnoughForLane(at('exec', F_HOST_PIDNS, HOST_MNT), HOST_MNT)).toBe(false);
-    expect(seenEnoughForLane(at('exit', F_HOST_PIDNS, NS + 1), HOST_MNT)).toBe(false);
-    // its init's first mount in the new PID namespace; a host-PID container's exec in its own mounts
-    expect(seenEnoughForLane(at('mount', 0, NS + 1), HOST_MNT)).toBe(true);
-    expect(seenEnoughForLane(at('exec', F_HOST_PIDNS, NS + 1), HOST_MNT)).toBe(true);
-    // the host's mount namespace unknown: any exec, as before
-    expect(seenEnoughForLane(at('exec', F_HOST_PIDNS, HOST_MNT), 0)).toBe(true);
   });
 });

@@ -267,6 +267,36 @@ describe('the JSON lane (native/json_lane.cc)', () => {
     expect(lane.native.counts().raw).toBe(3);
   });
 
+  it('passes on raw the first record from a PID namespace of a cgroup taken from the host\'s, once', () => {
+    // the runtime's init opened the lane from the host's PID namespace; its next record from the
+    // container's namespace tells JavaScript which container that namespace is (classify/isolation.ts)
+    const r = rng(5);
+    const cg = CGROUPS.find((c) => !c.v1 && c.names.length < abi.CG_LEVELS)!;
+    const lane = laneFor([]);
+    const path = '/' + [...cg.names].reverse().join('/');
+    const reg = { cls: classifyCgroupPath(path), cgroupPath: path, cgroupV1: false, emit: true, verdict: abi.VERDICT_CONTAINER };
+    lane.register(cg.key, { ...reg, pidnsPending: true });
+    const mount = (hostPidns: boolean) => {
+      const b = record(r, 2, cg);
+      b.writeUInt32LE(3, OFF.task.nspid);
+      if (hostPidns) b.writeUInt16LE(b.readUInt16LE(OFF.hdr.flags) | abi.F_HOST_PIDNS, OFF.hdr.flags);
+      return b;
+    };
+    const kinds = (b: Buffer) => {
+      const out: string[] = [];
+      forEachChunk(lane.native.format(b), () => out.push('L'), () => out.push('R'));
+      return out.join('');
+    };
+    expect(kinds(Buffer.concat([mount(true), mount(false), mount(false), mount(true)]))).toBe('LRL');
+    // a refresh (names found later) does not arm it again
+    lane.register(cg.key, { ...reg, pidnsPending: true });
+    expect(kinds(mount(false))).toBe('L');
+    // a cgroup taken from its own namespace never holds one back
+    lane.forget(cg.key);
+    lane.register(cg.key, reg);
+    expect(kinds(mount(false))).toBe('L');
+  });
+
   it('refresh() updates a fragment once the container has a name', () => {
     const formatter = new native.JsonLane(OFFSET);
     let name: string | null = null;

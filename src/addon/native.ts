@@ -102,8 +102,10 @@ export interface NativeJsonLane {
    * Records of this cgroup become JSON lines in the addon: `fragment` is the JSON between
    * mntNs and the event detail (`,"container":…,"cgroupV1":…`), `emit` false drops them as
    * filtered, `verdict` is the PID verdict written for their execs, `v1` the cgroupV1 flag.
+   * `pidnsPending`: the cgroup's first record from a PID namespace other than the host's still
+   * comes raw (once; setting the cgroup again does not re-arm it).
    */
-  set(key: bigint, fragment: string, emit: boolean, verdict: number, v1: boolean): void;
+  set(key: bigint, fragment: string, emit: boolean, verdict: number, v1: boolean, pidnsPending?: boolean): void;
   delete(key: bigint): boolean;
   clear(): void;
   size(): number;

@@ -97,13 +97,11 @@ function fromInit(rec: RawRecord, owner: Owner): boolean {
 /**
  * Whether the JavaScript path has seen enough of a cgroup to hand its lines to the addon's lane
  * (whose records JavaScript no longer sees): a record from inside the container's PID namespace,
- * so that remember() knows it, or an exec in the container's own mount namespace (a container
- * sharing the host's PID namespace has no other). Not an exec in the host's mount namespace: the
- * runtime's init (`runc init`) is exec'd there, before it makes the container's namespaces, and
- * is often moved into the cgroup first; had it opened the lane, remember() would never learn the
- * PID namespace whose records go to the lane from then on. `hostMntns` 0: unknown, any exec.
+ * so that remember() knows it, or an exec (a container sharing the host's PID namespace has no
+ * other). Such an exec may be the runtime's init (`runc init`), often moved into the cgroup
+ * before it makes the container's namespaces: the lane then passes the first record from another
+ * PID namespace on raw (LaneCgroup.pidnsPending), for remember() to learn it.
  */
-export function seenEnoughForLane(rec: RawRecord, hostMntns: number): boolean {
-  if (!(rec.flags & F_HOST_PIDNS)) return true;
-  return rec.type === 'exec' && rec.task.mntnsIno !== hostMntns;
+export function seenEnoughForLane(rec: RawRecord): boolean {
+  return rec.type === 'exec' || !(rec.flags & F_HOST_PIDNS);
 }

@@ -47,6 +47,8 @@ export interface LaneCgroup {
   emit: boolean;
   /** the PID verdict for its execs */
   verdict: number;
+  /** its PID namespace is not known yet: the first record from one comes raw (NativeJsonLane.set) */
+  pidnsPending?: boolean;
 }
 
 export class JsonLane {
@@ -69,7 +71,7 @@ export class JsonLane {
   register(key: bigint, cg: LaneCgroup): void {
     const fragment = this.fragment(cg);
     this.cgroups.set(key, { cg, fragment });
-    this.native.set(key, fragment, cg.emit, cg.verdict, cg.cgroupV1);
+    this.native.set(key, fragment, cg.emit, cg.verdict, cg.cgroupV1, cg.pidnsPending ?? false);
   }
 
   /** Re-derives every fragment and updates the ones whose container names changed. */
@@ -79,7 +81,7 @@ export class JsonLane {
       const fragment = this.fragment(entry.cg);
       if (fragment === entry.fragment) continue;
       entry.fragment = fragment;
-      this.native.set(key, fragment, entry.cg.emit, entry.cg.verdict, entry.cg.cgroupV1);
+      this.native.set(key, fragment, entry.cg.emit, entry.cg.verdict, entry.cg.cgroupV1, entry.cg.pidnsPending ?? false);
       changed++;
     }
     return changed;

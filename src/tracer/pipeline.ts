@@ -5,7 +5,7 @@
  * lane once its lines can no longer change (from then on the addon writes them itself). It also
  * takes back what the lane wrote, for the process table.
  */
-import { CgroupPathCache, decodeBatch, type RawRecord } from '../decode/abi.js';
+import { CgroupPathCache, decodeBatch, F_HOST_PIDNS, type RawRecord } from '../decode/abi.js';
 import { decodeBytes } from '../util/bytes.js';
 import { fullContainer, type Classification } from '../classify/classify.js';
 import type { WallClock } from '../util/clock.js';
@@ -38,8 +38,6 @@ export interface PipelineParts {
   onError: (err: Error) => void;
   /** records the kernel lost so far */
   lost: () => number;
-  /** inode of the host's mount namespace (0: unknown) */
-  hostMntns: number;
 }
 
 const inPidNamespace = (pid: number, pidnsIno: number): boolean => nsInode(pid, 'pid') === pidnsIno;
@@ -133,7 +131,7 @@ export class RecordPipeline {
         final &&
         cls.scope !== 'unknown' &&
         ev.scope === cls.scope &&
-        seenEnoughForLane(rec, this.p.hostMntns) &&
+        seenEnoughForLane(rec) &&
         !lane.has(rec.task.cgroupKey)
       ) {
         lane.register(rec.task.cgroupKey, {
@@ -142,6 +140,7 @@ export class RecordPipeline {
           cgroupV1: rec.task.cgroupV1,
           emit: pass,
           verdict: VERDICT_OF[cls.scope],
+          pidnsPending: (rec.flags & F_HOST_PIDNS) !== 0,
         });
       }
       if (!pass) {

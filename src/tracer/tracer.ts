@@ -14,7 +14,7 @@ import { WallClock } from '../util/clock.js';
 import type { EventType, TraceEvent, TraceStats } from '../events/event.js';
 import { ContainerCatalog } from '../enrich/containers.js';
 import { compileFilter, type EventFilter } from '../classify/filter.js';
-import { hostMntnsIno, hostPidnsIno, preflight, v1SubsysId } from '../util/host.js';
+import { hostPidnsIno, preflight, v1SubsysId } from '../util/host.js';
 import { toJsonLine } from '../format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
 import { LaneOutput } from './lane-output.js';
@@ -180,7 +180,6 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         closed: () => this.closed,
         onError: (err) => this.fanout.error(err),
         lost: () => this.native.stats().lost,
-        hostMntns: hostMntnsIno(),
       });
       this.native.start((err, batch, written) => this.onBatch(err, batch, written === true), this.lane?.native);
     } catch (err) {

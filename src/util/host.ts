@@ -1,5 +1,5 @@
 /**
- * Facts about the host the BPF program is configured with: which PID (and mount)
+ * Facts about the host the BPF program is configured with: which PID
  * namespace is "the host's", and which v1 hierarchy names a task's cgroup when
  * its v2 cgroup is the root (v1-only and hybrid hosts).
  */
@@ -9,21 +9,6 @@ import { canLoadBpf, CAPABILITY_TEXT, effectiveCaps } from './capabilities.js';
 /** The PID namespace ctrace itself runs in is the host's. */
 export function hostPidnsIno(): number {
   return statSync('/proc/self/ns/pid').ino;
-}
-
-/**
- * The host's mount namespace: its init's (PID 1 of the host PID namespace), else, where that is
- * not ours to see (no CAP_SYS_PTRACE over it), ctrace's own; 0 when neither is readable.
- */
-export function hostMntnsIno(): number {
-  for (const p of ['/proc/1/ns/mnt', '/proc/self/ns/mnt']) {
-    try {
-      return statSync(p).ino;
-    } catch {
-      // next
-    }
-  }
-  return 0;
 }
 
 /** Controllers runtimes always join, in the order we prefer them for the cgroup key. */
