@@ -27,7 +27,7 @@ const CG = '/sys/fs/cgroup';
 
 /** The hierarchies a scale cgroup is made in: v2, and the v1 controller ctrace keys on (src/host.ts). */
 export async function cgroupRoots() {
-  const { v1SubsysId } = await import(pathToFileURL(join(REPO_ROOT, 'dist', 'host.js')).href);
+  const { v1SubsysId } = await import(pathToFileURL(join(REPO_ROOT, 'dist', 'util', 'host.js')).href);
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
   const roots = [];
   const v2 = [...mounts.matchAll(/ (\/sys\/fs\/cgroup[^ ]*) .* - cgroup2 /g)].map((m) => m[1]);
