@@ -137,15 +137,14 @@ Napi::Value JsonLaneBinding::Set(const Napi::CallbackInfo& info) {
   if (!info[1].IsString()) throw Napi::TypeError::New(env, "set: fragment must be a string");
   if (!info[2].IsBoolean()) throw Napi::TypeError::New(env, "set: emit must be a boolean");
   if (!info[4].IsBoolean()) throw Napi::TypeError::New(env, "set: v1 must be a boolean");
-  if (info.Length() > 5 && !info[5].IsBoolean() && !info[5].IsUndefined())
-    throw Napi::TypeError::New(env, "set: pidnsPending must be a boolean");
+  if (!info[5].IsBoolean()) throw Napi::TypeError::New(env, "set: pidnsPending must be a boolean");
   const auto verdict = static_cast<uint32_t>(Integer(env, info[3], "set: verdict", 0, 255));
   JsonLane::Cgroup cg;
   cg.fragment = info[1].As<Napi::String>().Utf8Value();
   cg.emit = info[2].As<Napi::Boolean>().Value();
   cg.verdict = static_cast<uint8_t>(verdict);
   cg.v1 = info[4].As<Napi::Boolean>().Value();
-  cg.pidns_pending = info.Length() > 5 && info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
+  cg.pidns_pending = info[5].As<Napi::Boolean>().Value();
   lane_->Set(key, std::move(cg));
   return env.Undefined();
 }

@@ -105,7 +105,7 @@ export interface NativeJsonLane {
    * `pidnsPending`: the cgroup's first record from a PID namespace other than the host's still
    * comes raw (once; setting the cgroup again does not re-arm it).
    */
-  set(key: bigint, fragment: string, emit: boolean, verdict: number, v1: boolean, pidnsPending?: boolean): void;
+  set(key: bigint, fragment: string, emit: boolean, verdict: number, v1: boolean, pidnsPending: boolean): void;
   delete(key: bigint): boolean;
   clear(): void;
   size(): number;
