@@ -2,7 +2,9 @@
  * Container churn: what ctrace holds per cgroup follows the live cgroups. When a classified
  * cgroup is removed (a container ends), the kernel drops its verdict and tells userland
  * (bpf/ctrace.bpf.c cgroup_rmdir), which forgets its classification, its lane entry and its
- * path, after the container's last events. Real runc containers, each in its own cgroup.
+ * path, after the container's last events; and the process table forgets the processes it
+ * learnt there, whose exits `ctrace run` (no noted records) never sees once the addon's lane
+ * writes the cgroup's lines. Real runc containers, each in its own cgroup.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tracer } from '../src/tracer/tracer.js';
@@ -42,6 +44,30 @@ describe.runIf(privileged())('removed cgroups are forgotten', () => {
       expect(ids.filter((id) => !seen(id))).toEqual([]);
       // every container was classified on its first event, and forgotten when its cgroup went
       expect(scopes).toBeLessThanOrEqual(before);
+    } finally {
+      await tracer.close();
+    }
+  });
+
+  it('as ctrace run traces (no copy of the lane\'s records), the removed containers leave no process behind', async () => {
+    const tracer = new Tracer({ events: ['exec', 'exit'], jsonLane: true, processTable: false });
+    const lines: string[] = [];
+    tracer.onLines((b) => lines.push(...b.toString('utf8').split('\n').filter(Boolean)));
+    const events: TraceEvent[] = [];
+    tracer.onEvent((ev) => events.push(ev));
+    try {
+      const ids = Array.from({ length: 5 }, () => dockerId());
+      for (const id of ids) {
+        const r = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', '/bin/true table-test'] });
+        expect(r.code).toBe(0);
+      }
+      const held = () => tracer.processes().filter((p) => ids.includes(p.container.id));
+      const seen = (id: string) => lines.some((l) => l.includes(`"id":"${id}"`) && l.includes('"table-test"')) || events.some((e) => e.container?.id === id && e.type === 'exec' && (e as ExecEvent).exec.argv.includes('table-test'));
+      for (const end = Date.now() + 15_000; Date.now() < end && !(ids.every(seen) && held().length === 0); ) await sleep(50);
+      expect(ids.filter((id) => !seen(id))).toEqual([]);
+      // the first exec of each container reached JavaScript as an object and was learnt
+      expect(events.filter((e) => e.type === 'exec' && ids.includes(e.container?.id ?? '')).length).toBeGreaterThanOrEqual(ids.length);
+      expect(held().map((p) => `${p.container.id.slice(0, 12)} ${p.pid} ${p.argv.join(' ')}`)).toEqual([]);
     } finally {
       await tracer.close();
     }

@@ -188,4 +188,22 @@ describe('ProcessTable', () => {
     t.load([proc(1), proc(2), proc(3), proc(4)]);
     expect(t.list().map((e) => e.pid)).toEqual([2, 3, 4]);
   });
+
+  it('forgets the processes of a removed cgroup, and only those', () => {
+    const t = new ProcessTable();
+    const seen = (pid: number) => ({ pid, ppid: 1, nspid: 2, uid: 0, comm: 'x', argv: ['x'], filename: '/bin/x', time: 't', container: dockerContainer });
+    t.exec(seen(10), 5120n, 1000n);
+    t.exec(seen(11), 5120n, 1100n);
+    t.exec(seen(12), 6144n, 1200n);
+    // pid 11 execs again after moving to another cgroup: the old cgroup's removal leaves it
+    t.exec(seen(11), 6144n, 1100n);
+    t.forgetCgroup(5120n);
+    expect(t.list().map((e) => e.pid)).toEqual([12, 11]);
+    // an exit, then the cgroup's removal: nothing left to forget, nothing else goes
+    t.exit(12, 1200n);
+    t.forgetCgroup(6144n);
+    expect(t.size).toBe(0);
+    t.exec(seen(13), 6144n, 1300n);
+    expect(t.get(13)?.cgroupKey).toBe(6144n);
+  });
 });

@@ -5,7 +5,9 @@
  * before ctrace started is known with its command line when it later mounts or exits.
  *
  * Bounded: at `max` entries the oldest ones go first (a Map iterates in insertion order,
- * and an update re-inserts).
+ * and an update re-inserts). And a removed cgroup takes its entries with it (`forgetCgroup`):
+ * `ctrace run` sees the exit of a process only while its cgroup's records reach JavaScript, so
+ * without that every short-lived container would leave its first process here.
  */
 import type { ContainerInfo, TraceEvent } from '../events/event.js';
 import type { ProcInfo } from './inventory.js';
@@ -45,6 +47,8 @@ export class ProcessTable {
   private readonly execAt = new WeakMap<ProcEntry, bigint>();
   /** pid → start ns of its last exit: that process's exec, learnt after its exit, is not added */
   private readonly exited = new Map<number, bigint>();
+  /** cgroup key → the pids of its entries, for forgetCgroup */
+  private readonly byCgroup = new Map<bigint, Set<number>>();
 
   constructor(private readonly max = 65536) {}
 
@@ -63,12 +67,37 @@ export class ProcessTable {
   }
 
   private put(e: ProcEntry): void {
-    this.byPid.delete(e.pid);
+    this.remove(e.pid);
     this.byPid.set(e.pid, e);
+    if (e.cgroupKey !== null) {
+      let pids = this.byCgroup.get(e.cgroupKey);
+      if (!pids) this.byCgroup.set(e.cgroupKey, (pids = new Set()));
+      pids.add(e.pid);
+    }
     if (this.byPid.size > this.max) {
       const oldest = this.byPid.keys().next().value;
-      if (oldest !== undefined) this.byPid.delete(oldest);
+      if (oldest !== undefined) this.remove(oldest);
     }
+  }
+
+  private remove(pid: number): void {
+    const e = this.byPid.get(pid);
+    if (!e) return;
+    this.byPid.delete(pid);
+    if (e.cgroupKey === null) return;
+    const pids = this.byCgroup.get(e.cgroupKey);
+    if (pids?.delete(pid) && pids.size === 0) this.byCgroup.delete(e.cgroupKey);
+  }
+
+  /**
+   * A cgroup was removed: no process lives in it any more. An entry of a process that moved out
+   * before goes too; it is learnt again from its next exec.
+   */
+  forgetCgroup(key: bigint): void {
+    const pids = this.byCgroup.get(key);
+    if (!pids) return;
+    this.byCgroup.delete(key);
+    for (const pid of pids) this.byPid.delete(pid);
   }
 
   /** Container processes found in /proc (others are ignored). */
@@ -121,7 +150,7 @@ export class ProcessTable {
     }
     const e = this.byPid.get(pid);
     if (e && e.startNs !== null && startNs !== null && startNs > 0n && e.startNs > startNs) return;
-    this.byPid.delete(pid);
+    this.remove(pid);
   }
 
   /** An exec (of an event, or of a record the addon's lane wrote as a line). */
@@ -130,7 +159,7 @@ export class ProcessTable {
     if (prev && x.ktimeNs !== undefined && startNs !== null && prev.startNs === startNs && (this.execAt.get(prev) ?? -1n) > x.ktimeNs) return;
     if (startNs !== null && startNs > 0n && this.exited.get(x.pid) === startNs) return;
     if (!x.container) {
-      this.byPid.delete(x.pid);
+      this.remove(x.pid);
       return;
     }
     const e: ProcEntry = {
@@ -165,6 +194,6 @@ export class ProcessTable {
 
   /** Forget a PID (its exit was seen by other means). */
   delete(pid: number): void {
-    this.byPid.delete(pid);
+    this.remove(pid);
   }
 }

@@ -154,9 +154,10 @@ export class RecordPipeline {
     return true;
   }
 
-  /** A cgroup was removed: its classification, its lane entry and its path are forgotten. */
+  /** A cgroup was removed: its classification, its lane entry, its path and its processes are forgotten. */
   private forget(key: bigint): void {
     this.p.verdicts.forget(key, this.p.closed());
+    this.p.table.forgetCgroup(key);
     this.p.lane?.forget(key);
     this.paths.forget(key);
   }
