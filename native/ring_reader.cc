@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -492,14 +493,29 @@ struct RingReader::Shared {
     return Deliver(out);
   }
 
-  // Holds the batch's lines for JS, which has nothing else to do with them soon.
+  // Holds the batch's lines for JS, which has nothing else to do with them soon. They are
+  // appended to one lines chunk: JavaScript seals and writes a chunk at a time, and a chunk per
+  // poll cycle held cost it a seal call, a write and their garbage per cycle, not per handover.
   bool Hold(bool written) {
     if (held.empty()) {
       held_since_ns = MonotonicNs();
       held_written = written;
       held.reserve(kFlushBytes + kFlushBytes / 4);  // appends without regrowing (each a copy)
+      const uint32_t header[2] = {JsonLane::kChunkLines, 0};
+      const auto* h = reinterpret_cast<const uint8_t*>(header);
+      held.insert(held.end(), h, h + sizeof(header));
     }
-    held.insert(held.end(), batch.begin(), batch.end());
+    // the batch's chunks are all lines: a batch with raw records is never held
+    for (size_t o = 0; o + JsonLane::kChunkHeader <= batch.size();) {
+      uint32_t len = 0;
+      memcpy(&len, batch.data() + o + 4, sizeof(len));
+      const size_t start = o + JsonLane::kChunkHeader;
+      const size_t end = std::min(batch.size(), start + len);
+      held.insert(held.end(), batch.begin() + static_cast<std::ptrdiff_t>(start), batch.begin() + static_cast<std::ptrdiff_t>(end));
+      o = end;
+    }
+    const auto len = static_cast<uint32_t>(held.size() - JsonLane::kChunkHeader);
+    memcpy(held.data() + 4, &len, sizeof(len));
     batch.clear();
     credit->Grant();
     if (held.size() < kFlushBytes && MonotonicNs() - held_since_ns < kHoldMs * 1000000u) return true;

@@ -298,6 +298,23 @@ describe('JSONL audit log', () => {
     expect((await verifyLogs([path])).ok).toBe(true);
   });
 
+  it('seals a handover of several MiB of lines (the reader holds them as one chunk) in slices: every line once, in order, chained', async () => {
+    const events = sampleEvents(60);
+    const text = events.map((e) => toJsonLine(e) + '\n').join('');
+    const reps = Math.ceil((3 << 20) / Buffer.byteLength(text));
+    const path = fresh();
+    const log = await open(path);
+    log.writeLines(Buffer.from(text.repeat(reps)));
+    await log.close('SIGTERM');
+    const recs = lines(path);
+    const got = recs.filter((r) => r.type !== 'start' && r.type !== 'stop');
+    expect(got).toHaveLength(events.length * reps);
+    const want = events.map((e) => toJsonObject(e));
+    for (const i of [0, Math.floor(reps / 2), reps - 1]) expect(got.slice(i * events.length, (i + 1) * events.length).map(withoutChain)).toEqual(want);
+    expect(recs.map((r) => r.seq)).toEqual(recs.map((_, i) => i));
+    expect((await verifyLogs([path])).ok).toBe(true);
+  });
+
   it('on SIGHUP continues in a new file when the old one was renamed, and does nothing otherwise', async () => {
     const path = fresh();
     const log = await open(path);

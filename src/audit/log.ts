@@ -139,8 +139,13 @@ export class AuditLog implements Sink {
     // a batch that cannot fill the file is chained whole, in Buffers; one that may is chained
     // line by line, so the file rotates after the very line that fills it
     if (!this.rotateDue && lines.length * 2 < this.file.room) {
-      const { bytes, records } = this.records.lines(lines, this.blocks.room(), (size) => this.blocks.fresh(size));
-      if (records) this.queue(bytes, records, this.blocks.sealed(bytes.length));
+      // in slices a seal block holds: the reader hands over up to a few MiB of held lines at once
+      for (let start = 0; start < lines.length; ) {
+        const end = sliceEnd(lines, start, SEAL_SLICE_BYTES);
+        const { bytes, records } = this.records.lines(lines.subarray(start, end), this.blocks.room(), (size) => this.blocks.fresh(size));
+        if (records) this.queue(bytes, records, this.blocks.sealed(bytes.length));
+        start = end;
+      }
       return;
     }
     let start = 0;
@@ -239,4 +244,16 @@ export class AuditLog implements Sink {
     this.file.switchTo(renameTo);
     this.file.queue(this.records.continuation(renameTo ? basename(renameTo) : null));
   }
+}
+
+/** Lines sealed at once: well inside a seal block (src/audit/seal-blocks.ts), so blocks are reused. */
+const SEAL_SLICE_BYTES = 256 << 10;
+
+/** The end of the slice of `lines` from `start`: after the last newline within `max` bytes (or the first one past them). */
+function sliceEnd(lines: Buffer, start: number, max: number): number {
+  if (lines.length - start <= max) return lines.length;
+  const nl = lines.lastIndexOf(0x0a, start + max - 1);
+  if (nl >= start) return nl + 1;
+  const next = lines.indexOf(0x0a, start + max);
+  return next < 0 ? lines.length : next + 1;
 }
