@@ -20,9 +20,11 @@
 #ifndef CTRACE_NATIVE_JSON_LANE_H
 #define CTRACE_NATIVE_JSON_LANE_H
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -39,6 +41,22 @@ class JsonLane {
   static constexpr uint32_t kChunkRaw = 1;
   static constexpr uint32_t kChunkLines = 2;
   static constexpr size_t kChunkHeader = 8;
+
+  // Calls fn(data, size) for each lines chunk of a lane batch, in order, until fn returns
+  // non-zero (returned). A chunk that claims more than the batch holds ends at the batch's end.
+  template <typename Fn>
+  static int ForEachLines(const std::vector<uint8_t>& batch, Fn&& fn) {
+    for (size_t o = 0; o + kChunkHeader <= batch.size();) {
+      uint32_t header[2];
+      memcpy(header, batch.data() + o, sizeof(header));
+      const size_t start = o + kChunkHeader;
+      const size_t end = start + std::min<size_t>(header[1], batch.size() - start);
+      if (header[0] == kChunkLines)
+        if (const int r = fn(batch.data() + start, end - start); r != 0) return r;
+      o = end;
+    }
+    return 0;
+  }
 
   // What to do with a cgroup's records.
   struct Cgroup {

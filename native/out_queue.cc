@@ -129,17 +129,7 @@ int OutQueue::Push(const void* p, size_t n) {
 }
 
 int OutQueue::PushLines(const std::vector<uint8_t>& batch) {
-  size_t o = 0;
-  while (o + JsonLane::kChunkHeader <= batch.size()) {
-    uint32_t header[2];
-    memcpy(header, batch.data() + o, sizeof(header));
-    o += JsonLane::kChunkHeader;
-    if (header[0] == JsonLane::kChunkLines) {
-      if (const int err = Push(batch.data() + o, header[1]); err != 0) return err;
-    }
-    o += header[1];
-  }
-  return 0;
+  return JsonLane::ForEachLines(batch, [this](const uint8_t* p, size_t n) { return Push(p, n); });
 }
 
 void OutQueue::Run() {

@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -505,15 +504,11 @@ struct RingReader::Shared {
       const auto* h = reinterpret_cast<const uint8_t*>(header);
       held.insert(held.end(), h, h + sizeof(header));
     }
-    // the batch's chunks are all lines: a batch with raw records is never held
-    for (size_t o = 0; o + JsonLane::kChunkHeader <= batch.size();) {
-      uint32_t len = 0;
-      memcpy(&len, batch.data() + o + 4, sizeof(len));
-      const size_t start = o + JsonLane::kChunkHeader;
-      const size_t end = std::min(batch.size(), start + len);
-      held.insert(held.end(), batch.begin() + static_cast<std::ptrdiff_t>(start), batch.begin() + static_cast<std::ptrdiff_t>(end));
-      o = end;
-    }
+    // (a batch with raw records is never held: its chunks are all lines)
+    JsonLane::ForEachLines(batch, [this](const uint8_t* p, size_t n) {
+      held.insert(held.end(), p, p + n);
+      return 0;
+    });
     const auto len = static_cast<uint32_t>(held.size() - JsonLane::kChunkHeader);
     memcpy(held.data() + 4, &len, sizeof(len));
     batch.clear();
