@@ -14,6 +14,11 @@ import { cleanupAllContainers, dockerId, runContainerToExit } from './helpers/ru
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether container `id`'s exec with `tag` in its argv came, as an event or as a lane line. */
+const execSeen = (events: TraceEvent[], lines: string[], id: string, tag: string) =>
+  events.some((e) => e.type === 'exec' && e.container?.id === id && (e as ExecEvent).exec.argv.includes(tag)) ||
+  lines.some((l) => l.includes(`"id":"${id}"`) && l.includes(`"${tag}"`));
+
 describe.runIf(privileged())('removed cgroups are forgotten', () => {
   afterAll(async () => {
     await cleanupAllContainers();
@@ -33,9 +38,7 @@ describe.runIf(privileged())('removed cgroups are forgotten', () => {
         const r = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', '/bin/true gone-test'] });
         expect(r.code).toBe(0);
       }
-      const seen = (id: string) =>
-        events.some((e) => e.type === 'exec' && e.container?.id === id && (e as ExecEvent).exec.argv.includes('gone-test')) ||
-        lines.some((l) => l.includes(`"id":"${id}"`) && l.includes('"gone-test"'));
+      const seen = (id: string) => execSeen(events, lines, id, 'gone-test');
       let scopes = tracer.cgroupScopes().container;
       for (const end = Date.now() + 15_000; Date.now() < end; await sleep(50)) {
         scopes = tracer.cgroupScopes().container;
@@ -62,7 +65,7 @@ describe.runIf(privileged())('removed cgroups are forgotten', () => {
         expect(r.code).toBe(0);
       }
       const held = () => tracer.processes().filter((p) => ids.includes(p.container.id));
-      const seen = (id: string) => lines.some((l) => l.includes(`"id":"${id}"`) && l.includes('"table-test"')) || events.some((e) => e.container?.id === id && e.type === 'exec' && (e as ExecEvent).exec.argv.includes('table-test'));
+      const seen = (id: string) => execSeen(events, lines, id, 'table-test');
       for (const end = Date.now() + 15_000; Date.now() < end && !(ids.every(seen) && held().length === 0); ) await sleep(50);
       expect(ids.filter((id) => !seen(id))).toEqual([]);
       // the first exec of each container reached JavaScript as an object and was learnt

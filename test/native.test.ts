@@ -6,12 +6,13 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIZE } from '../src/decode/abi.js';
 import { v1SubsysId } from '../src/util/host.js';
+import { readStat } from '../src/util/procfs.js';
 import { isNativeError, loadNative, type NativeProgram, type NativeProgramOptions } from '../src/addon/native.js';
 import { privileged } from './helpers/privileges.js';
 
@@ -449,13 +450,7 @@ describe.runIf(privileged())('native addon against the kernel', () => {
     let first = true;
     const sh = spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
     // (the shell is reaped by the event loop, which the first batch blocks: a zombie has run its loop)
-    const shellDone = () => {
-      try {
-        return readFileSync(`/proc/${sh.pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
-      } catch {
-        return true;
-      }
-    };
+    const shellDone = () => (readStat(sh.pid!)?.state ?? 'Z') === 'Z';
     t.start((_err, batch) => {
       if (batch) received += split(batch).length;
       // the first batch holds JavaScript for the whole storm, however fast this machine runs it:
