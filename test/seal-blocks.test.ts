@@ -35,6 +35,23 @@ describe('SealBlocks: the audit log reuses the memory of sealed lane lines', () 
     }
   });
 
+  it('seals at the start of the block again once its writes are over: the memory already touched', () => {
+    const blocks = new SealBlocks();
+    const a = seal(blocks, 100 << 10, 1);
+    a.release();
+    // a write over before the next batch (the usual case): the same bytes again, not the next
+    // 100 KiB of the block (every page of every block would be touched, each a page fault)
+    const b = seal(blocks, 100 << 10, 2);
+    expect(b.bytes.buffer).toBe(a.bytes.buffer);
+    expect(b.bytes.byteOffset).toBe(a.bytes.byteOffset);
+    // a write still in flight: the next batch goes after it
+    const c = seal(blocks, 100 << 10, 3);
+    expect(c.bytes.byteOffset).toBe(b.bytes.byteOffset + (100 << 10));
+    expect(b.bytes.every((x) => x === 2)).toBe(true);
+    b.release();
+    c.release();
+  });
+
   it('gives a batch larger than a block a block of its own size', () => {
     const blocks = new SealBlocks();
     const { bytes } = seal(blocks, 3 << 20, 1);
