@@ -2,7 +2,8 @@
  * Lines for a consumer that writes them to a file (ctrace run -q --log): the reader holds the
  * lane's lines and hands them over together, at most kHoldMs (250 ms) late or at 1 MiB
  * (native/ring_reader.cc), so JavaScript is woken a few times a second however many events
- * flow, each batch in ring order. Real runc container, real BPF.
+ * flow, each batch in ring order; the reader itself drains every 50 ms instead of every poll.
+ * Real runc container, real BPF.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tracer } from '../src/tracer/tracer.js';
@@ -26,10 +27,16 @@ describe.runIf(privileged())('held lines', () => {
     tracer.onBatchDone(() => wakes.push(Date.now()));
     try {
       const id = dockerId();
+      const wakeups0 = tracer.readerWakeups();
+      const t0 = Date.now();
       // a trickle (an exec every 20-odd ms: most reader cycles find none), well under 1 MiB a second
       const loop = `i=0; while [ $i -lt ${EXECS} ]; do /bin/true hold-test $i; usleep 20000; i=$((i+1)); done`;
       const r = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', loop] });
       expect(r.code).toBe(0);
+      // the reader's own timer while only held lines flow: every 50 ms, not every poll (10 ms),
+      // which here would be about five times as many wakeups as this
+      const readerWakeups = tracer.readerWakeups() - wakeups0;
+      expect(readerWakeups).toBeLessThanOrEqual(Math.ceil(((Date.now() - t0) / 50) * 1.3) + 10);
       const mine = (l: string) => l.startsWith('{"type":"exec"') && l.includes(`"id":"${id}"`) && l.includes('"hold-test"');
       const counters = () => batches.flatMap((b) => b.lines.filter(mine).map((l) => Number(JSON.parse(l).exec.argv[2])));
       for (const end = Date.now() + 15_000; Date.now() < end && counters().length < EXECS; ) await sleep(50);
