@@ -58,7 +58,8 @@ export function markdownReport(res) {
     else {
       L.push(
         `argv ${c.params.argvBytes} B, ${c.params.workers} workers, ring ${c.params.ringSize}. Machine's own limit (no tracer): **${f(c.machineLimitPerSec, 0)} execs/s**. ` +
-          `Unthrottled under ctrace: ${f(c.unthrottled.achievedPerSec, 0)} execs/s, ${c.unthrottled.lost} lost. ` +
+          `Unthrottled under ctrace: ${f(c.unthrottled.achievedPerSec, 0)} execs/s, ${c.unthrottled.lost} lost` +
+          (c.heldUnthrottled ? `; under \`ctrace -q --log\`: ${f(c.heldUnthrottled.achievedPerSec, 0)} execs/s, ${c.heldUnthrottled.lost} lost. ` : '. ') +
           `Highest rate with 0 lost: **${f(c.ceilingPerSec, 0)} execs/s**${c.lossAtLimit ? '' : ' (no loss at the machine\'s limit)'}.`,
         '',
       );
