@@ -199,6 +199,8 @@ struct RingReader::Shared {
   uint64_t held_since_ns = 0;
   static constexpr uint64_t kHoldMs = 250;
   uint64_t records = 0;  // records consumed so far
+  uint64_t record_bytes = 0;  // their bytes
+  uint64_t last_drain_bytes = 0;  // bytes the last wakeup's drain consumed
   // While JavaScript is busy (a new container's first records take it a while), the thread keeps
   // reading the ring into its batch, up to four times the ring (the size the user chose for
   // bursts), rather than leave the records to fill the kernel's ring; the cycle is then cut
@@ -267,6 +269,7 @@ struct RingReader::Shared {
     }
     const auto* p = static_cast<const uint8_t*>(data);
     self->records++;
+    self->record_bytes += hdr.size;
     if (self->lane) {
       if (self->lane->Append(p, hdr.size, &self->writer) && !self->final && self->Ask(p, hdr.size)) {
         self->asking = true;
@@ -367,7 +370,9 @@ struct RingReader::Shared {
         idle = false;
       }
       uint64_t before = records;
+      const uint64_t bytes_before = record_bytes;
       if (!Drain()) return;
+      last_drain_bytes = record_bytes - bytes_before;
       // records came, or a batch waits for JavaScript: not idle (the next look hands it over)
       if (records != before || !batch.empty()) {
         empty_drains = 0;
@@ -398,11 +403,15 @@ struct RingReader::Shared {
 
   // While the lines' only consumer is one that holds them (no stdout: the audit log alone), no
   // one waits for a record within poll_ms: the timer drains every kHeldPollMs instead, well inside
-  // kHoldMs. Each wakeup of this thread costs far more than the records of one cycle (bench/README.md);
-  // a burst still wakes it at wakeup_bytes.
+  // kHoldMs. In an exec storm a wakeup of this thread cost more than the records of a cycle
+  // (bench/README.md). Not while records pour in (kHeldBusyBytes in the last drain, a mount
+  // storm): a cycle then has plenty to do anyway, and what waits longer in the ring is read back
+  // from memory no cache holds any more. A burst still wakes it at wakeup_bytes.
   static constexpr int kHeldPollMs = 50;
+  static constexpr uint64_t kHeldBusyBytes = 64u << 10;
   int CyclePollMs() const {
-    if (lane && lane->HoldLines() && !(out && out->HasOutput())) return poll_ms > kHeldPollMs ? poll_ms : kHeldPollMs;
+    if (last_drain_bytes < kHeldBusyBytes && lane && lane->HoldLines() && !(out && out->HasOutput()))
+      return poll_ms > kHeldPollMs ? poll_ms : kHeldPollMs;
     return poll_ms;
   }
 
