@@ -28,6 +28,8 @@ export async function localNats() {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'store'), { recursive: true });
   const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', join(dir, 'store')], { stdio: 'ignore' });
+  // unref'd: a live child would keep the harness from ever exiting, and with it from this kill
+  child.unref();
   process.once('exit', () => child.kill('SIGKILL'));
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise((r) => {
