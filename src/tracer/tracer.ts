@@ -70,8 +70,9 @@ export interface TracerOptions {
   /**
    * With jsonLane and no jsonLaneFd: lines may wait up to 250 ms (or 1 MiB) to reach onLines, in
    * fewer, larger batches, still in ring order with the events around them. For a consumer that
-   * writes them to a file (ctrace run -q --log), not a live view. The reader then drains the ring
-   * every 50 ms (or pollMs if longer) instead of every pollMs: its wakeups were most of its cost. Default false.
+   * writes them to a file (ctrace run -q --log), not a live view. While events trickle in, the
+   * reader then drains the ring every 50 ms (or pollMs if longer) instead of every pollMs: its
+   * wakeups were most of its cost. A heavy stream (64 KiB a drain) keeps pollMs. Default false.
    */
   jsonLaneHold?: boolean;
   /** @deprecated the old name of `jsonLane`, still accepted */
