@@ -124,15 +124,12 @@ void JsonLane::Writer::Begin(uint32_t kind) {
   Close();
   kind_ = kind;
   if (kind == kChunkRaw) has_raw_ = true;
-  header_at_ = out_->size();
-  const uint32_t header[2] = {kind, 0};
-  Append(header, sizeof(header));
+  header_at_ = BeginChunk(out_, kind);
 }
 
 void JsonLane::Writer::Close() {
   if (kind_ == 0) return;
-  const auto len = static_cast<uint32_t>(out_->size() - header_at_ - kChunkHeader);
-  memcpy(out_->data() + header_at_ + 4, &len, sizeof(len));
+  EndChunk(out_, header_at_);
   kind_ = 0;
 }
 

@@ -42,6 +42,21 @@ class JsonLane {
   static constexpr uint32_t kChunkLines = 2;
   static constexpr size_t kChunkHeader = 8;
 
+  // Opens a chunk of `kind` at the end of `out`, its length 0 until EndChunk; returns where its
+  // header is.
+  static size_t BeginChunk(std::vector<uint8_t>* out, uint32_t kind) {
+    const size_t at = out->size();
+    const uint32_t header[2] = {kind, 0};
+    const auto* h = reinterpret_cast<const uint8_t*>(header);
+    out->insert(out->end(), h, h + sizeof(header));
+    return at;
+  }
+  // Ends the chunk whose header is at `at`: its length is everything after the header.
+  static void EndChunk(std::vector<uint8_t>* out, size_t at) {
+    const auto len = static_cast<uint32_t>(out->size() - at - kChunkHeader);
+    memcpy(out->data() + at + 4, &len, sizeof(len));
+  }
+
   // Calls fn(data, size) for each lines chunk of a lane batch, in order, until fn returns
   // non-zero (returned). A chunk that claims more than the batch holds ends at the batch's end.
   template <typename Fn>

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -200,7 +201,6 @@ struct RingReader::Shared {
   static constexpr uint64_t kHoldMs = 250;
   uint64_t records = 0;  // records consumed so far
   uint64_t record_bytes = 0;  // their bytes
-  uint64_t last_drain_bytes = 0;  // bytes the last wakeup's drain consumed
   // While JavaScript is busy (a new container's first records take it a while), the thread keeps
   // reading the ring into its batch, up to four times the ring (the size the user chose for
   // bursts), rather than leave the records to fill the kernel's ring; the cycle is then cut
@@ -356,8 +356,9 @@ struct RingReader::Shared {
     struct epoll_event events[2];
     int empty_drains = 0;
     bool idle = false;
+    uint64_t drained_bytes = 0;  // by the last wakeup
     while (!stop.load(std::memory_order_acquire)) {
-      const int n = epoll_wait(epoll_fd, events, 2, idle ? kIdleMs : CyclePollMs());
+      const int n = epoll_wait(epoll_fd, events, 2, idle ? kIdleMs : CyclePollMs(drained_bytes));
       if (n < 0) {
         if (errno == EINTR) continue;
         Fail("poll", errno);
@@ -372,7 +373,7 @@ struct RingReader::Shared {
       uint64_t before = records;
       const uint64_t bytes_before = record_bytes;
       if (!Drain()) return;
-      last_drain_bytes = record_bytes - bytes_before;
+      drained_bytes = record_bytes - bytes_before;
       // records came, or a batch waits for JavaScript: not idle (the next look hands it over)
       if (records != before || !batch.empty()) {
         empty_drains = 0;
@@ -409,9 +410,9 @@ struct RingReader::Shared {
   // from memory no cache holds any more. A burst still wakes it at wakeup_bytes.
   static constexpr int kHeldPollMs = 50;
   static constexpr uint64_t kHeldBusyBytes = 64u << 10;
-  int CyclePollMs() const {
-    if (last_drain_bytes < kHeldBusyBytes && lane && lane->HoldLines() && !(out && out->HasOutput()))
-      return poll_ms > kHeldPollMs ? poll_ms : kHeldPollMs;
+  int CyclePollMs(uint64_t drained_bytes) const {
+    if (drained_bytes < kHeldBusyBytes && lane && lane->HoldLines() && !(out && out->HasOutput()))
+      return std::max(poll_ms, kHeldPollMs);
     return poll_ms;
   }
 
@@ -519,17 +520,14 @@ struct RingReader::Shared {
       held_since_ns = MonotonicNs();
       held_written = written;
       held.reserve(kFlushBytes + kFlushBytes / 4);  // appends without regrowing (each a copy)
-      const uint32_t header[2] = {JsonLane::kChunkLines, 0};
-      const auto* h = reinterpret_cast<const uint8_t*>(header);
-      held.insert(held.end(), h, h + sizeof(header));
+      JsonLane::BeginChunk(&held, JsonLane::kChunkLines);
     }
     // (a batch with raw records is never held: its chunks are all lines)
     JsonLane::ForEachLines(batch, [this](const uint8_t* p, size_t n) {
       held.insert(held.end(), p, p + n);
       return 0;
     });
-    const auto len = static_cast<uint32_t>(held.size() - JsonLane::kChunkHeader);
-    memcpy(held.data() + 4, &len, sizeof(len));
+    JsonLane::EndChunk(&held, 0);
     batch.clear();
     credit->Grant();
     if (held.size() < kFlushBytes && MonotonicNs() - held_since_ns < kHoldMs * 1000000u) return true;
