@@ -16,6 +16,13 @@ import { cleanupAllContainers, dockerId, runContainerToExit } from './helpers/ru
 
 const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
 const platform = `${process.platform}-${process.arch}`;
+// spawnSync blocks the event loop, so vitest's own timeout cannot end a stuck npm (one sat idle in
+// epoll_wait after "reify moves {}" once): npm gets a limit of its own, and the test says so
+const NPM_TIMEOUT_MS = 200_000;
+const npmOpts = { encoding: 'utf8' as const, timeout: NPM_TIMEOUT_MS, killSignal: 'SIGKILL' as const };
+function npmFailure(r: { error?: Error; stderr: string }): string {
+  return (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT' ? `npm still running after ${NPM_TIMEOUT_MS} ms: killed\n${r.stderr}` : r.stderr;
+}
 
 describe('package.json', () => {
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
@@ -90,9 +97,9 @@ describe.runIf(privileged())('npm pack, then a compiler-free global install', ()
     const install = spawnSync(
       shell[0],
       [...shell.slice(1), 'node', npmCli, 'install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, packed.tarball],
-      { encoding: 'utf8', cwd: dir },
+      { ...npmOpts, cwd: dir },
     );
-    expect(install.status, install.stderr).toBe(0);
+    expect(install.status, npmFailure(install)).toBe(0);
     const bin = join(prefix, 'bin', 'ctrace');
     expect(realpathSync(bin)).toBe(join(prefix, 'lib', 'node_modules', 'ctrace-ebpf', 'bin', 'ctrace.js'));
 
@@ -116,7 +123,7 @@ describe.runIf(privileged())('npm pack, then a compiler-free global install', ()
     expect(ct.events.find((e) => e.type === 'exit' && e.pid === run.pid)).toMatchObject({ container: { id }, exit: { code: 5 } });
     const { code, stderr } = await ct.stop('SIGINT');
     expect(code, stderr).toBe(0);
-  });
+  }, NPM_TIMEOUT_MS + 60_000);
 
   it('without prebuilds/ (another platform), the install script builds the addon with the compilers', () => {
     const unpacked = join(dir, 'unpacked');
@@ -127,10 +134,10 @@ describe.runIf(privileged())('npm pack, then a compiler-free global install', ()
     execFileSync('tar', ['czf', bare, '-C', unpacked, 'package']);
     const prefix2 = join(dir, 'prefix-built');
     const r = spawnSync('npm', ['install', '-g', '--offline', '--no-audit', '--no-fund', '--allow-scripts=ctrace-ebpf', '--prefix', prefix2, bare], {
-      encoding: 'utf8',
+      ...npmOpts,
       cwd: dir,
     });
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, npmFailure(r)).toBe(0);
     const root = join(prefix2, 'lib', 'node_modules', 'ctrace-ebpf');
     const doctor = spawnSync(join(prefix2, 'bin', 'ctrace'), ['doctor', '-o', 'json'], { encoding: 'utf8' });
     expect(doctor.status, doctor.stdout).toBe(0);
