@@ -27,7 +27,9 @@
  *              event of a cgroup it has classified): JsonLane.format() over the batches,
  *              every cgroup registered as the tracer registers it; on the JS thread here, on
  *              the poll thread in ctrace. It formats the event types the addon formats (the
- *              share of each is reported) and passes the others on raw
+ *              share of each is reported) and passes the others on raw. format() hands its
+ *              output back as a new Buffer, a copy (and fresh pages) the poll thread does not
+ *              pay: on small VMs that copy is much of this stage's time
  *  - path:     the lane, then the JavaScript pipeline over the records it passed on raw: all
  *              of ctrace's userland work per batch, whichever types the lane takes
  */
@@ -60,10 +62,31 @@ function readBatches(file) {
   const out = [];
   for (let o = 0; o + 4 <= buf.length; ) {
     const len = buf.readUInt32LE(o);
-    out.push(Buffer.from(buf.subarray(o + 4, o + 4 + len)));
+    out.push(asTraced(Buffer.from(buf.subarray(o + 4, o + 4 + len))));
     o += 4 + len;
   }
   return out;
+}
+
+/**
+ * The capture ran with no userland writing verdicts back, so the kernel flagged the container's
+ * records F_ISOLATED (a task in its own PID namespace, its cgroup undecided). In ctrace the
+ * cgroup has its container verdict from its first record on, and its records come unflagged:
+ * the flag is cleared here on records of cgroups that classify as a container.
+ */
+function asTraced(batch) {
+  const paths = new abi.CgroupPathCache();
+  for (let o = 0; o + abi.SIZE.hdr <= batch.length; ) {
+    const size = batch.readUInt32LE(o + abi.OFF.hdr.size);
+    if (size < abi.SIZE.hdr || o + size > batch.length) break;
+    const rec = abi.decodeBatch(batch.subarray(o, o + size), paths)[0];
+    if (rec && classifyCgroupPath(rec.task.cgroupPath).scope === 'container') {
+      const flags = batch.readUInt16LE(o + abi.OFF.hdr.flags);
+      batch.writeUInt16LE(flags & ~abi.F_ISOLATED, o + abi.OFF.hdr.flags);
+    }
+    o += size;
+  }
+  return batch;
 }
 
 /** One record with the exact layout of src/decode/abi.ts. */
@@ -266,6 +289,18 @@ async function stageLane() {
         if (!lane.has(rec.task.cgroupKey)) {
           lane.register(rec.task.cgroupKey, { cls, cgroupPath: rec.task.cgroupPath, cgroupV1: rec.task.cgroupV1, emit: true, verdict: VERDICT_OF[cls.scope] });
         }
+      }
+    }
+    // what the tracer tells the lane once it has looked at an exec: its binary (hashed once per
+    // file) and each ancestor's filename (from its own exec, /proc, or unknown). Without it
+    // every exec would go raw, as only a container's first execs of a binary do in ctrace.
+    const native = lane.native;
+    for (const b of batches) {
+      for (const rec of abi.decodeBatch(b, paths)) {
+        if (rec.type !== 'exec') continue;
+        const f = rec.facts;
+        native.binaryFound(f.exeDev, f.exeIno, f.exeCtimeNs, null, '0'.repeat(64), null);
+        for (const a of f.ancestors) native.filenameFound(a.pid, a.startNs, null);
       }
     }
     const byType = { exec: 0, exit: 0, mount: 0 };
