@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { ExitEvent, MountEvent } from '../src/events/event.js';
 import { fromJsonObject, toJsonLine } from '../src/format/json.js';
 import { decodeRecordObject, entryFromProto, entryToProto, recordMessage } from '../src/format/protobuf.js';
+import { jInt64, jStr, jStrArray, jStrOrNull } from '../src/events/wire.js';
 import { exitEvent, mountEvent, sampleEvents } from './helpers/events.js';
 
 const I64_MAX = 2n ** 63n - 1n;
@@ -44,6 +45,29 @@ describe('64-bit values', () => {
     expect(mb.mount.flags).toBe(U64_MAX);
     expect(mb.mount.ret).toBe(-22);
     expect(toJsonLine(m)).toContain('"flags":"18446744073709551615","ret":-22');
+  });
+});
+
+describe('JSON values as the generated code writes them', () => {
+  it('a string is written exactly as JSON.stringify writes it, plain or not', () => {
+    const hostile = ['', 'plain /usr/bin/env', 'a"quote', 'back\\slash', 'tab\there', 'nl\n', '\u0000nul', '\u001f', '\u007fdel', 'é', '日本', '\ud800lone', 'pair \ud83d\ude00', '</script>', '~!#$%&()*+,-./:;<=>?@[]^_`{|}'];
+    for (const s of hostile) {
+      expect(jStr(s), JSON.stringify(s)).toBe(JSON.stringify(s));
+      expect(JSON.parse(jStr(s))).toBe(s);
+    }
+    expect(jStrOrNull(null)).toBe('null');
+    expect(jStrArray(hostile)).toBe(JSON.stringify(hostile));
+  });
+
+  it('a number is its decimal text however often it repeats, across the cache being forgotten', () => {
+    const values = [0, -1, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 4026531836, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER];
+    for (let round = 0; round < 3; round++) {
+      for (const v of values) expect(jInt64(v)).toBe(String(v));
+      // more distinct large values than the cache keeps: it is cleared on the way
+      for (let i = 0; i < 1500; i++) expect(jInt64(2 ** 40 + i)).toBe(String(2 ** 40 + i));
+    }
+    expect(jInt64(2 ** 53)).toBe('"9007199254740992"');
+    expect(jInt64(2n ** 63n - 1n)).toBe('"9223372036854775807"');
   });
 });
 
