@@ -15,6 +15,8 @@ describe('ctrace CLI usage', () => {
     [['run', '--output', 'xml'], /^ctrace: .*'xml'.*Allowed choices are table, json, protobuf, ocsf\.?\n$/],
     [['run', '--runtime', 'rkt'], /^ctrace: .*'rkt'.*docker/],
     [['frobnicate'], /^ctrace: unknown command 'frobnicate'\n$/],
+    [['run', '--hash-budget', 'lots'], /^ctrace: .*not a size: 'lots' \(e\.g\. 64M, 512K, 0 for no limit\)\n$/],
+    [['run', '--hash-budget', '2G'], /^ctrace: .*hash budget too large: '2G'/],
   ])('rejects %j with exit 2', (args, msg) => {
     const r = ctrace(...args);
     expect(r.stderr).toMatch(msg);

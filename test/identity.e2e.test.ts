@@ -292,6 +292,40 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
     });
   });
 
+  it('a container that execs new large binaries in a loop gets them hashed within --hash-budget, every exec reported, the rest saying why', async () => {
+    // 24 MiB: room for runc's own binary (runc init, once per ctrace) and whatever other suites'
+    // containers bring meanwhile, before the flood (ten files of over 5 MiB) runs it dry
+    const run = await startCtrace(['--hash-budget', '24M']);
+    try {
+      const id = dockerId();
+      const n = 10;
+      // each copy a new inode of over 5 MiB (busybox, then zeros, then its number): a flood of new binaries
+      const script =
+        'dd if=/dev/zero of=/tmp/pad bs=1048576 count=4 2>/dev/null; ' +
+        `for i in $(seq ${n}); do cat /bin/busybox /tmp/pad > /tmp/busybox$i; echo $i >> /tmp/busybox$i; chmod +x /tmp/busybox$i; done; ` +
+        `for i in $(seq ${n}); do /tmp/busybox$i true flood-$i; done; sleep 0.3`;
+      const r = await runContainerToExit({ id, cgroupsPath: `/docker/${id}`, args: ['/bin/sh', '-c', script] });
+      expect(r.code).toBe(0);
+      const flood = (evs: JsonEvent[]) =>
+        evs.filter((e) => e.type === 'exec' && e.container?.id === id && (e.exec?.argv as string[] | undefined)?.some((a) => a.startsWith('flood-')));
+      await run.waitFor((evs) => flood(evs).length === n, 15_000, `the ${n} execs of ${id}`);
+      const binaries = flood(run.events).map((e) => e.exec!.binary as { sha256: string | null; hashError: string | null; size: number });
+      expect(binaries).toHaveLength(n);
+      for (const b of binaries) expect(b.size).toBeGreaterThan(4 * 1024 * 1024);
+      const hashed = binaries.filter((b) => b.sha256 !== null);
+      const refused = binaries.filter((b) => b.hashError === 'not hashed: more than 24 MiB of new binaries a second (the hash budget)');
+      // the first are read at once; the loop runs far faster than 24 MiB a second pays back
+      expect(hashed.length).toBeGreaterThanOrEqual(1);
+      expect(refused.length).toBeGreaterThanOrEqual(1);
+      for (const b of hashed) expect(b.sha256).toMatch(/^[0-9a-f]{64}$/);
+      // none is both, and every missing hash says why
+      for (const b of binaries) expect((b.sha256 === null) !== (b.hashError === null)).toBe(true);
+    } finally {
+      const { code, stderr } = await run.stop('SIGINT');
+      expect(code, stderr).toBe(0);
+    }
+  });
+
   it('records argv up to the configured total and flags the cut', async () => {
     const long = Array.from({ length: 60 }, (_, i) => `arg${i}-${'x'.repeat(100)}`); // ~6.5 KB
     for (const [argvMax, cut] of [

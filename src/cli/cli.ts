@@ -11,6 +11,7 @@ import {
   filterFromOptions,
   parseHeadHash,
   parseRingSize,
+  parseHashBudget,
   parseTimeBound,
   tableOptionsFor,
 } from './options.js';
@@ -102,6 +103,11 @@ export function buildProgram(): Command {
     .option('--argv-max <size>', "bytes of an exec's argv to record, 256 to 32K; a longer argv is cut and says so (default 4K)", parseArgvMax)
     .option('--ancestors <n>', "ancestors an exec records (up to the container's init or the process that entered it), 0 to 16 (default 8)", parseAncestors)
     .option('--no-hash', "do not hash exec'd binaries (binary.sha256 null)")
+    .option(
+      '--hash-budget <size>',
+      'bytes of new binaries hashed per second at most; past it an exec has no hash and hashError says why, 0: no limit (default 64M)',
+      parseHashBudget,
+    )
     .option('--otlp <endpoint>', 'export every event as an OpenTelemetry log record to this OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318', parseOtlpEndpoint)
     .option('--metrics <[host:]port>', 'serve Prometheus /metrics, /healthz and /readyz here (a bare port: 127.0.0.1)', parseEndpoint)
     .option('--nats <url[,url...]>', 'publish every record to a NATS JetStream stream through these servers', parseNatsServers)
@@ -152,6 +158,7 @@ export function buildProgram(): Command {
         argvMax: opts.argvMax,
         ancestors: opts.ancestors,
         hashBinaries: opts.hash !== false,
+        hashBudget: opts.hashBudget,
         metrics: opts.metrics,
       });
     });

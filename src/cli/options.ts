@@ -126,6 +126,16 @@ export function parseRingSize(value: string): number {
   return n;
 }
 
+/** Bytes of binaries hashed per second: `64M`, `512K`, `0` (no limit); at most 1G. */
+export function parseHashBudget(value: string): number {
+  const m = /^(\d+)([KMG]i?B?)?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 64M, 512K, 0 for no limit)`);
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').charAt(0).toUpperCase() as '' | 'K' | 'M' | 'G'];
+  const n = Number(m[1]) * mult;
+  if (n > 1024 ** 3) throw new InvalidArgumentError(`hash budget too large: '${value}' (at most 1G a second, or 0 for no limit)`);
+  return n;
+}
+
 /** A chain head as `ctrace run` prints it: 64 hex digits. */
 export function parseHeadHash(value: string): string {
   if (!/^[0-9a-f]{64}$/i.test(value)) throw new InvalidArgumentError(`not a chain head (64 hex digits): '${value}'`);

@@ -30,6 +30,8 @@ export interface RunOptions {
   ancestors?: number;
   hashBinaries?: boolean;
   hashMaxBytes?: number;
+  /** bytes of binaries hashed per second at most (0: no limit) */
+  hashBudget?: number;
   /** --metrics: serve /metrics, /healthz, /readyz */
   metrics?: Endpoint;
 }
@@ -94,6 +96,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       ancestors: opts.ancestors,
       hashBinaries: opts.hashBinaries,
       hashMaxBytes: opts.hashMaxBytes,
+      hashBudget: opts.hashBudget,
       // every output writes JSON lines: let the addon write them for known cgroups
       jsonLane: sink.acceptsLines,
       jsonLaneFd: direct ? 1 : undefined,

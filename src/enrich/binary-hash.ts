@@ -7,6 +7,12 @@
  * either is checked to be that inode, and the hash is cached by device + inode + change time: a
  * binary is read once however often it runs, and a cached hash is known even after the process
  * is gone. An exec whose binary could be reached by neither gets no hash and the reason why.
+ *
+ * Hashing reads the whole file on the JavaScript thread, so the bytes read are budgeted per
+ * second: a container that execs new large binaries in a loop (copies, memfds: each a new
+ * inode) would otherwise hold the thread reading while its events back up into the ring. Past
+ * the budget an exec gets no hash and says why; it is not cached, so a later exec of that
+ * binary is hashed once the budget allows.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -38,6 +44,10 @@ export interface BinaryHasherOptions {
   hostPaths?: boolean;
   /** compute hashes; false: sha256 is null, hashError says hashing is off (default true) */
   hash?: boolean;
+  /** bytes of binaries hashed per second at most, a second's worth saved up; 0: no limit (default 64 MiB) */
+  budgetBytesPerSec?: number;
+  /** ms clock for the budget (tests); default performance.now */
+  now?: () => number;
   /** told what is cached for a binary each time an exec of it is described (the addon's lane remembers it) */
   onCached?: (facts: RawExecFacts, c: Cached) => void;
 }
@@ -46,6 +56,13 @@ export interface Cached {
   sha256: string | null;
   hashError: string | null;
   hostPath: string | null;
+}
+
+/** Bytes of binaries hashed per second at most, by default: a few new images' worth, a small share of one core. */
+export const DEFAULT_HASH_BUDGET = 64 * 1024 * 1024;
+
+function sizeText(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
 }
 
 /** An absolute name of a file, not a descriptor (/dev/fd/N, /proc/self/exe, /proc/PID/fd/N): only such a name can be looked up again. */
@@ -84,6 +101,13 @@ export class BinaryHasher {
   private readonly hash: boolean;
   private readonly chunk = Buffer.allocUnsafe(1 << 16);
   private readonly onCached: BinaryHasherOptions['onCached'];
+  private readonly budget: number;
+  private readonly now: () => number;
+  /** bytes that may be hashed now; below zero after a file larger than what was left (paid back over time) */
+  private allowance: number;
+  private refilledAt: number;
+  /** execs left without a hash because the budget was spent */
+  overBudget = 0;
 
   constructor(opts: BinaryHasherOptions = {}) {
     this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
@@ -91,6 +115,21 @@ export class BinaryHasher {
     this.hostPaths = opts.hostPaths ?? true;
     this.hash = opts.hash ?? true;
     this.onCached = opts.onCached;
+    this.budget = opts.budgetBytesPerSec ?? DEFAULT_HASH_BUDGET;
+    this.now = opts.now ?? (() => performance.now());
+    this.allowance = this.budget;
+    this.refilledAt = this.now();
+  }
+
+  /** Whether `bytes` may be read now, taking them from the budget if so. Any file may be read while the allowance is positive. */
+  private spend(bytes: number): boolean {
+    if (this.budget <= 0) return true;
+    const t = this.now();
+    this.allowance = Math.min(this.budget, this.allowance + ((t - this.refilledAt) * this.budget) / 1000);
+    this.refilledAt = t;
+    if (this.allowance <= 0) return false;
+    this.allowance -= bytes;
+    return true;
   }
 
   /** `via`: pids of live processes in the same mount namespace (its ancestors inside the container). */
@@ -142,6 +181,10 @@ export class BinaryHasher {
         if (st.ino !== f.exeIno || Number(st.dev) !== userDev(f.exeDev)) {
           other = true;
           continue;
+        }
+        if (!this.spend(Number(st.size))) {
+          this.overBudget++;
+          return { sha256: null, hashError: `not hashed: more than ${sizeText(this.budget)} of new binaries a second (the hash budget)`, hostPath };
         }
         return { sha256: this.digest(fd), hashError: null, hostPath };
       } catch (err) {

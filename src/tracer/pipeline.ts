@@ -32,6 +32,7 @@ export interface PipelineParts {
   all: boolean;
   hashBinaries: boolean;
   hashMaxBytes?: number;
+  hashBudget?: number;
   /** the tracer is closed: classify without caching, write no verdicts */
   closed: () => boolean;
   /** a batch that did not decode */
@@ -58,6 +59,7 @@ export class RecordPipeline {
     this.hasher = new BinaryHasher({
       maxBytes: p.hashMaxBytes,
       hash: p.hashBinaries,
+      budgetBytesPerSec: p.hashBudget,
       // the lane writes the next exec of this binary itself
       onCached: (f, c) => p.lane?.native.binaryFound(f.exeDev, f.exeIno, f.exeCtimeNs, c.hostPath, c.sha256, c.hashError),
     });

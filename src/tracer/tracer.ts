@@ -87,6 +87,8 @@ export interface TracerOptions {
   hashBinaries?: boolean;
   /** binaries larger than this are not hashed (default 64 MiB) */
   hashMaxBytes?: number;
+  /** bytes of binaries hashed per second at most; 0: no limit (default 64 MiB) */
+  hashBudget?: number;
   /**
    * Keep process() and processes() complete while the lane writes execs (default true): each
    * exec and exit the addon writes is also kept for JavaScript, which takes it into the process
@@ -179,6 +181,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         all: options.all ?? false,
         hashBinaries: options.hashBinaries ?? true,
         hashMaxBytes: options.hashMaxBytes,
+        hashBudget: options.hashBudget,
         closed: () => this.closed,
         onError: (err) => this.fanout.error(err),
         lost: () => this.native.stats().lost,
