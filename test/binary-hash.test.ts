@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RawExec } from '../src/decode/abi.js';
 import { BinaryHasher } from '../src/enrich/binary-hash.js';
+import { rawExec } from './helpers/events.js';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'ctrace-hash-'));
@@ -37,50 +38,12 @@ function kernelDev(dev: number): number {
  */
 function execOf(path: string): RawExec {
   const st = statSync(path, { bigint: true });
-  return {
-    type: 'exec',
-    flags: 0,
-    ktimeNs: 1n,
-    task: {
-      tid: 0x3fffff0,
-      tgid: 0x3fffff0, // above pid_max: no /proc entry
-      ppid: 1,
-      nspid: 5,
-      uid: 0,
-      gid: 0,
-      pidnsIno: 1,
-      mntnsIno: 1,
-      cgroupKey: 1n,
-      startNs: 1n,
-      parentStartNs: 1n,
-      cgroupId: 1,
-      cgroupV1: false,
-      verdict: 0,
-      cgroupPath: '/docker/x',
-      comm: 'x',
-    },
-    facts: {
-      exeDev: kernelDev(Number(st.dev)),
-      exeIno: st.ino,
-      exeSize: Number(st.size),
-      exeCtimeNs: st.ctimeNs,
-      xflags: 0,
-      capEffective: 0n,
-      loginuid: 0,
-      sessionid: 0,
-      usernsIno: 0,
-      usernsLevel: 0,
-      execSeq: 1,
-      tty: '',
-      cwd: '/',
-      ancestors: [],
-    },
-    argc: 1,
+  return rawExec({
+    task: { tid: 0x3fffff0, tgid: 0x3fffff0 }, // above pid_max: no /proc entry
+    facts: { exeDev: kernelDev(Number(st.dev)), exeIno: st.ino, exeSize: Number(st.size), exeCtimeNs: st.ctimeNs },
     filename: path,
     argv: [path],
-    argvTruncated: false,
-    filenameTruncated: false,
-  };
+  });
 }
 
 describe('the hash budget', () => {

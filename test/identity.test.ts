@@ -9,7 +9,7 @@ import { lineage, LiveBinaryNames, startTicksOf } from '../src/enrich/lineage.js
 import { userDev } from '../src/enrich/binary-hash.js';
 import { ProcessTree } from '../src/format/tree.js';
 import type { AncestorInfo } from '../src/events/event.js';
-import { execEvent, exitEvent } from './helpers/events.js';
+import { execEvent, exitEvent, rawExec } from './helpers/events.js';
 
 const BOOT = 'b00t';
 const CONTAINER_NS = 4026532200;
@@ -21,50 +21,11 @@ function anc(pid: number, o: Partial<RawAncestor> = {}): RawAncestor {
 }
 
 function exec(nspid: number, ancestors: RawAncestor[], flags = 0, xflags = 0): RawExec {
-  return {
-    type: 'exec',
+  return rawExec({
     flags,
-    ktimeNs: 99n,
-    task: {
-      tid: 500,
-      tgid: 500,
-      ppid: ancestors[0]?.pid ?? 0,
-      nspid,
-      uid: 0,
-      gid: 0,
-      pidnsIno: CONTAINER_NS,
-      mntnsIno: 1,
-      cgroupKey: CG,
-      startNs: 500_000n,
-      parentStartNs: ancestors[0]?.startNs ?? 0n,
-      cgroupId: 5000,
-      cgroupV1: false,
-      verdict: 0,
-      cgroupPath: '/docker/x',
-      comm: 'sh',
-    },
-    facts: {
-      exeDev: 0,
-      exeIno: 0n,
-      exeSize: 0,
-      exeCtimeNs: 0n,
-      xflags,
-      capEffective: 0n,
-      loginuid: 0,
-      sessionid: 0,
-      usernsIno: 0,
-      usernsLevel: 0,
-      execSeq: 1,
-      tty: '',
-      cwd: '/',
-      ancestors,
-    },
-    argc: 1,
-    filename: '/bin/sh',
-    argv: ['sh'],
-    argvTruncated: false,
-    filenameTruncated: false,
-  };
+    task: { nspid, pidnsIno: CONTAINER_NS, cgroupKey: CG, ppid: ancestors[0]?.pid ?? 0, parentStartNs: ancestors[0]?.startNs ?? 0n },
+    facts: { xflags, ancestors },
+  });
 }
 
 const runc = anc(900, { comm: 'runc', pidnsIno: HOST_NS, cgroupKey: 1n, nspid: 900 });

@@ -2,6 +2,7 @@
  * Synthetic TraceEvents, as the tracer would produce them for real containers:
  * for testing sinks, formats and the audit log without BPF.
  */
+import type { RawExec, RawExecFacts, RawTask } from '../../src/decode/abi.js';
 import type { ContainerInfo, ExecEvent, ExitEvent, MountEvent, TraceEvent } from '../../src/events/event.js';
 import { isoNs } from '../../src/util/clock.js';
 
@@ -182,4 +183,56 @@ export function sampleEvents(n: number): TraceEvent[] {
     }
   }
   return out;
+}
+
+/** A raw exec record as src/decode/abi.ts decodes it: a container's `/bin/sh`, every field given, the parts in `o` replaced. */
+export function rawExec(o: { task?: Partial<RawTask>; facts?: Partial<RawExecFacts> } & Partial<Omit<RawExec, 'task' | 'facts'>> = {}): RawExec {
+  const { task, facts, ...rest } = o;
+  return {
+    type: 'exec',
+    flags: 0,
+    ktimeNs: 99n,
+    task: {
+      tid: 500,
+      tgid: 500,
+      ppid: 0,
+      nspid: 1,
+      uid: 0,
+      gid: 0,
+      pidnsIno: 4026532200,
+      mntnsIno: 1,
+      cgroupKey: 5000n,
+      startNs: 500_000n,
+      parentStartNs: 0n,
+      cgroupId: 5000,
+      cgroupV1: false,
+      verdict: 0,
+      cgroupPath: '/docker/x',
+      comm: 'sh',
+      ...task,
+    },
+    facts: {
+      exeDev: 0,
+      exeIno: 0n,
+      exeSize: 0,
+      exeCtimeNs: 0n,
+      xflags: 0,
+      capEffective: 0n,
+      loginuid: 0,
+      sessionid: 0,
+      usernsIno: 0,
+      usernsLevel: 0,
+      execSeq: 1,
+      tty: '',
+      cwd: '/',
+      ancestors: [],
+      ...facts,
+    },
+    argc: 1,
+    filename: '/bin/sh',
+    argv: ['sh'],
+    argvTruncated: false,
+    filenameTruncated: false,
+    ...rest,
+  };
 }
