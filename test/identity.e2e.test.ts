@@ -320,9 +320,14 @@ describe.runIf(privileged())('who did it: identity, lineage, entry, the binary',
       for (const b of hashed) expect(b.sha256).toMatch(/^[0-9a-f]{64}$/);
       // none is both, and every missing hash says why
       for (const b of binaries) expect((b.sha256 === null) !== (b.hashError === null)).toBe(true);
-    } finally {
+      // the stop summary counts them (other suites' execs may add to it)
       const { code, stderr } = await run.stop('SIGINT');
       expect(code, stderr).toBe(0);
+      const skipped = /, (\d+) execs not hashed \(more new binaries than --hash-budget a second\)/.exec(stderr);
+      expect(skipped, stderr).not.toBeNull();
+      expect(Number(skipped![1])).toBeGreaterThanOrEqual(refused.length);
+    } finally {
+      await run.stop('SIGINT');
     }
   });
 

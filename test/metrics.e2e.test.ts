@@ -108,6 +108,8 @@ describe.runIf(privileged())('ctrace run --metrics, scraped by a real Prometheus
     expect(known).toBeLessThan(BURST + 1);
     expect((await prom.query('ctrace_cgroups_known')).map((s) => s.metric['scope']).sort()).toEqual(['container', 'host', 'unknown']);
     expect((await one('ctrace_host_tasks_screened_total')).value).toBeGreaterThanOrEqual(0);
+    // a burst of containers of one binary is far inside the hash budget
+    expect((await one('ctrace_binaries_not_hashed_total')).value).toBe(0);
     expect((await one('ctrace_ring_buffer_size_bytes')).value).toBe(2 * 1024 * 1024);
     const fill = (await one('ctrace_ring_buffer_fill_ratio')).value;
     expect(fill).toBeGreaterThanOrEqual(0);

@@ -200,6 +200,7 @@ function statsLine(tracer: Tracer): string {
   const total = s.events.exec + s.events.exit + s.events.mount;
   return (
     `${total} events (exec ${s.events.exec}, exit ${s.events.exit}, mount ${s.events.mount}), ` +
-    `${s.lost} lost, ${s.droppedInKernel} host tasks screened in kernel`
+    `${s.lost} lost, ${s.droppedInKernel} host tasks screened in kernel` +
+    (s.hashSkipped ? `, ${s.hashSkipped} execs not hashed (more new binaries than --hash-budget a second)` : '')
   );
 }

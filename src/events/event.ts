@@ -48,6 +48,8 @@ export interface TraceStats {
   droppedInKernel: number;
   /** events userland decoded but did not pass on (host or filtered) */
   filtered: number;
+  /** execs whose binary was not hashed because the hash budget was spent (hashError says so) */
+  hashSkipped: number;
 }
 
 /** The kernel dropped events (ring buffer full): what a sink is told. */

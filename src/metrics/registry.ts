@@ -119,6 +119,9 @@ export class TracerMetrics {
     mirrorCounter(r, 'ctrace_events_filtered_total', 'Events read but not passed on (host processes without --all, --container/--runtime/--pod filters)', [], () => [
       [{}, src()?.stats().filtered ?? 0],
     ]);
+    mirrorCounter(r, 'ctrace_binaries_not_hashed_total', 'Execs whose binary was not hashed because more new binaries came than --hash-budget a second', [], () => [
+      [{}, src()?.stats().hashSkipped ?? 0],
+    ]);
     mirrorCounter(r, 'ctrace_kernel_map_errors_total', 'Failed verdict-map operations in the kernel', [], () => [[{}, src()?.stats().mapErrors ?? 0]]);
     gauge(r, 'ctrace_cgroups_known', 'Cgroups classified so far, by scope', ['scope'], () => {
       const n = src()?.cgroupScopes() ?? { container: 0, host: 0, unknown: 0 };

@@ -46,6 +46,10 @@ const inPidNamespace = (pid: number, pidnsIno: number): boolean => nsInode(pid, 
 export class RecordPipeline {
   /** events the filters dropped */
   filtered = 0;
+  /** execs left without a hash by the hash budget */
+  get hashSkipped(): number {
+    return this.hasher.overBudget;
+  }
   private readonly paths = new CgroupPathCache();
   private readonly isolated: IsolatedTasks;
   private readonly hasher: BinaryHasher;

@@ -289,6 +289,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       mapErrors: k.mapErrors,
       droppedInKernel: k.droppedHost,
       filtered,
+      hashSkipped: this.pipeline.hashSkipped,
     };
   }
   /** The jsonLaneFd queue's counters (lines dropped because stdout was too slow); null without jsonLaneFd. */
