@@ -284,23 +284,19 @@ async function stageLane() {
     const paths = new abi.CgroupPathCache();
     for (const b of batches) {
       for (const rec of abi.decodeBatch(b, paths)) {
+        // what the tracer tells the lane once it has looked at an exec: its binary (hashed once
+        // per file) and each ancestor's filename (from its own exec, /proc, or unknown). Without
+        // it every exec would go raw, as only a container's first execs of a binary do in ctrace.
+        if (rec.type === 'exec') {
+          const f = rec.facts;
+          lane.native.binaryFound(f.exeDev, f.exeIno, f.exeCtimeNs, null, '0'.repeat(64), null);
+          for (const a of f.ancestors) lane.native.filenameFound(a.pid, a.startNs, null);
+        }
         const cls = classifyCgroupPath(rec.task.cgroupPath);
         if (cls.scope === 'unknown') continue; // the tracer keeps these on the object path
         if (!lane.has(rec.task.cgroupKey)) {
           lane.register(rec.task.cgroupKey, { cls, cgroupPath: rec.task.cgroupPath, cgroupV1: rec.task.cgroupV1, emit: true, verdict: VERDICT_OF[cls.scope] });
         }
-      }
-    }
-    // what the tracer tells the lane once it has looked at an exec: its binary (hashed once per
-    // file) and each ancestor's filename (from its own exec, /proc, or unknown). Without it
-    // every exec would go raw, as only a container's first execs of a binary do in ctrace.
-    const native = lane.native;
-    for (const b of batches) {
-      for (const rec of abi.decodeBatch(b, paths)) {
-        if (rec.type !== 'exec') continue;
-        const f = rec.facts;
-        native.binaryFound(f.exeDev, f.exeIno, f.exeCtimeNs, null, '0'.repeat(64), null);
-        for (const a of f.ancestors) native.filenameFound(a.pid, a.startNs, null);
       }
     }
     const byType = { exec: 0, exit: 0, mount: 0 };

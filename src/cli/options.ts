@@ -114,12 +114,18 @@ export function parseTimeBound(value: string, now: () => number = Date.now): num
   throw new InvalidArgumentError(`not a time: '${value}' (RFC 3339 such as 2026-11-30T12:00:00Z, or a time ago such as 10m, 2h, 1d)`);
 }
 
+/** Whole bytes with an optional binary unit: `4096`, `512K`, `8M`, `64MiB`, `1G`; null when it is not one. */
+function bytesOf(value: string): number | null {
+  const m = /^(\d+)([KMG]i?B?)?$/i.exec(value.trim());
+  if (!m) return null;
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').charAt(0).toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(m[1]) * mult;
+}
+
 /** A ring buffer size: a power of two from 4 KiB (one page) to 1 GiB; `8M`, `64M`, `1048576`. */
 export function parseRingSize(value: string): number {
-  const m = /^(\d+)([KMG]i?B?)?$/i.exec(value.trim());
-  if (!m) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 8M, 64M)`);
-  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').charAt(0).toUpperCase() as '' | 'K' | 'M' | 'G'];
-  const n = Number(m[1]) * mult;
+  const n = bytesOf(value);
+  if (n === null) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 8M, 64M)`);
   if (n < 4096 || n > 1024 ** 3 || (n & (n - 1)) !== 0) {
     throw new InvalidArgumentError(`ring size must be a power of two from 4K to 1G: '${value}'`);
   }
@@ -128,10 +134,8 @@ export function parseRingSize(value: string): number {
 
 /** Bytes of binaries hashed per second: `64M`, `512K`, `0` (no limit); at most 1G. */
 export function parseHashBudget(value: string): number {
-  const m = /^(\d+)([KMG]i?B?)?$/i.exec(value.trim());
-  if (!m) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 64M, 512K, 0 for no limit)`);
-  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').charAt(0).toUpperCase() as '' | 'K' | 'M' | 'G'];
-  const n = Number(m[1]) * mult;
+  const n = bytesOf(value);
+  if (n === null) throw new InvalidArgumentError(`not a size: '${value}' (e.g. 64M, 512K, 0 for no limit)`);
   if (n > 1024 ** 3) throw new InvalidArgumentError(`hash budget too large: '${value}' (at most 1G a second, or 0 for no limit)`);
   return n;
 }
