@@ -12,7 +12,8 @@ import { startOptions } from '../src/events/records.js';
 import { toJsonLine } from '../src/format/json.js';
 import { decodeRecordObject } from '../src/format/protobuf.js';
 import { NatsSink } from '../src/sinks/nats.js';
-import { BatchPublisher } from '../src/sinks/nats-publish.js';
+import { headers } from '@nats-io/transport-node';
+import { BatchPublisher, msgIdHeader } from '../src/sinks/nats-publish.js';
 import { DiskSpool } from '../src/sinks/nats-spool.js';
 import { sampleEvents } from './helpers/events.js';
 import { readStream, startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
@@ -64,6 +65,15 @@ async function connected(sink: NatsSink): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (!sink.stats().connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
+
+describe('msgIdHeader', () => {
+  it("is the client's own wire form of the one header", () => {
+    const id = 'node-1_example:0b1c2d3e-0000-4000-8000-000000000000:123456789:42';
+    const h = headers();
+    h.set('Nats-Msg-Id', id);
+    expect(Buffer.from(msgIdHeader(id).encode()).toString('latin1')).toBe(Buffer.from(h.encode()).toString('latin1'));
+  });
+});
 
 describe('NatsSink on a real nats-server', () => {
   let cluster: NatsCluster;
@@ -200,6 +210,25 @@ describe('NatsSink on a real nats-server', () => {
     const msgs = await readStream(nc, 'SD');
     await jsm.streams.delete('SD');
     expect(msgs.map((m) => m.msgId)).toEqual(batch.map((m) => m.id));
+  });
+
+  it('holds at most memoryBytes of records in memory: what comes faster than the server acknowledges waits in the spool, in order', async () => {
+    const sink = await open({ memoryBytes: 4096 });
+    await connected(sink);
+    const events = sampleEvents(200);
+    const lines = Buffer.from(events.slice(100).map((e) => toJsonLine(e) + '\n').join(''));
+    // all at once: none acknowledged yet, and 4 KiB hold a few JSON events
+    for (const e of events.slice(0, 100)) sink.write(e);
+    sink.writeLines(lines);
+    const s = sink.stats();
+    expect(s.spooled).toBeGreaterThan(180);
+    expect(s.queued + s.delivered).toBe(201); // the start record may be acknowledged already
+    await sink.close('SIGTERM');
+    expect(sink.stats()).toMatchObject({ delivered: 202, queued: 0, lost: 0 });
+    const { nc } = await cluster.client();
+    const msgs = await readStream(nc, `S${n}`);
+    expect(msgs.map((m) => Number(m.msgId!.split(':').at(-1)))).toEqual(Array.from({ length: 202 }, (_, i) => i));
+    expect(msgs.slice(1, -1).map((m) => Buffer.from(m.data).toString())).toEqual(events.map((e) => toJsonLine(e)));
   });
 
   it('leaves what it could not send in the spool, and the next run sends it first, ids unchanged', async () => {

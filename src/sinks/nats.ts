@@ -24,6 +24,13 @@ import { natsEncoder, type NatsFormat } from './nats-format.js';
 import { BatchPublisher } from './nats-publish.js';
 import type { Sink } from './sink.js';
 
+/**
+ * Records wait in memory up to this many bytes (and NatsSinkOptions.memoryRecords) while the
+ * servers are behind; beyond, the queue goes to the spool: ctrace's memory stays bounded
+ * whatever the record sizes (an exec with a long argv is kilobytes).
+ */
+export const NATS_MEMORY_BYTES = 4 * 1024 * 1024;
+
 export const NATS_DEFAULTS = {
   stream: 'CTRACE',
   format: 'json' as NatsFormat,
@@ -49,6 +56,8 @@ export interface NatsSinkOptions {
   window?: number;
   /** records held in memory before the queue goes to disk */
   memoryRecords?: number;
+  /** bytes of records held in memory before the queue goes to disk */
+  memoryBytes?: number;
   /** ms to wait for an acknowledgement */
   ackTimeoutMs?: number;
   /** ms close() waits for the queue to drain before leaving the rest in the spool */
@@ -72,6 +81,8 @@ export class NatsSink implements Sink, Exporter {
   readonly name = 'nats';
   private readonly tally = new RecordTally();
   private readonly mem: SpoolMessage[] = [];
+  /** payload bytes in mem */
+  private memBytes = 0;
   /** bumped whenever the memory queue moves to disk: acknowledgements for the old copies are ignored */
   private spills = 0;
   private seq = 0;
@@ -88,6 +99,7 @@ export class NatsSink implements Sink, Exporter {
   private pumpDone: Promise<void> = Promise.resolve();
   private readonly window: number;
   private readonly memoryRecords: number;
+  private readonly memoryBytes: number;
   /** the message body is the record's JSON line: the tracer's lane can feed this sink */
   readonly acceptsLines: boolean;
 
@@ -103,6 +115,7 @@ export class NatsSink implements Sink, Exporter {
     this.idPrefix = `${host}:${bootId()}:${process.hrtime.bigint()}:`;
     this.window = o.window ?? 256;
     this.memoryRecords = o.memoryRecords ?? 8192;
+    this.memoryBytes = o.memoryBytes ?? NATS_MEMORY_BYTES;
   }
 
   /**
@@ -133,17 +146,19 @@ export class NatsSink implements Sink, Exporter {
   /**
    * Events as JSON lines from the tracer's lane (json format only), each ended by a newline:
    * each line is the body write() would build for the same event. The batch is the reader's
-   * reused block, so it is copied once and the messages are views of the copy.
+   * reused block, so each line is copied: into a buffer of its own (small ones share Node's
+   * pool), which is freed once that line is acknowledged. One copy of the whole batch would
+   * live until its last line was, and a batch read ahead while this sink was behind is
+   * megabytes.
    */
   writeLines(lines: Buffer): void {
     if (this.closing) return;
     if (!this.acceptsLines) throw new Error(`JSON lines go to --nats-format json only`);
-    const own = Buffer.from(lines);
     let start = 0;
-    for (let nl = own.indexOf(0x0a); nl >= 0; nl = own.indexOf(0x0a, start)) {
-      const type = laneLineType(own, start);
+    for (let nl = lines.indexOf(0x0a); nl >= 0; nl = lines.indexOf(0x0a, start)) {
+      const type = laneLineType(lines, start);
       this.tally.count(type);
-      this.enqueue(type, own.subarray(start, nl));
+      this.enqueue(type, Buffer.from(lines.subarray(start, nl)));
       start = nl + 1;
     }
   }
@@ -173,8 +188,15 @@ export class NatsSink implements Sink, Exporter {
 
   private enqueue(type: Entry['type'], payload: Uint8Array): void {
     const m: SpoolMessage = { subject: this.subjectPrefix + type, id: this.idPrefix + this.seq++, payload };
-    if (this.spool.length === 0 && this.connected && this.mem.length < this.memoryRecords) this.mem.push(m);
-    else {
+    if (
+      this.spool.length === 0 &&
+      this.connected &&
+      this.mem.length < this.memoryRecords &&
+      this.memBytes + payload.length <= this.memoryBytes
+    ) {
+      this.mem.push(m);
+      this.memBytes += payload.length;
+    } else {
       this.spill();
       this.toDisk(m);
     }
@@ -185,6 +207,7 @@ export class NatsSink implements Sink, Exporter {
   private spill(): void {
     if (this.mem.length === 0) return;
     this.spills++;
+    this.memBytes = 0;
     for (const m of this.mem.splice(0)) this.toDisk(m);
   }
 
@@ -303,7 +326,7 @@ export class NatsSink implements Sink, Exporter {
       if (fromDisk) {
         this.spool.ack(acked);
         this.st.replayed += acked;
-      } else this.mem.splice(0, acked);
+      } else for (const m of this.mem.splice(0, acked)) this.memBytes -= m.payload.length;
       this.st.delivered += acked;
       if (acked < results.length) {
         this.st.retries += results.length - acked;
