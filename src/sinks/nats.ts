@@ -22,12 +22,13 @@ import type { Exporter, ExporterStats } from './exporter.js';
 import { DiskSpool, type SpoolMessage } from './nats-spool.js';
 import { natsEncoder, type NatsFormat } from './nats-format.js';
 import { BatchPublisher } from './nats-publish.js';
+import { MemoryQueue } from './nats-memory.js';
 import type { Sink } from './sink.js';
 
 /**
  * Records wait in memory up to this many bytes (and NatsSinkOptions.memoryRecords) while the
- * servers are behind; beyond, the queue goes to the spool: ctrace's memory stays bounded
- * whatever the record sizes (an exec with a long argv is kilobytes).
+ * servers are behind (src/sinks/nats-memory.ts); beyond, the queue goes to the spool: ctrace's
+ * memory stays bounded whatever the record sizes (an exec with a long argv is kilobytes).
  */
 export const NATS_MEMORY_BYTES = 4 * 1024 * 1024;
 
@@ -80,9 +81,7 @@ function bootId(): string {
 export class NatsSink implements Sink, Exporter {
   readonly name = 'nats';
   private readonly tally = new RecordTally();
-  private readonly mem: SpoolMessage[] = [];
-  /** payload bytes in mem */
-  private memBytes = 0;
+  private readonly mem: MemoryQueue;
   /** bumped whenever the memory queue moves to disk: acknowledgements for the old copies are ignored */
   private spills = 0;
   private seq = 0;
@@ -98,8 +97,6 @@ export class NatsSink implements Sink, Exporter {
   private lastLossNote = 0;
   private pumpDone: Promise<void> = Promise.resolve();
   private readonly window: number;
-  private readonly memoryRecords: number;
-  private readonly memoryBytes: number;
   /** the message body is the record's JSON line: the tracer's lane can feed this sink */
   readonly acceptsLines: boolean;
 
@@ -114,8 +111,7 @@ export class NatsSink implements Sink, Exporter {
     // a run's start (monotonic ns) keeps ids apart across restarts within one boot
     this.idPrefix = `${host}:${bootId()}:${process.hrtime.bigint()}:`;
     this.window = o.window ?? 256;
-    this.memoryRecords = o.memoryRecords ?? 8192;
-    this.memoryBytes = o.memoryBytes ?? NATS_MEMORY_BYTES;
+    this.mem = new MemoryQueue(o.memoryBytes ?? NATS_MEMORY_BYTES, o.memoryRecords ?? 8192);
   }
 
   /**
@@ -146,10 +142,7 @@ export class NatsSink implements Sink, Exporter {
   /**
    * Events as JSON lines from the tracer's lane (json format only), each ended by a newline:
    * each line is the body write() would build for the same event. The batch is the reader's
-   * reused block, so each line is copied: into a buffer of its own (small ones share Node's
-   * pool), which is freed once that line is acknowledged. One copy of the whole batch would
-   * live until its last line was, and a batch read ahead while this sink was behind is
-   * megabytes.
+   * reused block: each line is copied into the memory queue's block (or into the spool).
    */
   writeLines(lines: Buffer): void {
     if (this.closing) return;
@@ -158,7 +151,7 @@ export class NatsSink implements Sink, Exporter {
     for (let nl = lines.indexOf(0x0a); nl >= 0; nl = lines.indexOf(0x0a, start)) {
       const type = laneLineType(lines, start);
       this.tally.count(type);
-      this.enqueue(type, Buffer.from(lines.subarray(start, nl)));
+      this.enqueue(type, lines.subarray(start, nl));
       start = nl + 1;
     }
   }
@@ -186,19 +179,13 @@ export class NatsSink implements Sink, Exporter {
     this.enqueue(e.type, this.encode(e));
   }
 
+  /** A record, to memory or to disk; the payload is copied before this returns. */
   private enqueue(type: Entry['type'], payload: Uint8Array): void {
-    const m: SpoolMessage = { subject: this.subjectPrefix + type, id: this.idPrefix + this.seq++, payload };
-    if (
-      this.spool.length === 0 &&
-      this.connected &&
-      this.mem.length < this.memoryRecords &&
-      this.memBytes + payload.length <= this.memoryBytes
-    ) {
-      this.mem.push(m);
-      this.memBytes += payload.length;
-    } else {
+    const subject = this.subjectPrefix + type;
+    const id = this.idPrefix + this.seq++;
+    if (!(this.spool.length === 0 && this.connected && this.mem.push(subject, id, payload))) {
       this.spill();
-      this.toDisk(m);
+      this.toDisk({ subject, id, payload });
     }
     this.wake?.();
   }
@@ -207,8 +194,7 @@ export class NatsSink implements Sink, Exporter {
   private spill(): void {
     if (this.mem.length === 0) return;
     this.spills++;
-    this.memBytes = 0;
-    for (const m of this.mem.splice(0)) this.toDisk(m);
+    for (const m of this.mem.release()) this.toDisk(m);
   }
 
   private toDisk(m: SpoolMessage): void {
@@ -308,7 +294,7 @@ export class NatsSink implements Sink, Exporter {
     let backoff = 100;
     while (!this.stopped) {
       const fromDisk = this.mem.length === 0;
-      const batch = fromDisk ? this.spool.peek(this.window) : this.mem.slice(0, this.window);
+      const batch = fromDisk ? this.spool.peek(this.window) : this.mem.peek(this.window);
       if (batch.length === 0 || !this.connected) {
         if (this.closing && batch.length === 0) return;
         await new Promise<void>((r) => {
@@ -326,7 +312,7 @@ export class NatsSink implements Sink, Exporter {
       if (fromDisk) {
         this.spool.ack(acked);
         this.st.replayed += acked;
-      } else for (const m of this.mem.splice(0, acked)) this.memBytes -= m.payload.length;
+      } else this.mem.shift(acked);
       this.st.delivered += acked;
       if (acked < results.length) {
         this.st.retries += results.length - acked;
