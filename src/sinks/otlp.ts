@@ -20,11 +20,20 @@ import type { Sink } from './sink.js';
 
 /** The SDK's batching limits, set on purpose: a full queue drops (and we count) rather than grow. */
 export const OTLP_QUEUE = { maxQueueSize: 8192, maxExportBatchSize: 512, scheduledDelayMillis: 500, exportTimeoutMillis: 10_000 };
+/**
+ * What the records waiting for the collector may hold, about (their strings' bytes): 8192
+ * execs with long argv are hundreds of MB of JavaScript strings, which a slow collector and a
+ * container exec'ing with long arguments would make ctrace hold. Past it, records are dropped
+ * and counted, as past maxQueueSize.
+ */
+export const OTLP_QUEUE_BYTES = 16 * 1024 * 1024;
+/** How often a full queue is said on stderr while it stays full. */
+const FULL_NOTE_MS = 10_000;
 /** How long close() waits for the last batches before counting them lost. */
 const SHUTDOWN_WAIT_MS = 15_000;
 
 export interface OtlpStats {
-  /** log records handed to the SDK */
+  /** log records the sink was given (events and loss reports) */
   emitted: number;
   /** accepted by the collector */
   exported: number;
@@ -32,10 +41,7 @@ export interface OtlpStats {
   failed: number;
   /** queued or being sent (0 once closed) */
   pending: number;
-  /**
-   * known at close: records the queue had no room for (the SDK drops them without
-   * telling), or still queued when the shutdown wait ended
-   */
+  /** records the queue had no room for (records or bytes), and, at close, those still queued when the shutdown wait ended */
   dropped: number;
 }
 
@@ -126,6 +132,17 @@ export function otlpBody(ev: TraceEvent): string {
   }
 }
 
+/** About the bytes a record holds: its strings (attribute values, the body) and a little per value. */
+export function recordBytes(body: string, attributes: AnyValueMap): number {
+  let n = 64 + body.length;
+  for (const v of Object.values(attributes)) {
+    if (typeof v === 'string') n += 16 + v.length;
+    else if (Array.isArray(v)) for (const x of v) n += 16 + (typeof x === 'string' ? x.length : 8);
+    else n += 16;
+  }
+  return n;
+}
+
 /** Counts what the collector accepted and refused, and says so once per run of failures. */
 class CountingExporter implements LogRecordExporter {
   exported = 0;
@@ -135,10 +152,13 @@ class CountingExporter implements LogRecordExporter {
   constructor(
     private readonly inner: LogRecordExporter,
     private readonly onFailure: (message: string) => void,
+    /** an export is over: its records left the queue */
+    private readonly onSettled: (records: number) => void,
   ) {}
 
   export(records: ReadableLogRecord[], done: (result: ExportResult) => void): void {
     this.inner.export(records, (result) => {
+      this.onSettled(records.length);
       if (result.code === ExportResultCode.SUCCESS) {
         this.exported += records.length;
         this.failing = false;
@@ -163,8 +183,10 @@ class CountingExporter implements LogRecordExporter {
 export interface OtlpSinkOptions {
   /** as given to --otlp (parseOtlpEndpoint's form) */
   endpoint: string;
-  /** an export failed (once per run of failures): records are being lost */
+  /** an export failed (once per run of failures), or the queue is full: records are being lost */
   onNote(message: string): void;
+  /** bytes the queue may hold (default OTLP_QUEUE_BYTES) */
+  maxQueueBytes?: number;
 }
 
 export class OtlpSink implements Sink {
@@ -172,16 +194,31 @@ export class OtlpSink implements Sink {
   private readonly provider: LoggerProvider;
   private readonly logger: Logger;
   private readonly exporter: CountingExporter;
+  /** records handed to the SDK */
   private emitted = 0;
-  private lost = 0;
+  /** records still queued when the shutdown wait ended */
+  private unsent = 0;
+  /** records not queued: the queue was full (records or bytes) */
+  private refused = 0;
+  private lastFullNote = 0;
+  /** recordBytes of each record queued or in flight, oldest first (sizes[sizesHead] is the oldest) */
+  private sizes: number[] = [];
+  private sizesHead = 0;
+  private queuedBytes = 0;
+  private readonly maxQueueBytes: number;
+  private readonly onNote: (message: string) => void;
   private closing: Promise<void> | null = null;
   private stopped = false;
 
   constructor(o: OtlpSinkOptions) {
     this.endpoint = o.endpoint;
+    this.onNote = o.onNote;
+    this.maxQueueBytes = o.maxQueueBytes ?? OTLP_QUEUE_BYTES;
     const ctx = ocsfContext(ctraceVersion());
-    this.exporter = new CountingExporter(new OTLPLogExporter({ url: o.endpoint, timeoutMillis: OTLP_QUEUE.exportTimeoutMillis }), (m) =>
-      o.onNote(`otlp export to ${o.endpoint} failed: ${m}; records are being lost`),
+    this.exporter = new CountingExporter(
+      new OTLPLogExporter({ url: o.endpoint, timeoutMillis: OTLP_QUEUE.exportTimeoutMillis }),
+      (m) => o.onNote(`otlp export to ${o.endpoint} failed: ${m}; records are being lost`),
+      (n) => this.settled(n),
     );
     const resource = resourceFromAttributes({
       'service.name': 'ctrace',
@@ -202,29 +239,62 @@ export class OtlpSink implements Sink {
 
   write(ev: TraceEvent): void {
     if (this.stopped) return;
-    this.emitted++;
-    const t = isoToHrTime(ev.time);
+    const body = otlpBody(ev);
+    const attributes = otlpAttributes(ev);
+    if (!this.admit(recordBytes(body, attributes))) return;
     this.logger.emit({
       eventName: `ctrace.${ev.type}`,
-      timestamp: t,
+      timestamp: isoToHrTime(ev.time),
       severityNumber: SeverityNumber.INFO,
       severityText: 'INFO',
-      body: otlpBody(ev),
-      attributes: otlpAttributes(ev),
+      body,
+      attributes,
     });
   }
 
   /** Events were dropped: a WARN record says how many, so the collector's side knows too. */
   noteLost(report: LostReport, source: LossSource = 'kernel'): void {
     if (this.stopped) return;
+    const body = `${report.lost} events lost: ${source === 'kernel' ? 'ring buffer full' : `${source} too slow`} (${report.total} since start)`;
+    const attributes = { 'ctrace.event.type': 'lost', 'ctrace.lost.count': report.lost, 'ctrace.lost.total': report.total };
+    if (!this.admit(recordBytes(body, attributes))) return;
+    this.logger.emit({ eventName: 'ctrace.lost', severityNumber: SeverityNumber.WARN, severityText: 'WARN', body, attributes });
+  }
+
+  /**
+   * Whether a record of `bytes` may go to the SDK's queue. Refused past OTLP_QUEUE_BYTES, or
+   * once as many records wait as the SDK's queue takes: the SDK would drop it without a word
+   * (the records in flight count here too, so ours is the bound that is met first).
+   */
+  private admit(bytes: number): boolean {
+    const waiting = this.emitted - this.exporter.exported - this.exporter.failed;
+    if (waiting >= OTLP_QUEUE.maxQueueSize || this.queuedBytes + bytes > this.maxQueueBytes) {
+      this.refused++;
+      const now = Date.now();
+      if (now - this.lastFullNote >= FULL_NOTE_MS) {
+        this.lastFullNote = now;
+        this.onNote(
+          `otlp: queue full (${waiting} records, ${Math.round(this.queuedBytes / 1024)} KiB waiting for ${this.endpoint}): ${this.refused} records lost so far`,
+        );
+      }
+      return false;
+    }
     this.emitted++;
-    this.logger.emit({
-      eventName: 'ctrace.lost',
-      severityNumber: SeverityNumber.WARN,
-      severityText: 'WARN',
-      body: `${report.lost} events lost: ${source === 'kernel' ? 'ring buffer full' : `${source} too slow`} (${report.total} since start)`,
-      attributes: { 'ctrace.event.type': 'lost', 'ctrace.lost.count': report.lost, 'ctrace.lost.total': report.total },
-    });
+    this.sizes.push(bytes);
+    this.queuedBytes += bytes;
+    return true;
+  }
+
+  /**
+   * n records left the queue (exported or failed). Exports end in the order they were made
+   * but for a flush's: the oldest sizes go, which is exact over time.
+   */
+  private settled(n: number): void {
+    for (let i = 0; i < n && this.sizesHead < this.sizes.length; i++) this.queuedBytes -= this.sizes[this.sizesHead++]!;
+    if (this.sizesHead > 4096 && this.sizesHead * 2 > this.sizes.length) {
+      this.sizes = this.sizes.slice(this.sizesHead);
+      this.sizesHead = 0;
+    }
   }
 
   /** Resolves once what is queued now has been exported (or has failed). */
@@ -240,7 +310,7 @@ export class OtlpSink implements Sink {
       const gaveUp = new Promise<void>((r) => (timer = setTimeout(r, SHUTDOWN_WAIT_MS)));
       await Promise.race([this.provider.shutdown().catch(() => {}), gaveUp]);
       clearTimeout(timer);
-      this.lost = this.emitted - this.exporter.exported - this.exporter.failed;
+      this.unsent = this.emitted - this.exporter.exported - this.exporter.failed;
     })();
     return this.closing;
   }
@@ -248,6 +318,12 @@ export class OtlpSink implements Sink {
   stats(): OtlpStats {
     const { exported, failed } = this.exporter;
     const pending = this.emitted - exported - failed;
-    return { emitted: this.emitted, exported, failed, pending: this.closing ? 0 : pending, dropped: this.lost };
+    return {
+      emitted: this.emitted + this.refused,
+      exported,
+      failed,
+      pending: this.closing ? 0 : pending,
+      dropped: this.refused + this.unsent,
+    };
   }
 }

@@ -69,8 +69,11 @@ function attrs(kvs: any[] | undefined): Record<string, AttrValue> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const ns = (v: any): bigint => (v == null ? 0n : BigInt(v.toString()));
 
-/** `unavailableFor`: answer the first N requests 503 (a collector restarting), as a collector would say it. */
-export async function startOtlpReceiver(opts: { unavailableFor?: number } = {}): Promise<OtlpReceiver> {
+/**
+ * `unavailableFor`: answer the first N requests 503 (a collector restarting), as a collector
+ * would say it. `hold`: take requests but answer none before it resolves (a collector behind).
+ */
+export async function startOtlpReceiver(opts: { unavailableFor?: number; hold?: Promise<void> } = {}): Promise<OtlpReceiver> {
   let unavailable = opts.unavailableFor ?? 0;
   const logs: ReceivedLog[] = [];
   const rejected: string[] = [];
@@ -80,7 +83,8 @@ export async function startOtlpReceiver(opts: { unavailableFor?: number } = {}):
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', () => void (opts.hold ?? Promise.resolve()).then(() => answer()));
+    const answer = () => {
       requests++;
       authorization = req.headers.authorization;
       if (unavailable > 0) {
@@ -122,7 +126,7 @@ export async function startOtlpReceiver(opts: { unavailableFor?: number } = {}):
         res.writeHead(400);
         res.end();
       }
-    });
+    };
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
