@@ -16,8 +16,6 @@ import type { SpoolMessage } from './nats-spool.js';
 export class MemoryQueue {
   private block: Buffer | null = null;
   private readonly items: SpoolMessage[] = [];
-  /** offset of each item's payload in the block, parallel to items */
-  private readonly offsets: number[] = [];
   /** where the next payload goes */
   private tail = 0;
   private used = 0;
@@ -45,7 +43,6 @@ export class MemoryQueue {
     this.block ??= Buffer.allocUnsafeSlow(this.maxBytes);
     this.block.set(payload, at);
     this.items.push({ subject, id, payload: this.block.subarray(at, at + n) });
-    this.offsets.push(at);
     this.tail = at + n;
     this.used += n;
     return true;
@@ -59,7 +56,6 @@ export class MemoryQueue {
   /** The `n` oldest records were acknowledged: their space is free. */
   shift(n: number): void {
     const gone = this.items.splice(0, n);
-    this.offsets.splice(0, n);
     for (const m of gone) this.used -= m.payload.length;
     if (this.items.length === 0) this.tail = 0;
   }
@@ -67,7 +63,6 @@ export class MemoryQueue {
   /** Every record, oldest first, for the caller to copy elsewhere; the queue starts afresh. */
   release(): SpoolMessage[] {
     const all = this.items.splice(0);
-    this.offsets.length = 0;
     this.block = null;
     this.tail = 0;
     this.used = 0;
@@ -81,11 +76,16 @@ export class MemoryQueue {
    */
   private place(n: number): number {
     if (this.items.length === 0) return 0;
-    const head = this.offsets[0]!;
-    if (this.offsets[this.offsets.length - 1]! >= head) {
+    const head = this.offsetOf(this.items[0]!);
+    if (this.offsetOf(this.items[this.items.length - 1]!) >= head) {
       if (this.maxBytes - this.tail >= n) return this.tail;
       return n <= head ? 0 : -1;
     }
     return head - this.tail >= n ? this.tail : -1;
+  }
+
+  /** Where a held record's payload starts in the block. */
+  private offsetOf(m: SpoolMessage): number {
+    return m.payload.byteOffset - this.block!.byteOffset;
   }
 }
