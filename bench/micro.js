@@ -282,8 +282,10 @@ async function stageLane() {
     const { JsonLane, forEachChunk } = await dist('tracer/lane.js');
     const lane = new JsonLane(new (loadNative().JsonLane)(CLOCK_OFFSET));
     const paths = new abi.CgroupPathCache();
+    const byType = { exec: 0, exit: 0, mount: 0 };
     for (const b of batches) {
       for (const rec of abi.decodeBatch(b, paths)) {
+        byType[rec.type]++;
         // what the tracer tells the lane once it has looked at an exec: its binary (hashed once
         // per file) and each ancestor's filename (from its own exec, /proc, or unknown). Without
         // it every exec would go raw, as only a container's first execs of a binary do in ctrace.
@@ -299,8 +301,6 @@ async function stageLane() {
         }
       }
     }
-    const byType = { exec: 0, exit: 0, mount: 0 };
-    for (const b of batches) for (const rec of abi.decodeBatch(b, paths)) byType[rec.type]++;
     let bytes = 0;
     const run = () => {
       for (const b of batches) bytes += lane.native.format(b).length;
