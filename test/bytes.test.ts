@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBytes, decodeCString, escapeControl } from '../src/util/bytes.js';
-import { isoNs } from '../src/util/clock.js';
+import { atMostEvery, isoNs } from '../src/util/clock.js';
 
 describe('kernel strings', () => {
   it('passes valid UTF-8 through and escapes every invalid byte', () => {
@@ -56,5 +56,15 @@ describe('wall clock', () => {
   it('formats nanoseconds in ISO-8601 UTC', () => {
     expect(isoNs(1795345379123456789n)).toBe('2026-11-22T11:02:59.123456789Z');
     expect(isoNs(1795345379000000001n)).toBe('2026-11-22T11:02:59.000000001Z');
+  });
+
+  it('atMostEvery opens at once, then once per interval', () => {
+    let t = 0;
+    const due = atMostEvery(10_000, () => t);
+    expect([due(), due()]).toEqual([true, false]);
+    t = 9_999;
+    expect(due()).toBe(false);
+    t = 10_000;
+    expect([due(), due()]).toEqual([true, false]);
   });
 });

@@ -24,6 +24,10 @@ import { natsEncoder, type NatsFormat } from './nats-format.js';
 import { BatchPublisher } from './nats-publish.js';
 import { MemoryQueue } from './nats-memory.js';
 import type { Sink } from './sink.js';
+import { atMostEvery } from '../util/clock.js';
+
+/** How often records lost to a full spool are said on stderr while they go on. */
+const LOSS_NOTE_MS = 10_000;
 
 /**
  * Records wait in memory up to this many bytes (and NatsSinkOptions.memoryRecords) while the
@@ -94,7 +98,8 @@ export class NatsSink implements Sink, Exporter {
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly st = { delivered: 0, retries: 0, lost: 0, replayed: 0, spooled: 0 };
-  private lastLossNote = 0;
+  /** a full spool is said at most this often */
+  private readonly lossNoteDue = atMostEvery(LOSS_NOTE_MS);
   private pumpDone: Promise<void> = Promise.resolve();
   private readonly window: number;
   /** the message body is the record's JSON line: the tracer's lane can feed this sink */
@@ -203,9 +208,7 @@ export class NatsSink implements Sink, Exporter {
       return;
     }
     this.st.lost++;
-    const now = Date.now();
-    if (now - this.lastLossNote >= 10_000) {
-      this.lastLossNote = now;
+    if (this.lossNoteDue()) {
       this.o.onNote(`nats: spool ${this.spool.dir} full (${this.spool.bytes} bytes): ${this.st.lost} records lost so far`);
     }
   }

@@ -17,6 +17,7 @@ import type { LostReport, TraceEvent } from '../events/event.js';
 import { ctraceVersion, type LossSource } from '../events/records.js';
 import { ocsfContext } from '../format/ocsf.js';
 import type { Sink } from './sink.js';
+import { atMostEvery } from '../util/clock.js';
 
 /** The SDK's batching limits, set on purpose: a full queue drops (and we count) rather than grow. */
 export const OTLP_QUEUE = { maxQueueSize: 8192, maxExportBatchSize: 512, scheduledDelayMillis: 500, exportTimeoutMillis: 10_000 };
@@ -200,7 +201,7 @@ export class OtlpSink implements Sink {
   private unsent = 0;
   /** records not queued: the queue was full (records or bytes) */
   private refused = 0;
-  private lastFullNote = 0;
+  private readonly fullNoteDue = atMostEvery(FULL_NOTE_MS);
   /** recordBytes of each record queued or in flight, oldest first (sizes[sizesHead] is the oldest) */
   private sizes: number[] = [];
   private sizesHead = 0;
@@ -267,12 +268,10 @@ export class OtlpSink implements Sink {
    * (the records in flight count here too, so ours is the bound that is met first).
    */
   private admit(bytes: number): boolean {
-    const waiting = this.emitted - this.exporter.exported - this.exporter.failed;
+    const waiting = this.waiting();
     if (waiting >= OTLP_QUEUE.maxQueueSize || this.queuedBytes + bytes > this.maxQueueBytes) {
       this.refused++;
-      const now = Date.now();
-      if (now - this.lastFullNote >= FULL_NOTE_MS) {
-        this.lastFullNote = now;
+      if (this.fullNoteDue()) {
         this.onNote(
           `otlp: queue full (${waiting} records, ${Math.round(this.queuedBytes / 1024)} KiB waiting for ${this.endpoint}): ${this.refused} records lost so far`,
         );
@@ -283,6 +282,11 @@ export class OtlpSink implements Sink {
     this.sizes.push(bytes);
     this.queuedBytes += bytes;
     return true;
+  }
+
+  /** Records handed to the SDK and not yet exported or failed: queued or in flight. */
+  private waiting(): number {
+    return this.emitted - this.exporter.exported - this.exporter.failed;
   }
 
   /**
@@ -310,19 +314,18 @@ export class OtlpSink implements Sink {
       const gaveUp = new Promise<void>((r) => (timer = setTimeout(r, SHUTDOWN_WAIT_MS)));
       await Promise.race([this.provider.shutdown().catch(() => {}), gaveUp]);
       clearTimeout(timer);
-      this.unsent = this.emitted - this.exporter.exported - this.exporter.failed;
+      this.unsent = this.waiting();
     })();
     return this.closing;
   }
 
   stats(): OtlpStats {
     const { exported, failed } = this.exporter;
-    const pending = this.emitted - exported - failed;
     return {
       emitted: this.emitted + this.refused,
       exported,
       failed,
-      pending: this.closing ? 0 : pending,
+      pending: this.closing ? 0 : this.waiting(),
       dropped: this.refused + this.unsent,
     };
   }

@@ -33,3 +33,17 @@ export function isoNs(wallNs: bigint): string {
 
 /** The longest interval a Node.js timer takes (2^31 - 1 ms); beyond it a timer fires at once. */
 export const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/**
+ * A gate that opens at most once every `ms`: for a condition said on stderr while it lasts (a
+ * full spool, a full queue), said again now and then rather than once per record.
+ */
+export function atMostEvery(ms: number, now: () => number = Date.now): () => boolean {
+  let last = -Infinity;
+  return () => {
+    const t = now();
+    if (t - last < ms) return false;
+    last = t;
+    return true;
+  };
+}
