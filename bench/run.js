@@ -773,7 +773,7 @@ function reportPhases(res) {
       const m = (kb) => (kb ? (kb / 1024).toFixed(1) : '-');
       L.push(
         ch.samples
-          ? `  ${ch.cgroups} short-lived cgroups in ${ch.elapsedS?.toFixed(1)} s (${ch.failed} failed): RSS ${m(ch.beforeKb)} MB before, max ${m(ch.duringMaxKb)} during (first third ${m(ch.firstThirdMaxKb)}, last third ${m(ch.lastThirdMaxKb)}), ${m(ch.afterKb)} after, ${m(ch.settledKb)} 2 s later; ${ch.events} events, ${ch.lost} lost${ch.error ? `; ${ch.error}` : ''}`
+          ? `  ${ch.cgroups} short-lived cgroups in ${ch.elapsedS?.toFixed(1)} s (${ch.failed} failed): RSS ${m(ch.beforeKb)} MB before, max ${m(ch.duringMaxKb)} during (thirds ${m(ch.firstThirdMaxKb)} / ${m(ch.middleThirdMaxKb)} / ${m(ch.lastThirdMaxKb)}), ${m(ch.afterKb)} after, ${m(ch.settledKb)} 2 s later; ${ch.events} events, ${ch.lost} lost${ch.error ? `; ${ch.error}` : ''}`
           : `  cgroup churn: ERROR ${ch.error}`,
       );
     }
@@ -874,9 +874,12 @@ function evaluateTargets(res) {
     if (h && !h.error && h.startup) t.push({ scale: true, name: `start-up walk <= 1 s with ${h.processes} more host processes`, pass: h.startup.elapsedMs <= 1000, value: `${h.startup.elapsedMs} ms over ${h.startup.processes} processes` });
     const ch = sc.churn;
     if (ch?.samples?.length) {
-      // bounded: the last third of the churn peaks within 10 MB of the first third
-      const grow = (ch.lastThirdMaxKb - ch.firstThirdMaxKb) / 1024;
-      t.push({ scale: true, name: `RSS bounded under ${ch.cgroups} short-lived cgroups (<= +10 MB)`, pass: grow <= 10 && !ch.failed, value: `${(ch.firstThirdMaxKb / 1024).toFixed(1)} -> ${(ch.lastThirdMaxKb / 1024).toFixed(1)} MB (first -> last third), ${(ch.afterKb / 1024).toFixed(1)} MB after, ${ch.lost} lost` });
+      // bounded: past the warm-up (the first third), the last third of the churn peaks within
+      // 10 MB of the middle third (results of older runs have no middle third: the first's)
+      const base = ch.middleThirdMaxKb ?? ch.firstThirdMaxKb;
+      const grow = (ch.lastThirdMaxKb - base) / 1024;
+      const slope = ch.slopeKbPer1000 != null ? `, slope ${ch.slopeKbPer1000 >= 0 ? '+' : ''}${(ch.slopeKbPer1000 / 1024).toFixed(2)} MB per 1,000 cgroups over the last two thirds` : '';
+      t.push({ scale: true, name: `RSS bounded under ${ch.cgroups} short-lived cgroups (last third <= middle third +10 MB)`, pass: grow <= 10 && !ch.failed, value: `${(ch.firstThirdMaxKb / 1024).toFixed(1)} / ${(base / 1024).toFixed(1)} / ${(ch.lastThirdMaxKb / 1024).toFixed(1)} MB (first / middle / last third)${slope}, ${(ch.afterKb / 1024).toFixed(1)} MB after, ${ch.lost} lost` });
     }
   }
   return t;

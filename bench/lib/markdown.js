@@ -89,7 +89,7 @@ export function markdownReport(res) {
       L.push(
         ch.error && !ch.samples
           ? `Cgroup churn: ERROR ${ch.error}`
-          : `${ch.cgroups} short-lived cgroups in ${f(ch.elapsedS, 1)} s (${ch.failed} failed): RSS ${mb(ch.beforeKb)} MB before, ${mb(ch.duringMaxKb)} at most during (first third ${mb(ch.firstThirdMaxKb)}, last third ${mb(ch.lastThirdMaxKb)}), ${mb(ch.afterKb)} after, ${mb(ch.settledKb)} 2 s later; ${ch.events} events, ${ch.lost} lost, ${f(ch.cpuPerEventUs, 1)} µs CPU/event.`,
+          : `${ch.cgroups} short-lived cgroups in ${f(ch.elapsedS, 1)} s (${ch.failed} failed): RSS ${mb(ch.beforeKb)} MB before, ${mb(ch.duringMaxKb)} at most during (peak of the first / middle / last third ${mb(ch.firstThirdMaxKb)} / ${mb(ch.middleThirdMaxKb)} / ${mb(ch.lastThirdMaxKb)}${ch.slopeKbPer1000 != null ? `; ${ch.slopeKbPer1000 >= 0 ? '+' : ''}${f(ch.slopeKbPer1000 / 1024, 2)} MB per 1,000 cgroups over the last two thirds` : ''}), ${mb(ch.afterKb)} after, ${mb(ch.settledKb)} 2 s later; ${ch.events} events, ${ch.lost} lost, ${f(ch.cpuPerEventUs, 1)} µs CPU/event.`,
         '',
       );
     }

@@ -246,6 +246,21 @@ async function measureUnderLoad(ctx, opts) {
   }
 }
 
+/** Least-squares slope of RSS over time, KB per second (null under two samples). */
+export function slopeKbPerS(samples) {
+  const xs = samples.filter((x) => x.rssKb != null);
+  if (xs.length < 2) return null;
+  const mt = xs.reduce((a, x) => a + x.s, 0) / xs.length;
+  const mr = xs.reduce((a, x) => a + x.rssKb, 0) / xs.length;
+  let num = 0;
+  let den = 0;
+  for (const x of xs) {
+    num += (x.s - mt) * (x.rssKb - mr);
+    den += (x.s - mt) ** 2;
+  }
+  return den > 0 ? num / den : null;
+}
+
 /** Short-lived cgroups under one ctrace, its RSS sampled every 500 ms (nothing here is timed). */
 async function churn(ctx, opts, roots) {
   const ct = await startCtrace({ mode: 'null' });
@@ -273,6 +288,7 @@ async function churn(ctx, opts, roots) {
     ctx.cleanups.delete(ct.stop);
     const third = Math.max(1, Math.floor(samples.length / 3));
     const maxOf = (xs) => Math.max(0, ...xs.map((x) => x.rssKb ?? 0));
+    const rate = m && Number(m[1]) > 0 ? Number(m[2]) / (Number(m[1]) / 1e9) : null; // cgroups per second
     const events = stop.summary?.events ?? null;
     return {
       cgroups: opts.churn,
@@ -283,9 +299,13 @@ async function churn(ctx, opts, roots) {
       afterKb,
       settledKb,
       hwmKb: stop.hwmKb,
-      // bounded, not growing: the peak of the last third of the churn against that of the first
+      // bounded, not growing: the first third is the warm-up (V8 grows its heap to its plateau
+      // over the first ~10,000 cgroups here), so the last third is judged against the middle
+      // one, and the slope over the last two thirds says what a leak per cgroup would look like
       firstThirdMaxKb: maxOf(samples.slice(0, third)),
+      middleThirdMaxKb: maxOf(samples.slice(third, samples.length - third)),
       lastThirdMaxKb: maxOf(samples.slice(-third)),
+      slopeKbPer1000: rate ? slopeKbPerS(samples.slice(third)) / rate * 1000 : null,
       samples,
       events,
       lost: stop.summary?.lost ?? null,
