@@ -85,6 +85,9 @@ export function ensurePeers(log, { install = true } = {}) {
     bins[name] = find(name);
     if (!bins[name]) notes[name] = notes[pkg] ?? `${name} not found (package ${pkg})`;
   }
+  // the floor is a bpftrace one-liner (tracers.js peerCommand)
+  bins.floor = bins.bpftrace;
+  if (notes.bpftrace) notes.floor = notes.bpftrace;
   return { bins, notes };
 }
 

@@ -194,6 +194,16 @@ export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}
 
 // ---- peers --------------------------------------------------------------------------------
 
+/**
+ * The syscall tracepoints ctrace's mount hooks attach to, read from the BPF source. Any program
+ * on a syscall tracepoint turns on the kernel's slower syscall path for every task, so a count
+ * on these measures what tracing mounts costs on a kernel without kprobes, fentry or BPF-LSM.
+ */
+export function ctraceSyscallTracepoints() {
+  const src = readFileSync(join(REPO_ROOT, 'bpf', 'ctrace.bpf.c'), 'utf8');
+  return [...src.matchAll(/SEC\("tp\/syscalls\/(\w+)"\)/g)].map((m) => m[1]);
+}
+
 /** Peer command lines. Output goes to a file (counted afterwards), stderr to another. */
 export function peerCommand(name, bins) {
   switch (name) {
@@ -208,6 +218,9 @@ export function peerCommand(name, bins) {
         bins.bpftrace,
         ['-e', 'tracepoint:syscalls:sys_enter_execve { printf("%d %s %s\\n", pid, comm, str(args->filename)); }'],
       ];
+    case 'floor':
+      // the least any tracer of mounts pays here: a count on the same syscall tracepoints
+      return [bins.floor, ['-e', `${ctraceSyscallTracepoints().map((t) => `tracepoint:syscalls:${t}`).join(',')} { @hits = count(); }`]];
     default:
       throw new Error(`unknown peer ${name}`);
   }
