@@ -4,7 +4,7 @@
  * message forms, a server that is down when ctrace starts, and a spool too small to hold an
  * outage.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { decodeRecordObject } from '../src/format/protobuf.js';
 import { NatsSink } from '../src/sinks/nats.js';
 import { headers } from '@nats-io/transport-node';
 import { BatchPublisher, msgIdHeader } from '../src/sinks/nats-publish.js';
-import { DiskSpool } from '../src/sinks/nats-spool.js';
+import { DiskSpool, decodeFrames } from '../src/sinks/nats-spool.js';
 import { sampleEvents } from './helpers/events.js';
 import { readStream, startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
 
@@ -57,6 +57,94 @@ describe('DiskSpool', () => {
     expect(taken).toBe(Math.floor((8 * 1024) / (small.bytes / taken)));
     expect(small.length).toBe(taken);
     small.close();
+  });
+});
+
+describe('DiskSpool replay', () => {
+  const msg = (i: number, size = 700) => ({ subject: `s.${i}`, id: `id-${i}`, payload: Buffer.alloc(size, 97 + (i % 26)) });
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('replays a segment still being appended to from a bounded chunk, in order, whatever the segment holds', async () => {
+    const path = join(dir, 'spool-replay');
+    const s = DiskSpool.open(path, 1024 * 1024 * 1024); // 8 MiB segments: one segment here
+    let appended = 0;
+    const got: string[] = [];
+    let biggest = 0;
+    // appends outpace the replay (300 a tick against 256 taken): the one segment keeps growing
+    while (got.length < 12_000) {
+      for (let i = 0; i < 300 && appended < 12_000; i++) expect(s.append(msg(appended++))).toBe(true);
+      await tick();
+      const batch = s.peek(256);
+      for (const m of batch) biggest = Math.max(biggest, m.payload.buffer.byteLength);
+      got.push(...batch.map((m) => m.id));
+      s.ack(batch.length);
+    }
+    expect(got).toEqual(Array.from({ length: 12_000 }, (_, i) => `id-${i}`));
+    expect(readdirSync(path)).toEqual([]);
+    expect(s.length).toBe(0);
+    expect(s.bytes).toBe(0);
+    // what a look holds in memory: a chunk, not the segment (8 MB of frames went through it)
+    expect(biggest).toBeGreaterThan(0);
+    expect(biggest).toBeLessThanOrEqual(256 * 1024);
+    s.close();
+  });
+
+  it('reads a frame bigger than a chunk whole, and the next run resumes mid-chunk exactly', () => {
+    const path = join(dir, 'spool-big');
+    let s = DiskSpool.open(path, 64 * 1024 * 1024);
+    s.append(msg(0));
+    s.append(msg(1, 600 * 1024));
+    for (let i = 2; i < 10; i++) s.append(msg(i));
+    const first = s.peek(1);
+    expect(first.map((m) => m.id)).toEqual(['id-0']);
+    s.ack(1);
+    const big = s.peek(10);
+    expect(big[0]!.id).toBe('id-1');
+    expect(big[0]!.payload.length).toBe(600 * 1024);
+    expect(big[0]!.payload.every((b) => b === 98)).toBe(true);
+    s.close(); // id-0 acknowledged: the file is cut to the rest
+    s = DiskSpool.open(path, 64 * 1024 * 1024);
+    expect(s.length).toBe(9);
+    const rest: string[] = [];
+    while (s.length) {
+      const b = s.peek(3);
+      rest.push(...b.map((m) => m.id));
+      s.ack(b.length);
+    }
+    expect(rest).toEqual(Array.from({ length: 9 }, (_, i) => `id-${i + 1}`));
+    s.close();
+  });
+
+  it('counts a segment with a torn last frame without it, and a segment that no longer decodes does not stall the queue', () => {
+    const path = join(dir, 'spool-torn');
+    let s = DiskSpool.open(path, 512 * 1024); // 64 KiB segments
+    for (let i = 0; i < 200; i++) s.append(msg(i));
+    s.close();
+    const segs = readdirSync(path).sort();
+    expect(segs.length).toBeGreaterThan(2);
+    // ctrace killed mid-write: half a frame at the end of the newest segment
+    appendFileSync(join(path, segs.at(-1)!), Buffer.from([200, 2, 0, 0, 1, 2, 3]));
+    // the oldest segment overwritten after its first frame (not by us)
+    const oldest = join(path, segs[0]!);
+    const firstFrame = readFileSync(oldest).readUInt32LE(0) + 4;
+    const lostInOldest = decodeFrames(readFileSync(oldest)).length - 1;
+    const fd = openSync(oldest, 'r+');
+    writeSync(fd, Buffer.alloc(8, 0), 0, 8, firstFrame);
+    closeSync(fd);
+    s = DiskSpool.open(path, 512 * 1024);
+    // the scan walks lengths only: the zeroed frame ends the oldest segment's count there
+    expect(s.length).toBe(200 - lostInOldest);
+    const got: string[] = [];
+    for (let guard = 0; s.length && guard < 1000; guard++) {
+      const b = s.peek(50);
+      got.push(...b.map((m) => m.id));
+      s.ack(b.length);
+    }
+    expect(s.length).toBe(0);
+    expect(got[0]).toBe('id-0');
+    expect(got.slice(1)).toEqual(Array.from({ length: 199 - lostInOldest }, (_, i) => `id-${i + 1 + lostInOldest}`));
+    expect(readdirSync(path)).toEqual([]);
+    s.close();
   });
 });
 

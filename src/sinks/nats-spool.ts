@@ -9,8 +9,14 @@
  * Frames appended in one event-loop tick are written together at its end (synchronously: the
  * spool is used only while the servers are unreachable or behind). The spool is not fsynced:
  * it is there for outages of the servers, not of this host.
+ *
+ * Memory stays bounded whatever the spool holds: the oldest segment is read a chunk at a time
+ * (READ_CHUNK_BYTES, or one frame when a frame is bigger) from the first frame not yet
+ * acknowledged, and segments are counted at start by walking their frame lengths, chunk by
+ * chunk. Reading a whole segment at each look cost a replay behind a storm, while the storm was
+ * still being appended to the same segment, re-reading it for every batch and RSS in tens of MB.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface SpoolMessage {
@@ -21,6 +27,9 @@ export interface SpoolMessage {
 }
 
 const SEGMENT_RE = /^seg-(\d{12})\.spool$/;
+
+/** Bytes of a segment read at once, for a replay and for counting at start. */
+const READ_CHUNK_BYTES = 256 * 1024;
 
 function segName(n: number): string {
   return `seg-${String(n).padStart(12, '0')}.spool`;
@@ -62,11 +71,56 @@ export function decodeFrames(buf: Buffer): Array<SpoolMessage & { bytes: number 
   return out;
 }
 
+/** Reads up to `len` bytes at `pos` (fewer at the end of the file). */
+function readAt(fd: number, pos: number, len: number): Buffer {
+  const buf = Buffer.allocUnsafe(len);
+  let got = 0;
+  while (got < len) {
+    const n = readSync(fd, buf, got, len - got, pos + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got < len ? buf.subarray(0, got) : buf;
+}
+
+/**
+ * The whole frames of a segment file from its start, by their lengths alone: how many, and
+ * where the last whole one ends (a torn frame after it is not counted).
+ */
+export function scanFrames(fd: number, fileBytes: number): { count: number; end: number } {
+  let pos = 0;
+  let count = 0;
+  while (pos + 4 <= fileBytes) {
+    const chunk = readAt(fd, pos, Math.min(READ_CHUNK_BYTES, fileBytes - pos));
+    let o = 0;
+    while (o + 4 <= chunk.length) {
+      const len = chunk.readUInt32LE(o);
+      if (len < 4 || pos + o + 4 + len > fileBytes) return { count, end: pos + o };
+      o += 4 + len;
+      count++;
+    }
+    // the next frame starts at or past the chunk's end (or its length straddles it)
+    if (o === 0) break;
+    pos += o;
+  }
+  return { count, end: pos };
+}
+
+/** A segment file: its number, its bytes (appended ones included before they are written) and its messages not yet acknowledged. */
+interface Segment {
+  n: number;
+  size: number;
+  count: number;
+}
+
 export class DiskSpool {
   /** segments on disk, oldest first, with their size once what is pending is written */
-  private readonly segments: Array<{ n: number; size: number }> = [];
-  /** the oldest segment, read into memory, and how many of its messages were acknowledged */
-  private reading: { n: number; frames: Array<SpoolMessage & { bytes: number }>; next: number; loaded: number } | null = null;
+  private readonly segments: Segment[] = [];
+  /**
+   * The oldest segment as far as it is read: `acked` bytes from its start are acknowledged;
+   * `frames` are decoded from the chunk at that offset, `next` of them acknowledged since.
+   */
+  private reading: { n: number; acked: number; frames: Array<SpoolMessage & { bytes: number }>; next: number } | null = null;
   /** the newest segment's fd, while it takes appends */
   private writeFd = -1;
   /** frames appended in this tick, written together */
@@ -89,15 +143,22 @@ export class DiskSpool {
     for (const name of readdirSync(dir).sort()) {
       const m = SEGMENT_RE.exec(name);
       if (!m) continue;
-      const buf = readFileSync(join(dir, name));
-      const frames = decodeFrames(buf);
-      if (frames.length === 0) {
+      const fd = openSync(join(dir, name), 'r');
+      let found: { count: number; end: number };
+      try {
+        found = scanFrames(fd, statSync(join(dir, name)).size);
+      } finally {
+        closeSync(fd);
+      }
+      if (found.count === 0) {
         unlinkSync(join(dir, name));
         continue;
       }
-      s.segments.push({ n: Number(m[1]), size: buf.length });
-      s.count += frames.length;
-      s.size += frames.reduce((a, f) => a + f.bytes, 0);
+      // a torn last frame (ctrace killed mid-write) is not part of the segment: it is never
+      // appended to again (appends go to a new segment), and it ends where its frames do
+      s.segments.push({ n: Number(m[1]), size: found.end, count: found.count });
+      s.count += found.count;
+      s.size += found.end;
     }
     return s;
   }
@@ -124,6 +185,7 @@ export class DiskSpool {
     this.pending.push(frame);
     this.pendingBytes += frame.length;
     seg.size += frame.length;
+    seg.count++;
     this.size += frame.length;
     this.count++;
     if (this.pendingBytes >= 256 * 1024) this.flush();
@@ -134,7 +196,10 @@ export class DiskSpool {
     return true;
   }
 
-  /** Up to `n` of the oldest messages, not removed (ack() removes them); never past the oldest segment. */
+  /**
+   * Up to `n` of the oldest messages, not removed (ack() removes them); never past the chunk
+   * of the oldest segment being read, so possibly fewer while more wait.
+   */
   peek(n: number): SpoolMessage[] {
     const r = this.loadOldest();
     return r ? r.frames.slice(r.next, r.next + n) : [];
@@ -145,19 +210,29 @@ export class DiskSpool {
     const r = this.reading;
     if (!r) return;
     const k = Math.min(n, r.frames.length - r.next);
-    for (let i = r.next; i < r.next + k; i++) this.size -= r.frames[i]!.bytes;
+    for (let i = r.next; i < r.next + k; i++) {
+      this.size -= r.frames[i]!.bytes;
+      r.acked += r.frames[i]!.bytes;
+    }
     r.next += k;
     this.count -= k;
     const seg = this.segments[0];
-    // done with it only when every frame it will hold was read (the newest may still grow)
-    if (r.next < r.frames.length || !seg || seg.n !== r.n || r.loaded < seg.size) return;
-    this.segments.shift();
+    if (seg?.n === r.n) seg.count -= k;
+    // done with it only when every frame it will hold was acknowledged (the newest may still grow)
+    if (seg?.n === r.n && r.acked >= seg.size) this.dropOldest();
+  }
+
+  /** The oldest segment goes, with whatever it still counts (nothing, unless it was unreadable). */
+  private dropOldest(): void {
+    const seg = this.segments.shift()!;
+    this.count -= seg.count;
+    this.size -= seg.size - (this.reading?.n === seg.n ? this.reading.acked : 0);
     if (this.segments.length === 0 && this.writeFd >= 0) {
       this.flush();
       closeSync(this.writeFd);
       this.writeFd = -1;
     }
-    unlinkSync(join(this.dir, segName(r.n)));
+    unlinkSync(join(this.dir, segName(seg.n)));
     this.reading = null;
   }
 
@@ -167,15 +242,7 @@ export class DiskSpool {
     if (this.writeFd >= 0) closeSync(this.writeFd);
     this.writeFd = -1;
     const r = this.reading;
-    if (r && r.next > 0) {
-      const path = join(this.dir, segName(r.n));
-      const rest = readFileSync(path).subarray(r.frames.slice(0, r.next).reduce((a, f) => a + f.bytes, 0));
-      if (rest.length === 0) unlinkSync(path);
-      else {
-        writeFileSync(`${path}.tmp`, rest, { mode: 0o600 });
-        renameSync(`${path}.tmp`, path);
-      }
-    }
+    if (r && r.acked > 0) cutFront(join(this.dir, segName(r.n)), r.acked);
     this.reading = null;
   }
 
@@ -188,26 +255,44 @@ export class DiskSpool {
     for (let off = 0; off < buf.length; ) off += writeSync(this.writeFd, buf, off);
   }
 
+  /** The oldest segment's chunk, the next one read once the last is acknowledged. */
   private loadOldest(): DiskSpool['reading'] {
     const seg = this.segments[0];
     if (!seg) return null;
-    // the oldest segment may also be the one appended to: pick up what was added since it was read
-    if (this.reading?.n !== seg.n || this.reading.loaded < seg.size) {
-      if (this.segments.length === 1) this.flush();
-      const buf = readFileSync(join(this.dir, segName(seg.n)));
-      const next = this.reading?.n === seg.n ? this.reading.next : 0;
-      this.reading = { n: seg.n, frames: decodeFrames(buf), next, loaded: buf.length };
-    }
-    return this.reading;
+    if (this.readChunk(seg)) return this.reading;
+    // what is left of it does not decode (cut or overwritten behind our back): it goes, and
+    // the queue goes on with the next segment rather than stalling on this one
+    this.dropOldest();
+    return this.loadOldest();
   }
 
-  private newSegment(): { n: number; size: number } {
+  /** Makes `reading` hold unacknowledged frames of `seg`, reading its next chunk if need be; false when none decode. */
+  private readChunk(seg: Segment): boolean {
+    if (this.reading?.n !== seg.n) this.reading = { n: seg.n, acked: 0, frames: [], next: 0 };
+    const r = this.reading;
+    if (r.next < r.frames.length || r.acked >= seg.size) return true;
+    // the oldest segment may also be the one appended to: what this tick appended goes to disk first
+    if (this.segments.length === 1) this.flush();
+    const fd = openSync(join(this.dir, segName(seg.n)), 'r');
+    try {
+      const head = readAt(fd, r.acked, 4);
+      const first = head.length === 4 ? 4 + head.readUInt32LE(0) : 0;
+      const chunk = readAt(fd, r.acked, Math.min(Math.max(READ_CHUNK_BYTES, first), seg.size - r.acked));
+      r.frames = decodeFrames(chunk);
+      r.next = 0;
+    } finally {
+      closeSync(fd);
+    }
+    return r.frames.length > 0;
+  }
+
+  private newSegment(): Segment {
     this.flush();
     if (this.writeFd >= 0) closeSync(this.writeFd);
     const n = (this.segments[this.segments.length - 1]?.n ?? this.lastNumber()) + 1;
     const path = join(this.dir, segName(n));
     this.writeFd = openSync(path, 'a', 0o600);
-    const seg = { n, size: statSync(path).size };
+    const seg = { n, size: statSync(path).size, count: 0 };
     this.segments.push(seg);
     return seg;
   }
@@ -221,4 +306,27 @@ export class DiskSpool {
     }
     return max;
   }
+}
+
+/** Drops a file's first `bytes` (acknowledged frames), copying the rest a chunk at a time. */
+function cutFront(path: string, bytes: number): void {
+  const size = statSync(path).size;
+  if (bytes >= size) {
+    unlinkSync(path);
+    return;
+  }
+  const src = openSync(path, 'r');
+  const dst = openSync(`${path}.tmp`, 'w', 0o600);
+  try {
+    for (let pos = bytes; pos < size; ) {
+      const chunk = readAt(src, pos, Math.min(READ_CHUNK_BYTES, size - pos));
+      if (chunk.length === 0) break;
+      for (let off = 0; off < chunk.length; ) off += writeSync(dst, chunk, off);
+      pos += chunk.length;
+    }
+  } finally {
+    closeSync(src);
+    closeSync(dst);
+  }
+  renameSync(`${path}.tmp`, path);
 }
