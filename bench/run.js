@@ -893,7 +893,7 @@ function evaluateTargets(res) {
     if (per.length >= 2) {
       // flat: the most containers cost at most 20 % more per event than the fewest
       const ratio = per.at(-1).cpuPerEventUs / per[0].cpuPerEventUs;
-      t.push({ scale: true, name: 'CPU per event flat in live containers (<= 1.2x)', pass: ratio <= 1.2, value: `${per.map((x) => `${x.containers}: ${x.cpuPerEventUs.toFixed(2)} us`).join(', ')} (${ratio.toFixed(2)}x)` });
+      t.push({ scale: true, name: 'CPU per event flat in live containers (<= 1.2x)', pass: ratio <= 1.2, value: `${per.map((x) => `${x.containers}: ${x.cpuPerEventUs.toFixed(2)} us${x.cpuPerEventUsRange ? ` [${x.cpuPerEventUsRange.map((v) => v.toFixed(1)).join('-')}]` : ''}`).join(', ')} (${ratio.toFixed(2)}x; median of each point's storms [range])` });
     }
     const h = sc.hostProcesses;
     if (h && !h.error && h.startup) t.push({ scale: true, name: `start-up walk <= 1 s with ${h.processes} more host processes`, pass: h.startup.elapsedMs <= 1000, value: `${h.startup.elapsedMs} ms over ${h.startup.processes} processes` });

@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from './build.js';
 import { runContainer, startDetached } from './container.js';
 import { startCtrace } from './tracers.js';
-import { cpuNs, peakRssFromNow, run, sleep, statusKb } from './util.js';
+import { cpuNs, median, peakRssFromNow, run, sleep, statusKb } from './util.js';
 
 export const SCALE_ID_PREFIX = 'cbe0c0de';
 const CG = '/sys/fs/cgroup';
@@ -201,6 +201,9 @@ export async function scalePhase(ctx, opts) {
   return out;
 }
 
+/** Measured storms per point of the curve. */
+const STORM_REPEATS = 3;
+
 /** One ctrace over the live containers: start-up, the fixed storm, memory. */
 async function measureUnderLoad(ctx, opts) {
   // stdout to a pipe the harness reads: its line count is the events of the measured storm
@@ -215,13 +218,23 @@ async function measureUnderLoad(ctx, opts) {
     // start-up's garbage, which is not what grows with the number of containers
     await storm(Math.min(500, opts.storm));
     await ct.drain();
-    const events0 = ct.lines();
-    const cpu0 = ct.cpuNs();
-    const r = await storm(opts.storm);
-    if (r.code !== 0) throw new Error(`execstorm failed (${r.code}): ${r.stderr}`);
-    await ct.drain();
-    const cpu1 = ct.cpuNs();
-    const events = ct.lines() - events0;
+    // the storm STORM_REPEATS times: one storm's CPU per event varies by ±20 % here, more
+    // than the flatness it is read for; the median of the storms is the point's figure
+    const perStorm = [];
+    let events = 0;
+    let cpuStormNs = 0;
+    for (let i = 0; i < STORM_REPEATS; i++) {
+      const events0 = ct.lines();
+      const cpu0 = ct.cpuNs();
+      const r = await storm(opts.storm);
+      if (r.code !== 0) throw new Error(`execstorm failed (${r.code}): ${r.stderr}`);
+      await ct.drain();
+      const cpu = ct.cpuNs() - cpu0;
+      const n = ct.lines() - events0;
+      events += n;
+      cpuStormNs += cpu;
+      if (n) perStorm.push(cpu / n / 1e3);
+    }
     const rssKb = statusKb(ct.pid, 'VmRSS');
     const stop = await ct.stop();
     ctx.cleanups.delete(ct.stop);
@@ -236,8 +249,9 @@ async function measureUnderLoad(ctx, opts) {
       events,
       eventsInRun: stop.summary?.events ?? null,
       lost: stop.summary?.lost ?? null,
-      cpuStormNs: cpu1 - cpu0,
-      cpuPerEventUs: events ? (cpu1 - cpu0) / events / 1e3 : null,
+      cpuStormNs,
+      cpuPerEventUs: perStorm.length ? median(perStorm) : null,
+      cpuPerEventUsRange: perStorm.length ? [Math.min(...perStorm), Math.max(...perStorm)] : null,
     };
   } catch (e) {
     await ct.stop().catch(() => {});
