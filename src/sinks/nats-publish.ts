@@ -30,9 +30,11 @@ export class BatchPublisher {
   private readonly prefix = createInbox();
   private readonly sub: Subscription;
   private next = 0;
-  /** reply token → index in the batch in flight */
-  private pending = new Map<string, number>();
+  /** the reply token number of the batch's first message: an acknowledgement's token gives its index */
+  private base = -1;
   private results: boolean[] = [];
+  /** acknowledgements already counted, by index in the batch */
+  private acked = new Uint8Array(0);
   private left = 0;
   private done: (() => void) | null = null;
   /** acknowledgements saying the stream had the message already (a copy sent again) */
@@ -47,14 +49,15 @@ export class BatchPublisher {
    * (stored it, or had it already: a duplicate id) within `timeoutMs`.
    */
   async send(batch: Outgoing[], timeoutMs: number): Promise<boolean[]> {
-    this.pending = new Map();
     this.results = new Array<boolean>(batch.length).fill(false);
+    this.acked = new Uint8Array(batch.length);
+    this.base = this.next;
     this.left = batch.length;
     const finished = new Promise<void>((r) => (this.done = r));
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
+      // no map entry per message: it would live until the acknowledgement (see nats-memory.ts)
       const token = `${this.prefix}.${this.next++}`;
-      this.pending.set(token, i);
       try {
         this.nc.publish(m.subject, m.payload, { reply: token, headers: msgIdHeader(m.id) });
       } catch {
@@ -67,15 +70,18 @@ export class BatchPublisher {
     if (this.left > 0) await Promise.race([finished, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     this.done = null;
-    this.pending = new Map(); // late acknowledgements are ignored: the records are sent again, and de-duplicated
+    this.acked = new Uint8Array(0); // late acknowledgements are ignored: the records are sent again, and de-duplicated
     return this.results;
   }
 
   private onAck(err: Error | null, msg: Msg): void {
     if (err) return;
-    const i = this.pending.get(msg.subject);
-    if (i === undefined) return;
-    this.pending.delete(msg.subject);
+    const dot = msg.subject.lastIndexOf('.');
+    if (msg.subject.slice(0, dot) !== this.prefix) return;
+    const i = Number(msg.subject.slice(dot + 1)) - this.base;
+    // an index of this batch, counted once (a token of an earlier batch is below base)
+    if (!(i >= 0 && i < this.acked.length) || this.acked[i]) return;
+    this.acked[i] = 1;
     // a stored message: {"stream":…,"seq":…}; a failure: {"error":…}, or a 503 status (no responders)
     let ok = false;
     if (!msg.headers || !msg.headers.hasError) {

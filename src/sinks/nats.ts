@@ -91,6 +91,8 @@ export class NatsSink implements Sink, Exporter {
   private seq = 0;
   private readonly idPrefix: string;
   private readonly subjectPrefix: string;
+  /** subject per record type, made once */
+  private readonly subjects: Partial<Record<Entry['type'], string>> = {};
   private nc: NatsConnection | null = null;
   private publisher: BatchPublisher | null = null;
   private connected = false;
@@ -116,7 +118,7 @@ export class NatsSink implements Sink, Exporter {
     // a run's start (monotonic ns) keeps ids apart across restarts within one boot
     this.idPrefix = `${host}:${bootId()}:${process.hrtime.bigint()}:`;
     this.window = o.window ?? 256;
-    this.mem = new MemoryQueue(o.memoryBytes ?? NATS_MEMORY_BYTES, o.memoryRecords ?? 8192);
+    this.mem = new MemoryQueue(o.memoryBytes ?? NATS_MEMORY_BYTES, o.memoryRecords ?? 8192, (seq) => this.idPrefix + seq);
   }
 
   /**
@@ -186,11 +188,11 @@ export class NatsSink implements Sink, Exporter {
 
   /** A record, to memory or to disk; the payload is copied before this returns. */
   private enqueue(type: Entry['type'], payload: Uint8Array): void {
-    const subject = this.subjectPrefix + type;
-    const id = this.idPrefix + this.seq++;
-    if (!(this.spool.length === 0 && this.connected && this.mem.push(subject, id, payload))) {
+    const subject = (this.subjects[type] ??= this.subjectPrefix + type);
+    const seq = this.seq++;
+    if (!(this.spool.length === 0 && this.connected && this.mem.push(subject, seq, payload))) {
       this.spill();
-      this.toDisk({ subject, id, payload });
+      this.toDisk({ subject, id: this.idPrefix + seq, payload });
     }
     this.wake?.();
   }
