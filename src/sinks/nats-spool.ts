@@ -83,11 +83,16 @@ function readAt(fd: number, pos: number, len: number): Buffer {
   return got < len ? buf.subarray(0, got) : buf;
 }
 
+/** Writes all of buf at the fd's position. */
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+}
+
 /**
  * The whole frames of a segment file from its start, by their lengths alone: how many, and
  * where the last whole one ends (a torn frame after it is not counted).
  */
-export function scanFrames(fd: number, fileBytes: number): { count: number; end: number } {
+function scanFrames(fd: number, fileBytes: number): { count: number; end: number } {
   let pos = 0;
   let count = 0;
   while (pos + 4 <= fileBytes) {
@@ -252,7 +257,7 @@ export class DiskSpool {
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    for (let off = 0; off < buf.length; ) off += writeSync(this.writeFd, buf, off);
+    writeAll(this.writeFd, buf);
   }
 
   /** The oldest segment's chunk, the next one read once the last is acknowledged. */
@@ -321,7 +326,7 @@ function cutFront(path: string, bytes: number): void {
     for (let pos = bytes; pos < size; ) {
       const chunk = readAt(src, pos, Math.min(READ_CHUNK_BYTES, size - pos));
       if (chunk.length === 0) break;
-      for (let off = 0; off < chunk.length; ) off += writeSync(dst, chunk, off);
+      writeAll(dst, chunk);
       pos += chunk.length;
     }
   } finally {

@@ -118,7 +118,7 @@ export class NatsSink implements Sink, Exporter {
     // a run's start (monotonic ns) keeps ids apart across restarts within one boot
     this.idPrefix = `${host}:${bootId()}:${process.hrtime.bigint()}:`;
     this.window = o.window ?? 256;
-    this.mem = new MemoryQueue(o.memoryBytes ?? NATS_MEMORY_BYTES, o.memoryRecords ?? 8192, (seq) => this.idPrefix + seq);
+    this.mem = new MemoryQueue(o.memoryBytes ?? NATS_MEMORY_BYTES, o.memoryRecords ?? 8192, (seq) => this.idOf(seq));
   }
 
   /**
@@ -186,13 +186,18 @@ export class NatsSink implements Sink, Exporter {
     this.enqueue(e.type, this.encode(e));
   }
 
+  /** A record's message id (Nats-Msg-Id): the run's prefix and the record's sequence number. */
+  private idOf(seq: number): string {
+    return this.idPrefix + seq;
+  }
+
   /** A record, to memory or to disk; the payload is copied before this returns. */
   private enqueue(type: Entry['type'], payload: Uint8Array): void {
     const subject = (this.subjects[type] ??= this.subjectPrefix + type);
     const seq = this.seq++;
     if (!(this.spool.length === 0 && this.connected && this.mem.push(subject, seq, payload))) {
       this.spill();
-      this.toDisk({ subject, id: this.idPrefix + seq, payload });
+      this.toDisk({ subject, id: this.idOf(seq), payload });
     }
     this.wake?.();
   }
