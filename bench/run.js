@@ -401,6 +401,7 @@ function summariseRounds(runs, opts, configs, workloads) {
       row.lost = mine.reduce((s, m) => s + (m.lost ?? 0), 0);
       row.hwmKbMax = Math.max(0, ...mine.map((m) => m.hwmKb ?? 0)) || null;
       row.rssPeakKbMax = Math.max(0, ...mine.map((m) => m.rssPeakKb ?? 0)) || null;
+      row.cpuDuringMs = median(mine.map((m) => (m.cpuDuringNs ?? NaN) / 1e6));
       if (cfg.ctrace) {
         const exp = ctraceExpected(w);
         const key = w.kind === 'exec' ? 'exec' : 'mount';
@@ -436,12 +437,9 @@ function summariseRounds(runs, opts, configs, workloads) {
         row.cpuPerEventUs = during.length
           ? median(during.map((m) => m.cpuDuringNs / m.summary.events / 1e3))
           : null;
-        row.cpuDuringMs = median(mine.map((m) => (m.cpuDuringNs ?? NaN) / 1e6));
-      } else if (cfg.floor) {
-        row.cpuDuringMs = median(mine.map((m) => (m.cpuDuringNs ?? NaN) / 1e6));
-      } else if (cfg.peer) {
+      } else if (cfg.peer && !cfg.floor) {
+        // (the floor delivers nothing to count)
         const d = mine.map((m) => m.delivered).filter(Boolean);
-        row.cpuDuringMs = median(mine.map((m) => (m.cpuDuringNs ?? NaN) / 1e6));
         const per = mine.filter((m) => m.cpuDuringNs !== null && m.delivered?.got > 0);
         row.cpuPerEventUs = per.length ? median(per.map((m) => m.cpuDuringNs / m.delivered.got / 1e3)) : null;
         row.delivered = {
