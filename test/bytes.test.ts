@@ -58,6 +58,17 @@ describe('wall clock', () => {
     expect(isoNs(1795345379000000001n)).toBe('2026-11-22T11:02:59.000000001Z');
   });
 
+  it('formats each second right when times cross it both ways (the date part is cached per second)', () => {
+    const at = (ns: bigint) => isoNs(1795345379_000000000n + ns);
+    expect([at(999_999_999n), at(1_000_000_000n), at(999_999_999n), at(-1n), at(3_600_000_000_007n)]).toEqual([
+      '2026-11-22T11:02:59.999999999Z',
+      '2026-11-22T11:03:00.000000000Z',
+      '2026-11-22T11:02:59.999999999Z',
+      '2026-11-22T11:02:58.999999999Z',
+      '2026-11-22T12:02:59.000000007Z',
+    ]);
+  });
+
   it('atMostEvery opens at once, then once per interval', () => {
     let t = 0;
     const due = atMostEvery(10_000, () => t);

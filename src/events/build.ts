@@ -94,7 +94,8 @@ export function buildEvent(rec: RawRecord, a: Attribution): TraceEvent {
         loginUid: f.xflags & XF_NO_AUDIT || f.loginuid === UNSET ? null : f.loginuid,
         sessionId: f.xflags & XF_NO_AUDIT || f.sessionid === UNSET ? null : f.sessionid,
         capEffective: capabilityHex(f.capEffective),
-        capabilities: capabilityNames(f.capEffective),
+        // shared with every exec of the same mask, frozen (events are not changed once emitted)
+        capabilities: capabilityNames(f.capEffective) as string[],
         userNs: f.usernsIno,
         hostRoot: f.usernsLevel === 0 && rec.task.uid === 0,
         binary: x?.binary ?? null,

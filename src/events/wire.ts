@@ -52,8 +52,13 @@ export function jInt64(v: Int64): string {
 export function jInt64OrNull(v: Int64 | null | undefined): string {
   return v == null ? 'null' : jInt64(v);
 }
+// A frozen list is shared by many events (an exec's capability names): its JSON is kept with it.
+const frozenJson = new WeakMap<readonly string[], string>();
 export function jStrArray(a: readonly string[]): string {
-  return q(a);
+  if (!Object.isFrozen(a)) return q(a);
+  let s = frozenJson.get(a);
+  if (s === undefined) frozenJson.set(a, (s = q(a)));
+  return s;
 }
 
 /* ---------- JSON: parsed object back to values ---------- */

@@ -17,18 +17,21 @@ export class WallClock {
   }
 }
 
-let cachedSec = -1n;
+// the second being formatted: its first ns and its date part
+let cachedSecNs = -1n;
 let cachedPrefix = '';
 
 export function isoNs(wallNs: bigint): string {
-  const sec = wallNs / 1_000_000_000n;
-  const frac = Number(wallNs - sec * 1_000_000_000n);
-  // events come in bursts within the same second: format the date part once per second
-  if (sec !== cachedSec) {
-    cachedSec = sec;
+  // events come in bursts within the same second: a subtraction tells them apart, and the date
+  // part (and a bigint division) is paid once per second
+  let frac = wallNs - cachedSecNs;
+  if (cachedSecNs < 0n || frac < 0n || frac >= 1_000_000_000n) {
+    const sec = wallNs / 1_000_000_000n;
+    cachedSecNs = sec * 1_000_000_000n;
     cachedPrefix = new Date(Number(sec) * 1000).toISOString().slice(0, 19) + '.'; // 2026-11-22T11:02:59.
+    frac = wallNs - cachedSecNs;
   }
-  return cachedPrefix + String(frac).padStart(9, '0') + 'Z';
+  return cachedPrefix + String(Number(frac)).padStart(9, '0') + 'Z';
 }
 
 /** The longest interval a Node.js timer takes (2^31 - 1 ms); beyond it a timer fires at once. */
