@@ -223,6 +223,9 @@ function defineConfigs(bins, hasLog) {
 /** The container storms, whose bars ctrace misses: the floor and ctrace without mount hooks run there. */
 const FLOOR_WORKLOADS = ['exec-container', 'exec-shell-container', 'mount-container'];
 
+/** Run next to ctrace in every round (bench/lib/util.js roundOrder): what of its ratio is its own is read round by round. */
+const NEAR_CTRACE = ['floor', 'ctrace (no mounts)'];
+
 /** The log-cost pair (`> file`, `-q --log`) runs where its target is read: the container storms. */
 const LOG_COST_WORKLOADS = ['exec-container', 'mount-container'];
 
@@ -353,7 +356,7 @@ async function overheadRounds(opts, workloads, configs) {
     for (const wname of opts.workloads) {
       const w = workloads[wname];
       const list = configs.filter((c) => covers(c, wname, w) && !c.unavailable);
-      const order = roundOrder(list, r);
+      const order = roundOrder(list, r, 'none', 'ctrace', NEAR_CTRACE);
       const line = [];
       for (const cfg of order) {
         if (interrupted) return runs;
@@ -370,6 +373,19 @@ async function overheadRounds(opts, workloads, configs) {
     }
   }
   return runs;
+}
+
+/**
+ * ctrace's time over this configuration's in the same round, the two run a run or two apart
+ * (roundOrder): the median and its 90 % CI over the rounds. Above 1: what ctrace costs beyond it.
+ */
+function ctraceOverByRound(runs, wname, mine) {
+  const q = [];
+  for (const m of mine) {
+    const c = runs.find((x) => x.workload === wname && x.config === 'ctrace' && x.round === m.round && x.elapsedNs);
+    if (c && m.elapsedNs) q.push(c.elapsedNs / m.elapsedNs);
+  }
+  return q.length ? { median: median(q), ci90: medianCi90(q), rounds: q.length } : null;
 }
 
 function summariseRounds(runs, opts, configs, workloads) {
@@ -393,6 +409,7 @@ function summariseRounds(runs, opts, configs, workloads) {
         if (m.elapsedNs && base.length) ratios.push(m.elapsedNs / baseNs);
       }
       row.ratios = ratios;
+      if (NEAR_CTRACE.includes(cfg.name)) row.ctraceOver = ctraceOverByRound(runs, wname, mine);
       row.median = median(ratios);
       row.ci90 = medianCi90(ratios);
       row.range = range(ratios);
@@ -811,7 +828,9 @@ function evaluateTargets(res) {
     const parts = [];
     for (const [c, what] of [['floor', 'floor (a count on the syscall tracepoints)'], ['ctrace (no mounts)', 'without mount hooks']]) {
       const r = row(w, c);
-      if (r?.median != null) parts.push(`${what} ${fmtRatio(r.median)}x${r.ci90 ? ` [${r.ci90.map(fmtRatio).join('-')}]` : ''}`);
+      if (r?.median == null) continue;
+      const own = r.ctraceOver ? ` (ctrace over it in the same round ${fmtRatio(r.ctraceOver.median)}x${r.ctraceOver.ci90 ? ` [${r.ctraceOver.ci90.map(fmtRatio).join('-')}]` : ''})` : '';
+      parts.push(`${what} ${fmtRatio(r.median)}x${r.ci90 ? ` [${r.ci90.map(fmtRatio).join('-')}]` : ''}${own}`);
     }
     return parts.length ? `; ${parts.join(', ')}` : '';
   };

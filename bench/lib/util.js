@@ -243,17 +243,22 @@ export function range(xs) {
  * The order of round r: the configurations rotated by r and reversed every other round,
  * with the baseline (named `base`) run twice, just before and just after `paired`: the
  * configuration the targets judge is divided by the mean of two runs next to it, which
- * cancels a linear drift and most of the slower changes of this machine (finding 15). The
- * pair moves through the order like any configuration. Without `paired` in the list, the
- * baseline runs once, in the rotation.
+ * cancels a linear drift and most of the slower changes of this machine (finding 15).
+ * `besides` (the floor, ctrace without mount hooks) run right after that trio (before it in a
+ * reversed round), so each is within a run or two of `paired` and can be set against it
+ * round by round. The group moves through the order like any configuration. Without `paired`
+ * in the list, the baseline runs once, in the rotation.
  */
-export function roundOrder(configs, r, base = 'none', paired = 'ctrace') {
+export function roundOrder(configs, r, base = 'none', paired = 'ctrace', besides = []) {
   const b = configs.find((c) => c.name === base);
   const p = configs.find((c) => c.name === paired);
-  const units = b && p ? [[b, p, b], ...configs.filter((c) => c !== b && c !== p).map((c) => [c])] : configs.map((c) => [c]);
+  const near = b && p ? configs.filter((c) => besides.includes(c.name)) : [];
+  const units = b && p
+    ? [[b, p, b, ...near], ...configs.filter((c) => c !== b && c !== p && !near.includes(c)).map((c) => [c])]
+    : configs.map((c) => [c]);
   const n = units.length;
   const rotated = units.map((_, i) => units[(i + r) % n]);
-  return (r % 2 ? rotated.reverse() : rotated).flat();
+  return (r % 2 ? rotated.map((u) => [...u].reverse()).reverse() : rotated).flat();
 }
 
 /**
