@@ -42,29 +42,32 @@ export const CAP_NAMES = [
   'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ] as const;
 
-const capCache = new Map<bigint, readonly string[]>();
-const hexCache = new Map<bigint, string>();
+/** What an exec's capability mask is written as; one per mask, shared by every exec with it. */
+interface CapabilityText {
+  /** frozen: its JSON is made once (src/events/wire.ts jStrArray) */
+  names: readonly string[];
+  hex: string;
+}
 
-/**
- * The names of the set bits (an unnamed bit as CAP_<n>). The list is shared by every event
- * with the same mask, so it is frozen; its JSON is made once (src/events/wire.ts jStrArray).
- */
+const capCache = new Map<bigint, CapabilityText>();
+
+function capabilityText(mask: bigint): CapabilityText {
+  let c = capCache.get(mask);
+  if (c === undefined) {
+    const names: string[] = [];
+    for (let i = 0; i < 64; i++) if ((mask >> BigInt(i)) & 1n) names.push(CAP_NAMES[i] ?? `CAP_${i}`);
+    if (capCache.size > 256) capCache.clear();
+    capCache.set(mask, (c = { names: Object.freeze(names), hex: mask.toString(16).padStart(16, '0') }));
+  }
+  return c;
+}
+
+/** The names of the set bits (an unnamed bit as CAP_<n>), a frozen list shared by every event with the same mask. */
 export function capabilityNames(mask: bigint): readonly string[] {
-  const hit = capCache.get(mask);
-  if (hit) return hit;
-  const names: string[] = [];
-  for (let i = 0; i < 64; i++) if ((mask >> BigInt(i)) & 1n) names.push(CAP_NAMES[i] ?? `CAP_${i}`);
-  if (capCache.size > 256) capCache.clear();
-  capCache.set(mask, Object.freeze(names));
-  return names;
+  return capabilityText(mask).names;
 }
 
 /** A 64-bit mask as 16 hex digits. */
 export function capabilityHex(mask: bigint): string {
-  let hex = hexCache.get(mask);
-  if (hex === undefined) {
-    if (hexCache.size > 256) hexCache.clear();
-    hexCache.set(mask, (hex = mask.toString(16).padStart(16, '0')));
-  }
-  return hex;
+  return capabilityText(mask).hex;
 }
