@@ -16,7 +16,7 @@
  * chunk. Reading a whole segment at each look cost a replay behind a storm, while the storm was
  * still being appended to the same segment, re-reading it for every batch and RSS in tens of MB.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface SpoolMessage {
@@ -151,7 +151,7 @@ export class DiskSpool {
       const fd = openSync(join(dir, name), 'r');
       let found: { count: number; end: number };
       try {
-        found = scanFrames(fd, statSync(join(dir, name)).size);
+        found = scanFrames(fd, fstatSync(fd).size);
       } finally {
         closeSync(fd);
       }
