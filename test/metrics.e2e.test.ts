@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCtrace, type CtraceRun, type JsonEvent } from './helpers/ctrace-cli.js';
+import { DEFAULT_RING_BYTES } from '../src/tracer/tracer.js';
 import { freePort } from './helpers/ports.js';
 import { privileged } from './helpers/privileges.js';
 import { startPrometheus, type Prometheus } from './helpers/prometheus.js';
@@ -110,7 +111,7 @@ describe.runIf(privileged())('ctrace run --metrics, scraped by a real Prometheus
     expect((await one('ctrace_host_tasks_screened_total')).value).toBeGreaterThanOrEqual(0);
     // a burst of containers of one binary is far inside the hash budget
     expect((await one('ctrace_binaries_not_hashed_total')).value).toBe(0);
-    expect((await one('ctrace_ring_buffer_size_bytes')).value).toBe(2 * 1024 * 1024);
+    expect((await one('ctrace_ring_buffer_size_bytes')).value).toBe(DEFAULT_RING_BYTES);
     const fill = (await one('ctrace_ring_buffer_fill_ratio')).value;
     expect(fill).toBeGreaterThanOrEqual(0);
     expect(fill).toBeLessThanOrEqual(1);

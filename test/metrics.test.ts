@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TracerMetrics } from '../src/metrics/registry.js';
 import { MetricsServer, parseEndpoint } from '../src/metrics/server.js';
-import { Tracer } from '../src/tracer/tracer.js';
+import { DEFAULT_RING_BYTES, Tracer } from '../src/tracer/tracer.js';
 import { ctraceBin } from './helpers/ctrace-cli.js';
 import { privileged } from './helpers/privileges.js';
 
@@ -82,7 +82,7 @@ describe.runIf(privileged())('Tracer.health()', () => {
     const t = new Tracer({ preload: false });
     expect(t.health()).toEqual({ ok: true });
     const fill = t.ringFill()!;
-    expect(fill.size).toBe(2 * 1024 * 1024);
+    expect(fill.size).toBe(DEFAULT_RING_BYTES);
     expect(fill.used).toBeGreaterThanOrEqual(0);
     expect(fill.used).toBeLessThanOrEqual(fill.size);
     await t.close();

@@ -26,6 +26,15 @@ import { RecordPipeline } from './pipeline.js';
 import { preloadRunning, type StartupReport } from './startup.js';
 
 /** What to pass on (src/classify/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
+/**
+ * The kernel ring's default size. Each record is written where the ring's last lap left
+ * off, so a larger ring is colder memory to the hooks: on the bench machine the hooks' time
+ * per event rose with the ring past 1 MiB (bench/README.md, finding 17). 1 MiB holds ~650 exec
+ * records and carries the machine's own exec rate with 4 KiB argv without loss; bursts
+ * beyond it are what --ring-size is for. The kernel maps the ring twice into the process.
+ */
+export const DEFAULT_RING_BYTES = 1024 * 1024;
+
 export type TracerFilter = EventFilter;
 
 export interface TracerOptions {
@@ -135,8 +144,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     // the controller is chosen from /proc/cgroups; its enum value comes from the kernel's BTF
     const v1 = v1SubsysId();
     const v1Id = v1.name ? native.Program.cgroupSubsysId(v1.name) : -1;
-    // 2 MiB holds ~1,500 exec records; the kernel maps the ring twice into the process
-    const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
+    const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES;
     this.native = new native.Program({
       hostPidnsIno: hostPidnsIno(),
       pidnsOnly: options.pidnsOnly ?? false,
