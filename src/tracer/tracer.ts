@@ -25,7 +25,6 @@ import { Fanout, type BatchListener, type ErrorListener, type EventListener, typ
 import { RecordPipeline } from './pipeline.js';
 import { preloadRunning, type StartupReport } from './startup.js';
 
-/** What to pass on (src/classify/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
 /**
  * The kernel ring's default size. Each record is written where the ring's last lap left
  * off, so a larger ring is colder memory to the hooks: on the bench machine the hooks' time
@@ -35,6 +34,7 @@ import { preloadRunning, type StartupReport } from './startup.js';
  */
 export const DEFAULT_RING_BYTES = 1024 * 1024;
 
+/** What to pass on (src/classify/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
 export type TracerFilter = EventFilter;
 
 export interface TracerOptions {
