@@ -97,7 +97,7 @@ export function buildProgram(): Command {
     .option('--socket <path>', 'serve the protobuf stream to local clients on this Unix socket (0600)', parseSocketPath)
     .option(
       '--ring-size <size>',
-      'kernel ring buffer, a power of two from 4K to 1G (default 1M); it costs its size in kernel memory and twice its size in ctrace\'s RSS (64M: 64 MiB + 128 MiB), and a larger ring makes each event cost the traced task more',
+      'kernel ring buffer, a power of two from 4K to 1G (default 2M); it costs its size in kernel memory and twice its size in ctrace\'s RSS (64M: 64 MiB + 128 MiB), and a larger ring makes each event cost the traced task more',
       parseRingSize,
     )
     .option('--argv-max <size>', "bytes of an exec's argv to record, 256 to 32K; a longer argv is cut and says so (default 4K)", parseArgvMax)

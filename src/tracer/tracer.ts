@@ -26,13 +26,12 @@ import { RecordPipeline } from './pipeline.js';
 import { preloadRunning, type StartupReport } from './startup.js';
 
 /**
- * The kernel ring's default size. Each record is written where the ring's last lap left
- * off, so a larger ring is colder memory to the hooks: on the bench machine the hooks' time
- * per event rose with the ring past 1 MiB (bench/README.md, finding 17). 1 MiB holds ~650 exec
- * records and carries the machine's own exec rate with 4 KiB argv without loss; bursts
- * beyond it are what --ring-size is for. The kernel maps the ring twice into the process.
+ * The kernel ring's default size: ~1,300 exec records. Each record is written where the ring's
+ * last lap left off, so a larger ring is colder memory to the hooks, and their time per event
+ * rises with it (bench/README.md, finding 17: 1 MiB was cheaper still, but lost mount records
+ * in a 1,500-mount burst that 2 MiB carries). The kernel maps the ring twice into the process.
  */
-export const DEFAULT_RING_BYTES = 1024 * 1024;
+export const DEFAULT_RING_BYTES = 2 * 1024 * 1024;
 
 /** What to pass on (src/classify/filter.ts): container id prefix or name, pod, namespace, runtime, comm, binary, uid. */
 export type TracerFilter = EventFilter;
