@@ -94,8 +94,11 @@ function synthRecord(type, i, c) {
   const { OFF, SIZE } = abi;
   const argv = Buffer.from(`/bin/true\0${1763860000000000000n + BigInt(i) * 1000n}\0bsynth\0`);
   const filename = '/bin/true';
-  // exec: the filename, its NUL, then argv
-  const argvAt = OFF.exec.data + filename.length + 1;
+  // the cgroup's names (the kernel sends them until the cgroup has a verdict: here always), leaf
+  // first; an exec's lead its data, then the filename, its NUL and argv
+  const namesAt = type === abi.EV_EXEC ? OFF.exec.data : type === abi.EV_EXIT ? OFF.exit.cgroupNames : OFF.mount.cgroupNames;
+  const fileAt = OFF.exec.data + 2 * abi.CG_NAME_LEN;
+  const argvAt = fileAt + filename.length + 1;
   const size = type === abi.EV_EXEC ? argvAt + argv.length : type === abi.EV_EXIT ? SIZE.exit : SIZE.mount;
   const b = Buffer.alloc(size);
   b.writeUInt16LE(type, OFF.hdr.type);
@@ -113,13 +116,13 @@ function synthRecord(type, i, c) {
   b[OFF.task.verdict] = abi.VERDICT_CONTAINER;
   b[OFF.task.cgDepth] = 2;
   b.write(type === abi.EV_MOUNT ? 'mountstorm' : 'true', OFF.task.comm, 'latin1');
-  b.write(c.id, OFF.task.cgroupNames, 'latin1'); // leaf first
-  b.write('docker', OFF.task.cgroupNames + abi.CG_NAME_LEN, 'latin1');
+  b.write(c.id, namesAt, 'latin1');
+  b.write('docker', namesAt + abi.CG_NAME_LEN, 'latin1');
   if (type === abi.EV_EXEC) {
     b.writeUInt32LE(3, OFF.exec.argc);
     b.writeUInt32LE(argv.length, OFF.exec.argvLen);
     b.writeUInt32LE(filename.length, OFF.exec.filenameLen);
-    b.write(filename, OFF.exec.data, 'latin1');
+    b.write(filename, fileAt, 'latin1');
     argv.copy(b, argvAt);
   } else if (type === abi.EV_EXIT) {
     b.writeUInt32LE(0, OFF.exit.exitCode);

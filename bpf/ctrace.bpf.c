@@ -330,15 +330,22 @@ static __always_inline union record *screened_record(__u32 type, struct task_key
 	return screened(type, k) ? scratch_get() : NULL;
 }
 
-/* Fill the identity part of a record: everything classification needs. */
+/* Does the record carry the cgroup's names? Not when the kernel decided by a verdict: userland
+ * wrote it for this cgroup key after reading the names, and keeps them. A record without them
+ * is CTRACE_CG_AREA bytes shorter, and a hook's cost grows with the ring bytes it fills. */
+static __always_inline bool names_wanted(struct task_key *k)
+{
+	return k->verdict == CTRACE_VERDICT_UNKNOWN;
+}
+
+/* Fill the identity part of a record: everything classification needs but the cgroup's names
+ * (fill_cgroup_names). */
 static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task *t, struct task_key *k)
 {
 	struct task_struct *task = k->task;
-	struct kernfs_node *kn = k->cg_kn;
 	__u64 uid_gid = bpf_get_current_uid_gid();
-	__u8 depth = 0;
 
-	hdr->flags = k->flags;
+	hdr->flags = names_wanted(k) ? k->flags : k->flags | CTRACE_F_CG_KNOWN;
 	hdr->ktime_ns = bpf_ktime_get_ns();
 	t->pid = (__u32)bpf_get_current_pid_tgid();
 	t->tgid = k->tgid;
@@ -352,18 +359,26 @@ static __always_inline void fill_task(struct ctrace_hdr *hdr, struct ctrace_task
 	t->start_ns = task->group_leader->start_boottime;
 	t->parent_start_ns = task->real_parent->group_leader->start_boottime;
 	t->verdict = k->verdict;
+	t->cg_depth = 0;
 	__builtin_memset(t->_pad, 0, sizeof(t->_pad));
 	bpf_get_current_comm(t->comm, sizeof(t->comm));
+}
 
-	/* kernfs names leaf first, stopping below the hierarchy root */
+/* The cgroup's kernfs names, leaf first, stopping below the hierarchy root. */
+static __always_inline void fill_cgroup_names(struct ctrace_hdr *hdr, struct ctrace_task *t,
+					      char (*names)[CTRACE_CG_NAME_LEN], struct task_key *k)
+{
+	struct kernfs_node *kn = k->cg_kn;
+	__u8 depth = 0;
+
 #pragma unroll
 	for (int i = 0; i < CTRACE_CG_LEVELS; i++) {
 		struct kernfs_node *parent = kn_parent(kn);
 
 		if (!parent)
 			break;
-		if (bpf_probe_read_kernel_str(t->cgroup_names[i], CTRACE_CG_NAME_LEN, kn->name) < 0) {
-			t->cgroup_names[i][0] = '\0';
+		if (bpf_probe_read_kernel_str(names[i], CTRACE_CG_NAME_LEN, kn->name) < 0) {
+			names[i][0] = '\0';
 			stat_inc(CTRACE_STAT_READ_ERR);
 		}
 		depth++;
@@ -585,9 +600,15 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	e->hdr.type = CTRACE_EV_EXEC;
 	fill_task(&e->hdr, &e->task, &k);
 
-	/* the ancestors first: they lead the data, the filename follows them */
+	/* the ancestors first: they lead the data, the cgroup's names and the filename follow */
 	exec_facts(e, p, bprm, k.pidns_ino);
 	anc = (e->n_ancestors * sizeof(struct ctrace_ancestor)) & (CTRACE_ANC_AREA - 1);
+	if (names_wanted(&k)) {
+		fill_cgroup_names(&e->hdr, &e->task, (char(*)[CTRACE_CG_NAME_LEN])(e->data + anc), &k);
+		anc += e->task.cg_depth * CTRACE_CG_NAME_LEN;
+		if (anc > CTRACE_ANC_AREA + CTRACE_CG_AREA) /* for the verifier: it is not */
+			anc = CTRACE_ANC_AREA + CTRACE_CG_AREA;
+	}
 	fname = e->data + anc;
 
 	/* bprm and p are BTF pointers: plain loads, no probe read per link */
@@ -651,15 +672,21 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	task_key_init(&k);
 	tgid = k.tgid;
 	if (wants(CTRACE_EV_EXIT) && screen_task(&k)) {
-		e = reserve(sizeof(*e), &queued);
+		/* two constant sizes: a ring reservation's size must be known to the verifier */
+		bool names = names_wanted(&k);
+		__u32 size = names ? sizeof(*e) : offsetof(struct ctrace_exit, cgroup_names);
+
+		e = names ? reserve(sizeof(*e), &queued) : reserve(offsetof(struct ctrace_exit, cgroup_names), &queued);
 		if (e) {
 			e->hdr.type = CTRACE_EV_EXIT;
-			e->hdr.size = sizeof(*e);
+			e->hdr.size = size;
 			fill_task(&e->hdr, &e->task, &k);
+			if (names)
+				fill_cgroup_names(&e->hdr, &e->task, e->cgroup_names, &k);
 			e->exit_code = task->exit_code;
 			e->_pad = 0;
 			e->start_ns = task->group_leader->start_time;
-			submit_reserved(e, queued, sizeof(*e));
+			submit_reserved(e, queued, size);
 		}
 	}
 	/* The PID may be reused by anything: forget what we hold for it. Only what is there: a
@@ -1125,7 +1152,8 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	struct mount_enter *me;
 	struct fs_ctx *fc;
 	__u64 queued, mnt, parent = 0, mp = 0;
-	bool others = false, verified = false;
+	bool others = false, verified = false, names;
+	__u32 size;
 
 	me = mount_entered();
 	if (!wants(CTRACE_EV_MOUNT))
@@ -1139,12 +1167,17 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	} else if (!screen_task(&k)) {
 		return 0;
 	}
-	m = reserve(sizeof(*m), &queued);
+	/* two constant sizes: a ring reservation's size must be known to the verifier */
+	names = names_wanted(&k);
+	size = names ? sizeof(*m) : offsetof(struct ctrace_mount, cgroup_names);
+	m = names ? reserve(sizeof(*m), &queued) : reserve(offsetof(struct ctrace_mount, cgroup_names), &queued);
 	if (!m)
 		return 0;
 	m->hdr.type = CTRACE_EV_MOUNT;
-	m->hdr.size = sizeof(*m);
+	m->hdr.size = size;
 	fill_task(&m->hdr, &m->task, &k);
+	if (names)
+		fill_cgroup_names(&m->hdr, &m->task, m->cgroup_names, &k);
 	m->ret = ret;
 	m->flags = flags;
 	m->op = op;
@@ -1185,7 +1218,7 @@ static __always_inline int mount_exit(__u32 op, long ret, __u64 source, __u64 ta
 	}
 	if (!verified)
 		m->mflags |= CTRACE_MF_ARGS_UNVERIFIED;
-	submit_reserved(m, queued, sizeof(*m));
+	submit_reserved(m, queued, size);
 	return 0;
 }
 

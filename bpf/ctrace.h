@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define CTRACE_ABI_VERSION 1
+#define CTRACE_ABI_VERSION 2
 
 /* ---- limits ---------------------------------------------------------- */
 #define CTRACE_COMM_LEN 16
@@ -24,6 +24,7 @@
  * kubepods-besteffort-pod<uid>.slice:cri-containerd:<64 hex>. */
 #define CTRACE_CG_LEVELS 6
 #define CTRACE_CG_NAME_LEN 160
+#define CTRACE_CG_AREA (CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN)
 /* PATH_MAX: an exec's filename is never cut by execve(2) itself; only a longer
  * execveat() name ("/dev/fd/N/<path>") can be, and then carries CTRACE_F_FILENAME_TRUNC.
  * The record is variable-size: only the filename's bytes are sent. */
@@ -60,6 +61,9 @@ enum ctrace_hdr_flags {
 	/* outside the host PID namespace with a root (fs->root) that is not the host's:
 	 * isolated like a container, whatever its cgroup says; never screened out */
 	CTRACE_F_ISOLATED = 1 << 5,
+	/* the cgroup's kernfs names are left out (cg_depth 0): the kernel decided by a verdict
+	 * userland wrote for this cgroup key, so userland read them before and keeps them */
+	CTRACE_F_CG_KNOWN = 1 << 6,
 };
 
 /* ctrace_mount.mflags: how far the recorded strings can be believed. */
@@ -130,10 +134,12 @@ struct ctrace_task {
 	__u64 start_ns;
 	__u64 parent_start_ns;
 	__u8 verdict;	  /* what the kernel knew when it emitted (enum ctrace_verdict) */
-	__u8 cg_depth;	  /* how many cgroup_names are filled, leaf first */
+	/* how many cgroup names the record carries, leaf first (0: the root, or CTRACE_F_CG_KNOWN).
+	 * They follow the record's fixed part (an exec's: its ancestors), so that a record without
+	 * them is that much shorter: a hook's cost grows with the ring bytes it fills. */
+	__u8 cg_depth;
 	__u8 _pad[6];
 	char comm[CTRACE_COMM_LEN];
-	char cgroup_names[CTRACE_CG_LEVELS][CTRACE_CG_NAME_LEN];
 };
 
 /* One ancestor of an exec, nearest first, as the kernel's real_parent chain has it at the exec
@@ -173,9 +179,10 @@ struct ctrace_exec {
 	__u32 argv_len;	 /* bytes of argv that are filled */
 	__u32 filename_len; /* bytes of the filename after the ancestors, its NUL not counted */
 	__u32 _pad;
-	/* n_ancestors struct ctrace_ancestor, then the filename (filename_len bytes and a NUL),
-	 * then argv_len bytes of argv: only what is filled is sent */
-	char data[CTRACE_ANC_AREA + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
+	/* n_ancestors struct ctrace_ancestor, then task.cg_depth cgroup names of
+	 * CTRACE_CG_NAME_LEN bytes, then the filename (filename_len bytes and a NUL), then argv_len
+	 * bytes of argv: only what is filled is sent */
+	char data[CTRACE_ANC_AREA + CTRACE_CG_AREA + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
 };
 
 struct ctrace_exit {
@@ -184,6 +191,8 @@ struct ctrace_exit {
 	__u32 exit_code; /* raw wait status: code << 8 | signal (| 0x80 core) */
 	__u32 _pad;
 	__u64 start_ns;	 /* process start, CLOCK_MONOTONIC */
+	/* sent only with task.cg_depth > 0 (else the record ends here) */
+	char cgroup_names[CTRACE_CG_LEVELS][CTRACE_CG_NAME_LEN];
 };
 
 struct ctrace_mount {
@@ -196,6 +205,8 @@ struct ctrace_mount {
 	char source[CTRACE_PATH_LEN];
 	char target[CTRACE_PATH_LEN];
 	char fstype[CTRACE_FSTYPE_LEN];
+	/* sent only with task.cg_depth > 0 (else the record ends here) */
+	char cgroup_names[CTRACE_CG_LEVELS][CTRACE_CG_NAME_LEN];
 };
 
 /* ---- maps ------------------------------------------------------------- */
@@ -237,12 +248,12 @@ enum ctrace_stat {
 #define CTRACE_SIZE_ASSERT(t, n) _Static_assert(sizeof(t) == (n), #t " size changed: update src/decode/abi.ts")
 #endif
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
-CTRACE_SIZE_ASSERT(struct ctrace_task, 64 + CTRACE_COMM_LEN + CTRACE_CG_LEVELS * CTRACE_CG_NAME_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_task, 64 + CTRACE_COMM_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_ancestor, 48);
-CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 1040 + 64 + CTRACE_TTY_LEN + CTRACE_PATH_LEN + 16 + CTRACE_ANC_AREA +
-					       CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
-CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 1040 + 16);
-CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 1040 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 80 + 64 + CTRACE_TTY_LEN + CTRACE_PATH_LEN + 16 + CTRACE_ANC_AREA +
+					       CTRACE_CG_AREA + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 80 + 16 + CTRACE_CG_AREA);
+CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 80 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN + CTRACE_CG_AREA);
 CTRACE_SIZE_ASSERT(struct ctrace_pid_verdict, 16);
 CTRACE_SIZE_ASSERT(struct ctrace_cgroup_gone, 24);
 

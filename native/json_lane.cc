@@ -55,7 +55,9 @@ bool ParseExec(const uint8_t* rec, size_t len, ExecData* x) {
   if (len <= data) return false;
   size_t n = rec[offsetof(struct ctrace_exec, n_ancestors)];
   if (n > CTRACE_MAX_ANCESTORS) n = CTRACE_MAX_ANCESTORS;
-  const size_t file_at = data + n * sizeof(struct ctrace_ancestor);
+  // the cgroup's names, when sent, lie between the ancestors and the filename
+  const size_t names = rec[offsetof(struct ctrace_exec, task) + offsetof(struct ctrace_task, cg_depth)];
+  const size_t file_at = data + n * sizeof(struct ctrace_ancestor) + (names > CTRACE_CG_LEVELS ? CTRACE_CG_LEVELS : names) * CTRACE_CG_NAME_LEN;
   if (len <= file_at) return false;
   size_t file_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, filename_len));
   if (file_len > len - file_at - 1) file_len = len - file_at - 1;
@@ -330,8 +332,9 @@ JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
   const char* type;
   switch (hdr.type) {
     case CTRACE_EV_EXEC: min = offsetof(struct ctrace_exec, data) + 1; type = "exec"; break;
-    case CTRACE_EV_EXIT: min = sizeof(struct ctrace_exit); type = "exit"; break;
-    case CTRACE_EV_MOUNT: min = sizeof(struct ctrace_mount); type = "mount"; break;
+    // the cgroup's names, when sent, end the record: the lane never reads them
+    case CTRACE_EV_EXIT: min = offsetof(struct ctrace_exit, cgroup_names); type = "exit"; break;
+    case CTRACE_EV_MOUNT: min = offsetof(struct ctrace_mount, cgroup_names); type = "mount"; break;
     default: return Outcome::kRaw;
   }
   if (len < min) return Outcome::kRaw;

@@ -34,7 +34,6 @@ const FIELDS: Array<[string, string, number]> = [
       ['verdict', abi.OFF.task.verdict],
       ['cg_depth', abi.OFF.task.cgDepth],
       ['comm', abi.OFF.task.comm],
-      ['cgroup_names', abi.OFF.task.cgroupNames],
     ] as Array<[string, number]>
   ).map(([f, off]): [string, string, number] => ['struct ctrace_exec', `task.${f}`, off]),
   ['struct ctrace_exec', 'exe_ino', abi.OFF.exec.exeIno],
@@ -63,6 +62,7 @@ const FIELDS: Array<[string, string, number]> = [
   ['struct ctrace_exec', 'data', abi.OFF.exec.data],
   ['struct ctrace_exit', 'exit_code', abi.OFF.exit.exitCode],
   ['struct ctrace_exit', 'start_ns', abi.OFF.exit.startNs],
+  ['struct ctrace_exit', 'cgroup_names', abi.OFF.exit.cgroupNames],
   ['struct ctrace_mount', 'ret', abi.OFF.mount.ret],
   ['struct ctrace_mount', 'flags', abi.OFF.mount.flags],
   ['struct ctrace_mount', 'op', abi.OFF.mount.op],
@@ -70,6 +70,7 @@ const FIELDS: Array<[string, string, number]> = [
   ['struct ctrace_mount', 'source', abi.OFF.mount.source],
   ['struct ctrace_mount', 'target', abi.OFF.mount.target],
   ['struct ctrace_mount', 'fstype', abi.OFF.mount.fstype],
+  ['struct ctrace_mount', 'cgroup_names', abi.OFF.mount.cgroupNames],
 ];
 
 const SIZES: Array<[string, number]> = [
@@ -87,6 +88,7 @@ const CONSTANTS: Array<[string, number]> = [
   ['CTRACE_COMM_LEN', abi.COMM_LEN],
   ['CTRACE_CG_LEVELS', abi.CG_LEVELS],
   ['CTRACE_CG_NAME_LEN', abi.CG_NAME_LEN],
+  ['CTRACE_CG_AREA', abi.CG_AREA],
   ['CTRACE_FILENAME_LEN', abi.FILENAME_LEN],
   ['CTRACE_ARGV_LEN', abi.ARGV_LEN],
   ['CTRACE_ARGV_DEFAULT', abi.ARGV_DEFAULT],
@@ -112,6 +114,7 @@ const CONSTANTS: Array<[string, number]> = [
   ['CTRACE_F_HOST_PIDNS', abi.F_HOST_PIDNS],
   ['CTRACE_F_FILENAME_TRUNC', abi.F_FILENAME_TRUNC],
   ['CTRACE_F_ISOLATED', abi.F_ISOLATED],
+  ['CTRACE_F_CG_KNOWN', abi.F_CG_KNOWN],
   ['CTRACE_MF_ARGS_CHANGED', abi.MF_ARGS_CHANGED],
   ['CTRACE_MF_ARGS_UNVERIFIED', abi.MF_ARGS_UNVERIFIED],
   ['CTRACE_MF_SOURCE_TRUNC', abi.MF_SOURCE_TRUNC],
@@ -154,7 +157,8 @@ describe('ABI mirror of bpf/ctrace.h', () => {
   });
 
   it('decodes records laid out by the C compiler', () => {
-    // An exec record (argv cut to its used length) followed by an exit and a mount record.
+    // An exec record (its cgroup names between its one ancestor and its filename, argv cut to
+    // its used length), an exit record with the names, and a mount record without them.
     const hex = runC(`
       static unsigned char buf[sizeof(struct ctrace_exec) + sizeof(struct ctrace_exit) + sizeof(struct ctrace_mount)];
       size_t n = 0;
@@ -165,21 +169,28 @@ describe('ABI mirror of bpf/ctrace.h', () => {
       e.task.pidns_ino = 4026532178U; e.task.mntns_ino = 4026532177U; e.task.cgroup_key = 5120ULL | CTRACE_CGKEY_V1;
       e.task.verdict = CTRACE_VERDICT_CONTAINER; e.task.cg_depth = 2;
       strcpy(e.task.comm, "sh");
-      strcpy(e.task.cgroup_names[0], "a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1");
-      strcpy(e.task.cgroup_names[1], "docker");
-      strcpy(e.data, "/bin/sh"); e.filename_len = 7; e.hdr.flags |= CTRACE_F_FILENAME_TRUNC;
-      e.argc = 3; memcpy(e.data + 8, args, sizeof args); e.argv_len = sizeof args;
-      e.hdr.size = offsetof(struct ctrace_exec, data) + 8 + e.argv_len;
+      e.n_ancestors = 1;
+      struct ctrace_ancestor a; memset(&a, 0, sizeof a); a.tgid = 4200; strcpy(a.comm, "containerd-shim");
+      memcpy(e.data, &a, sizeof a);
+      char *names = e.data + sizeof a;
+      strcpy(names, "a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1");
+      strcpy(names + CTRACE_CG_NAME_LEN, "docker");
+      char *file = names + 2 * CTRACE_CG_NAME_LEN;
+      strcpy(file, "/bin/sh"); e.filename_len = 7; e.hdr.flags |= CTRACE_F_FILENAME_TRUNC;
+      e.argc = 3; memcpy(file + 8, args, sizeof args); e.argv_len = sizeof args;
+      e.hdr.size = (file + 8 - (char *)&e) + e.argv_len;
       memcpy(buf + n, &e, e.hdr.size); n += e.hdr.size;
       struct ctrace_exit x; memset(&x, 0, sizeof x);
       x.hdr.type = CTRACE_EV_EXIT; x.hdr.size = sizeof x; x.hdr.ktime_ns = 2000000000ULL; x.task = e.task;
+      x.task.cgroup_key = 77; x.task.cg_depth = 1; strcpy(x.cgroup_names[0], "user.slice");
       x.exit_code = (7 << 8); x.start_ns = 1000000000ULL;
       memcpy(buf + n, &x, sizeof x); n += sizeof x;
       struct ctrace_mount m; memset(&m, 0, sizeof m);
-      m.hdr.type = CTRACE_EV_MOUNT; m.hdr.size = sizeof m; m.task = e.task; m.ret = -1; m.flags = 0x1000; m.op = CTRACE_MOUNT_OP_MOUNT;
+      m.hdr.type = CTRACE_EV_MOUNT; m.hdr.flags = CTRACE_F_CG_V1 | CTRACE_F_CG_KNOWN; m.hdr.size = offsetof(struct ctrace_mount, cgroup_names);
+      m.task = e.task; m.task.cg_depth = 0; m.ret = -1; m.flags = 0x1000; m.op = CTRACE_MOUNT_OP_MOUNT;
       m.mflags = CTRACE_MF_ARGS_CHANGED | CTRACE_MF_TARGET_TRUNC;
       strcpy(m.source, "none"); strcpy(m.target, "/tmp"); strcpy(m.fstype, "tmpfs");
-      memcpy(buf + n, &m, sizeof m); n += sizeof m;
+      memcpy(buf + n, &m, m.hdr.size); n += m.hdr.size;
       for (size_t i = 0; i < n; i++) printf("%02x", buf[i]);
     `);
     const recs = abi.decodeBatch(Buffer.from(hex, 'hex'), new abi.CgroupPathCache());
@@ -208,10 +219,35 @@ describe('ABI mirror of bpf/ctrace.h', () => {
     expect(e.argv).toEqual(['sh', '-c', 'echo \udcff\udcfe ok']); // invalid bytes: surrogate escapes
     expect(e.argvTruncated).toBe(false);
     expect(e.filenameTruncated).toBe(true);
+    expect(e.facts.ancestors).toMatchObject([{ pid: 4200, comm: 'containerd-shim' }]);
+    expect(x.task.cgroupPath).toBe('/user.slice');
+    // the mount left the names out: its cgroup's path is the one the exec brought
+    expect(m.task.cgroupPath).toBe(e.task.cgroupPath);
     expect(x.status).toBe(7 << 8);
     expect(x.startNs).toBe(1000000000n);
     expect(m).toMatchObject({ op: 'mount', ret: -1, flags64: 0x1000, source: 'none', target: '/tmp', fstype: 'tmpfs' });
     expect(m.mflags).toBe(abi.MF_ARGS_CHANGED | abi.MF_TARGET_TRUNC);
+  });
+
+  it('finds the path of a cgroup whose names a record leaves out: remembered, removed a moment ago, or looked up', () => {
+    const rec = (key: bigint): Buffer => {
+      const b = Buffer.alloc(abi.OFF.exit.cgroupNames);
+      b.writeUInt16LE(abi.EV_EXIT, abi.OFF.hdr.type);
+      b.writeUInt16LE(abi.F_CG_KNOWN, abi.OFF.hdr.flags);
+      b.writeUInt32LE(b.length, abi.OFF.hdr.size);
+      b.writeBigUInt64LE(key, abi.OFF.task.cgroupKey);
+      return b;
+    };
+    const asked: bigint[] = [];
+    const paths = new abi.CgroupPathCache((key) => (asked.push(key), key === 3n ? '/found/by/search' : null));
+    paths.remember(1n, '/preloaded');
+    paths.remember(2n, '/removed');
+    paths.forget(2n);
+    const got = abi.decodeBatch(Buffer.concat([rec(1n), rec(2n), rec(3n), rec(3n), rec(4n), rec(4n)]), paths);
+    expect(got.map((r) => r.task.cgroupPath)).toEqual(['/preloaded', '/removed', '/found/by/search', '/found/by/search', abi.CGROUP_PATH_UNKNOWN, abi.CGROUP_PATH_UNKNOWN]);
+    // one search per cgroup: one not found then is gone for good
+    expect(asked).toEqual([3n, 4n]);
+    expect(paths.unknown).toBe(2);
   });
 
   it('rejects a record whose size runs past the batch', () => {

@@ -14,6 +14,7 @@ import { SIZE } from '../src/decode/abi.js';
 import { v1SubsysId } from '../src/util/host.js';
 import { readStat } from '../src/util/procfs.js';
 import { isNativeError, loadNative, type NativeProgram, type NativeProgramOptions } from '../src/addon/native.js';
+import { makeCgroup } from './helpers/cgroups.js';
 import { privileged } from './helpers/privileges.js';
 
 const run = promisify(execFile);
@@ -29,11 +30,15 @@ const HDR_SIZE = 16;
 const TGID = 16 + 4;
 const CGROUP_KEY = 16 + 32;
 const VERDICT = 16 + 56;
+const CG_DEPTH = 16 + 57;
+const F_CG_KNOWN = 1 << 6;
+const CG_NAME_LEN = 160;
 // struct ctrace_exec: hdr, task, the exec's facts (64 bytes of numbers ending with n_ancestors,
 // tty, cwd), argc, argv_len, filename_len, _pad, data (n_ancestors ancestors of 48 bytes, then
-// the filename)
+// the cgroup's names, cg_depth of 160 bytes, then the filename)
 const N_ANCESTORS = (taskSize: number) => 16 + taskSize + 56;
-const FILENAME = (taskSize: number, nAncestors: number) => 16 + taskSize + 64 + 32 + 256 + 16 + nAncestors * 48;
+const FILENAME = (taskSize: number, nAncestors: number, cgDepth: number) =>
+  16 + taskSize + 64 + 32 + 256 + 16 + nAncestors * 48 + cgDepth * CG_NAME_LEN;
 
 interface Rec {
   type: number;
@@ -125,7 +130,7 @@ function parkedTrue(mark: string) {
 describe.runIf(privileged())('native addon against the kernel', () => {
   const { Program, abi } = loadNative();
   const filename = (r: Rec) => {
-    const at = FILENAME(abi.sizes.task, r.bytes[N_ANCESTORS(abi.sizes.task)]!);
+    const at = FILENAME(abi.sizes.task, r.bytes[N_ANCESTORS(abi.sizes.task)]!, r.bytes[CG_DEPTH]!);
     return r.bytes.toString('latin1', at, r.bytes.indexOf(0, at));
   };
   const open: NativeProgram[] = [];
@@ -141,7 +146,7 @@ describe.runIf(privileged())('native addon against the kernel', () => {
   it('was compiled against the ABI that TypeScript decodes', () => {
     const { cgroupVerdict: _, ...sizes } = abi.sizes;
     expect(sizes).toEqual(SIZE);
-    expect(abi.version).toBe(1);
+    expect(abi.version).toBe(2);
   });
 
   it('loads, attaches every required hook and reports hooks', () => {
@@ -220,6 +225,51 @@ describe.runIf(privileged())('native addon against the kernel', () => {
     await cap.waitFor('the kernel to drop the exec', () => t.stats().droppedHost > dropped);
     await sleep(100); // well past pollMs: anything emitted would have been delivered
     expect(cap.execWith(second)).toEqual([]);
+  });
+
+  it('leaves the cgroup\'s names out of the records of a cgroup it has a verdict for', async () => {
+    const t = tracer();
+    t.attach();
+    const cap = new Capture(t);
+    // a cgroup of our own (the kernel keys it by its v2 cgroup, not the root), so that the
+    // records have names to leave out
+    const cg = makeCgroup(`/ctrace-names-${process.pid}`, ['unified']);
+    const child = (mark: string) => `${cg.joinScript()} && exec /bin/true ${mark}`;
+    try {
+      const first = marker('named');
+      await run('/bin/sh', ['-c', child(first)]);
+      // the shell's exec carries the mark too: the one of /bin/true, in the new cgroup
+      const trueExec = (mark: string) => cap.execWith(mark).find((r) => filename(r) === '/bin/true');
+      await cap.waitFor('the first exec', () => !!trueExec(first));
+      const named = trueExec(first)!;
+      expect(named.bytes.readUInt16LE(2) & F_CG_KNOWN).toBe(0);
+      expect(named.bytes[CG_DEPTH]).toBeGreaterThan(0);
+      expect(filename(named)).toBe('/bin/true');
+      // the leaf name leads the names, after the ancestors
+      const namesAt = FILENAME(abi.sizes.task, named.bytes[N_ANCESTORS(abi.sizes.task)]!, 0);
+      expect(named.bytes.toString('latin1', namesAt, named.bytes.indexOf(0, namesAt))).toBe(`ctrace-names-${process.pid}`);
+
+      t.setCgroupVerdict(named.cgroupKey, VERDICT_CONTAINER);
+      const second = marker('known');
+      await run('/bin/sh', ['-c', child(second)]);
+      await cap.waitFor('the second exec and its exit', () => {
+        const x = trueExec(second);
+        return !!x && cap.records.some((r) => r.type === EV_EXIT && r.tgid === x.tgid);
+      });
+      const known = trueExec(second)!;
+      const exit = cap.records.find((r) => r.type === EV_EXIT && r.tgid === known.tgid)!;
+      for (const r of [known, exit]) {
+        expect(r.cgroupKey).toBe(named.cgroupKey);
+        expect(r.verdict).toBe(VERDICT_CONTAINER);
+        expect(r.bytes.readUInt16LE(2) & F_CG_KNOWN).toBe(F_CG_KNOWN);
+        expect(r.bytes[CG_DEPTH]).toBe(0);
+      }
+      expect(filename(known)).toBe('/bin/true');
+      // the exit record ends where its names would begin
+      expect(exit.bytes.length).toBe(abi.sizes.exit - 6 * CG_NAME_LEN);
+    } finally {
+      await cg.remove();
+    }
   });
 
   it('applies PID verdicts: HOST hides an exec, CONTAINER marks it', async () => {

@@ -4,7 +4,7 @@
  * through the tracer in test/native.test.ts and the e2e tests.
  */
 import { describe, expect, it } from 'vitest';
-import { VERDICT_CONTAINER, VERDICT_HOST } from '../src/decode/abi.js';
+import { CGROUP_PATH_UNKNOWN, VERDICT_CONTAINER, VERDICT_HOST } from '../src/decode/abi.js';
 import { CGROUP_VERDICTS_MAX, Verdicts, type VerdictMaps } from '../src/classify/verdicts.js';
 
 function recorder() {
@@ -48,6 +48,21 @@ describe('Verdicts', () => {
     // classified again, and written again, on a next event
     v.classify(7n, DOCKER);
     expect(r.cgroup.filter(([k]) => k === 7n)).toHaveLength(2);
+  });
+
+  it('a cgroup whose path is nowhere to be found is unclassified, never host, and the kernel is made to send its names again', () => {
+    const r = recorder();
+    const v = new Verdicts(r.maps);
+    expect(v.classify(5n, CGROUP_PATH_UNKNOWN)).toMatchObject({ scope: 'unknown', container: null });
+    v.classify(6n, CGROUP_PATH_UNKNOWN, true);
+    // its verdict goes (the kernel left the names out because it had one); none is written or held
+    expect(r.deleted).toEqual([5n]);
+    expect(r.cgroup).toEqual([]);
+    expect(v.scopes()).toEqual({ container: 0, host: 0, unknown: 0 });
+    // with its names again, it is classified as any other
+    expect(v.classify(5n, DOCKER).scope).toBe('container');
+    // one already classified keeps its classification without a path
+    expect(v.classify(5n, CGROUP_PATH_UNKNOWN).scope).toBe('container');
   });
 
   it('writes the PID verdicts of a batch in one update, none once closed', () => {

@@ -46,6 +46,7 @@ export interface ResolvedCgroup {
 export class CgroupResolver {
   private readonly byText = new Map<string, ResolvedCgroup>();
   private readonly byKey = new Map<bigint, Classification>();
+  private readonly pathByKey = new Map<bigint, string>();
 
   constructor(
     readonly mounts: CgroupMounts = readCgroupMounts(),
@@ -65,6 +66,7 @@ export class CgroupResolver {
       if (!classification) {
         classification = classifyCgroupPath(k.path);
         this.byKey.set(k.key, classification);
+        this.pathByKey.set(k.key, k.path);
       }
       r = { key: k.key, path: k.path, v1: k.v1, hierarchy: k.v1 ? ctrl! : 'unified', classification };
     } else {
@@ -79,6 +81,11 @@ export class CgroupResolver {
   /** Distinct kernel cgroups seen so far, with their classification. */
   cgroups(): Map<bigint, Classification> {
     return this.byKey;
+  }
+
+  /** Their paths. */
+  cgroupPaths(): Map<bigint, string> {
+    return this.pathByKey;
   }
 }
 
@@ -130,6 +137,8 @@ export interface Inventory {
   keys: BigUint64Array;
   /** each distinct kernel cgroup and its classification: setCgroupVerdict() input */
   cgroups: Map<bigint, Classification>;
+  /** each one's path in its hierarchy */
+  cgroupPaths: Map<bigint, string>;
   /** details of the processes asked for (see ScanOptions.details) */
   processes: ProcInfo[];
   /** processes seen in /proc */
@@ -177,6 +186,7 @@ export function scanProcesses(opts: ScanOptions = {}): Inventory {
     verdicts: verdicts.subarray(0, n),
     keys: keys.subarray(0, n),
     cgroups: resolver.cgroups(),
+    cgroupPaths: resolver.cgroupPaths(),
     processes,
     scanned: all.length,
     elapsedMs: performance.now() - t0,

@@ -9,11 +9,13 @@
  * through `onForget`, in the addon's JSON lane, whose map is keyed by the same cgroups.
  * A forgotten cgroup is classified again from its path on its next event.
  */
-import { VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from '../decode/abi.js';
+import { CGROUP_PATH_UNKNOWN, VERDICT_CONTAINER, VERDICT_HOST, VERDICT_UNCLASSIFIED } from '../decode/abi.js';
 import { classifyCgroupPath, type Classification } from './classify.js';
 
 /** bpf/ctrace.bpf.c: the cgroup_verdicts map's max_entries */
 export const CGROUP_VERDICTS_MAX = 16384;
+
+const PATH_UNKNOWN: Classification = { scope: 'unknown', container: null, rule: 'cgroup-path-unknown' };
 
 export const VERDICT_OF: Record<Classification['scope'], number> = {
   host: VERDICT_HOST,
@@ -55,6 +57,12 @@ export class Verdicts {
   /** The cgroup's classification; a new one's verdict goes to the kernel at once (unless `closed`). */
   classify(key: bigint, cgroupPath: string, closed = false): Classification {
     let cls = this.classes.get(key);
+    if (!cls && cgroupPath === CGROUP_PATH_UNKNOWN) {
+      // the kernel left the names out and the cgroup is nowhere to be found (removed meanwhile):
+      // reported as unclassified, never as host; without its verdict the kernel sends them again
+      if (!closed) this.maps.deleteCgroupVerdict(key);
+      return PATH_UNKNOWN;
+    }
     if (!cls) {
       cls = classifyCgroupPath(cgroupPath);
       this.remember(key, cls);

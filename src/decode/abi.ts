@@ -5,11 +5,12 @@
  */
 import { decodeBytes, decodeCString } from '../util/bytes.js';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 export const COMM_LEN = 16;
 export const CG_LEVELS = 6;
 export const CG_NAME_LEN = 160;
+export const CG_AREA = CG_LEVELS * CG_NAME_LEN;
 export const FILENAME_LEN = 4096;
 export const ARGV_LEN = 32768;
 export const ARGV_DEFAULT = 4096;
@@ -31,6 +32,8 @@ export const F_CG_V1 = 1 << 2;
 export const F_FILENAME_TRUNC = 1 << 3;
 export const F_HOST_PIDNS = 1 << 4;
 export const F_ISOLATED = 1 << 5;
+/** the record leaves out the cgroup's names: the kernel decided by a verdict userland wrote for its key */
+export const F_CG_KNOWN = 1 << 6;
 
 /** enum ctrace_exec_flags */
 export const XF_OVERLAY = 1 << 0;
@@ -88,42 +91,42 @@ export const OFF = {
     verdict: 72,
     cgDepth: 73,
     comm: 80,
-    cgroupNames: 96,
   },
   exec: {
-    exeIno: 1056,
-    exeSize: 1064,
-    exeCtimeNs: 1072,
-    exeDev: 1080,
-    xflags: 1084,
-    capEffective: 1088,
-    loginuid: 1096,
-    sessionid: 1100,
-    usernsIno: 1104,
-    usernsLevel: 1108,
-    nAncestors: 1112,
-    execSeq: 1116,
-    tty: 1120,
-    cwd: 1152,
-    argc: 1408,
-    argvLen: 1412,
-    filenameLen: 1416,
-    /** n_ancestors struct ctrace_ancestor, then the filename and its NUL, then argv */
-    data: 1424,
+    exeIno: 96,
+    exeSize: 104,
+    exeCtimeNs: 112,
+    exeDev: 120,
+    xflags: 124,
+    capEffective: 128,
+    loginuid: 136,
+    sessionid: 140,
+    usernsIno: 144,
+    usernsLevel: 148,
+    nAncestors: 152,
+    execSeq: 156,
+    tty: 160,
+    cwd: 192,
+    argc: 448,
+    argvLen: 452,
+    filenameLen: 456,
+    /** n_ancestors struct ctrace_ancestor, task.cg_depth cgroup names, the filename and its NUL, then argv */
+    data: 464,
   },
   /** struct ctrace_ancestor, from its start */
   ancestor: { startNs: 0, cgroupKey: 8, tgid: 16, nspid: 20, pidnsIno: 24, comm: 32 },
-  exit: { exitCode: 1056, startNs: 1064 },
-  mount: { ret: 1056, flags: 1064, op: 1072, mflags: 1076, source: 1080, target: 1336, fstype: 1592 },
+  /** cgroupNames: sent only when task.cg_depth > 0, else the record ends there */
+  exit: { exitCode: 96, startNs: 104, cgroupNames: 112 },
+  mount: { ret: 96, flags: 104, op: 112, mflags: 116, source: 120, target: 376, fstype: 632, cgroupNames: 664 },
 } as const;
 
 export const SIZE = {
   hdr: 16,
-  task: 64 + COMM_LEN + CG_LEVELS * CG_NAME_LEN,
+  task: 64 + COMM_LEN,
   ancestor: 48,
-  exec: 16 + 1040 + 64 + TTY_LEN + PATH_LEN + 16 + ANC_AREA + FILENAME_LEN + ARGV_LEN,
-  exit: 16 + 1040 + 16,
-  mount: 16 + 1040 + 24 + 2 * PATH_LEN + FSTYPE_LEN,
+  exec: 16 + 80 + 64 + TTY_LEN + PATH_LEN + 16 + ANC_AREA + CG_AREA + FILENAME_LEN + ARGV_LEN,
+  exit: 16 + 80 + 16 + CG_AREA,
+  mount: 16 + 80 + 24 + 2 * PATH_LEN + FSTYPE_LEN + CG_AREA,
   pidVerdict: 16,
   cgroupGone: 24,
 } as const;
@@ -214,37 +217,93 @@ export interface RawMount extends RawBase {
 }
 export type RawRecord = RawExec | RawExit | RawMount;
 
-/** Reconstructs cgroup paths from kernfs names, remembering them by cgroup key: most events come from a cgroup seen before. */
+/** The cgroupPath of a record whose cgroup names were left out and are nowhere to be found. */
+export const CGROUP_PATH_UNKNOWN = '';
+
+/** How many cgroup paths are remembered: more than the kernel's cgroup map holds verdicts for. */
+export const CG_PATHS_MAX = 32768;
+/** How many removed cgroups' paths are kept for records still in the ring. */
+const CG_GONE_MAX = 4096;
+
+/**
+ * A cgroup's path by its key, when a record leaves out the names and none is remembered (the
+ * cgroup filesystem is searched); null when it is not found.
+ */
+export type CgroupPathLookup = (key: bigint) => string | null;
+
+/**
+ * Cgroup paths by cgroup key: reconstructed from the kernfs names a record carries, and
+ * remembered, since the kernel leaves the names out of the records of a cgroup it has a
+ * verdict for (F_CG_KNOWN): userland wrote that verdict after reading them. A removed cgroup's
+ * path stays a while for the records the ring still holds; a key missing all the same (more
+ * cgroups than the bound, a verdict from an earlier run) is looked up.
+ */
 export class CgroupPathCache {
   private readonly paths = new Map<bigint, string>();
-  constructor(private readonly max = 8192) {}
+  private readonly gone = new Map<bigint, string>();
+  /** keys searched for in vain: a cgroup that was not there when its record was read is gone for good */
+  private readonly missing = new Set<bigint>();
+  /** records whose cgroup path was nowhere to be found (their cgroupPath is CGROUP_PATH_UNKNOWN) */
+  unknown = 0;
 
+  constructor(
+    private readonly lookup: CgroupPathLookup = () => null,
+    private readonly max = CG_PATHS_MAX,
+  ) {}
+
+  /** A removed cgroup. */
   forget(key: bigint): void {
+    const path = this.paths.get(key);
+    if (path === undefined) return;
     this.paths.delete(key);
+    if (this.gone.size >= CG_GONE_MAX) this.gone.delete(this.gone.keys().next().value!);
+    this.gone.set(key, path);
   }
 
-  get(buf: Buffer, off: number, key: bigint, flags: number): string {
+  /** A path found without a record (the /proc walk at start). */
+  remember(key: bigint, path: string): void {
+    if (this.paths.size >= this.max && !this.paths.has(key)) this.paths.delete(this.paths.keys().next().value!);
+    this.paths.set(key, path);
+  }
+
+  /** The path of a record's cgroup; its names (`depth` of them) are at `namesAt`. */
+  get(buf: Buffer, namesAt: number, depth: number, key: bigint, flags: number): string {
     const hit = this.paths.get(key);
     if (hit !== undefined) return hit;
-    const path = readCgroupPath(buf, off, flags);
-    if (this.paths.size >= this.max) this.paths.clear();
-    this.paths.set(key, path);
+    let path: string | null;
+    if (flags & F_CG_KNOWN) {
+      path = this.gone.get(key) ?? (this.missing.has(key) ? null : this.lookup(key));
+      if (path === null) {
+        if (this.missing.size >= CG_GONE_MAX) this.missing.clear();
+        this.missing.add(key);
+        this.unknown++;
+        return CGROUP_PATH_UNKNOWN;
+      }
+    } else {
+      path = readCgroupPath(buf, namesAt, depth, flags);
+    }
+    this.remember(key, path);
     return path;
   }
 }
 
-export function readCgroupPath(buf: Buffer, recOff: number, flags: number): string {
-  const depth = Math.min(buf[recOff + OFF.task.cgDepth]!, CG_LEVELS);
+/** "/a/b/c" from `depth` kernfs names stored leaf first at `at`; "…/" leads a cut path. */
+export function readCgroupPath(buf: Buffer, at: number, depth: number, flags: number): string {
   const names: string[] = new Array(depth);
   for (let i = 0; i < depth; i++) {
-    names[depth - 1 - i] = decodeCString(buf, recOff + OFF.task.cgroupNames + i * CG_NAME_LEN, CG_NAME_LEN);
+    names[depth - 1 - i] = decodeCString(buf, at + i * CG_NAME_LEN, CG_NAME_LEN);
   }
   const prefix = flags & F_CG_TRUNC ? '…/' : '/';
   return prefix + names.join('/');
 }
 
-function readTask(buf: Buffer, dv: DataView, o: number, flags: number, paths: CgroupPathCache): RawTask {
+/**
+ * The task of the record at `o`, whose cgroup names (if sent) start `namesAt` bytes into it and
+ * may take `room` bytes.
+ */
+function readTask(buf: Buffer, dv: DataView, o: number, flags: number, paths: CgroupPathCache, namesAt: number, room: number): RawTask {
   const key = dv.getBigUint64(o + OFF.task.cgroupKey, true);
+  const depth = Math.min(buf[o + OFF.task.cgDepth]!, CG_LEVELS, Math.floor(room / CG_NAME_LEN));
   return {
     tid: dv.getUint32(o + OFF.task.pid, true),
     tgid: dv.getUint32(o + OFF.task.tgid, true),
@@ -260,7 +319,7 @@ function readTask(buf: Buffer, dv: DataView, o: number, flags: number, paths: Cg
     cgroupId: Number(key & ~CGKEY_V1),
     cgroupV1: (flags & F_CG_V1) !== 0,
     verdict: buf[o + OFF.task.verdict]!,
-    cgroupPath: paths.get(buf, o, key, flags),
+    cgroupPath: paths.get(buf, o + namesAt, depth, key, flags),
     comm: decodeCString(buf, o + OFF.task.comm, COMM_LEN),
   };
 }
@@ -335,9 +394,11 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
     }
     const ktimeNs = dv.getBigUint64(o + OFF.hdr.ktime, true);
     const ancBytes = type === EV_EXEC && size > OFF.exec.data ? Math.min(buf[o + OFF.exec.nAncestors]!, MAX_ANCESTORS) * SIZE.ancestor : 0;
-    if (type === EV_EXEC && size > OFF.exec.data + ancBytes) {
-      // data: the ancestors, the filename and its NUL, then argv
-      const fileAt = OFF.exec.data + ancBytes;
+    const namesAt = OFF.exec.data + ancBytes;
+    const namesBytes = type === EV_EXEC && size > OFF.exec.data ? Math.min(buf[o + OFF.task.cgDepth]!, CG_LEVELS) * CG_NAME_LEN : 0;
+    if (type === EV_EXEC && size > namesAt + namesBytes) {
+      // data: the ancestors, the cgroup's names, the filename and its NUL, then argv
+      const fileAt = namesAt + namesBytes;
       const filenameLen = Math.min(dv.getUint32(o + OFF.exec.filenameLen, true), size - fileAt - 1);
       const argvAt = fileAt + filenameLen + 1;
       const argvLen = Math.min(dv.getUint32(o + OFF.exec.argvLen, true), size - argvAt);
@@ -347,7 +408,7 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
         type: 'exec',
         flags,
         ktimeNs,
-        task: readTask(buf, dv, o, flags, paths),
+        task: readTask(buf, dv, o, flags, paths, namesAt, namesBytes),
         facts: readExecFacts(buf, dv, o),
         argc,
         filename: decodeBytes(buf, o + fileAt, o + fileAt + filenameLen),
@@ -355,23 +416,23 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
         argvTruncated: (flags & F_ARGV_TRUNC) !== 0 || argc > argv.length,
         filenameTruncated: (flags & F_FILENAME_TRUNC) !== 0,
       });
-    } else if (type === EV_EXIT && size >= SIZE.exit) {
+    } else if (type === EV_EXIT && size >= OFF.exit.cgroupNames) {
       out.push({
         type: 'exit',
         flags,
         ktimeNs,
-        task: readTask(buf, dv, o, flags, paths),
+        task: readTask(buf, dv, o, flags, paths, OFF.exit.cgroupNames, size - OFF.exit.cgroupNames),
         status: dv.getUint32(o + OFF.exit.exitCode, true),
         startNs: dv.getBigUint64(o + OFF.exit.startNs, true),
       });
     } else if (type === EV_CGROUP_GONE && size >= SIZE.cgroupGone) {
       gone?.push(dv.getBigUint64(o + SIZE.hdr, true));
-    } else if (type === EV_MOUNT && size >= SIZE.mount) {
+    } else if (type === EV_MOUNT && size >= OFF.mount.cgroupNames) {
       out.push({
         type: 'mount',
         flags,
         ktimeNs,
-        task: readTask(buf, dv, o, flags, paths),
+        task: readTask(buf, dv, o, flags, paths, OFF.mount.cgroupNames, size - OFF.mount.cgroupNames),
         op: dv.getUint32(o + OFF.mount.op, true) === MOUNT_OP_MOVE_MOUNT ? 'move_mount' : 'mount',
         ret: Number(dv.getBigInt64(o + OFF.mount.ret, true)),
         flags64: Number(dv.getBigUint64(o + OFF.mount.flags, true)),

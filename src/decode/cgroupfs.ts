@@ -4,7 +4,7 @@
  * unless that cgroup is the root, else the chosen v1 hierarchy's, marked), so
  * verdicts pre-loaded from /proc match what the hooks look up.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CGKEY_V1 } from './abi.js';
 
@@ -92,6 +92,34 @@ export function cgroupKeyOf(
     }
   } catch {
     // the cgroup went away while we looked: the process is gone or moving
+  }
+  return null;
+}
+
+/**
+ * The hierarchy path of the cgroup a key names, found by searching its mounted hierarchy (the
+ * key's kernfs id is the directory's inode number); null when it is not there (removed, or not
+ * mounted here). For the rare record whose cgroup names the kernel left out and userland no
+ * longer remembers: a search visits every cgroup directory.
+ */
+export function findCgroupPath(mounts: CgroupMounts, v1Controller: string | null, key: bigint): string | null {
+  const v1 = (key & CGKEY_V1) !== 0n;
+  const mount = v1 ? (v1Controller ? mounts.v1.get(v1Controller) : undefined) : mounts.v2;
+  if (!mount) return null;
+  const ino = key & ~CGKEY_V1;
+  const stack = [''];
+  while (stack.length) {
+    const rel = stack.pop()!;
+    const dir = join(mount.mountpoint, rel);
+    try {
+      if (statSync(dir, { bigint: true }).ino === ino) {
+        const root = mount.root === '/' ? '' : mount.root;
+        return root + rel || '/';
+      }
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) stack.push(`${rel}/${e.name}`);
+    } catch {
+      // removed while we looked
+    }
   }
   return null;
 }

@@ -23,6 +23,8 @@ import { VERDICT_OF, type Verdicts } from '../classify/verdicts.js';
 
 export interface PipelineParts {
   clock: WallClock;
+  /** cgroup paths by key (seeded by the start-up walk) */
+  paths: CgroupPathCache;
   verdicts: Verdicts;
   table: ProcessTable;
   catalog: ContainerCatalog | null;
@@ -50,7 +52,6 @@ export class RecordPipeline {
   get hashSkipped(): number {
     return this.hasher.overBudget;
   }
-  private readonly paths = new CgroupPathCache();
   private readonly isolated: IsolatedTasks;
   private readonly hasher: BinaryHasher;
   private readonly liveNames = new LiveBinaryNames((pid) => {
@@ -165,12 +166,12 @@ export class RecordPipeline {
     this.p.verdicts.forget(key, this.p.closed());
     this.p.table.forgetCgroup(key);
     this.p.lane?.forget(key);
-    this.paths.forget(key);
+    this.p.paths.forget(key);
   }
 
   private decode(buf: Buffer, gone?: bigint[]): RawRecord[] | null {
     try {
-      return decodeBatch(buf, this.paths, [], gone);
+      return decodeBatch(buf, this.p.paths, [], gone);
     } catch (e) {
       this.p.onError(e as Error);
       return null;

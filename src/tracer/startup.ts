@@ -4,6 +4,7 @@
  * kernel maps, and container processes are remembered (their later mount and exit
  * events are then known from the start). Names of their containers are looked up now.
  */
+import type { CgroupPathCache } from '../decode/abi.js';
 import type { ContainerCatalog } from '../enrich/containers.js';
 import { CgroupResolver, preloadVerdicts, scanProcesses } from '../classify/inventory.js';
 import type { NativeProgram } from '../addon/native.js';
@@ -26,6 +27,7 @@ export interface StartupReport {
 export function preloadRunning(
   program: NativeProgram,
   verdicts: Verdicts,
+  paths: CgroupPathCache,
   table: ProcessTable,
   catalog: ContainerCatalog | null,
   v1Controller: string | null,
@@ -34,6 +36,8 @@ export function preloadRunning(
   const inv = scanProcesses({ details: 'containers', resolver: new CgroupResolver(undefined, v1Controller) });
   preloadVerdicts(program, inv);
   verdicts.preload(inv.cgroups);
+  // the kernel leaves the names out of these cgroups' records: it has their verdicts
+  for (const [key, path] of inv.cgroupPaths) paths.remember(key, path);
   table.load(inv.processes);
   for (const p of inv.processes) if (p.container) catalog?.enrich(p.container);
   return {

@@ -7,7 +7,8 @@
  * /proc (startup.ts), the record pipeline (pipeline.ts: decoded record → TraceEvent), the JSON
  * lane (lane.ts, lane-output.ts) and the fan-out to listeners and iterators (fanout.ts).
  */
-import { EV_EXEC, EV_EXIT, EV_MOUNT } from '../decode/abi.js';
+import { CgroupPathCache, EV_EXEC, EV_EXIT, EV_MOUNT } from '../decode/abi.js';
+import { findCgroupPath, readCgroupMounts } from '../decode/cgroupfs.js';
 import type { Classification } from '../classify/classify.js';
 import { Verdicts } from '../classify/verdicts.js';
 import { WallClock } from '../util/clock.js';
@@ -162,13 +163,16 @@ export class Tracer implements AsyncIterable<TraceEvent> {
     });
     // the lane's cgroups are forgotten with the verdicts' (it is created below, before any batch)
     this.verdicts = new Verdicts(this.native, () => this.lane?.clear());
+    const v1Name = v1Id >= 0 ? v1.name : null;
+    const mounts = readCgroupMounts();
+    const paths = new CgroupPathCache((key) => findCgroupPath(mounts, v1Name, key));
     try {
       this.clock = new WallClock(this.native.clockOffsetNs());
       this.hookList = this.native.attach();
       this.catalog = options.enrich === false ? null : new ContainerCatalog({ lookup: options.enrich ?? 'sync' }).start();
       // the pre-load keys processes by the same hierarchy as the kernel: none when BTF has no id for it
       if (options.preload ?? true) {
-        this.startup = preloadRunning(this.native, this.verdicts, this.table, this.catalog, v1Id >= 0 ? v1.name : null);
+        this.startup = preloadRunning(this.native, this.verdicts, paths, this.table, this.catalog, v1Name);
       }
       if (options.jsonLane || options.jsonLines || laneFd !== undefined) {
         const catalog = this.catalog;
@@ -180,6 +184,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       }
       this.pipeline = new RecordPipeline({
         clock: this.clock,
+        paths,
         verdicts: this.verdicts,
         table: this.table,
         catalog: this.catalog,
