@@ -111,6 +111,7 @@ describe.runIf(privileged())('ctrace run --metrics, scraped by a real Prometheus
     expect((await one('ctrace_host_tasks_screened_total')).value).toBeGreaterThanOrEqual(0);
     // a burst of containers of one binary is far inside the hash budget
     expect((await one('ctrace_binaries_not_hashed_total')).value).toBe(0);
+    expect((await one('ctrace_cgroups_unnamed_total')).value).toBe(0);
     expect((await one('ctrace_ring_buffer_size_bytes')).value).toBe(DEFAULT_RING_BYTES);
     const fill = (await one('ctrace_ring_buffer_fill_ratio')).value;
     expect(fill).toBeGreaterThanOrEqual(0);

@@ -201,6 +201,7 @@ function statsLine(tracer: Tracer): string {
   return (
     `${total} events (exec ${s.events.exec}, exit ${s.events.exit}, mount ${s.events.mount}), ` +
     `${s.lost} lost, ${s.droppedInKernel} host tasks screened in kernel` +
-    (s.hashSkipped ? `, ${s.hashSkipped} execs not hashed (more new binaries than --hash-budget a second)` : '')
+    (s.hashSkipped ? `, ${s.hashSkipped} execs not hashed (more new binaries than --hash-budget a second)` : '') +
+    (s.cgroupsUnnamed ? `, ${s.cgroupsUnnamed} events of cgroups gone before their path was found (unclassified)` : '')
   );
 }

@@ -236,7 +236,7 @@ export type CgroupPathLookup = (key: bigint) => string | null;
  * remembered, since the kernel leaves the names out of the records of a cgroup it has a
  * verdict for (F_CG_KNOWN): userland wrote that verdict after reading them. A removed cgroup's
  * path stays a while for the records the ring still holds; a key missing all the same (more
- * cgroups than the bound, a verdict from an earlier run) is looked up.
+ * cgroups than the bound) is looked up.
  */
 export class CgroupPathCache {
   private readonly paths = new Map<bigint, string>();

@@ -50,6 +50,11 @@ export interface TraceStats {
   filtered: number;
   /** execs whose binary was not hashed because the hash budget was spent (hashError says so) */
   hashSkipped: number;
+  /**
+   * events whose cgroup had no path to be found: the kernel left its names out (it had the
+   * cgroup's verdict) and the cgroup was gone before userland looked; reported unclassified
+   */
+  cgroupsUnnamed: number;
 }
 
 /** The kernel dropped events (ring buffer full): what a sink is told. */

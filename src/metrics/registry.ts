@@ -122,6 +122,9 @@ export class TracerMetrics {
     mirrorCounter(r, 'ctrace_binaries_not_hashed_total', 'Execs whose binary was not hashed because more new binaries came than --hash-budget a second', [], () => [
       [{}, src()?.stats().hashSkipped ?? 0],
     ]);
+    mirrorCounter(r, 'ctrace_cgroups_unnamed_total', 'Events whose cgroup was gone before its path was found (the kernel had left its names out): reported unclassified', [], () => [
+      [{}, src()?.stats().cgroupsUnnamed ?? 0],
+    ]);
     mirrorCounter(r, 'ctrace_kernel_map_errors_total', 'Failed verdict-map operations in the kernel', [], () => [[{}, src()?.stats().mapErrors ?? 0]]);
     gauge(r, 'ctrace_cgroups_known', 'Cgroups classified so far, by scope', ['scope'], () => {
       const n = src()?.cgroupScopes() ?? { container: 0, host: 0, unknown: 0 };

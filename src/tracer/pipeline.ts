@@ -52,6 +52,10 @@ export class RecordPipeline {
   get hashSkipped(): number {
     return this.hasher.overBudget;
   }
+  /** records whose cgroup path was nowhere to be found */
+  get cgroupsUnnamed(): number {
+    return this.p.paths.unknown;
+  }
   private readonly isolated: IsolatedTasks;
   private readonly hasher: BinaryHasher;
   private readonly liveNames = new LiveBinaryNames((pid) => {

@@ -302,6 +302,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
       droppedInKernel: k.droppedHost,
       filtered,
       hashSkipped: this.pipeline.hashSkipped,
+      cgroupsUnnamed: this.pipeline.cgroupsUnnamed,
     };
   }
   /** The jsonLaneFd queue's counters (lines dropped because stdout was too slow); null without jsonLaneFd. */
