@@ -247,7 +247,7 @@ describe('ABI mirror of bpf/ctrace.h', () => {
     expect(got.map((r) => r.task.cgroupPath)).toEqual(['/preloaded', '/removed', '/found/by/search', '/found/by/search', abi.CGROUP_PATH_UNKNOWN, abi.CGROUP_PATH_UNKNOWN]);
     // one search per cgroup: one not found then is gone for good
     expect(asked).toEqual([3n, 4n]);
-    expect(paths.unknown).toBe(2);
+    expect(paths.unnamed).toBe(2);
   });
 
   it('rejects a record whose size runs past the batch', () => {

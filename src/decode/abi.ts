@@ -244,7 +244,7 @@ export class CgroupPathCache {
   /** keys searched for in vain: a cgroup that was not there when its record was read is gone for good */
   private readonly missing = new Set<bigint>();
   /** records whose cgroup path was nowhere to be found (their cgroupPath is CGROUP_PATH_UNKNOWN) */
-  unknown = 0;
+  unnamed = 0;
 
   constructor(
     private readonly lookup: CgroupPathLookup = () => null,
@@ -276,7 +276,7 @@ export class CgroupPathCache {
       if (path === null) {
         if (this.missing.size >= CG_GONE_MAX) this.missing.clear();
         this.missing.add(key);
-        this.unknown++;
+        this.unnamed++;
         return CGROUP_PATH_UNKNOWN;
       }
     } else {

@@ -54,7 +54,7 @@ export class RecordPipeline {
   }
   /** records whose cgroup path was nowhere to be found */
   get cgroupsUnnamed(): number {
-    return this.p.paths.unknown;
+    return this.p.paths.unnamed;
   }
   private readonly isolated: IsolatedTasks;
   private readonly hasher: BinaryHasher;
