@@ -95,10 +95,11 @@ function synthRecord(type, i, c) {
   const argv = Buffer.from(`/bin/true\0${1763860000000000000n + BigInt(i) * 1000n}\0bsynth\0`);
   const filename = '/bin/true';
   // the cgroup's names (the kernel sends them until the cgroup has a verdict: here always), leaf
-  // first; an exec's lead its data, then the filename, its NUL and argv
+  // first; an exec's lead its data, then the filename and the cwd with their NULs, and argv
   const namesAt = type === abi.EV_EXEC ? OFF.exec.data : type === abi.EV_EXIT ? OFF.exit.cgroupNames : OFF.mount.cgroupNames;
   const fileAt = OFF.exec.data + 2 * abi.CG_NAME_LEN;
-  const argvAt = fileAt + filename.length + 1;
+  const cwd = '/';
+  const argvAt = fileAt + filename.length + 1 + cwd.length + 1;
   const size = type === abi.EV_EXEC ? argvAt + argv.length : type === abi.EV_EXIT ? SIZE.exit : SIZE.mount;
   const b = Buffer.alloc(size);
   b.writeUInt16LE(type, OFF.hdr.type);
@@ -123,6 +124,8 @@ function synthRecord(type, i, c) {
     b.writeUInt32LE(argv.length, OFF.exec.argvLen);
     b.writeUInt32LE(filename.length, OFF.exec.filenameLen);
     b.write(filename, fileAt, 'latin1');
+    b.writeUInt32LE(cwd.length, OFF.exec.cwdLen);
+    b.write(cwd, fileAt + filename.length + 1, 'latin1');
     argv.copy(b, argvAt);
   } else if (type === abi.EV_EXIT) {
     b.writeUInt32LE(0, OFF.exit.exitCode);

@@ -542,7 +542,7 @@ static __always_inline void ancestors(struct ctrace_exec *e, struct task_struct 
 	e->n_ancestors = n;
 }
 
-static __always_inline bool task_cwd(char *dst, __u32 *xflags);
+static __always_inline bool task_cwd(char *dst, __u32 *len, __u32 *xflags);
 
 /* What the exec is and who did it, beyond the common task fields. */
 static __always_inline void exec_facts(struct ctrace_exec *e, struct task_struct *p, struct linux_binprm *bprm,
@@ -574,10 +574,6 @@ static __always_inline void exec_facts(struct ctrace_exec *e, struct task_struct
 			e->tty[3] = '/';
 		}
 	}
-	if (!task_cwd(e->cwd, &e->xflags)) {
-		e->cwd[0] = '\0';
-		e->xflags |= CTRACE_XF_NO_CWD;
-	}
 	ancestors(e, p, pidns_ino);
 }
 
@@ -590,8 +586,8 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	struct mm_struct *mm;
 	unsigned long arg_start, arg_end, len;
 	long flen;
-	__u32 size, anc;
-	char *fname;
+	__u32 size, anc, clen = 0;
+	char *fname, *cwd, *argv;
 
 	r = screened_record(CTRACE_EV_EXEC, &k);
 	if (!r)
@@ -628,8 +624,18 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	if (flen > CTRACE_FILENAME_LEN)
 		flen = CTRACE_FILENAME_LEN;
 	e->filename_len = flen - 1;
-	e->_pad = 0;
 	e->argc = bprm->argc;
+
+	/* the working directory after the filename's NUL, argv after its own */
+	cwd = fname + flen;
+	if (!task_cwd(cwd, &clen, &e->xflags)) {
+		cwd[0] = '\0';
+		clen = 0;
+		e->xflags |= CTRACE_XF_NO_CWD;
+	}
+	clen &= CTRACE_PATH_LEN - 1; /* for the verifier: it is below CTRACE_PATH_LEN already */
+	e->cwd_len = clen;
+	argv = cwd + clen + 1;
 
 	/* argv: one read of the NUL-separated block the kernel just copied in */
 	mm = p->mm;
@@ -643,12 +649,12 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	len &= 0xffff; /* for the verifier: len <= CTRACE_ARGV_LEN already */
 	if (len > CTRACE_ARGV_LEN)
 		len = CTRACE_ARGV_LEN;
-	if (len && bpf_probe_read_user(fname + flen, len, (void *)arg_start) < 0) {
+	if (len && bpf_probe_read_user(argv, len, (void *)arg_start) < 0) {
 		stat_inc(CTRACE_STAT_READ_ERR);
 		len = 0;
 	}
 	e->argv_len = len;
-	size = offsetof(struct ctrace_exec, data) + anc + flen + len;
+	size = offsetof(struct ctrace_exec, data) + anc + flen + clen + 1 + len;
 	if (size > sizeof(*e)) /* for the verifier: it is not */
 		size = sizeof(*e);
 	e->hdr.size = size;
@@ -1011,8 +1017,9 @@ static __always_inline void path_root(struct path_ctx *c, struct task_struct *ta
 }
 
 /* Walks from c's dentry up to its root in buf (built back to front), then copies the path
- * into dst; a path that does not fit keeps its last components. False when it was cut. */
-static __always_inline bool path_walk(struct path_ctx *c, char *buf, char *dst)
+ * and its NUL into dst (*len: its bytes, the NUL not counted); a path that does not fit keeps
+ * its last components. False when it was cut. */
+static __always_inline bool path_walk(struct path_ctx *c, char *buf, char *dst, __u32 *len)
 {
 	__u32 off, n;
 
@@ -1030,6 +1037,7 @@ static __always_inline bool path_walk(struct path_ctx *c, char *buf, char *dst)
 		n = CTRACE_PATH_LEN;
 	barrier_var(off);
 	bpf_probe_read_kernel(dst, n, buf + (off & (CTRACE_PATH_LEN * 2 - 1)));
+	*len = n - 1;
 	return c->done == 1;
 }
 
@@ -1038,7 +1046,7 @@ static __always_inline bool path_walk(struct path_ctx *c, char *buf, char *dst)
 static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags)
 {
 	struct path_ctx c = {};
-	__u32 zero = 0;
+	__u32 zero = 0, len;
 	char *buf = bpf_map_lookup_elem(&pathbufs, &zero);
 
 	if (!buf || !have_bpf_loop())
@@ -1047,14 +1055,15 @@ static __always_inline bool mount_point_path(__u64 mnt, char *dst, __u32 *mflags
 	if (!c.mnt || c.mnt == mnt)
 		return false;
 	path_root(&c, bpf_get_current_task_btf());
-	if (!path_walk(&c, buf, dst))
+	if (!path_walk(&c, buf, dst, &len))
 		*mflags |= CTRACE_MF_TARGET_TRUNC;
 	return true;
 }
 
-/* The task's working directory as it sees it (relative to its root), cut with
- * CTRACE_XF_CWD_TRUNC; false when the kernel cannot walk paths (no bpf_loop). */
-static __always_inline bool task_cwd(char *dst, __u32 *xflags)
+/* The task's working directory as it sees it (relative to its root) and its NUL into dst
+ * (*len: its bytes), cut with CTRACE_XF_CWD_TRUNC; false when the kernel cannot walk paths (no
+ * bpf_loop). */
+static __always_inline bool task_cwd(char *dst, __u32 *len, __u32 *xflags)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct path_ctx c = {};
@@ -1070,7 +1079,7 @@ static __always_inline bool task_cwd(char *dst, __u32 *xflags)
 	path_root(&c, task);
 	if (!c.dentry || !c.mnt)
 		return false;
-	if (!path_walk(&c, buf, dst))
+	if (!path_walk(&c, buf, dst, len))
 		*xflags |= CTRACE_XF_CWD_TRUNC;
 	return true;
 }

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define CTRACE_ABI_VERSION 2
+#define CTRACE_ABI_VERSION 3
 
 /* ---- limits ---------------------------------------------------------- */
 #define CTRACE_COMM_LEN 16
@@ -174,15 +174,15 @@ struct ctrace_exec {
 	 * same exec's id for every observer */
 	__u32 exec_seq;
 	char tty[CTRACE_TTY_LEN];
-	char cwd[CTRACE_PATH_LEN];
 	__u32 argc;	 /* the real argument count (bprm->argc) */
 	__u32 argv_len;	 /* bytes of argv that are filled */
-	__u32 filename_len; /* bytes of the filename after the ancestors, its NUL not counted */
-	__u32 _pad;
+	__u32 filename_len; /* bytes of the filename, its NUL not counted */
+	__u32 cwd_len;	 /* bytes of the working directory (CTRACE_PATH_LEN at most), its NUL not counted */
 	/* n_ancestors struct ctrace_ancestor, then task.cg_depth cgroup names of
-	 * CTRACE_CG_NAME_LEN bytes, then the filename (filename_len bytes and a NUL), then argv_len
-	 * bytes of argv: only what is filled is sent */
-	char data[CTRACE_ANC_AREA + CTRACE_CG_AREA + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN];
+	 * CTRACE_CG_NAME_LEN bytes, then the filename (filename_len bytes and a NUL), the working
+	 * directory (cwd_len bytes and a NUL), then argv_len bytes of argv: only what is filled is
+	 * sent (a hook's cost grows with the ring bytes it fills) */
+	char data[CTRACE_ANC_AREA + CTRACE_CG_AREA + CTRACE_FILENAME_LEN + CTRACE_PATH_LEN + CTRACE_ARGV_LEN];
 };
 
 struct ctrace_exit {
@@ -250,8 +250,8 @@ enum ctrace_stat {
 CTRACE_SIZE_ASSERT(struct ctrace_hdr, 16);
 CTRACE_SIZE_ASSERT(struct ctrace_task, 64 + CTRACE_COMM_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_ancestor, 48);
-CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 80 + 64 + CTRACE_TTY_LEN + CTRACE_PATH_LEN + 16 + CTRACE_ANC_AREA +
-					       CTRACE_CG_AREA + CTRACE_FILENAME_LEN + CTRACE_ARGV_LEN);
+CTRACE_SIZE_ASSERT(struct ctrace_exec, 16 + 80 + 64 + CTRACE_TTY_LEN + 16 + CTRACE_ANC_AREA + CTRACE_CG_AREA +
+					       CTRACE_FILENAME_LEN + CTRACE_PATH_LEN + CTRACE_ARGV_LEN);
 CTRACE_SIZE_ASSERT(struct ctrace_exit, 16 + 80 + 16 + CTRACE_CG_AREA);
 CTRACE_SIZE_ASSERT(struct ctrace_mount, 16 + 80 + 24 + 2 * CTRACE_PATH_LEN + CTRACE_FSTYPE_LEN + CTRACE_CG_AREA);
 CTRACE_SIZE_ASSERT(struct ctrace_pid_verdict, 16);

@@ -40,12 +40,14 @@ json::Str CStringOrNull(const uint8_t* p, size_t max) {
   return v;
 }
 
-// An exec record's variable part (src/decode/abi.ts decodeBatch): its ancestors, the filename and its
-// NUL, then argv, each cut to what the record holds. False: too short for its ancestors.
+// An exec record's variable part (src/decode/abi.ts decodeBatch): its ancestors, the cgroup's names,
+// the filename and the working directory with their NULs, then argv, each cut to what the record
+// holds. False: too short for its ancestors.
 struct ExecData {
   const uint8_t* ancestors;
   size_t n_ancestors;
   json::Str filename;
+  json::Str cwd;
   const uint8_t* argv;
   size_t argv_len;
 };
@@ -61,12 +63,19 @@ bool ParseExec(const uint8_t* rec, size_t len, ExecData* x) {
   if (len <= file_at) return false;
   size_t file_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, filename_len));
   if (file_len > len - file_at - 1) file_len = len - file_at - 1;
-  const size_t argv_at = file_at + file_len + 1;
+  // the working directory and its NUL, then argv (src/decode/abi.ts decodeBatch)
+  const size_t cwd_at = file_at + file_len + 1;
+  const size_t rest = len - cwd_at;
+  size_t cwd_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, cwd_len));
+  if (rest == 0) cwd_len = 0;
+  else if (cwd_len > rest - 1) cwd_len = rest - 1;
+  const size_t argv_at = rest == 0 ? len : cwd_at + cwd_len + 1;
   size_t argv_len = Read<uint32_t>(rec + offsetof(struct ctrace_exec, argv_len));
   if (argv_len > len - argv_at) argv_len = len - argv_at;
   x->ancestors = rec + data;
   x->n_ancestors = n;
   x->filename = {rec + file_at, rec + file_at + file_len};
+  x->cwd = CString(rec + cwd_at, cwd_len);
   x->argv = rec + argv_at;
   x->argv_len = argv_len;
   return true;
@@ -426,7 +435,7 @@ JsonLane::Outcome JsonLane::Format(const uint8_t* rec, size_t len, Writer* w) {
       e.entry = (hdr.flags & CTRACE_F_HOST_PIDNS) == 0 && nspid != 1 && x.n_ancestors > 0 && w->ancestors_[0].outside;
       e.ancestors = {w->ancestors_.data(), x.n_ancestors};
       e.ancestors_truncated = (xflags & CTRACE_XF_ANC_MORE) != 0;
-      if ((xflags & CTRACE_XF_NO_CWD) == 0) e.cwd = CString(rec + offsetof(struct ctrace_exec, cwd), CTRACE_PATH_LEN);
+      if ((xflags & CTRACE_XF_NO_CWD) == 0) e.cwd = x.cwd;
       e.cwd_truncated = (xflags & CTRACE_XF_CWD_TRUNC) != 0;
       e.tty = CStringOrNull(rec + offsetof(struct ctrace_exec, tty), CTRACE_TTY_LEN);
       const uint32_t login = Read<uint32_t>(rec + offsetof(struct ctrace_exec, loginuid));

@@ -49,7 +49,6 @@ const FIELDS: Array<[string, string, number]> = [
   ['struct ctrace_exec', 'n_ancestors', abi.OFF.exec.nAncestors],
   ['struct ctrace_exec', 'exec_seq', abi.OFF.exec.execSeq],
   ['struct ctrace_exec', 'tty', abi.OFF.exec.tty],
-  ['struct ctrace_exec', 'cwd', abi.OFF.exec.cwd],
   ['struct ctrace_ancestor', 'start_ns', abi.OFF.ancestor.startNs],
   ['struct ctrace_ancestor', 'cgroup_key', abi.OFF.ancestor.cgroupKey],
   ['struct ctrace_ancestor', 'tgid', abi.OFF.ancestor.tgid],
@@ -59,6 +58,7 @@ const FIELDS: Array<[string, string, number]> = [
   ['struct ctrace_exec', 'argc', abi.OFF.exec.argc],
   ['struct ctrace_exec', 'argv_len', abi.OFF.exec.argvLen],
   ['struct ctrace_exec', 'filename_len', abi.OFF.exec.filenameLen],
+  ['struct ctrace_exec', 'cwd_len', abi.OFF.exec.cwdLen],
   ['struct ctrace_exec', 'data', abi.OFF.exec.data],
   ['struct ctrace_exit', 'exit_code', abi.OFF.exit.exitCode],
   ['struct ctrace_exit', 'start_ns', abi.OFF.exit.startNs],
@@ -177,8 +177,9 @@ describe('ABI mirror of bpf/ctrace.h', () => {
       strcpy(names + CTRACE_CG_NAME_LEN, "docker");
       char *file = names + 2 * CTRACE_CG_NAME_LEN;
       strcpy(file, "/bin/sh"); e.filename_len = 7; e.hdr.flags |= CTRACE_F_FILENAME_TRUNC;
-      e.argc = 3; memcpy(file + 8, args, sizeof args); e.argv_len = sizeof args;
-      e.hdr.size = (file + 8 - (char *)&e) + e.argv_len;
+      strcpy(file + 8, "/srv/app"); e.cwd_len = 8;
+      e.argc = 3; memcpy(file + 17, args, sizeof args); e.argv_len = sizeof args;
+      e.hdr.size = (file + 17 - (char *)&e) + e.argv_len;
       memcpy(buf + n, &e, e.hdr.size); n += e.hdr.size;
       struct ctrace_exit x; memset(&x, 0, sizeof x);
       x.hdr.type = CTRACE_EV_EXIT; x.hdr.size = sizeof x; x.hdr.ktime_ns = 2000000000ULL; x.task = e.task;
@@ -220,6 +221,7 @@ describe('ABI mirror of bpf/ctrace.h', () => {
     expect(e.argvTruncated).toBe(false);
     expect(e.filenameTruncated).toBe(true);
     expect(e.facts.ancestors).toMatchObject([{ pid: 4200, comm: 'containerd-shim' }]);
+    expect(e.facts.cwd).toBe('/srv/app');
     expect(x.task.cgroupPath).toBe('/user.slice');
     // the mount left the names out: its cgroup's path is the one the exec brought
     expect(m.task.cgroupPath).toBe(e.task.cgroupPath);

@@ -113,12 +113,16 @@ function record(r: Rand, i: number, cg: Cg, named = true): Buffer {
     let argv = Buffer.concat(args.flatMap((a) => [a, Buffer.from([0])]));
     if (r() < 0.2) argv = argv.subarray(0, Math.max(0, argv.length - 1)); // no final NUL
     argv = argv.subarray(0, abi.ARGV_LEN);
-    // the filename: sometimes a long one, a NUL, then argv
+    // the filename: sometimes a long one, a NUL, the cwd (these exec records never reach the
+    // lane: JavaScript's cwd only), a NUL, then argv
     const filename = r() < 0.1 ? Buffer.alloc(256 + int(r, 3000), 0x2f) : junk(r, 255);
+    const cwd = junk(r, abi.PATH_LEN - 1);
     namesAt = OFF.exec.data;
     const fileAt = namesAt + namesBytes;
-    const argvAt = fileAt + filename.length + 1;
+    const argvAt = fileAt + filename.length + 1 + cwd.length + 1;
     b = Buffer.alloc(argvAt + argv.length);
+    b.writeUInt32LE(cwd.length, OFF.exec.cwdLen);
+    cwd.copy(b, fileAt + filename.length + 1);
     b.writeUInt32LE(argc, OFF.exec.argc);
     // the kernel's length, sometimes claiming more than was sent
     b.writeUInt32LE(r() < 0.1 ? argv.length + 50 : argv.length, OFF.exec.argvLen);
@@ -385,7 +389,10 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
     let argv = Buffer.concat(x.argv.flatMap((a) => [a, Buffer.from([0])]));
     argv = argv.subarray(0, abi.ARGV_LEN);
     const fileAt = OFF.exec.data + ancBytes + cg.names.length * abi.CG_NAME_LEN;
-    const b = Buffer.alloc(fileAt + x.filename.length + 1 + argv.length);
+    const cwd = r() < 0.8 ? junk(r, abi.PATH_LEN - 1) : Buffer.alloc(0); // sometimes empty: "" (not null)
+    const cwdAt = fileAt + x.filename.length + 1;
+    const argvAt = cwdAt + cwd.length + 1;
+    const b = Buffer.alloc(argvAt + argv.length);
     let flags = x.hostPidns ? abi.F_HOST_PIDNS : 0;
     if (r() < 0.2) flags |= abi.F_ARGV_TRUNC;
     if (r() < 0.1) flags |= abi.F_FILENAME_TRUNC;
@@ -413,7 +420,7 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
     b[OFF.exec.nAncestors] = x.ancestors.length;
     b.writeUInt32LE(1 + int(r, 5), OFF.exec.execSeq);
     if (r() < 0.5) junk(r, abi.TTY_LEN - 1).copy(b, OFF.exec.tty);
-    if (r() < 0.8) junk(r, abi.PATH_LEN - 1).copy(b, OFF.exec.cwd); // sometimes empty: "" (not null)
+    b.writeUInt32LE(cwd.length, OFF.exec.cwdLen);
     const argc = r() < 0.2 ? x.argv.length + 3 : x.argv.length;
     b.writeUInt32LE(argc, OFF.exec.argc);
     b.writeUInt32LE(argv.length, OFF.exec.argvLen);
@@ -428,7 +435,8 @@ describe('exec lines in the lane (native/exec_memory.h)', () => {
       a.comm.copy(b, o + OFF.ancestor.comm);
     });
     x.filename.copy(b, fileAt);
-    argv.copy(b, fileAt + x.filename.length + 1);
+    cwd.copy(b, cwdAt);
+    argv.copy(b, argvAt);
     return b;
   }
 

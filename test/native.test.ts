@@ -34,11 +34,11 @@ const CG_DEPTH = 16 + 57;
 const F_CG_KNOWN = 1 << 6;
 const CG_NAME_LEN = 160;
 // struct ctrace_exec: hdr, task, the exec's facts (64 bytes of numbers ending with n_ancestors,
-// tty, cwd), argc, argv_len, filename_len, _pad, data (n_ancestors ancestors of 48 bytes, then
+// tty), argc, argv_len, filename_len, cwd_len, data (n_ancestors ancestors of 48 bytes, then
 // the cgroup's names, cg_depth of 160 bytes, then the filename)
 const N_ANCESTORS = (taskSize: number) => 16 + taskSize + 56;
 const FILENAME = (taskSize: number, nAncestors: number, cgDepth: number) =>
-  16 + taskSize + 64 + 32 + 256 + 16 + nAncestors * 48 + cgDepth * CG_NAME_LEN;
+  16 + taskSize + 64 + 32 + 16 + nAncestors * 48 + cgDepth * CG_NAME_LEN;
 
 interface Rec {
   type: number;
@@ -146,7 +146,7 @@ describe.runIf(privileged())('native addon against the kernel', () => {
   it('was compiled against the ABI that TypeScript decodes', () => {
     const { cgroupVerdict: _, ...sizes } = abi.sizes;
     expect(sizes).toEqual(SIZE);
-    expect(abi.version).toBe(2);
+    expect(abi.version).toBe(3);
   });
 
   it('loads, attaches every required hook and reports hooks', () => {

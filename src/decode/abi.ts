@@ -5,7 +5,7 @@
  */
 import { decodeBytes, decodeCString } from '../util/bytes.js';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 export const COMM_LEN = 16;
 export const CG_LEVELS = 6;
@@ -106,12 +106,12 @@ export const OFF = {
     nAncestors: 152,
     execSeq: 156,
     tty: 160,
-    cwd: 192,
-    argc: 448,
-    argvLen: 452,
-    filenameLen: 456,
-    /** n_ancestors struct ctrace_ancestor, task.cg_depth cgroup names, the filename and its NUL, then argv */
-    data: 464,
+    argc: 192,
+    argvLen: 196,
+    filenameLen: 200,
+    cwdLen: 204,
+    /** n_ancestors struct ctrace_ancestor, task.cg_depth cgroup names, the filename and the cwd with their NULs, then argv */
+    data: 208,
   },
   /** struct ctrace_ancestor, from its start */
   ancestor: { startNs: 0, cgroupKey: 8, tgid: 16, nspid: 20, pidnsIno: 24, comm: 32 },
@@ -124,7 +124,7 @@ export const SIZE = {
   hdr: 16,
   task: 64 + COMM_LEN,
   ancestor: 48,
-  exec: 16 + 80 + 64 + TTY_LEN + PATH_LEN + 16 + ANC_AREA + CG_AREA + FILENAME_LEN + ARGV_LEN,
+  exec: 16 + 80 + 64 + TTY_LEN + 16 + ANC_AREA + CG_AREA + FILENAME_LEN + PATH_LEN + ARGV_LEN,
   exit: 16 + 80 + 16 + CG_AREA,
   mount: 16 + 80 + 24 + 2 * PATH_LEN + FSTYPE_LEN + CG_AREA,
   pidVerdict: 16,
@@ -355,7 +355,7 @@ function readAncestors(buf: Buffer, dv: DataView, o: number): RawAncestor[] {
   return out;
 }
 
-function readExecFacts(buf: Buffer, dv: DataView, o: number): RawExecFacts {
+function readExecFacts(buf: Buffer, dv: DataView, o: number, cwd: string): RawExecFacts {
   return {
     exeDev: dv.getUint32(o + OFF.exec.exeDev, true),
     exeIno: dv.getBigUint64(o + OFF.exec.exeIno, true),
@@ -369,7 +369,7 @@ function readExecFacts(buf: Buffer, dv: DataView, o: number): RawExecFacts {
     usernsLevel: dv.getUint32(o + OFF.exec.usernsLevel, true),
     execSeq: dv.getUint32(o + OFF.exec.execSeq, true),
     tty: decodeCString(buf, o + OFF.exec.tty, TTY_LEN),
-    cwd: decodeCString(buf, o + OFF.exec.cwd, PATH_LEN),
+    cwd,
     ancestors: readAncestors(buf, dv, o),
   };
 }
@@ -397,10 +397,13 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
     const namesAt = OFF.exec.data + ancBytes;
     const namesBytes = type === EV_EXEC && size > OFF.exec.data ? Math.min(buf[o + OFF.task.cgDepth]!, CG_LEVELS) * CG_NAME_LEN : 0;
     if (type === EV_EXEC && size > namesAt + namesBytes) {
-      // data: the ancestors, the cgroup's names, the filename and its NUL, then argv
+      // data: the ancestors, the cgroup's names, the filename and the cwd with their NULs, then argv
       const fileAt = namesAt + namesBytes;
       const filenameLen = Math.min(dv.getUint32(o + OFF.exec.filenameLen, true), size - fileAt - 1);
-      const argvAt = fileAt + filenameLen + 1;
+      const cwdAt = fileAt + filenameLen + 1;
+      const rest = size - cwdAt;
+      const cwdLen = rest === 0 ? 0 : Math.min(dv.getUint32(o + OFF.exec.cwdLen, true), rest - 1);
+      const argvAt = rest === 0 ? size : cwdAt + cwdLen + 1;
       const argvLen = Math.min(dv.getUint32(o + OFF.exec.argvLen, true), size - argvAt);
       const argv = splitArgv(buf, o + argvAt, argvLen);
       const argc = dv.getUint32(o + OFF.exec.argc, true);
@@ -409,7 +412,7 @@ export function decodeBatch(buf: Buffer, paths: CgroupPathCache, out: RawRecord[
         flags,
         ktimeNs,
         task: readTask(buf, dv, o, flags, paths, namesAt, namesBytes),
-        facts: readExecFacts(buf, dv, o),
+        facts: readExecFacts(buf, dv, o, decodeCString(buf, o + cwdAt, cwdLen)),
         argc,
         filename: decodeBytes(buf, o + fileAt, o + fileAt + filenameLen),
         argv,
