@@ -6,8 +6,7 @@
  * one of its records has names), and a cgroup userland never saw (searched for by its key).
  * Real runc containers, real cgroups.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CGKEY_V1 } from '../src/decode/abi.js';
 import { findCgroupPath, readCgroupMounts } from '../src/decode/cgroupfs.js';
@@ -15,21 +14,15 @@ import type { ExecEvent, TraceEvent } from '../src/events/event.js';
 import { Tracer } from '../src/tracer/tracer.js';
 import { v1SubsysId } from '../src/util/host.js';
 import { CGROUP_ROOT, makeCgroup } from './helpers/cgroups.js';
+import { openGate, WAIT_AT_GATE } from './helpers/fifo-gate.js';
 import { privileged } from './helpers/privileges.js';
-import { cleanupAllContainers, dockerId, runContainer, runContainerToExit, type RunningContainer } from './helpers/runc.js';
+import { cleanupAllContainers, dockerId, runContainer, runContainerToExit } from './helpers/runc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits on a FIFO in its own /tmp, then runs /bin/true `n` times with a tag and exits. */
+/** Waits at the gate, then runs /bin/true `n` times with a tag and exits. */
 const waitThenExec = (n: number, tag: string) =>
-  `mkfifo /tmp/go && read x < /tmp/go && i=0; while [ $i -lt ${n} ]; do /bin/true ${tag} $i; i=$((i+1)); done`;
-
-async function trigger(c: RunningContainer): Promise<void> {
-  const fifo = `/proc/${c.pid}/root/tmp/go`;
-  for (let i = 0; i < 250 && !existsSync(fifo); i++) await sleep(20);
-  const w = spawn('/bin/sh', ['-c', `echo go > ${fifo}`], { stdio: 'ignore' });
-  await new Promise((r) => w.on('exit', r));
-}
+  `${WAIT_AT_GATE}i=0; while [ $i -lt ${n} ]; do /bin/true ${tag} $i; i=$((i+1)); done`;
 
 const tagged = (events: TraceEvent[], tag: string) =>
   events.filter((e): e is ExecEvent => e.type === 'exec' && e.exec.argv[1] === tag);
@@ -71,7 +64,7 @@ describe.runIf(privileged())('records without cgroup names', () => {
     try {
       // the start-up walk found it: its verdict is in the kernel before its first record
       expect(tracer.startup?.containerProcesses).toBeGreaterThanOrEqual(1);
-      await trigger(c);
+      await openGate(c);
       const done = await c.exited;
       expect(done.code).toBe(0);
       for (const end = Date.now() + 10_000; Date.now() < end && tagged(events, tag).length < 20; ) await sleep(50);

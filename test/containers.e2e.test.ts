@@ -7,10 +7,11 @@
  * that only look like containers.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readlinkSync, statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctraceBin, startCtrace, type JsonEvent } from './helpers/ctrace-cli.js';
 import { makeCgroup, type TestCgroup } from './helpers/cgroups.js';
+import { openGate, WAIT_AT_GATE } from './helpers/fifo-gate.js';
 import { runInCgroup, runUnsharePidns } from './helpers/hostproc.js';
 import { privileged } from './helpers/privileges.js';
 import {
@@ -29,16 +30,8 @@ function ctrace(...args: string[]) {
 }
 const of = (events: JsonEvent[], id: string, type?: string) => events.filter((e) => e.container?.id === id && (!type || e.type === type));
 
-/** The container waits on a FIFO in its own /tmp, then mounts a tmpfs and exits 4. */
-const WAIT_THEN_MOUNT = 'mkfifo /tmp/go && read x < /tmp/go && /bin/mount -t tmpfs none /mnt && exit 4';
-
-/** Lets a WAIT_THEN_MOUNT container go: writes to its FIFO through its root, from the host. */
-async function trigger(c: RunningContainer): Promise<void> {
-  const fifo = `/proc/${c.pid}/root/tmp/go`;
-  for (let i = 0; i < 250 && !existsSync(fifo); i++) await new Promise((r) => setTimeout(r, 20));
-  const w = spawn('/bin/sh', ['-c', `echo go > ${fifo}`], { stdio: 'ignore' });
-  await new Promise((r) => w.on('exit', r));
-}
+/** The container waits at the gate, then mounts a tmpfs and exits 4. */
+const WAIT_THEN_MOUNT = `${WAIT_AT_GATE}/bin/mount -t tmpfs none /mnt && exit 4`;
 
 const POD_ANNOTATIONS = {
   'io.kubernetes.pod.name': 'web-0',
@@ -190,7 +183,7 @@ describe.runIf(privileged())('every container on the host: ps, inspect, run', ()
   it('containers started before ctrace: their later mount and exit carry the container id, runtime and names', async () => {
     const ct = await startCtrace();
     try {
-      await Promise.all([trigger(docker), trigger(podman), trigger(pod)]);
+      await Promise.all([openGate(docker), openGate(podman), openGate(pod)]);
       const exits = await Promise.all([docker.exited, podman.exited, pod.exited]);
       expect(exits.map((e) => e.code)).toEqual([4, 4, 4]);
       for (const [c, id] of [
