@@ -308,10 +308,12 @@ async function measure(w, cfg) {
   try {
     await sleep(SETTLE_MS);
     const cpu0 = tracer?.cpuNs?.() ?? null;
+    const split0 = tracer?.cpuByThread?.() ?? null;
     const rss = tracer ? peakRssFromNow(tracer.pid) : null;
     const res = await w.run(tag);
     await tracer?.drain();
     const cpu1 = tracer?.cpuNs?.() ?? null;
+    const split1 = tracer?.cpuByThread?.() ?? null;
     const rssPeakKb = rss?.peak() ?? null;
     const out = { elapsedNs: res.elapsedNs, failed: res.failed };
     if (!tracer) return out;
@@ -323,6 +325,7 @@ async function measure(w, cfg) {
     out.rssPeakKb = rssPeakKb;
     out.stoppedCleanly = stop.clean;
     out.cpuDuringNs = cpu1 !== null && cpu0 !== null ? cpu1 - cpu0 : null;
+    if (split0 && split1) out.cpuSplitNs = { js: split1.js - split0.js, reader: split1.reader - split0.reader, other: split1.other - split0.other };
     if (cfg.ctrace) {
       const s = stop.summary;
       out.cpuTotalNs = stop.cpuNs;
@@ -456,6 +459,12 @@ function summariseRounds(runs, opts, configs, workloads) {
         row.cpuPerEventUs = during.length
           ? median(during.map((m) => m.cpuDuringNs / m.summary.events / 1e3))
           : null;
+        // the same by thread group: which thread a configuration's extra CPU runs on
+        const split = during.filter((m) => m.cpuSplitNs);
+        if (split.length) {
+          const part = (k) => median(split.map((m) => m.cpuSplitNs[k] / m.summary.events / 1e3));
+          row.cpuSplitUs = { js: part('js'), reader: part('reader'), other: part('other') };
+        }
       } else if (cfg.peer && !cfg.floor) {
         // (the floor delivers nothing to count)
         const d = mine.map((m) => m.delivered).filter(Boolean);
@@ -856,7 +865,9 @@ function evaluateTargets(res) {
   const logCpu = (name, logCfg, baseCfg) => {
     const [l, b] = [cpuOf(logCfg), cpuOf(baseCfg)];
     if (!l || !b) return t.push({ name, pass: null, value: 'not measured' });
-    t.push({ name, pass: l <= 1.2 * b, value: `${(l / b).toFixed(2)}x: ${l.toFixed(1)} against ${b.toFixed(1)} us per event` });
+    const [ls, bs] = [row('exec-container', logCfg)?.cpuSplitUs, row('exec-container', baseCfg)?.cpuSplitUs];
+    const by = ls && bs ? ` (JS thread ${ls.js.toFixed(1)} against ${bs.js.toFixed(1)}, poll thread ${ls.reader.toFixed(1)} against ${bs.reader.toFixed(1)}, other threads ${ls.other.toFixed(1)} against ${bs.other.toFixed(1)})` : '';
+    t.push({ name, pass: l <= 1.2 * b, value: `${(l / b).toFixed(2)}x: ${l.toFixed(1)} against ${b.toFixed(1)} us per event${by}` });
   };
   logCpu('audit log alone (-q --log) CPU/event <= 1.2x stdout JSON to a file', 'ctrace -q --log', 'ctrace > file');
   logCpu('--log on top of stdout to /dev/null: CPU/event <= 1.2x stdout alone', 'ctrace --log', 'ctrace');

@@ -18,11 +18,14 @@ export function markdownReport(res) {
     L.push('## Overhead', '', `N=${p.n} execs, W=${p.w} workers, M=${p.m} mounts, ${p.rounds} rounds${p.quick ? ' (--quick)' : ''}, idle vCPUs ${p.idle}. Ratio: workload time with the tracer / without, median of the rounds.`, '');
     L.push(
       ...table(
-        ['workload', 'tracer', 'ratio', '90 % CI', 'range', 'lost', 'peak RSS MB', 'CPU µs/event'],
+        ['workload', 'tracer', 'ratio', '90 % CI', 'range', 'lost', 'peak RSS MB', 'CPU µs/event', 'of it: JS · poll · other threads'],
         res.overhead.map((r) =>
           r.unavailable
-            ? [r.workload, r.config, 'n/a', r.unavailable, '', '', '', '']
-            : [r.workload, r.config, f(r.median), r.ci90 ? r.ci90.map((x) => f(x)).join('–') : '–', r.range ? r.range.map((x) => f(x)).join('–') : '–', r.lost ?? '–', mb(r.rssPeakKbMax), f(r.cpuPerEventUs, 1)],
+            ? [r.workload, r.config, 'n/a', r.unavailable, '', '', '', '', '']
+            : [
+                r.workload, r.config, f(r.median), r.ci90 ? r.ci90.map((x) => f(x)).join('–') : '–', r.range ? r.range.map((x) => f(x)).join('–') : '–', r.lost ?? '–', mb(r.rssPeakKbMax), f(r.cpuPerEventUs, 1),
+                r.cpuSplitUs ? [r.cpuSplitUs.js, r.cpuSplitUs.reader, r.cpuSplitUs.other].map((x) => f(x, 1)).join(' · ') : '–',
+              ],
         ),
       ),
       '',

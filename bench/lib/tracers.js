@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_DIR, REPO_ROOT } from './build.js';
-import { bpfProgCounters, cpuNs, monoNowNs, runSync, sleep, statusKb } from './util.js';
+import { bpfProgCounters, cpuNs, cpuNsByThread, monoNowNs, runSync, sleep, statusKb } from './util.js';
 
 export const OUT_DIR = join(BUILD_DIR, 'out');
 const CTRACE_BIN = join(REPO_ROOT, 'bin', 'ctrace.js');
@@ -150,6 +150,8 @@ export async function startCtrace({ mode = 'null', extraArgs = [], onLine } = {}
     /** ctrace's start-up report: the process walk (src/tracer.ts StartupReport), or null */
     startup: () => parseStartup(stderr),
     cpuNs: () => cpuNs(pid),
+    /** CPU ns by thread group (JS main thread, poll thread, the rest) */
+    cpuByThread: () => cpuNsByThread(pid),
     bpf: () => bpfProgCounters(pid),
     /** waits until ctrace has gone quiet: its CPU time stops moving (or `until()` holds) */
     async drain({ until, maxMs = 15_000 } = {}) {

@@ -67,6 +67,30 @@ export function cpuNs(pid) {
 }
 const CLK_TCK = Number(runSync('getconf', ['CLK_TCK']).stdout.trim()) || 100;
 
+/**
+ * ctrace's CPU time in ns by thread: `js` its main thread (JavaScript, and the addon's work it
+ * calls: a lane batch's copy, the log's chain), `reader` the poll thread (`ctrace-ring`: the ring,
+ * the lane's JSON lines), `other` the rest (stdout's writer, V8's collector, libuv's file writes
+ * and fsyncs); null when the process is gone.
+ */
+export function cpuNsByThread(pid) {
+  const out = { js: 0, reader: 0, other: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        const part = tid === String(pid) ? 'js' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === 'ctrace-ring' ? 'reader' : 'other';
+        out[part] += ns;
+      } catch {
+        /* the thread ended meanwhile */
+      }
+    }
+  } catch {
+    return null;
+  }
+  return out;
+}
+
 /** A field of /proc/PID/status in kB (VmHWM, VmRSS), or null. */
 export function statusKb(pid, field) {
   try {
