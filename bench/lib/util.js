@@ -38,23 +38,12 @@ export function which(name) {
   return r.code === 0 ? r.stdout.trim() : null;
 }
 
-/** utime+stime of a process in ns (clock ticks from /proc/PID/stat), or null when it is gone. */
+/** utime+stime of a process in ns, all threads, or null when it is gone. */
 export function cpuNs(pid) {
   // the scheduler's own ns counts of each thread (/proc/<pid>/task/*/schedstat): /proc/<pid>/stat
   // counts 10 ms ticks, too coarse for a few µs per event over a storm
-  try {
-    let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        /* the thread ended meanwhile */
-      }
-    }
-    if (ns > 0) return ns;
-  } catch {
-    /* no schedstat: ticks below */
-  }
+  const t = cpuNsByThread(pid);
+  if (t && t.js + t.reader + t.other > 0) return t.js + t.reader + t.other;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
