@@ -307,13 +307,16 @@ async function measure(w, cfg) {
   }
   try {
     await sleep(SETTLE_MS);
-    const cpu0 = tracer?.cpuNs?.() ?? null;
-    const split0 = tracer?.cpuByThread?.() ?? null;
+    // ctrace's by thread, its total their sum (one read of /proc, so the two agree); a peer's total
+    const cpuNow = () => {
+      const split = tracer?.cpuByThread?.() ?? null;
+      return { split, total: split ? split.js + split.reader + split.other : (tracer?.cpuNs?.() ?? null) };
+    };
+    const { total: cpu0, split: split0 } = cpuNow();
     const rss = tracer ? peakRssFromNow(tracer.pid) : null;
     const res = await w.run(tag);
     await tracer?.drain();
-    const cpu1 = tracer?.cpuNs?.() ?? null;
-    const split1 = tracer?.cpuByThread?.() ?? null;
+    const { total: cpu1, split: split1 } = cpuNow();
     const rssPeakKb = rss?.peak() ?? null;
     const out = { elapsedNs: res.elapsedNs, failed: res.failed };
     if (!tracer) return out;

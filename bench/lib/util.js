@@ -38,12 +38,33 @@ export function which(name) {
   return r.code === 0 ? r.stdout.trim() : null;
 }
 
+/**
+ * Calls fn(tid, ns) with each thread's CPU time, the scheduler's own ns count
+ * (/proc/PID/task/TID/schedstat); false when the process is gone.
+ */
+function eachThreadNs(pid, fn) {
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  for (const tid of tids) {
+    try {
+      fn(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return true;
+}
+
 /** utime+stime of a process in ns, all threads, or null when it is gone. */
 export function cpuNs(pid) {
-  // the scheduler's own ns counts of each thread (/proc/<pid>/task/*/schedstat): /proc/<pid>/stat
-  // counts 10 ms ticks, too coarse for a few µs per event over a storm
-  const t = cpuNsByThread(pid);
-  if (t && t.js + t.reader + t.other > 0) return t.js + t.reader + t.other;
+  // schedstat's ns: /proc/<pid>/stat counts 10 ms ticks, too coarse for a few µs per event over a
+  // storm (it is the fallback when schedstat is missing)
+  let ns = 0;
+  if (eachThreadNs(pid, (_tid, n) => (ns += n)) && ns > 0) return ns;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -60,24 +81,15 @@ const CLK_TCK = Number(runSync('getconf', ['CLK_TCK']).stdout.trim()) || 100;
  * ctrace's CPU time in ns by thread: `js` its main thread (JavaScript, and the addon's work it
  * calls: a lane batch's copy, the log's chain), `reader` the poll thread (`ctrace-ring`: the ring,
  * the lane's JSON lines), `other` the rest (stdout's writer, V8's collector, libuv's file writes
- * and fsyncs); null when the process is gone.
+ * and fsyncs); null when the process is gone or schedstat counts nothing.
  */
 export function cpuNsByThread(pid) {
   const out = { js: 0, reader: 0, other: 0 };
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-        const part = tid === String(pid) ? 'js' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === 'ctrace-ring' ? 'reader' : 'other';
-        out[part] += ns;
-      } catch {
-        /* the thread ended meanwhile */
-      }
-    }
-  } catch {
-    return null;
-  }
-  return out;
+  const gone = !eachThreadNs(pid, (tid, ns) => {
+    const part = tid === String(pid) ? 'js' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === 'ctrace-ring' ? 'reader' : 'other';
+    out[part] += ns;
+  });
+  return gone || out.js + out.reader + out.other === 0 ? null : out;
 }
 
 /** A field of /proc/PID/status in kB (VmHWM, VmRSS), or null. */
