@@ -4,6 +4,7 @@
 #include "abi.h"
 #include "chain_seal.h"
 #include "json_lane_binding.h"
+#include "log_writer_binding.h"
 #include "program.h"
 
 namespace {
@@ -11,6 +12,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Program", ctrace::Program::Define(env));
   exports.Set("JsonLane", ctrace::JsonLaneBinding::Define(env));
+  exports.Set("LogWriter", ctrace::LogWriterBinding::Define(env));
   exports.Set("abi", ctrace::AbiInfo::Describe(env));
   exports.Set("sealLines", Napi::Function::New(env, ctrace::ChainSeal::SealLines, "sealLines"));
   return exports;

@@ -61,9 +61,18 @@ struct Sha256 {
 
 thread_local Sha256 sha;
 
+void ToHex(const unsigned char digest[32], char hex[64]) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 32; i++) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 15];
+  }
+}
+
 }  // namespace
 
-size_t ChainSeal::SealedSize(const uint8_t* lines, size_t n, uint64_t seq) {
+size_t ChainSeal::SealedSize(const uint8_t* lines, size_t n, uint64_t seq, uint64_t* count) {
+  const uint64_t first = seq;
   size_t total = 0;
   size_t start = 0;
   while (start < n) {
@@ -74,13 +83,13 @@ size_t ChainSeal::SealedSize(const uint8_t* lines, size_t n, uint64_t seq) {
     total += (end - 1 - start) + kSeqKeyLen + Digits(seq++) + kHashKeyLen + kHashHex + 3;  // "}\n
     start = end + 1;
   }
+  if (count != nullptr) *count = seq - first;
   return total;
 }
 
 bool ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char head_hex[64], uint8_t* out,
                          SealCounts* counts) {
   if (sha.md == nullptr || sha.ctx == nullptr) return false;
-  static const char kHex[] = "0123456789abcdef";
   size_t start = 0;
   while (start < n) {
     const auto* nl = static_cast<const uint8_t*>(memchr(lines + start, '\n', n - start));
@@ -103,10 +112,7 @@ bool ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char hea
     if (EVP_DigestInit_ex2(sha.ctx, sha.md, nullptr) != 1 || EVP_DigestUpdate(sha.ctx, head_hex, kHashHex) != 1 ||
         EVP_DigestUpdate(sha.ctx, out, static_cast<size_t>(p + 1 - out)) != 1 || EVP_DigestFinal_ex(sha.ctx, digest, nullptr) != 1)
       return false;
-    for (int i = 0; i < 32; i++) {
-      head_hex[2 * i] = kHex[digest[i] >> 4];
-      head_hex[2 * i + 1] = kHex[digest[i] & 15];
-    }
+    ToHex(digest, head_hex);
     memcpy(p, kHashKey, kHashKeyLen);
     p += kHashKeyLen;
     memcpy(p, head_hex, kHashHex);
@@ -118,6 +124,46 @@ bool ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char hea
     ++*seq;
     start = static_cast<size_t>(nl - lines) + 1;
   }
+  return true;
+}
+
+bool ChainSeal::SealRecord(const uint8_t* body, size_t n, bool head_record, uint64_t* seq, char head_hex[64],
+                           std::vector<uint8_t>* out) {
+  if (sha.md == nullptr || sha.ctx == nullptr || n < 2 || body[0] != '{' || body[n - 1] != '}') return false;
+  static constexpr char kPrevKey[] = ",\"prev\":\"";
+  constexpr size_t kPrevKeyLen = sizeof(kPrevKey) - 1;
+  const size_t at = out->size();
+  out->resize(at + (n - 1) + kSeqKeyLen + 20 + kPrevKeyLen + kHashHex + 1 + kHashKeyLen + kHashHex + 3);
+  uint8_t* const start = out->data() + at;
+  memcpy(start, body, n - 1);
+  uint8_t* p = start + n - 1;
+  memcpy(p, kSeqKey, kSeqKeyLen);
+  p += kSeqKeyLen;
+  p = reinterpret_cast<uint8_t*>(std::to_chars(reinterpret_cast<char*>(p), reinterpret_cast<char*>(p) + 20, *seq).ptr);
+  if (head_record) {
+    memcpy(p, kPrevKey, kPrevKeyLen);
+    p += kPrevKeyLen;
+    memcpy(p, head_hex, kHashHex);
+    p += kHashHex;
+    *p++ = '"';
+  }
+  *p = '}';
+  unsigned char digest[32];
+  if (EVP_DigestInit_ex2(sha.ctx, sha.md, nullptr) != 1 || EVP_DigestUpdate(sha.ctx, head_hex, kHashHex) != 1 ||
+      EVP_DigestUpdate(sha.ctx, start, static_cast<size_t>(p + 1 - start)) != 1 || EVP_DigestFinal_ex(sha.ctx, digest, nullptr) != 1) {
+    out->resize(at);
+    return false;
+  }
+  ToHex(digest, head_hex);
+  memcpy(p, kHashKey, kHashKeyLen);
+  p += kHashKeyLen;
+  memcpy(p, head_hex, kHashHex);
+  p += kHashHex;
+  *p++ = '"';
+  *p++ = '}';
+  *p++ = '\n';
+  out->resize(static_cast<size_t>(p - out->data()));
+  ++*seq;
   return true;
 }
 

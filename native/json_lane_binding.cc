@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "log_writer_binding.h"
 
 #include <string>
 #include <vector>
@@ -75,6 +76,7 @@ Napi::Function JsonLaneBinding::Define(Napi::Env env) {
                          InstanceMethod<&JsonLaneBinding::Counts>("counts"),
                          InstanceMethod<&JsonLaneBinding::Format>("format"),
                          InstanceMethod<&JsonLaneBinding::SetOutput>("setOutput"),
+                         InstanceMethod<&JsonLaneBinding::SetLog>("setLog"),
                          InstanceMethod<&JsonLaneBinding::Write>("write"),
                          InstanceMethod<&JsonLaneBinding::SetDeliverWritten>("setDeliverWritten"),
                          InstanceMethod<&JsonLaneBinding::SetHoldLines>("setHoldLines"),
@@ -100,6 +102,10 @@ std::shared_ptr<JsonLane> JsonLaneBinding::From(Napi::Env env, const Napi::Value
 
 std::shared_ptr<OutQueue> JsonLaneBinding::OutputOf(const Napi::Value& value) {
   return Unwrap(value.As<Napi::Object>())->out_;
+}
+
+std::shared_ptr<LogWriter> JsonLaneBinding::LogOf(const Napi::Value& value) {
+  return Unwrap(value.As<Napi::Object>())->log_;
 }
 
 JsonLaneBinding::JsonLaneBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsonLaneBinding>(info) {
@@ -186,6 +192,16 @@ Napi::Value JsonLaneBinding::SetOutput(const Napi::CallbackInfo& info) {
     max_bytes = static_cast<size_t>(Integer(env, info[1], "setOutput: maxBytes", 4096, 1099511627776.0));
   if (fd < 0) return env.Undefined();
   if (const int err = out_->Open(fd, max_bytes); err != 0) NativeError::Throw(env, "stdout", err, "could not start the writer thread");
+  return env.Undefined();
+}
+
+// setLog(writer: LogWriter): the poll thread seals and writes the lines of the audit log this
+// writer holds (log_writer.h) instead of handing them to JavaScript; before start(), once.
+Napi::Value JsonLaneBinding::SetLog(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<LogWriter> log = LogWriterBinding::From(env, info.Length() > 0 ? info[0] : env.Undefined(), "setLog: writer");
+  if (log_) NativeError::Throw(env, "log", EALREADY, "the lane already has an audit log");
+  log_ = std::move(log);
   return env.Undefined();
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "json_lane.h"
+#include "log_writer.h"
 #include "out_queue.h"
 
 namespace ctrace {
@@ -20,6 +21,8 @@ class JsonLaneBinding : public Napi::ObjectWrap<JsonLaneBinding> {
   static std::shared_ptr<JsonLane> From(Napi::Env env, const Napi::Value& value, const char* what);
   // Its stdout queue (out_queue.h), for the poll thread; From() has checked the object.
   static std::shared_ptr<OutQueue> OutputOf(const Napi::Value& value);
+  // Its audit log's writer (setLog), for the poll thread; null without one.
+  static std::shared_ptr<LogWriter> LogOf(const Napi::Value& value);
 
   explicit JsonLaneBinding(const Napi::CallbackInfo& info);
 
@@ -31,6 +34,7 @@ class JsonLaneBinding : public Napi::ObjectWrap<JsonLaneBinding> {
   Napi::Value Counts(const Napi::CallbackInfo& info);
   Napi::Value Format(const Napi::CallbackInfo& info);
   Napi::Value SetOutput(const Napi::CallbackInfo& info);
+  Napi::Value SetLog(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value SetDeliverWritten(const Napi::CallbackInfo& info);
   Napi::Value SetHoldLines(const Napi::CallbackInfo& info);
@@ -44,6 +48,7 @@ class JsonLaneBinding : public Napi::ObjectWrap<JsonLaneBinding> {
 
   std::shared_ptr<JsonLane> lane_;
   std::shared_ptr<OutQueue> out_ = std::make_shared<OutQueue>();
+  std::shared_ptr<LogWriter> log_;
 };
 
 }  // namespace ctrace

@@ -296,16 +296,18 @@ Napi::Value Program::Start(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowType(env, "start(onBatch): onBatch", "a function");
   std::shared_ptr<JsonLane> lane;
   std::shared_ptr<OutQueue> out;
+  std::shared_ptr<LogWriter> log;
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
     lane = JsonLaneBinding::From(env, info[1], "start(onBatch, lane): lane");
     out = JsonLaneBinding::OutputOf(info[1]);
+    log = JsonLaneBinding::LogOf(info[1]);
   }
   RequireOpen(env, "start");
   if (reader_) NativeError::Throw(env, "start", EALREADY, "the tracer is already started");
   reader_ = std::make_unique<RingReader>(env, bpf_map__fd(skel_->maps.events), opts_.ring_bytes,
                                          info[0].As<Napi::Function>(), opts_.poll_ms, std::move(lane),
                                          bpf_map__fd(skel_->maps.pid_verdicts), &skel_->bss->reader_idle,
-                                         std::move(out));
+                                         std::move(out), std::move(log));
   self_ = Napi::Persistent(Value());
   return env.Undefined();
 }

@@ -178,6 +178,9 @@ struct RingReader::Shared {
   // The JSON lane, when JS asked for it: records of registered cgroups become lines here.
   std::shared_ptr<JsonLane> lane;
   std::shared_ptr<OutQueue> out;  // stdout's bounded queue: pushing never waits for the reader
+  // The audit log's writer (log_writer.h): lines-only batches are sealed and queued for it here,
+  // when the lines before them are (no held lines, JavaScript has handled every batch before).
+  std::shared_ptr<LogWriter> log;
   int verdict_fd = -1;
   std::atomic<uint64_t> verdict_errors{0};
 
@@ -492,12 +495,13 @@ struct RingReader::Shared {
           if (!Deliver(e)) return false;
         } else {
           written = true;
-          if (!lane->DeliverWritten()) {
-            batch.clear();
-            credit->Grant();  // nothing for JS: the credit stays ours
-            return true;
-          }
         }
+      }
+      // nothing for JS (the log has them, or nobody else wants them): the credit stays ours
+      if ((log && held.empty() && log->TakeLines(batch)) || (written && !lane->DeliverWritten())) {
+        batch.clear();
+        credit->Grant();
+        return true;
       }
       if (written || (!fd && lane->HoldLines())) return Hold(written);
     }
@@ -624,10 +628,11 @@ struct RingReader::Shared {
 
 RingReader::RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
                        std::shared_ptr<JsonLane> lane, int verdict_map_fd, uint32_t* idle_flag,
-                       std::shared_ptr<OutQueue> out)
+                       std::shared_ptr<OutQueue> out, std::shared_ptr<LogWriter> log)
     : shared_(std::make_shared<Shared>()) {
   Shared& s = *shared_;
   s.out = std::move(out);
+  s.log = std::move(log);
   s.poll_ms = poll_ms;
   s.idle_flag = idle_flag;
   s.lane = std::move(lane);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "json_lane.h"
+#include "log_writer.h"
 #include "out_queue.h"
 
 namespace ctrace {
@@ -39,11 +40,12 @@ class RingReader {
   // the PID verdicts the lane writes (json_lane.cc) go to verdict_map_fd. idle_flag is the
   // program's `reader_idle` global, which the thread sets while it sleeps (it must outlive
   // Stop()); null: never sleep. With `out` (ctrace run's stdout), lane batches of lines only go
-  // to that queue from the poll thread, which never waits for stdout. Throws NativeError (step 'ringbuf') when the ring buffer
+  // to that queue from the poll thread, which never waits for stdout; with `log` (an audit log's
+  // writer), to the log too, unless they must wait behind lines JS has not handled. Throws NativeError (step 'ringbuf') when the ring buffer
   // cannot be set up.
   RingReader(Napi::Env env, int ring_map_fd, uint32_t ring_bytes, Napi::Function on_batch, int poll_ms,
              std::shared_ptr<JsonLane> lane = nullptr, int verdict_map_fd = -1, uint32_t* idle_flag = nullptr,
-             std::shared_ptr<OutQueue> out = nullptr);
+             std::shared_ptr<OutQueue> out = nullptr, std::shared_ptr<LogWriter> log = nullptr);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;

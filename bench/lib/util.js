@@ -79,9 +79,10 @@ const CLK_TCK = Number(runSync('getconf', ['CLK_TCK']).stdout.trim()) || 100;
 
 /**
  * ctrace's CPU time in ns by thread: `js` its main thread (JavaScript, and the addon's work it
- * calls: a lane batch's copy, the log's chain), `reader` the poll thread (`ctrace-ring`: the ring,
- * the lane's JSON lines), `other` the rest (stdout's writer, V8's collector, libuv's file writes
- * and fsyncs); null when the process is gone or schedstat counts nothing.
+ * calls: a lane batch's copy), `reader` the poll thread (`ctrace-ring`: the ring, the lane's JSON
+ * lines, the audit log's chain over them), `other` the rest (stdout's writer, the log's writer
+ * `ctrace-log`, V8's collector, libuv's fsyncs); null when the process is gone or schedstat
+ * counts nothing.
  */
 export function cpuNsByThread(pid) {
   const out = { js: 0, reader: 0, other: 0 };

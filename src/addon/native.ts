@@ -147,6 +147,61 @@ export interface NativeJsonLane {
   setHoldLines(on: boolean): void;
   /** Whether the exec and exit records the lane takes are kept for takeNoted() (default true). */
   setNoting(on: boolean): void;
+  /**
+   * The audit log whose writer this is takes the lines of batches JavaScript would only have
+   * sealed and written (native/log_writer.h): the poll thread seals and queues them itself. Before
+   * the tracer starts; once.
+   */
+  setLog(writer: NativeLogWriter): void;
+}
+
+/**
+ * A JSONL audit log's records sealed and written off the JavaScript thread (native/log_writer.h).
+ * While it exists it holds the log's chain and is the one writer of the current file: every
+ * record goes through sealRecord() or sealLines(), in the order of the chain.
+ */
+export interface NativeLogWriter {
+  /** One record's JSON object without its chain fields (src/audit/codecs.ts jsonlBody): 0, or a negative errno (not sealed). */
+  sealRecord(body: string, head: boolean): number;
+  /** The lane's lines: err 0, or a negative errno (nothing sealed); the events sealed by type. */
+  sealLines(lines: Buffer): { err: number; exec: number; exit: number; mount: number };
+  /** What is sealed from now on goes to the next file. */
+  switchFile(): void;
+  /** The writer has written everything before the oldest pending switch and waits for resume(). */
+  atSwitch(): boolean;
+  /** Go on in the next file: its fd (kept open by the caller) and the bytes it holds. */
+  resume(fd: number, sizeOnDisk: number): void;
+  /** Write what is collected now, without waiting out the writer's hold. */
+  flush(): void;
+  /** Writes what is queued (unless failed or at a switch), then stops the writer thread. */
+  close(): void;
+  state(): NativeLogWriterState;
+}
+
+export interface NativeLogWriterState {
+  seq: number;
+  head: string;
+  /** records sealed by the writer, all of them */
+  records: number;
+  /** events of the lines the poll thread took */
+  exec: number;
+  exit: number;
+  mount: number;
+  /** the current file's bytes once everything queued is written */
+  fileSize: number;
+  queuedBytes: number;
+  writtenBytes: number;
+  writes: number;
+  /** fsyncs after writes (fsync 'always') */
+  syncs: number;
+  /** the current file reached its size limit */
+  full: boolean;
+  /** nothing queued, nothing being written */
+  idle: boolean;
+  /** a write (or its fsync) failed with this errno; the file was cut at its last complete record */
+  errno: number;
+  /** cutting off the partial record failed with this errno */
+  truncateErrno: number;
 }
 
 /** The lane output's bounded queue (native/out_queue.h). */
@@ -182,6 +237,17 @@ export interface NativeAddon {
   Program: NativeProgramConstructor;
   /** new JsonLane(clockOffsetNs, bootId?, capabilityNames?): capability names by bit (src/events/identity.ts CAP_NAMES; a bit without one is CAP_<n>) */
   JsonLane: new (clockOffsetNs: bigint, bootId?: string, capabilityNames?: readonly string[]) => NativeJsonLane;
+  /** new LogWriter(fd, fileSize, recordsInFile, seq, head, maxSize, fsyncAlways, holdMs): see NativeLogWriter */
+  LogWriter: new (
+    fd: number,
+    fileSize: number,
+    recordsInFile: number,
+    seq: number,
+    head: string,
+    maxSize: number,
+    fsyncAlways: boolean,
+    holdMs: number,
+  ) => NativeLogWriter;
   abi: NativeAbi;
   /**
    * The audit log's chain (src/audit/chain.ts) over lines the JSON lane wrote, each an event's

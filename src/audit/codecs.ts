@@ -23,20 +23,26 @@ export type LogFormat = 'jsonl' | 'protobuf' | 'ocsf';
 
 /* ---------- JSONL ---------- */
 
-/** An event line's canonical bytes: the line with `seq` added as its last key. */
-export function eventCanonical(line: string, seq: number): string {
-  return line.slice(0, -1) + ',"seq":' + seq + '}';
+/**
+ * A JSONL record without its chain fields: the JSON object as src/format/json.ts writes it
+ * (events take the fast serialiser: the same bytes as JSON.stringify of their object).
+ */
+export function jsonlBody(entry: Entry): string {
+  return isEvent(entry) ? toJsonLine(entry) : JSON.stringify(toJsonObject(entry));
+}
+
+/**
+ * A record's canonical bytes: its body with `seq` (and, on a head record, `prev`) added as its
+ * last keys. native/chain_seal.cc (SealRecord, SealInto) lays them out the same way.
+ */
+export function jsonlCanonical(body: string, seq: number, prev: string | null): string {
+  return body.slice(0, -1) + ',"seq":' + seq + (prev ? ',"prev":"' + prev + '"' : '') + '}';
 }
 
 export const jsonlCodec: ChainCodec = {
   format: 'jsonl',
   canonical(entry, seq, prev) {
-    // events take the fast serialiser: the same bytes as JSON.stringify of the object below
-    if (isEvent(entry) && !prev) return eventCanonical(toJsonLine(entry), seq);
-    const o = toJsonObject(entry);
-    o.seq = seq;
-    if (prev) o.prev = prev;
-    return JSON.stringify(o);
+    return jsonlCanonical(jsonlBody(entry), seq, prev);
   },
   seal(canonical, hash) {
     const s = canonical as string;

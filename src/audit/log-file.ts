@@ -15,11 +15,16 @@
  *  - switch: fsync, close, rename to `<path>.<UTC time>` (ctrace's rotation; none when an
  *    external tool moved the file, SIGHUP), open a new file at the path, prune rotated files
  *    beyond `keep`.
+ *  - a JSONL log may hand its writing to the addon (attachWriter(), native/log_writer.h): the
+ *    writer thread then writes every record, and truncates after a failed write, while this
+ *    module keeps the rest: fsync, switches (the writer stops at each until the next file is
+ *    open), failure and close.
  */
 import { statSync } from 'node:fs';
 import { lstat, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { describeFsError, ensureDir, errCode } from '../util/fs-util.js';
+import { loadNative, type NativeLogWriter, type NativeLogWriterState } from '../addon/native.js';
+import { describeFsError, ensureDir, errCode, errnoError } from '../util/fs-util.js';
 import type { LogFormat } from './codecs.js';
 import type { FsyncPolicy } from './fsync.js';
 import { damagedPath, isRotatedName, rotatedPath } from './files.js';
@@ -54,6 +59,24 @@ interface SwitchOp {
   renameTo: string | null;
 }
 type Op = DataOp | SwitchOp;
+
+/** How often an attached writer is asked whether it failed, when nothing else asks. */
+const WATCH_MS = 250;
+/** How often a flush or a switch looks whether the writer got there. */
+const WRITER_POLL_MS = 2;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How long the writer collects records before it writes them: woken per batch it cost more than
+ * its writes (as stdout's writer to a file: native/out_queue.h). Well inside the fsync interval,
+ * before which nothing is durable anyway; with fsync after every write, no wait.
+ */
+function writerHoldMs(fsync: FsyncPolicy): number {
+  if (fsync === 'always') return 0;
+  return fsync === 'never' ? WRITER_HOLD_MS : Math.min(WRITER_HOLD_MS, Math.floor(fsync.intervalMs / 4));
+}
+const WRITER_HOLD_MS = 200;
 
 /** The buffers from byte `off` on. */
 function fromOffset(bufs: Buffer[], off: number): Buffer[] {
@@ -104,6 +127,12 @@ export class LogFile {
   private running = false;
   /** Called once when writing fails for good, after started(). */
   onFailure: (err: AuditLogError) => void = () => {};
+  /** the addon's writer, once attachWriter() gave it the writing */
+  private writer: NativeLogWriter | null = null;
+  /** its bytes written before the last fsync began */
+  private syncedBytes = 0;
+  private writerFlushDue = false;
+  private watch: NodeJS.Timeout | undefined;
 
   /** records queued, over all files */
   records = 0;
@@ -186,6 +215,7 @@ export class LogFile {
     this.ino = st.ino;
     this.dev = st.dev;
     this.durableSize = st.size;
+    if (switching) this.writer?.resume(fh.fd, st.size);
     if (switching) this.fileSize += st.size;
     else {
       this.fileSize = st.size;
@@ -199,6 +229,7 @@ export class LogFile {
     const fsync = this.o.fsync;
     if (typeof fsync === 'object') {
       this.timer = setInterval(() => {
+        this.checkWriter();
         if (this.unsynced) {
           this.syncWanted = true;
           this.schedule();
@@ -214,6 +245,7 @@ export class LogFile {
 
   /** The current file has reached maxSize (and holds more than the record that opens it). */
   get full(): boolean {
+    if (this.writer) return this.writer.state().full;
     return this.o.maxSize > 0 && this.fileSize >= this.o.maxSize && this.recordsInFile > 1;
   }
 
@@ -239,12 +271,54 @@ export class LogFile {
 
   /** ms since the oldest write not yet fsynced; 0 when everything written is synced. */
   fsyncLagMs(): number {
+    this.checkWriter();
     return this.unsynced ? performance.now() - this.unsyncedSince : 0;
   }
 
   /** Bytes the current file takes before it is full (Infinity without a size limit). */
   get room(): number {
-    return this.o.maxSize > 0 ? this.o.maxSize - this.fileSize : Infinity;
+    if (this.o.maxSize <= 0) return Infinity;
+    return this.o.maxSize - (this.writer ? this.writer.state().fileSize : this.fileSize);
+  }
+
+  /**
+   * Hands the writing of the current file to the addon (JSONL only), the chain going on from
+   * `head`: from now on records are sealed by the returned writer, not queued here. Null (and
+   * nothing changes) while anything queued here is not written yet.
+   */
+  attachWriter(head: { seq: number; hash: string }): NativeLogWriter | null {
+    if (this.writer || this.failure || this.o.format !== 'jsonl' || this.ops.length || this.pumping || this.scheduled) return null;
+    const { LogWriter } = loadNative();
+    const fsync = this.o.fsync;
+    const w = new LogWriter(this.fh.fd, this.durableSize, this.recordsInFile, head.seq, head.hash, this.o.maxSize, fsync === 'always', writerHoldMs(fsync));
+    this.writer = w;
+    // the writer's failures surface at the next seal, flush or switch, and here within a beat
+    this.watch = setInterval(() => this.checkWriter(), WATCH_MS);
+    this.watch.unref();
+    return w;
+  }
+
+  /** The writer's counters (null without one): its records, bytes, writes and fsyncs add to this file's. */
+  writerState(): NativeLogWriterState | null {
+    return this.writer?.state() ?? null;
+  }
+
+  /**
+   * Records were sealed by the writer in this tick: they go out with one write at its end, as
+   * records queued here do.
+   */
+  sealedByWriter(): void {
+    if (this.writerFlushDue) return;
+    this.writerFlushDue = true;
+    setImmediate(() => {
+      this.writerFlushDue = false;
+      if (!this.failure) this.writer?.flush();
+    });
+  }
+
+  /** The writer refused a record: it failed with this errno (checkWriter says how). */
+  writerFailed(errno: number): void {
+    if (!this.checkWriter()) this.fail(errnoError(errno, 'write'));
   }
 
   /**
@@ -272,6 +346,8 @@ export class LogFile {
   switchTo(renameTo: string | null): void {
     if (renameTo) this.reserved.add(renameTo);
     this.ops.push({ kind: 'switch', renameTo });
+    this.writer?.switchFile();
+    this.schedule();
     this.switchPending++;
     this.fileSize = 0;
     this.recordsInFile = 0;
@@ -280,6 +356,8 @@ export class LogFile {
 
   /** Everything queued so far is written and fsynced when this resolves. */
   async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.writer) await this.drainWriter();
     if (this.failure) throw this.failure;
     this.syncWanted = true;
     await new Promise<void>((r) => {
@@ -301,6 +379,8 @@ export class LogFile {
     } else {
       await this.idle();
     }
+    clearInterval(this.watch);
+    this.writer?.close();
     await this.fh.close().catch(() => {});
     if (this.failure) throw this.failure;
   }
@@ -335,6 +415,7 @@ export class LogFile {
           if (this.unsynced) {
             this.unsynced = false;
             this.syncs++;
+            if (this.writer) this.syncedBytes = this.writer.state().writtenBytes;
             await this.fh.sync();
           }
           continue;
@@ -411,6 +492,7 @@ export class LogFile {
   }
 
   private async switchFile(op: SwitchOp): Promise<void> {
+    if (this.writer) await this.writerAtSwitch();
     this.switchPending--;
     this.syncs++;
     await this.fh.sync();
@@ -435,6 +517,52 @@ export class LogFile {
     }
   }
 
+  /**
+   * The writer's news: its failure (the file failed: true), or bytes written since the last
+   * fsync (unsynced from now on).
+   */
+  private checkWriter(): boolean {
+    if (!this.writer || this.failure) return !!this.failure;
+    const s = this.writer.state();
+    if (s.errno) {
+      const err = errnoError(s.errno, 'write');
+      this.fail(
+        s.truncateErrno
+          ? new AuditLogError(
+              `writing audit log ${this.path} failed: ${describeFsError(err)}, and truncating its partial record failed: ${describeFsError(errnoError(s.truncateErrno, 'ftruncate'))}`,
+              errCode(err),
+            )
+          : err,
+      );
+      return true;
+    }
+    // (with fsync 'always' the writer fsyncs after each of its writes)
+    if (s.writtenBytes > this.syncedBytes && !this.unsynced && this.o.fsync !== 'always') {
+      this.unsynced = true;
+      this.unsyncedSince = performance.now();
+    }
+    return false;
+  }
+
+  /** Until the writer has written everything sealed so far (a switch on the way is the pump's), or failed. */
+  private async drainWriter(): Promise<void> {
+    for (;;) {
+      if (this.checkWriter()) return;
+      this.writer!.flush();
+      if (this.writer!.state().idle) return;
+      await sleep(WRITER_POLL_MS);
+    }
+  }
+
+  /** Until the writer waits at the switch this pump is making (everything for the old file written). */
+  private async writerAtSwitch(): Promise<void> {
+    while (!this.writer!.atSwitch()) {
+      if (this.checkWriter()) throw this.failure;
+      this.writer!.flush();
+      await sleep(WRITER_POLL_MS);
+    }
+  }
+
   private fail(err: unknown): void {
     if (this.failure) return;
     const e =
@@ -447,6 +575,9 @@ export class LogFile {
     this.failure = e;
     this.ops = [];
     clearInterval(this.timer);
+    clearInterval(this.watch);
+    // (a writer that failed itself has stopped already; one waiting at a switch stops at once)
+    this.writer?.close();
     if (this.running) this.onFailure(e);
   }
 }

@@ -8,6 +8,10 @@
  * This module decides when a file ends (maxSize reached, or SIGHUP after an external tool moved
  * it): a rotate record, the switch, a continuation record linked to it.
  *
+ * A JSONL log under a tracer with the JSON lane hands its chain and its writes to the addon
+ * (attachLane()): the poll thread then seals the lines JavaScript would only have sealed and
+ * written, and a writer thread writes them; this module seals its own records there too.
+ *
  * Durability, chosen on purpose (like pino's sonic-boom): records are written once per batch
  * and fsynced per the policy (default every second); close() writes the stop record and
  * everything queued, then fsyncs. After a failed write the log ends at its last complete record,
@@ -17,6 +21,7 @@
 import { basename, resolve } from 'node:path';
 import type { EventType, LostReport, TraceEvent } from '../events/event.js';
 import type { LossSource, StartOptions } from '../events/records.js';
+import type { NativeLogWriter } from '../addon/native.js';
 import { describeFsError, errCode } from '../util/fs-util.js';
 import type { Sink } from '../sinks/sink.js';
 import type { LogFormat } from './codecs.js';
@@ -121,6 +126,17 @@ export class AuditLog implements Sink {
     return log;
   }
 
+  /**
+   * Hands the chain and the writing to the addon (a JSONL log, before the tracer starts): give
+   * the writer to the tracer's lane (TracerOptions.jsonLaneLog). Null when this log cannot.
+   */
+  attachLane(): NativeLogWriter | null {
+    if (this.format !== 'jsonl' || this.file.failed || this.closing) return null;
+    const writer = this.file.attachWriter(this.records.head());
+    if (writer) this.records.attach(writer, (errno) => this.file.writerFailed(errno));
+    return writer;
+  }
+
   /* ---------- the Sink side (synchronous, never blocks the tracer) ---------- */
 
   write(event: TraceEvent): void {
@@ -139,11 +155,15 @@ export class AuditLog implements Sink {
     // a batch that cannot fill the file is chained whole, in Buffers; one that may is chained
     // line by line, so the file rotates after the very line that fills it
     if (!this.rotateDue && lines.length * 2 < this.file.room) {
+      if (this.file.writerState()) {
+        this.records.lines(lines); // sealed and queued by the addon
+        return this.file.sealedByWriter();
+      }
       // in slices a seal block holds: the reader hands over up to a few MiB of held lines at once
       for (let start = 0; start < lines.length; ) {
         const end = sliceEnd(lines, start, SEAL_SLICE_BYTES);
         const { bytes, records } = this.records.lines(lines.subarray(start, end), this.blocks.room(), (size) => this.blocks.fresh(size));
-        if (records) this.queue(bytes, records, this.blocks.sealed(bytes.length));
+        if (records && bytes) this.queue(bytes, records, this.blocks.sealed(bytes.length));
         start = end;
       }
       return;
@@ -199,15 +219,17 @@ export class AuditLog implements Sink {
   /** Counters: records appended, events by type, kernel losses noted, records dropped after a failure, rotations, write and fsync calls. */
   stats(): AuditLogStats {
     const f = this.file;
+    const w = f.writerState();
+    this.records.syncTally();
     return {
-      records: f.records,
+      records: f.records + (w?.records ?? 0),
       events: { ...this.records.tally.events },
       lost: this.records.tally.lost,
       dropped: this.dropped,
       rotations: f.switches,
-      writes: f.writes,
-      syncs: f.syncs,
-      bytes: f.bytes,
+      writes: f.writes + (w?.writes ?? 0),
+      syncs: f.syncs + (w?.syncs ?? 0),
+      bytes: f.bytes + (w?.writtenBytes ?? 0),
       fsyncLagMs: f.fsyncLagMs(),
     };
   }
@@ -227,8 +249,10 @@ export class AuditLog implements Sink {
   /** Where lane lines are sealed. */
   private readonly blocks = new SealBlocks();
 
-  private queue(bytes: string | Buffer, records = 1, written?: () => void): void {
-    this.file.queue(bytes, records, written);
+  /** `bytes` null: the addon's writer sealed and queued the record. */
+  private queue(bytes: string | Buffer | null, records = 1, written?: () => void): void {
+    if (bytes !== null) this.file.queue(bytes, records, written);
+    else this.file.sealedByWriter();
     if (this.file.full) this.rotateDue = true;
   }
 
@@ -240,9 +264,12 @@ export class AuditLog implements Sink {
   private rotate(reason: 'size' | 'SIGHUP'): void {
     this.rotateDue = false;
     const renameTo = reason === 'size' ? this.file.rotatedName() : null;
-    this.file.queue(this.records.rotate(reason));
+    const end = this.records.rotate(reason);
+    if (end !== null) this.file.queue(end);
     this.file.switchTo(renameTo);
-    this.file.queue(this.records.continuation(renameTo ? basename(renameTo) : null));
+    const next = this.records.continuation(renameTo ? basename(renameTo) : null);
+    if (next !== null) this.file.queue(next);
+    else this.file.sealedByWriter();
   }
 }
 

@@ -102,6 +102,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       jsonLaneFd: direct ? 1 : undefined,
       // without stdout the lines' only consumer is the log: batched, they wake us far less often
       jsonLaneHold: !direct,
+      // and the log alone: the addon seals and writes them, JavaScript is not woken for them
+      jsonLaneLog: sink.laneLog() ?? undefined,
       // nothing here asks the tracer's process table: the lane keeps no copy of its execs for it
       processTable: false,
     });

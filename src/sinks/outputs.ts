@@ -12,6 +12,7 @@
  */
 import type { LostReport, TraceEvent } from '../events/event.js';
 import type { AuditLog } from '../audit/log.js';
+import type { NativeLogWriter } from '../addon/native.js';
 import type { LogFormat } from '../audit/codecs.js';
 import { fsyncPolicy } from '../audit/fsync.js';
 import type { StartOptions } from '../events/records.js';
@@ -165,6 +166,15 @@ export class Outputs implements Sink {
   /** Some output keeps the lane's lines (stdout, written by the tracer, does not need them back). */
   get wantsLines(): boolean {
     return this.acceptsLines && (!!this.log || !!this.nats);
+  }
+
+  /**
+   * The audit log's writer for the tracer's lane (TracerOptions.jsonLaneLog), when the log is
+   * the only output that keeps the lines: the addon then seals and writes what would only reach
+   * it. Before the tracer starts.
+   */
+  laneLog(): NativeLogWriter | null {
+    return this.wantsLines && this.log && !this.nats ? this.log.attachLane() : null;
   }
 
   /** Events as JSON lines from the tracer's lane (only when acceptsLines). */

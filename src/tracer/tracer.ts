@@ -19,7 +19,7 @@ import { hostPidnsIno, preflight, v1SubsysId } from '../util/host.js';
 import { toJsonLine } from '../format/json.js';
 import { forEachChunk, JsonLane } from './lane.js';
 import { LaneOutput } from './lane-output.js';
-import { loadNative, type NativeOutputStats, type NativeProgram } from '../addon/native.js';
+import { loadNative, type NativeLogWriter, type NativeOutputStats, type NativeProgram } from '../addon/native.js';
 import { ProcessTable, type ProcEntry } from '../classify/proctable.js';
 import { bootId, CAP_NAMES } from '../events/identity.js';
 import { Fanout, type BatchListener, type ErrorListener, type EventListener, type LinesListener, type LostListener } from './fanout.js';
@@ -84,6 +84,12 @@ export interface TracerOptions {
    * wakeups were most of its cost. A heavy stream (64 KiB a drain) keeps pollMs. Default false.
    */
   jsonLaneHold?: boolean;
+  /**
+   * With jsonLane: an audit log's writer (AuditLog.attachLane()). Batches of lines only, which
+   * onLines listeners would only seal and write to that log, are sealed and written by the
+   * addon instead and do not reach onLines; the others still do, in ring order.
+   */
+  jsonLaneLog?: NativeLogWriter;
   /** @deprecated the old name of `jsonLane`, still accepted */
   jsonLines?: boolean;
   /** @deprecated the old name of `jsonLaneFd`, still accepted (`jsonLaneFd` wins when both are given) */
@@ -179,6 +185,7 @@ export class Tracer implements AsyncIterable<TraceEvent> {
         const lane = new native.JsonLane(this.native.clockOffsetNs(), bootId(), CAP_NAMES);
         if (options.processTable === false) lane.setNoting(false);
         if (options.jsonLaneHold && laneFd === undefined) lane.setHoldLines(true);
+        if (options.jsonLaneLog) lane.setLog(options.jsonLaneLog);
         this.lane = new JsonLane(lane, catalog ? (c) => catalog.enrich(c) : undefined);
         if (laneFd !== undefined) this.output = new LaneOutput(lane, laneFd, (err) => this.fanout.error(err));
       }

@@ -1,6 +1,7 @@
 /** File-system helpers every writer of files and sockets shares (the audit log, the socket, the spool). */
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 
 /** Linux: sun_path holds 108 bytes with its NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -8,6 +9,12 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 /** The errno code of a Node fs or net error (ENOENT, EEXIST...), or undefined. */
 export function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
+}
+
+/** A positive errno from the addon as the error Node's fs would have thrown (`ENOSPC: no space left on device, write`). */
+export function errnoError(errno: number, syscall: string): NodeJS.ErrnoException {
+  const [code, message] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `error ${errno}`];
+  return Object.assign(new Error(`${code}: ${message}, ${syscall}`), { code, errno: -errno, syscall });
 }
 
 /**
