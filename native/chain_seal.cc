@@ -41,12 +41,16 @@ LineType TypeOf(const uint8_t* line, size_t len) {
   return LineType::kOther;
 }
 
-bool IsHex(const std::string& s) {
+}  // namespace
+
+bool ChainSeal::IsHeadHex(const std::string& s) {
   if (s.size() != kHashHex) return false;
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
 }
+
+namespace {
 
 // One digest context and the SHA-256 implementation fetched once: a fetch per record would cost
 // more than hashing a short line.
@@ -67,6 +71,28 @@ void ToHex(const unsigned char digest[32], char hex[64]) {
     hex[2 * i] = kHex[digest[i] >> 4];
     hex[2 * i + 1] = kHex[digest[i] & 15];
   }
+}
+
+// The canonical bytes are [record, close): a record's JSON up to where its closing brace goes.
+// Closes them, hashes them after head_hex (which becomes the record's hash) and writes the hash
+// tail `,"hash":"<hex>"}\n`; returns the end, or null when OpenSSL failed.
+uint8_t* SealTail(const uint8_t* record, uint8_t* close, char head_hex[64]) {
+  *close = '}';
+  unsigned char digest[32];
+  if (EVP_DigestInit_ex2(sha.ctx, sha.md, nullptr) != 1 || EVP_DigestUpdate(sha.ctx, head_hex, kHashHex) != 1 ||
+      EVP_DigestUpdate(sha.ctx, record, static_cast<size_t>(close + 1 - record)) != 1 ||
+      EVP_DigestFinal_ex(sha.ctx, digest, nullptr) != 1)
+    return nullptr;
+  ToHex(digest, head_hex);
+  uint8_t* p = close;
+  memcpy(p, kHashKey, kHashKeyLen);
+  p += kHashKeyLen;
+  memcpy(p, head_hex, kHashHex);
+  p += kHashHex;
+  *p++ = '"';
+  *p++ = '}';
+  *p++ = '\n';
+  return p;
 }
 
 }  // namespace
@@ -106,20 +132,8 @@ bool ChainSeal::SealInto(const uint8_t* lines, size_t n, uint64_t* seq, char hea
     memcpy(p, kSeqKey, kSeqKeyLen);
     p += kSeqKeyLen;
     p = reinterpret_cast<uint8_t*>(std::to_chars(reinterpret_cast<char*>(p), reinterpret_cast<char*>(p) + 20, *seq).ptr);
-    *p = '}';
-    // canonical: the previous hash, then the line with seq as its last key (out .. p inclusive)
-    unsigned char digest[32];
-    if (EVP_DigestInit_ex2(sha.ctx, sha.md, nullptr) != 1 || EVP_DigestUpdate(sha.ctx, head_hex, kHashHex) != 1 ||
-        EVP_DigestUpdate(sha.ctx, out, static_cast<size_t>(p + 1 - out)) != 1 || EVP_DigestFinal_ex(sha.ctx, digest, nullptr) != 1)
-      return false;
-    ToHex(digest, head_hex);
-    memcpy(p, kHashKey, kHashKeyLen);
-    p += kHashKeyLen;
-    memcpy(p, head_hex, kHashHex);
-    p += kHashHex;
-    *p++ = '"';
-    *p++ = '}';
-    *p++ = '\n';
+    p = SealTail(out, p, head_hex);
+    if (p == nullptr) return false;
     out = p;
     ++*seq;
     start = static_cast<size_t>(nl - lines) + 1;
@@ -147,21 +161,11 @@ bool ChainSeal::SealRecord(const uint8_t* body, size_t n, bool head_record, uint
     p += kHashHex;
     *p++ = '"';
   }
-  *p = '}';
-  unsigned char digest[32];
-  if (EVP_DigestInit_ex2(sha.ctx, sha.md, nullptr) != 1 || EVP_DigestUpdate(sha.ctx, head_hex, kHashHex) != 1 ||
-      EVP_DigestUpdate(sha.ctx, start, static_cast<size_t>(p + 1 - start)) != 1 || EVP_DigestFinal_ex(sha.ctx, digest, nullptr) != 1) {
+  p = SealTail(start, p, head_hex);
+  if (p == nullptr) {
     out->resize(at);
     return false;
   }
-  ToHex(digest, head_hex);
-  memcpy(p, kHashKey, kHashKeyLen);
-  p += kHashKeyLen;
-  memcpy(p, head_hex, kHashHex);
-  p += kHashHex;
-  *p++ = '"';
-  *p++ = '}';
-  *p++ = '\n';
   out->resize(static_cast<size_t>(p - out->data()));
   ++*seq;
   return true;
@@ -177,7 +181,7 @@ Napi::Value ChainSeal::SealLines(const Napi::CallbackInfo& info) {
   auto into = info[3].As<Napi::Buffer<uint8_t>>();
   if (!(seq_in >= 0 && seq_in <= 9007199254740991.0) || seq_in != static_cast<double>(static_cast<uint64_t>(seq_in)))
     throw Napi::RangeError::New(env, "sealLines: seq must be a safe non-negative integer");
-  if (!IsHex(head)) throw Napi::TypeError::New(env, "sealLines: head must be 64 lowercase hex characters");
+  if (!IsHeadHex(head)) throw Napi::TypeError::New(env, "sealLines: head must be 64 lowercase hex characters");
   uint64_t seq = static_cast<uint64_t>(seq_in);
   const size_t size = ChainSeal::SealedSize(lines.Data(), lines.Length(), seq);
   if (size == 0 && lines.Length() != 0)

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ctrace {
@@ -37,6 +38,9 @@ class ChainSeal {
   // writes. False when `body` does not end in '}' or OpenSSL failed (nothing appended).
   static bool SealRecord(const uint8_t* body, size_t n, bool head_record, uint64_t* seq, char head_hex[64],
                          std::vector<uint8_t>* out);
+
+  // 64 lowercase hex characters: a chain's head as JavaScript gives it.
+  static bool IsHeadHex(const std::string& s);
 
   // sealLines(lines: Buffer, seq: number, head: string, into: Buffer) -> { size, head, exec,
   // exit, mount }: the records in into[0, size); only { size } when into is shorter (nothing

@@ -14,13 +14,6 @@ const napi_type_tag kTag = {0x63747261636532ull, 0x6c6f67777269746full};
 
 constexpr double kMaxSafe = 9007199254740991.0;
 
-bool IsHex64(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
 }  // namespace
 
 Napi::Function LogWriterBinding::Define(Napi::Env env) {
@@ -54,7 +47,7 @@ LogWriterBinding::LogWriterBinding(const Napi::CallbackInfo& info) : Napi::Objec
   o.records_in_file = static_cast<uint64_t>(Integer(env, info[2], "LogWriter: recordsInFile", 0, kMaxSafe));
   o.seq = static_cast<uint64_t>(Integer(env, info[3], "LogWriter: seq", 0, kMaxSafe));
   const std::string head = info[4].As<Napi::String>().Utf8Value();
-  if (!IsHex64(head)) throw Napi::TypeError::New(env, "LogWriter: head must be 64 lowercase hex characters");
+  if (!ChainSeal::IsHeadHex(head)) throw Napi::TypeError::New(env, "LogWriter: head must be 64 lowercase hex characters");
   head.copy(o.head, 64);
   o.max_size = static_cast<uint64_t>(Integer(env, info[5], "LogWriter: maxSize", 0, kMaxSafe));
   o.fsync_always = info[6].As<Napi::Boolean>().Value();

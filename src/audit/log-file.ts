@@ -495,6 +495,8 @@ export class LogFile {
     if (this.writer) await this.writerAtSwitch();
     this.switchPending--;
     this.syncs++;
+    // the writer waits at the switch: everything it wrote is in this file, synced below
+    if (this.writer) this.syncedBytes = this.writer.state().writtenBytes;
     await this.fh.sync();
     this.unsynced = false;
     await this.fh.close();
